@@ -1,0 +1,75 @@
+# Moderation chain: the commands a user and CI run. Every target installs what it needs.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+CARGO       ?= cargo
+ARCH        ?= arm64
+VENV        := .cache/venv
+PY          := $(VENV)/bin/python
+# Pinned tools from PyPI, installed into an ignored venv.
+CARGO_LAMBDA_VERSION := 1.9.2
+# Where `make invoke-*` keeps its folder bucket: outside any watched source folder.
+OFFLINE_ROOT ?= $(CURDIR)/moderation-out/lambda-root
+BUCKET       := moderation-demo
+
+.PHONY: help demo test lint unit chain deps-test build invoke-local watch clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
+
+demo: ## Moderate the sample uploads offline and print where the reports are
+	$(CARGO) run --quiet -p modctl -- demo --out moderation-out
+	@echo "Open moderation-out/reports/index.html in a browser."
+
+test: deps-test lint ## Format check, clippy -D warnings, every test (unit, mocks, offline chain, Chromium)
+	REQUIRE_CHROMIUM=1 $(CARGO) test --workspace --all-targets
+
+lint: ## rustfmt check and clippy with warnings as errors
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+unit: ## Library unit tests only (fast)
+	$(CARGO) test --workspace --lib
+
+chain: ## The offline whole-chain tests only
+	REQUIRE_CHROMIUM=1 $(CARGO) test -p moderation-tests
+
+# Headless Chromium checks the HTML reports; Debian's package, installed once.
+deps-test:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "Installing Debian chromium for the HTML report tests"; \
+	  if [ "$$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi; \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends chromium >/dev/null; }
+
+$(PY):
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+
+$(VENV)/bin/cargo-lambda: | $(PY)
+	$(PY) -m pip install --quiet "cargo-lambda==$(CARGO_LAMBDA_VERSION)"
+
+build: $(VENV)/bin/cargo-lambda ## Release Lambda binaries with cargo-lambda (ARCH=arm64|x86_64)
+	@if [ "$(ARCH)" = "arm64" ] && ! rustup target list --installed 2>/dev/null | grep -q aarch64-unknown-linux-gnu; then \
+	  echo "ARCH=arm64 needs the aarch64-unknown-linux-gnu standard library (rustup target add aarch64-unknown-linux-gnu)."; \
+	  echo "It is not installable on every machine; use 'make build ARCH=x86_64' there."; exit 2; fi
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cargo lambda build --release \
+	  $(if $(filter arm64,$(ARCH)),--arm64,--x86-64) \
+	  -p screen-text -p evaluate-policy -p write-report
+
+watch: $(VENV)/bin/cargo-lambda ## cargo lambda watch with the offline backend (run invoke-* in another shell)
+	mkdir -p $(OFFLINE_ROOT)/$(BUCKET)/incoming/text
+	cp events/uploads/* $(OFFLINE_ROOT)/$(BUCKET)/incoming/text/
+	MODERATION_BACKEND=offline MODERATION_OFFLINE_ROOT=$(OFFLINE_ROOT) POLICY_DIR=$(CURDIR)/infra/policies \
+	  PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cargo lambda watch
+
+invoke-local: $(VENV)/bin/cargo-lambda ## With `make watch` running: invoke the three functions in order
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cargo lambda invoke screen-text --data-file events/s3-put-text.json
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cargo lambda invoke evaluate-policy --data-file events/s3-put-screened.json
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cargo lambda invoke write-report --data-file events/s3-put-evaluated.json
+	@echo "Report: $(OFFLINE_ROOT)/$(BUCKET)/reports/index.html"
+
+clean: ## Remove build output and local reports
+	$(CARGO) clean
+	rm -rf moderation-out

@@ -1,0 +1,85 @@
+//! Sorting SDK failures into the domain's error kinds, keeping the SDK error as the source.
+
+use std::error::Error as StdError;
+use std::fmt::Debug;
+
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use moderation_core::error::ServiceErrorKind;
+use moderation_core::Error as CoreError;
+
+/// The kind of a modeled or unmodeled service error code.
+pub fn kind_of_code(code: &str) -> ServiceErrorKind {
+    match code {
+        "ThrottlingException"
+        | "TooManyRequestsException"
+        | "SlowDown"
+        | "RequestLimitExceeded"
+        | "ServiceQuotaExceededException" => ServiceErrorKind::Throttled,
+        "TextSizeLimitExceededException" | "EntityTooLarge" => ServiceErrorKind::TooLarge,
+        "AccessDeniedException"
+        | "AccessDenied"
+        | "UnrecognizedClientException"
+        | "ExpiredTokenException"
+        | "InvalidAccessKeyId" => ServiceErrorKind::Permission,
+        "ValidationException"
+        | "InvalidRequestException"
+        | "UnsupportedLanguageException"
+        | "BadRequestException" => ServiceErrorKind::InvalidInput,
+        "InternalServerException"
+        | "InternalFailure"
+        | "ServiceUnavailableException"
+        | "ModelNotReadyException"
+        | "InternalError"
+        | "DependencyFailedException" => ServiceErrorKind::Unavailable,
+        "ModelTimeoutException" | "RequestTimeout" => ServiceErrorKind::Timeout,
+        _ => ServiceErrorKind::Other,
+    }
+}
+
+/// Map an SDK error to the domain error (after the SDK's own retries are spent).
+pub fn classify<E, R>(service: &'static str, err: SdkError<E, R>) -> CoreError
+where
+    E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
+    R: Debug + Send + Sync + 'static,
+{
+    let kind = match &err {
+        SdkError::TimeoutError(_) => ServiceErrorKind::Timeout,
+        SdkError::DispatchFailure(d) if d.is_timeout() => ServiceErrorKind::Timeout,
+        SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => ServiceErrorKind::Unavailable,
+        SdkError::ConstructionFailure(_) => ServiceErrorKind::InvalidInput,
+        SdkError::ServiceError(_) => match err.code() {
+            Some(code) => kind_of_code(code),
+            None => ServiceErrorKind::Other,
+        },
+        _ => ServiceErrorKind::Other,
+    };
+    CoreError::service(service, kind, err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_map_to_actionable_kinds() {
+        assert_eq!(
+            kind_of_code("ThrottlingException"),
+            ServiceErrorKind::Throttled
+        );
+        assert_eq!(
+            kind_of_code("TextSizeLimitExceededException"),
+            ServiceErrorKind::TooLarge
+        );
+        assert_eq!(
+            kind_of_code("AccessDeniedException"),
+            ServiceErrorKind::Permission
+        );
+        assert_eq!(
+            kind_of_code("ModelTimeoutException"),
+            ServiceErrorKind::Timeout
+        );
+        assert!(kind_of_code("ServiceUnavailableException").is_retryable());
+        assert!(!kind_of_code("ValidationException").is_retryable());
+    }
+}

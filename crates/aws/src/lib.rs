@@ -1,0 +1,50 @@
+//! moderation-aws: adapters over the official AWS SDK crates. SDK ↔ domain mapping and SDK
+//! error classification live here and nowhere else.
+
+pub mod bedrock;
+pub mod comprehend;
+pub mod errors;
+pub mod s3;
+
+pub use bedrock::{ConverseModel, KnowledgeBaseRetriever};
+pub use comprehend::ComprehendDetector;
+pub use s3::S3Store;
+
+/// Default model for policy checks: a current Claude Haiku through the US cross-region
+/// inference profile. Override with `MODEL_ID` for other regions or models.
+pub const DEFAULT_MODEL_ID: &str = "us.anthropic.claude-haiku-4-5-20251001-v1:0";
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("could not build the {what} request: {source}")]
+    Build {
+        what: &'static str,
+        #[source]
+        source: aws_smithy_types::error::operation::BuildError,
+    },
+    #[error("{service} returned no {field}")]
+    MissingField {
+        service: &'static str,
+        field: &'static str,
+    },
+}
+
+impl From<Error> for moderation_core::Error {
+    fn from(e: Error) -> Self {
+        let kind = moderation_core::error::ServiceErrorKind::Other;
+        let service = match &e {
+            Error::Build { what, .. } => *what,
+            Error::MissingField { service, .. } => *service,
+        };
+        moderation_core::Error::service(service, kind, e)
+    }
+}
+
+/// Load the shared SDK configuration once per cold start, with adaptive retry so throttled
+/// calls back off client-side instead of burning attempts.
+pub async fn load_sdk_config(max_attempts: u32) -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .retry_config(aws_config::retry::RetryConfig::adaptive().with_max_attempts(max_attempts))
+        .load()
+        .await
+}

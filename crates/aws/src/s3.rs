@@ -1,0 +1,252 @@
+//! The bucket on S3. Source objects are spooled to an anonymous temp file while streaming, so
+//! a 100 MB upload never sits whole in memory; documents are small and read directly.
+
+use std::io::{Seek, SeekFrom, Write};
+
+use async_trait::async_trait;
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::Client;
+use moderation_core::event::ObjectRef;
+use moderation_core::ports::{ListObjects, OpenedObject, ReadObjects, WriteObjects};
+use moderation_core::{Error as CoreError, Result as CoreResult};
+
+use crate::errors::classify;
+
+const SERVICE: &str = "s3";
+
+#[derive(Debug, Clone)]
+pub struct S3Store {
+    client: Client,
+}
+
+impl S3Store {
+    pub fn new(client: Client) -> Self {
+        S3Store { client }
+    }
+
+    pub fn from_sdk_config(config: &aws_config::SdkConfig) -> Self {
+        Self::new(Client::new(config))
+    }
+}
+
+fn spool_err(uri: &str, source: std::io::Error) -> CoreError {
+    CoreError::Io {
+        path: format!("temp file for {uri}"),
+        source,
+    }
+}
+
+#[async_trait]
+impl ReadObjects for S3Store {
+    async fn open(&self, obj: &ObjectRef) -> CoreResult<OpenedObject> {
+        let mut req = self.client.get_object().bucket(&obj.bucket).key(&obj.key);
+        if let Some(v) = &obj.version_id {
+            req = req.version_id(v);
+        }
+        let out = match req.send().await {
+            Ok(o) => o,
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => {
+                return Err(CoreError::NotFound { uri: obj.uri() })
+            }
+            Err(e) => return Err(classify(SERVICE, e)),
+        };
+        let version = out
+            .version_id()
+            .or(out.e_tag())
+            .map(|v| v.trim_matches('"').to_string());
+        let size = out.content_length().and_then(|n| u64::try_from(n).ok());
+        let uri = obj.uri();
+        let mut file = tempfile::tempfile().map_err(|e| spool_err(&uri, e))?;
+        let mut body = out.body;
+        loop {
+            match body.try_next().await {
+                Ok(Some(chunk)) => file.write_all(&chunk).map_err(|e| spool_err(&uri, e))?,
+                Ok(None) => break,
+                Err(e) => {
+                    return Err(CoreError::service(
+                        SERVICE,
+                        moderation_core::error::ServiceErrorKind::Unavailable,
+                        e,
+                    ))
+                }
+            }
+        }
+        file.seek(SeekFrom::Start(0))
+            .map_err(|e| spool_err(&uri, e))?;
+        Ok(OpenedObject {
+            reader: Box::new(file),
+            size,
+            version,
+        })
+    }
+
+    async fn get_bytes(&self, bucket: &str, key: &str) -> CoreResult<Option<Vec<u8>>> {
+        let out = match self
+            .client
+            .get_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+        {
+            Ok(o) => o,
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => return Ok(None),
+            Err(e) => return Err(classify(SERVICE, e)),
+        };
+        let bytes = out.body.collect().await.map_err(|e| {
+            CoreError::service(
+                SERVICE,
+                moderation_core::error::ServiceErrorKind::Unavailable,
+                e,
+            )
+        })?;
+        Ok(Some(bytes.to_vec()))
+    }
+}
+
+#[async_trait]
+impl WriteObjects for S3Store {
+    async fn put(
+        &self,
+        bucket: &str,
+        key: &str,
+        body: Vec<u8>,
+        content_type: &str,
+    ) -> CoreResult<()> {
+        self.client
+            .put_object()
+            .bucket(bucket)
+            .key(key)
+            .content_type(content_type)
+            .body(ByteStream::from(body))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| classify(SERVICE, e))
+    }
+}
+
+#[async_trait]
+impl ListObjects for S3Store {
+    async fn list(&self, bucket: &str, prefix: &str) -> CoreResult<Vec<String>> {
+        let mut pages = self
+            .client
+            .list_objects_v2()
+            .bucket(bucket)
+            .prefix(prefix)
+            .into_paginator()
+            .send();
+        let mut keys = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| classify(SERVICE, e))?;
+            keys.extend(
+                page.contents()
+                    .iter()
+                    .filter_map(|o| o.key().map(str::to_string)),
+            );
+        }
+        Ok(keys)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Read;
+
+    use super::*;
+    use aws_sdk_s3::operation::get_object::{GetObjectError, GetObjectOutput};
+    use aws_sdk_s3::operation::list_objects_v2::ListObjectsV2Output;
+    use aws_sdk_s3::operation::put_object::PutObjectOutput;
+    use aws_sdk_s3::types::error::NoSuchKey;
+    use aws_sdk_s3::types::Object;
+    use aws_smithy_mocks::{mock, mock_client, RuleMode};
+
+    #[tokio::test]
+    async fn open_streams_the_body_and_reports_the_version() {
+        let rule = mock!(Client::get_object)
+            .match_requests(|r| {
+                r.bucket() == Some("b")
+                    && r.key() == Some("incoming/text/a b.csv")
+                    && r.version_id() == Some("v1")
+            })
+            .then_output(|| {
+                GetObjectOutput::builder()
+                    .body(ByteStream::from_static(b"message\nhello\n"))
+                    .version_id("v1")
+                    .content_length(14)
+                    .build()
+            });
+        let store = S3Store::new(mock_client!(aws_sdk_s3, [&rule]));
+        let mut obj = ObjectRef::new("b", "incoming/text/a b.csv");
+        obj.version_id = Some("v1".into());
+        let mut opened = store.open(&obj).await.expect("opens");
+        let mut s = String::new();
+        opened.reader.read_to_string(&mut s).expect("reads");
+        assert_eq!(s, "message\nhello\n");
+        assert_eq!(opened.version.as_deref(), Some("v1"));
+        assert_eq!(opened.size, Some(14));
+    }
+
+    #[tokio::test]
+    async fn missing_objects_are_not_found_and_missing_documents_are_none() {
+        let rule = mock!(Client::get_object)
+            .then_error(|| GetObjectError::NoSuchKey(NoSuchKey::builder().build()));
+        let store = S3Store::new(mock_client!(aws_sdk_s3, RuleMode::MatchAny, [&rule]));
+        let err = store.open(&ObjectRef::new("b", "gone.txt")).await;
+        assert!(matches!(err, Err(CoreError::NotFound { .. })));
+        assert_eq!(
+            store.get_bytes("b", "evaluated/x.json").await.expect("ok"),
+            None
+        );
+    }
+
+    #[tokio::test]
+    async fn put_sends_key_body_and_content_type() {
+        let rule = mock!(Client::put_object)
+            .match_requests(|r| {
+                r.bucket() == Some("b")
+                    && r.key() == Some("reports/x.html")
+                    && r.content_type() == Some("text/html; charset=utf-8")
+            })
+            .then_output(|| PutObjectOutput::builder().build());
+        let store = S3Store::new(mock_client!(aws_sdk_s3, [&rule]));
+        store
+            .put(
+                "b",
+                "reports/x.html",
+                b"<p>".to_vec(),
+                "text/html; charset=utf-8",
+            )
+            .await
+            .expect("put");
+        assert_eq!(rule.num_calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn list_follows_pagination() {
+        let page1 = mock!(Client::list_objects_v2)
+            .match_requests(|r| r.continuation_token().is_none() && r.prefix() == Some("reports/"))
+            .then_output(|| {
+                ListObjectsV2Output::builder()
+                    .contents(Object::builder().key("reports/a.json").build())
+                    .is_truncated(true)
+                    .next_continuation_token("t2")
+                    .build()
+            });
+        let page2 = mock!(Client::list_objects_v2)
+            .match_requests(|r| r.continuation_token() == Some("t2"))
+            .then_output(|| {
+                ListObjectsV2Output::builder()
+                    .contents(Object::builder().key("reports/b.json").build())
+                    .is_truncated(false)
+                    .build()
+            });
+        let store = S3Store::new(mock_client!(
+            aws_sdk_s3,
+            RuleMode::MatchAny,
+            [&page1, &page2]
+        ));
+        let keys = store.list("b", "reports/").await.expect("lists");
+        assert_eq!(keys, vec!["reports/a.json", "reports/b.json"]);
+    }
+}

@@ -1,0 +1,179 @@
+//! Environment configuration helpers: every error names the variable and what was wrong with
+//! it, and the lookup is injectable so configuration is tested without touching the process env.
+
+use std::str::FromStr;
+
+use crate::error::{Error, Result};
+use crate::screen::Thresholds;
+
+type Lookup<'a> = Box<dyn Fn(&str) -> Option<String> + 'a>;
+
+/// A source of variables: the process environment, or a map in tests.
+pub struct Vars<'a> {
+    lookup: Lookup<'a>,
+}
+
+impl<'a> Vars<'a> {
+    pub fn from_env() -> Vars<'static> {
+        Vars {
+            lookup: Box::new(|k| std::env::var(k).ok()),
+        }
+    }
+
+    pub fn from_pairs(pairs: &'a [(&'a str, &'a str)]) -> Vars<'a> {
+        Vars {
+            lookup: Box::new(move |k| {
+                pairs
+                    .iter()
+                    .find(|(name, _)| *name == k)
+                    .map(|(_, v)| v.to_string())
+            }),
+        }
+    }
+
+    /// The value, with empty strings treated as unset.
+    pub fn get(&self, var: &str) -> Option<String> {
+        (self.lookup)(var).filter(|v| !v.trim().is_empty())
+    }
+
+    pub fn required(&self, var: &str) -> Result<String> {
+        self.get(var).ok_or_else(|| Error::MissingVar {
+            var: var.to_string(),
+        })
+    }
+
+    pub fn or(&self, var: &str, default: &str) -> String {
+        self.get(var).unwrap_or_else(|| default.to_string())
+    }
+
+    pub fn parsed<T: FromStr>(&self, var: &str, default: T) -> Result<T>
+    where
+        T::Err: std::fmt::Display,
+    {
+        match self.get(var) {
+            None => Ok(default),
+            Some(v) => v.trim().parse().map_err(|e: T::Err| Error::InvalidVar {
+                var: var.to_string(),
+                value: v.clone(),
+                reason: e.to_string(),
+            }),
+        }
+    }
+
+    /// A positive count such as a concurrency limit.
+    pub fn count(&self, var: &str, default: usize) -> Result<usize> {
+        let n: usize = self.parsed(var, default)?;
+        if n == 0 {
+            return Err(Error::InvalidVar {
+                var: var.to_string(),
+                value: "0".into(),
+                reason: "must be at least 1".into(),
+            });
+        }
+        Ok(n)
+    }
+
+    /// A score in [0, 1].
+    pub fn score(&self, var: &str) -> Result<Option<f64>> {
+        let Some(raw) = self.get(var) else {
+            return Ok(None);
+        };
+        let v: f64 = self.parsed(var, 0.0)?;
+        if !(0.0..=1.0).contains(&v) {
+            return Err(Error::InvalidVar {
+                var: var.to_string(),
+                value: raw,
+                reason: "must be between 0 and 1".into(),
+            });
+        }
+        Ok(Some(v))
+    }
+
+    /// `TOXICITY_THRESHOLD` (default 0.5) with `TOXICITY_THRESHOLD_TEXT` / `_AUDIO` overrides.
+    pub fn thresholds(&self) -> Result<Thresholds> {
+        Ok(Thresholds {
+            default: self.score("TOXICITY_THRESHOLD")?.unwrap_or(0.5),
+            text: self.score("TOXICITY_THRESHOLD_TEXT")?,
+            audio: self.score("TOXICITY_THRESHOLD_AUDIO")?,
+        })
+    }
+
+    pub fn backend(&self) -> Result<Backend> {
+        self.backend_or(Backend::Aws)
+    }
+
+    pub fn backend_or(&self, default: Backend) -> Result<Backend> {
+        match self.get("MODERATION_BACKEND").as_deref().map(str::trim) {
+            None => Ok(default),
+            Some("aws") => Ok(Backend::Aws),
+            Some("offline") => Ok(Backend::Offline {
+                root: self.required("MODERATION_OFFLINE_ROOT")?,
+            }),
+            Some(other) => Err(Error::InvalidVar {
+                var: "MODERATION_BACKEND".into(),
+                value: other.to_string(),
+                reason: "expected `aws` or `offline`".into(),
+            }),
+        }
+    }
+}
+
+/// Which adapters a function uses (DESIGN.md §2, contract).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Backend {
+    Aws,
+    /// A folder stands in for the bucket: `s3://b/k` is `<root>/b/k`.
+    Offline {
+        root: String,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_name_the_variable() {
+        let pairs = [("TOXICITY_THRESHOLD", "high"), ("LLM_CONCURRENCY", "0")];
+        let v = Vars::from_pairs(&pairs);
+        let e = v.thresholds().expect_err("bad threshold");
+        assert!(e.to_string().contains("TOXICITY_THRESHOLD=\"high\""), "{e}");
+        let e = v.count("LLM_CONCURRENCY", 4).expect_err("zero");
+        assert!(e.to_string().contains("LLM_CONCURRENCY"), "{e}");
+        let e = v.required("KNOWLEDGE_BASE_ID").expect_err("missing");
+        assert_eq!(
+            e.to_string(),
+            "environment variable KNOWLEDGE_BASE_ID is not set"
+        );
+    }
+
+    #[test]
+    fn thresholds_default_and_override_per_kind() {
+        let pairs = [("TOXICITY_THRESHOLD_AUDIO", "0.7")];
+        let t = Vars::from_pairs(&pairs).thresholds().expect("valid");
+        assert_eq!(t.for_kind(crate::model::SourceKind::Text), 0.5);
+        assert_eq!(t.for_kind(crate::model::SourceKind::Audio), 0.7);
+        let pairs = [("TOXICITY_THRESHOLD", "1.5")];
+        assert!(Vars::from_pairs(&pairs).thresholds().is_err());
+    }
+
+    #[test]
+    fn backend_selection() {
+        assert_eq!(Vars::from_pairs(&[]).backend().expect("ok"), Backend::Aws);
+        let pairs = [("MODERATION_BACKEND", "offline")];
+        let e = Vars::from_pairs(&pairs).backend().expect_err("needs root");
+        assert!(e.to_string().contains("MODERATION_OFFLINE_ROOT"));
+        let pairs = [
+            ("MODERATION_BACKEND", "offline"),
+            ("MODERATION_OFFLINE_ROOT", "/tmp/x"),
+        ];
+        assert_eq!(
+            Vars::from_pairs(&pairs).backend().expect("ok"),
+            Backend::Offline {
+                root: "/tmp/x".into()
+            }
+        );
+        let pairs = [("MODERATION_BACKEND", "gcp")];
+        assert!(Vars::from_pairs(&pairs).backend().is_err());
+    }
+}

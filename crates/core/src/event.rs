@@ -1,0 +1,299 @@
+//! Decoding of the events that start a stage: a direct S3 notification, S3 notifications wrapped
+//! in SQS messages, and EventBridge "Object Created" events. Own serde shapes keep AWS crates out
+//! of the domain and let us decode keys exactly once, correctly.
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::error::Error as EventError;
+
+/// An object a stage is asked to process.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectRef {
+    pub bucket: String,
+    pub key: String,
+    pub size: Option<u64>,
+    pub etag: Option<String>,
+    pub version_id: Option<String>,
+}
+
+impl ObjectRef {
+    pub fn new(bucket: impl Into<String>, key: impl Into<String>) -> Self {
+        ObjectRef {
+            bucket: bucket.into(),
+            key: key.into(),
+            size: None,
+            etag: None,
+            version_id: None,
+        }
+    }
+
+    pub fn uri(&self) -> String {
+        crate::keys::s3_uri(&self.bucket, &self.key)
+    }
+
+    /// Version id when the bucket is versioned, else the ETag.
+    pub fn version(&self) -> Option<String> {
+        self.version_id.clone().or_else(|| self.etag.clone())
+    }
+}
+
+/// One unit of work the runtime delivered; SQS messages are acknowledged one by one.
+#[derive(Debug)]
+pub struct Delivery {
+    /// The SQS message id, `None` when invoked directly.
+    pub message_id: Option<String>,
+    pub objects: Result<Vec<ObjectRef>, EventError>,
+}
+
+/// A decoded invocation.
+#[derive(Debug)]
+pub struct Invocation {
+    pub from_sqs: bool,
+    pub deliveries: Vec<Delivery>,
+}
+
+/// S3 notification keys are form-URL-encoded: `+` is a space and `%2B` a plus.
+pub fn decode_s3_notification_key(raw: &str) -> Result<String, EventError> {
+    let spaced = raw.replace('+', " ");
+    percent_encoding::percent_decode_str(&spaced)
+        .decode_utf8()
+        .map(|k| k.into_owned())
+        .map_err(|source| EventError::KeyNotUtf8 {
+            key: raw.to_string(),
+            source,
+        })
+}
+
+#[derive(Deserialize)]
+struct S3Notification {
+    #[serde(rename = "Records", default)]
+    records: Vec<S3Record>,
+}
+
+#[derive(Deserialize)]
+struct S3Record {
+    #[serde(rename = "eventName", default)]
+    event_name: String,
+    s3: S3Entity,
+}
+
+#[derive(Deserialize)]
+struct S3Entity {
+    bucket: S3Bucket,
+    object: S3Object,
+}
+
+#[derive(Deserialize)]
+struct S3Bucket {
+    name: String,
+}
+
+#[derive(Deserialize)]
+struct S3Object {
+    key: String,
+    #[serde(default)]
+    size: Option<u64>,
+    #[serde(rename = "eTag", default)]
+    etag: Option<String>,
+    #[serde(rename = "versionId", default)]
+    version_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct EventBridgeObjectCreated {
+    #[serde(rename = "detail-type")]
+    detail_type: String,
+    detail: EbDetail,
+}
+
+#[derive(Deserialize)]
+struct EbDetail {
+    bucket: S3Bucket,
+    object: EbObject,
+}
+
+#[derive(Deserialize)]
+struct EbObject {
+    key: String,
+    #[serde(default)]
+    size: Option<u64>,
+    #[serde(default)]
+    etag: Option<String>,
+    #[serde(rename = "version-id", default)]
+    version_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct SqsRecord {
+    #[serde(rename = "messageId")]
+    message_id: String,
+    body: String,
+}
+
+/// Decode whatever the runtime handed a stage.
+pub fn decode_invocation(payload: &Value) -> Result<Invocation, EventError> {
+    if is_sqs(payload) {
+        let records: Vec<Value> = payload
+            .get("Records")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        let mut deliveries = Vec::with_capacity(records.len());
+        for raw in records {
+            let record: SqsRecord = serde_json::from_value(raw).map_err(EventError::EventShape)?;
+            let objects = serde_json::from_str::<Value>(&record.body)
+                .map_err(EventError::EventShape)
+                .and_then(|body| decode_objects(&body));
+            deliveries.push(Delivery {
+                message_id: Some(record.message_id),
+                objects,
+            });
+        }
+        return Ok(Invocation {
+            from_sqs: true,
+            deliveries,
+        });
+    }
+    Ok(Invocation {
+        from_sqs: false,
+        deliveries: vec![Delivery {
+            message_id: None,
+            objects: Ok(decode_objects(payload)?),
+        }],
+    })
+}
+
+fn is_sqs(payload: &Value) -> bool {
+    payload
+        .get("Records")
+        .and_then(Value::as_array)
+        .and_then(|r| r.first())
+        .and_then(|r| r.get("eventSource"))
+        .and_then(Value::as_str)
+        == Some("aws:sqs")
+}
+
+/// Objects named by one S3 notification or EventBridge event (not SQS-wrapped).
+pub fn decode_objects(payload: &Value) -> Result<Vec<ObjectRef>, EventError> {
+    // S3 sends a test event when notifications are configured; it names no object.
+    if payload.get("Event").and_then(Value::as_str) == Some("s3:TestEvent") {
+        return Ok(Vec::new());
+    }
+    if payload.get("Records").is_some() {
+        let n: S3Notification =
+            serde_json::from_value(payload.clone()).map_err(EventError::EventShape)?;
+        let mut out = Vec::with_capacity(n.records.len());
+        for r in n.records {
+            // Deletions and other non-create events carry no content to moderate.
+            if !r.event_name.is_empty() && !r.event_name.starts_with("ObjectCreated") {
+                continue;
+            }
+            out.push(ObjectRef {
+                bucket: r.s3.bucket.name,
+                key: decode_s3_notification_key(&r.s3.object.key)?,
+                size: r.s3.object.size,
+                etag: r.s3.object.etag,
+                version_id: r.s3.object.version_id,
+            });
+        }
+        return Ok(out);
+    }
+    if payload.get("detail-type").is_some() {
+        let e: EventBridgeObjectCreated =
+            serde_json::from_value(payload.clone()).map_err(EventError::EventShape)?;
+        if e.detail_type != "Object Created" {
+            return Err(EventError::UnsupportedEvent(format!(
+                "EventBridge detail-type {:?}",
+                e.detail_type
+            )));
+        }
+        // EventBridge keys are not URL-encoded: take them as they are.
+        return Ok(vec![ObjectRef {
+            bucket: e.detail.bucket.name,
+            key: e.detail.object.key,
+            size: e.detail.object.size,
+            etag: e.detail.object.etag,
+            version_id: e.detail.object.version_id,
+        }]);
+    }
+    Err(EventError::UnsupportedEvent(
+        "neither an S3 notification, an SQS message nor an EventBridge event".into(),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn s3_event(key: &str) -> Value {
+        json!({"Records":[{"eventSource":"aws:s3","eventName":"ObjectCreated:Put",
+            "s3":{"bucket":{"name":"b"},"object":{"key":key,"size":12,"eTag":"e1"}}}]})
+    }
+
+    #[test]
+    fn s3_keys_are_form_url_decoded() {
+        let cases = [
+            (
+                "incoming/text/match+chat.csv",
+                "incoming/text/match chat.csv",
+            ),
+            ("incoming/text/a%2Bb.csv", "incoming/text/a+b.csv"),
+            (
+                "incoming/text/caf%C3%A9+%E2%9C%93.txt",
+                "incoming/text/café ✓.txt",
+            ),
+            ("incoming/text/100%25.txt", "incoming/text/100%.txt"),
+        ];
+        for (raw, want) in cases {
+            let objs = decode_objects(&s3_event(raw)).expect("decodes");
+            assert_eq!(objs[0].key, want, "raw {raw}");
+            assert_eq!(objs[0].etag.as_deref(), Some("e1"));
+        }
+    }
+
+    #[test]
+    fn invalid_utf8_escape_is_an_error_naming_the_key() {
+        let err = decode_objects(&s3_event("incoming/text/%FF.txt")).expect_err("bad utf-8");
+        assert!(err.to_string().contains("%FF"), "{err}");
+    }
+
+    #[test]
+    fn eventbridge_keys_are_taken_as_is() {
+        let ev = json!({"version":"0","detail-type":"Object Created","source":"aws.s3",
+            "detail":{"bucket":{"name":"b"},"object":{"key":"incoming/text/a+b%2B.csv","etag":"x","version-id":"v9"}}});
+        let objs = decode_objects(&ev).expect("decodes");
+        assert_eq!(objs[0].key, "incoming/text/a+b%2B.csv");
+        assert_eq!(objs[0].version().as_deref(), Some("v9"));
+    }
+
+    #[test]
+    fn sqs_records_decode_independently() {
+        let good = s3_event("incoming/text/x.txt").to_string();
+        let ev = json!({"Records":[
+            {"messageId":"m1","eventSource":"aws:sqs","body":good},
+            {"messageId":"m2","eventSource":"aws:sqs","body":"not json"}]});
+        let inv = decode_invocation(&ev).expect("decodes");
+        assert!(inv.from_sqs);
+        assert_eq!(inv.deliveries.len(), 2);
+        assert!(inv.deliveries[0].objects.is_ok());
+        assert!(inv.deliveries[1].objects.is_err());
+        assert_eq!(inv.deliveries[1].message_id.as_deref(), Some("m2"));
+    }
+
+    #[test]
+    fn test_events_and_deletions_name_nothing() {
+        let t = json!({"Service":"Amazon S3","Event":"s3:TestEvent","Bucket":"b"});
+        assert!(decode_objects(&t).expect("ok").is_empty());
+        let del = json!({"Records":[{"eventSource":"aws:s3","eventName":"ObjectRemoved:Delete",
+            "s3":{"bucket":{"name":"b"},"object":{"key":"k"}}}]});
+        assert!(decode_objects(&del).expect("ok").is_empty());
+    }
+
+    #[test]
+    fn unknown_payloads_are_rejected_clearly() {
+        let err = decode_objects(&json!({"hello":1})).expect_err("unknown");
+        assert!(err.to_string().contains("neither"), "{err}");
+    }
+}

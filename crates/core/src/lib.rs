@@ -1,0 +1,19 @@
+//! moderation-core: the domain model, pure stage logic, ports, report rendering and event
+//! decoding of the moderation chain. No AWS SDK types: adapters implement [`ports`].
+
+pub mod config;
+pub mod error;
+pub mod event;
+pub mod keys;
+pub mod model;
+pub mod parse;
+pub mod policy;
+pub mod ports;
+pub mod report;
+pub mod rules;
+pub mod screen;
+pub mod segment;
+pub mod stage;
+pub mod telemetry;
+
+pub use error::{Error, Result};

@@ -1,0 +1,379 @@
+//! The moderation domain: items, their signals, verdicts, and the documents stages exchange.
+//!
+//! `Report` and everything it contains is the `moderation.report/v1` contract (DESIGN.md §3):
+//! field names here are relied on by users' automation, so change them only with the contract.
+
+use serde::{Deserialize, Serialize};
+
+pub const REPORT_SCHEMA: &str = "moderation.report/v1";
+pub const SCREENED_SCHEMA: &str = "moderation.screened/v1";
+pub const EVALUATED_SCHEMA: &str = "moderation.evaluated/v1";
+
+/// What kind of content a source object holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum SourceKind {
+    Audio,
+    Text,
+    Image,
+}
+
+impl SourceKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SourceKind::Audio => "audio",
+            SourceKind::Text => "text",
+            SourceKind::Image => "image",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Source {
+    pub uri: String,
+    pub kind: SourceKind,
+}
+
+/// The seven toxicity categories Comprehend and Transcribe share, in snake_case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum Category {
+    Profanity,
+    HateSpeech,
+    Sexual,
+    Insult,
+    ViolenceOrThreat,
+    Graphic,
+    HarassmentOrAbuse,
+}
+
+impl Category {
+    pub const ALL: [Category; 7] = [
+        Category::Profanity,
+        Category::HateSpeech,
+        Category::Sexual,
+        Category::Insult,
+        Category::ViolenceOrThreat,
+        Category::Graphic,
+        Category::HarassmentOrAbuse,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Category::Profanity => "profanity",
+            Category::HateSpeech => "hate_speech",
+            Category::Sexual => "sexual",
+            Category::Insult => "insult",
+            Category::ViolenceOrThreat => "violence_or_threat",
+            Category::Graphic => "graphic",
+            Category::HarassmentOrAbuse => "harassment_or_abuse",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Category> {
+        Category::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+
+    /// Words a policy passage about this category is likely to use; feeds retrieval queries.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Category::Profanity => "profanity swearing obscene language",
+            Category::HateSpeech => "hate speech identity slurs",
+            Category::Sexual => "sexual content",
+            Category::Insult => "insults name-calling demeaning",
+            Category::ViolenceOrThreat => "threats violence harm",
+            Category::Graphic => "graphic violence gore",
+            Category::HarassmentOrAbuse => "harassment bullying abuse self-harm",
+        }
+    }
+}
+
+/// Per-category scores in [0, 1].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct CategoryScores {
+    pub profanity: f64,
+    pub hate_speech: f64,
+    pub sexual: f64,
+    pub insult: f64,
+    pub violence_or_threat: f64,
+    pub graphic: f64,
+    pub harassment_or_abuse: f64,
+}
+
+impl CategoryScores {
+    pub fn get(&self, c: Category) -> f64 {
+        match c {
+            Category::Profanity => self.profanity,
+            Category::HateSpeech => self.hate_speech,
+            Category::Sexual => self.sexual,
+            Category::Insult => self.insult,
+            Category::ViolenceOrThreat => self.violence_or_threat,
+            Category::Graphic => self.graphic,
+            Category::HarassmentOrAbuse => self.harassment_or_abuse,
+        }
+    }
+
+    pub fn set(&mut self, c: Category, v: f64) {
+        let slot = match c {
+            Category::Profanity => &mut self.profanity,
+            Category::HateSpeech => &mut self.hate_speech,
+            Category::Sexual => &mut self.sexual,
+            Category::Insult => &mut self.insult,
+            Category::ViolenceOrThreat => &mut self.violence_or_threat,
+            Category::Graphic => &mut self.graphic,
+            Category::HarassmentOrAbuse => &mut self.harassment_or_abuse,
+        };
+        *slot = v;
+    }
+
+    /// Raise a category to at least `v`.
+    pub fn raise(&mut self, c: Category, v: f64) {
+        if v > self.get(c) {
+            self.set(c, v);
+        }
+    }
+
+    pub fn max(&self) -> f64 {
+        Category::ALL
+            .iter()
+            .map(|c| self.get(*c))
+            .fold(0.0, f64::max)
+    }
+
+    /// Categories sorted by descending score.
+    pub fn ranked(&self) -> Vec<(Category, f64)> {
+        let mut v: Vec<_> = Category::ALL.iter().map(|c| (*c, self.get(*c))).collect();
+        v.sort_by(|a, b| b.1.total_cmp(&a.1));
+        v
+    }
+}
+
+/// A forbidden-term match from the rule filter.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RuleHit {
+    /// `<category>:<term>`, e.g. `violence_or_threat:kill yourself`.
+    pub rule: String,
+    /// The text as written in the message that matched.
+    pub matched: String,
+}
+
+impl RuleHit {
+    /// The category part of `rule`.
+    pub fn category(&self) -> &str {
+        self.rule.split_once(':').map_or(&*self.rule, |(c, _)| c)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    Violation,
+    NoViolation,
+    NeedsReview,
+    BelowThreshold,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Violation => "violation",
+            Verdict::NoViolation => "no_violation",
+            Verdict::NeedsReview => "needs_review",
+            Verdict::BelowThreshold => "below_threshold",
+        }
+    }
+}
+
+/// A policy passage the evaluator consulted.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Reference {
+    pub text: String,
+    pub uri: String,
+}
+
+/// What the policy evaluator said about one item.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Evaluation {
+    /// `Y`, `N`, or absent when the answer could not be trusted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answer: Option<String>,
+    pub analysis: String,
+    pub references: Vec<Reference>,
+    pub model: String,
+}
+
+/// One moderated unit: a chat line or an audio segment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Item {
+    pub id: String,
+    pub text: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timestamp: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conversation: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_time: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end_time: Option<f64>,
+    pub toxicity: f64,
+    pub categories: CategoryScores,
+    pub rule_hits: Vec<RuleHit>,
+    /// `None` until a stage decides; screening sets `below_threshold`, evaluation the rest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verdict: Option<Verdict>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evaluation: Option<Evaluation>,
+    /// Why a person must look whatever the scores say: content cut or unparseable, scores
+    /// unavailable. Such an item is never passed as clean.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub review_reason: Option<String>,
+}
+
+/// An error recorded against a stage and optionally one item, so nothing fails unseen.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorEntry {
+    pub stage: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub item: Option<String>,
+    pub message: String,
+}
+
+impl ErrorEntry {
+    pub fn new(stage: &str, item: Option<&str>, message: impl Into<String>) -> Self {
+        ErrorEntry {
+            stage: stage.to_string(),
+            item: item.map(str::to_string),
+            message: message.into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Usage {
+    pub comprehend_units: u64,
+    pub transcribe_seconds: f64,
+    pub llm_calls: u64,
+    pub llm_input_tokens: u64,
+    pub llm_output_tokens: u64,
+}
+
+impl Usage {
+    pub fn add(&mut self, other: &Usage) {
+        self.comprehend_units += other.comprehend_units;
+        self.transcribe_seconds += other.transcribe_seconds;
+        self.llm_calls += other.llm_calls;
+        self.llm_input_tokens += other.llm_input_tokens;
+        self.llm_output_tokens += other.llm_output_tokens;
+    }
+}
+
+/// The user-report event detail (DESIGN.md §2), carried into the report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserReport {
+    pub report_id: String,
+    pub reporter_id: String,
+    pub reported_user_id: String,
+    pub conversation_id: String,
+    pub reason: String,
+    pub reported_at: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Trigger {
+    #[serde(rename = "type")]
+    pub kind: TriggerKind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_report: Option<UserReport>,
+}
+
+impl Trigger {
+    pub fn upload() -> Self {
+        Trigger {
+            kind: TriggerKind::Upload,
+            user_report: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TriggerKind {
+    Upload,
+    UserReport,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Complete,
+    Partial,
+    Failed,
+}
+
+/// The document a stage writes for the next one (`screened/<id>.json`, `evaluated/<id>.json`).
+/// One shape for both so a stage only ever adds to what it was given.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StageDocument {
+    pub schema: String,
+    pub id: String,
+    pub created_at: String,
+    pub source: Source,
+    /// S3 version id or ETag of the source object when it was read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_version: Option<String>,
+    pub trigger: Trigger,
+    pub status: Status,
+    /// The toxicity threshold screening applied to this source.
+    pub threshold: f64,
+    pub items: Vec<Item>,
+    pub errors: Vec<ErrorEntry>,
+    pub usage: Usage,
+}
+
+impl StageDocument {
+    /// Whether screening sent this item on to policy evaluation.
+    pub fn is_over_threshold(&self, item: &Item) -> bool {
+        item.toxicity >= self.threshold || !item.rule_hits.is_empty()
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    pub items: u64,
+    pub over_threshold: u64,
+    pub evaluated: u64,
+    pub violations: u64,
+    pub needs_review: u64,
+    pub max_toxicity: f64,
+}
+
+/// `reports/<id>.json`, schema `moderation.report/v1`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    pub schema: String,
+    pub report_id: String,
+    pub created_at: String,
+    pub source: Source,
+    pub trigger: Trigger,
+    pub status: Status,
+    pub summary: Summary,
+    pub items: Vec<Item>,
+    pub errors: Vec<ErrorEntry>,
+    pub usage: Usage,
+}
+
+/// `failed/<id>.json`: work a stage could not do, with enough to find and replay it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeadLetter {
+    pub schema: String,
+    pub id: String,
+    pub stage: String,
+    pub reason: String,
+    pub input_key: String,
+    pub input_uri: String,
+    pub failed_at: String,
+}
+
+pub const DEAD_LETTER_SCHEMA: &str = "moderation.failed/v1";

@@ -1,0 +1,403 @@
+//! write-report: the moderator report per source — `reports/<id>.json` (the
+//! `moderation.report/v1` contract), a self-contained `reports/<id>.html`, and
+//! `reports/index.html` listing every report newest first.
+
+use std::fmt::Write as _;
+
+use futures::stream::{self, StreamExt};
+use tracing::{info, warn};
+
+use crate::error::{Error, Result};
+use crate::event::ObjectRef;
+use crate::keys::{self, Stage};
+use crate::model::{
+    Category, ErrorEntry, Item, Report, StageDocument, Status, Summary, TriggerKind, Verdict,
+    REPORT_SCHEMA,
+};
+use crate::ports::ObjectStore;
+use crate::stage::{dead_letter, get_json, now_rfc3339, Outcome};
+
+const STAGE: &str = "write-report";
+
+/// Build the report from an evaluated document. Every item leaves with a verdict: one that
+/// somehow has none is `needs_review` with an error, never dropped and never clean.
+pub fn build_report(doc: StageDocument) -> Report {
+    let mut summary = Summary::default();
+    let mut errors = doc.errors.clone();
+    let mut items = Vec::with_capacity(doc.items.len());
+    let mut status = doc.status;
+    for mut item in doc.items.iter().cloned() {
+        if item.verdict.is_none() {
+            errors.push(ErrorEntry::new(
+                STAGE,
+                Some(&item.id),
+                "no verdict was recorded for this item",
+            ));
+            item.verdict = Some(Verdict::NeedsReview);
+            if status == Status::Complete {
+                status = Status::Partial;
+            }
+        }
+        summary.items += 1;
+        if doc.is_over_threshold(&item) {
+            summary.over_threshold += 1;
+        }
+        if item.evaluation.is_some() {
+            summary.evaluated += 1;
+        }
+        match item.verdict {
+            Some(Verdict::Violation) => summary.violations += 1,
+            Some(Verdict::NeedsReview) => summary.needs_review += 1,
+            _ => {}
+        }
+        summary.max_toxicity = summary.max_toxicity.max(item.toxicity);
+        items.push(item);
+    }
+    Report {
+        schema: REPORT_SCHEMA.into(),
+        report_id: doc.id,
+        created_at: now_rfc3339(),
+        source: doc.source,
+        trigger: doc.trigger,
+        status,
+        summary,
+        items,
+        errors,
+        usage: doc.usage,
+    }
+}
+
+/// HTML-escape text for element content and quoted attribute values.
+pub fn esc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+const STYLE: &str = r#"
+:root{--v:#b3261e;--r:#b26a00;--ok:#1e7b34;--bt:#6b7280;--bg:#f7f7f8;--fg:#1f2328}
+*{box-sizing:border-box}body{font:15px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;background:var(--bg);color:var(--fg)}
+header,main{max-width:1100px;margin:0 auto;padding:16px 24px}h1{font-size:22px;margin:8px 0}
+.meta{color:#555;font-size:13px}.meta code{background:#eee;padding:1px 4px;border-radius:3px}
+.cards{display:flex;gap:12px;flex-wrap:wrap;margin:12px 0}.card{background:#fff;border:1px solid #ddd;border-radius:8px;padding:10px 14px;min-width:120px}
+.card b{display:block;font-size:22px}.status-failed{color:var(--v)}.status-partial{color:var(--r)}.status-complete{color:var(--ok)}
+.item{background:#fff;border:1px solid #ddd;border-left:6px solid var(--bt);border-radius:8px;margin:10px 0;padding:10px 14px}
+.item.violation{border-left-color:var(--v)}.item.needs_review{border-left-color:var(--r)}.item.no_violation{border-left-color:var(--ok)}
+.verdict{font-weight:600;text-transform:uppercase;font-size:12px;padding:2px 8px;border-radius:10px;color:#fff;background:var(--bt)}
+.violation .verdict{background:var(--v)}.needs_review .verdict{background:var(--r)}.no_violation .verdict{background:var(--ok)}
+.text{white-space:pre-wrap;word-break:break-word;margin:6px 0;font-size:16px}.who{color:#555;font-size:13px}
+.bars{display:grid;grid-template-columns:170px 1fr 44px;gap:2px 8px;align-items:center;font-size:12px;margin:6px 0}
+.bar{background:#eee;height:8px;border-radius:4px;overflow:hidden}.bar span{display:block;height:100%;background:#7c3aed}
+.bar span.hi{background:var(--v)}.rules{font-size:13px}.rules code{background:#fde2e1;padding:1px 4px;border-radius:3px}
+.analysis{background:#f3f4f6;border-radius:6px;padding:8px 10px;margin:6px 0}.refs{font-size:13px}.refs blockquote{margin:4px 0 8px;padding:4px 10px;border-left:3px solid #ccc;color:#444;white-space:pre-wrap}
+.errors li{color:var(--v)}table{border-collapse:collapse;width:100%;background:#fff}td,th{border-bottom:1px solid #ddd;padding:6px 8px;text-align:left}
+th{background:#f0f0f2}td.num{text-align:right}a{color:#0b57d0}.review{color:var(--r);font-size:13px}
+"#;
+
+fn page(title: &str, body: &str) -> String {
+    format!(
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
+         <meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">\
+         <title>{}</title><style>{STYLE}</style></head><body>{body}</body></html>\n",
+        esc(title)
+    )
+}
+
+fn status_str(s: Status) -> &'static str {
+    match s {
+        Status::Complete => "complete",
+        Status::Partial => "partial",
+        Status::Failed => "failed",
+    }
+}
+
+fn render_item(out: &mut String, item: &Item, threshold: f64) {
+    let verdict = item.verdict.unwrap_or(Verdict::NeedsReview).as_str();
+    let _ = write!(
+        out,
+        "<section class=\"item {verdict}\" id=\"{id}\" data-verdict=\"{verdict}\">\
+         <div><span class=\"verdict\">{}</span> <code>{id}</code> \
+         <span class=\"who\">",
+        verdict.replace('_', " "),
+        id = esc(&item.id),
+    );
+    if let Some(u) = &item.user {
+        let _ = write!(out, "user <b>{}</b> ", esc(u));
+    }
+    if let Some(t) = &item.timestamp {
+        let _ = write!(out, "at {} ", esc(t));
+    }
+    if let (Some(s), Some(e)) = (item.start_time, item.end_time) {
+        let _ = write!(out, "{s:.2}s–{e:.2}s ");
+    }
+    let _ = write!(
+        out,
+        "· toxicity {:.2}</span></div><p class=\"text\">{}</p>",
+        item.toxicity,
+        esc(&item.text)
+    );
+    if let Some(r) = &item.review_reason {
+        let _ = write!(out, "<p class=\"review\">Needs a person: {}</p>", esc(r));
+    }
+    if !item.rule_hits.is_empty() {
+        out.push_str("<p class=\"rules\">Rule hits: ");
+        for h in &item.rule_hits {
+            let _ = write!(
+                out,
+                "<code>{}</code> matched “{}” ",
+                esc(&h.rule),
+                esc(&h.matched)
+            );
+        }
+        out.push_str("</p>");
+    }
+    out.push_str("<div class=\"bars\">");
+    for c in Category::ALL {
+        let v = item.categories.get(c).clamp(0.0, 1.0);
+        let hi = if v >= threshold { " class=\"hi\"" } else { "" };
+        let _ = write!(
+            out,
+            "<span>{}</span><div class=\"bar\"><span{hi} style=\"width:{:.0}%\"></span></div><span>{v:.2}</span>",
+            c.as_str(),
+            v * 100.0
+        );
+    }
+    out.push_str("</div>");
+    if let Some(ev) = &item.evaluation {
+        let _ = write!(
+            out,
+            "<div class=\"analysis\"><b>Policy check</b> ({}, answer {}): {}</div>",
+            esc(&ev.model),
+            esc(ev.answer.as_deref().unwrap_or("none")),
+            esc(&ev.analysis)
+        );
+        if !ev.references.is_empty() {
+            let _ = write!(
+                out,
+                "<details class=\"refs\"><summary>{} policy passage(s) consulted</summary>",
+                ev.references.len()
+            );
+            for r in &ev.references {
+                let _ = write!(
+                    out,
+                    "<div><code>{}</code><blockquote>{}</blockquote></div>",
+                    esc(&r.uri),
+                    esc(&r.text)
+                );
+            }
+            out.push_str("</details>");
+        }
+    }
+    out.push_str("</section>");
+}
+
+pub fn render_html(report: &Report, threshold: f64) -> String {
+    let mut b = String::new();
+    let s = &report.summary;
+    let _ = write!(
+        b,
+        "<header><p class=\"meta\"><a href=\"index.html\">← all reports</a></p>\
+         <h1>Moderation report: {}</h1><p class=\"meta\">Source <code>{}</code> ({}) · \
+         created {} · status <b class=\"status-{st}\">{st}</b> · trigger {}</p>",
+        esc(&report.report_id),
+        esc(&report.source.uri),
+        report.source.kind.as_str(),
+        esc(&report.created_at),
+        match report.trigger.kind {
+            TriggerKind::Upload => "upload",
+            TriggerKind::UserReport => "user report",
+        },
+        st = status_str(report.status),
+    );
+    if let Some(ur) = &report.trigger.user_report {
+        let _ = write!(
+            b,
+            "<p class=\"meta\">Reported by <b>{}</b> about <b>{}</b> in <code>{}</code>: {} ({})</p>",
+            esc(&ur.reporter_id),
+            esc(&ur.reported_user_id),
+            esc(&ur.conversation_id),
+            esc(&ur.reason),
+            esc(&ur.reported_at)
+        );
+    }
+    let _ = write!(
+        b,
+        "<div class=\"cards\" id=\"summary\">\
+         <div class=\"card\"><b data-k=\"items\">{}</b>items</div>\
+         <div class=\"card\"><b data-k=\"over_threshold\">{}</b>over threshold ({threshold:.2})</div>\
+         <div class=\"card\"><b data-k=\"evaluated\">{}</b>policy-checked</div>\
+         <div class=\"card\"><b data-k=\"violations\">{}</b>violations</div>\
+         <div class=\"card\"><b data-k=\"needs_review\">{}</b>need review</div>\
+         <div class=\"card\"><b>{:.2}</b>max toxicity</div></div></header><main>",
+        s.items, s.over_threshold, s.evaluated, s.violations, s.needs_review, s.max_toxicity
+    );
+    if !report.errors.is_empty() {
+        b.push_str("<h2>Errors</h2><ul class=\"errors\">");
+        for e in &report.errors {
+            let _ = write!(
+                b,
+                "<li>[{}]{} {}</li>",
+                esc(&e.stage),
+                e.item
+                    .as_deref()
+                    .map(|i| format!(" <code>{}</code>", esc(i)))
+                    .unwrap_or_default(),
+                esc(&e.message)
+            );
+        }
+        b.push_str("</ul>");
+    }
+    // Most urgent first: what a moderator must act on, then what was checked, then the rest.
+    let rank = |v: Option<Verdict>| match v {
+        Some(Verdict::Violation) => 0,
+        Some(Verdict::NeedsReview) | None => 1,
+        Some(Verdict::NoViolation) => 2,
+        Some(Verdict::BelowThreshold) => 3,
+    };
+    let mut order: Vec<&Item> = report.items.iter().collect();
+    order.sort_by_key(|i| rank(i.verdict));
+    b.push_str("<h2>Items</h2>");
+    for item in order {
+        render_item(&mut b, item, threshold);
+    }
+    let u = &report.usage;
+    let _ = write!(
+        b,
+        "<p class=\"meta\">Usage: {} Comprehend units · {:.1} s transcribed · {} LLM calls \
+         ({} input / {} output tokens)</p></main>",
+        u.comprehend_units,
+        u.transcribe_seconds,
+        u.llm_calls,
+        u.llm_input_tokens,
+        u.llm_output_tokens
+    );
+    page(&format!("Moderation report {}", report.report_id), &b)
+}
+
+pub fn render_index(reports: &[Report]) -> String {
+    let mut sorted: Vec<&Report> = reports.iter().collect();
+    sorted.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+    let mut b = String::from(
+        "<header><h1>Moderation reports</h1><p class=\"meta\">Newest first. Each source upload \
+         has one report.</p></header><main><table id=\"reports\"><thead><tr><th>Report</th>\
+         <th>Source</th><th>Status</th><th>Items</th><th>Over threshold</th><th>Violations</th>\
+         <th>Needs review</th><th>Created</th></tr></thead><tbody>",
+    );
+    for r in sorted {
+        let s = &r.summary;
+        let _ = write!(
+            b,
+            "<tr data-report=\"{id}\"><td><a href=\"{href}.html\">{id}</a></td><td><code>{}</code></td>\
+             <td class=\"status-{st}\">{st}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
+             <td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td></tr>",
+            esc(&r.source.uri),
+            s.items,
+            s.over_threshold,
+            s.violations,
+            s.needs_review,
+            esc(&r.created_at),
+            id = esc(&r.report_id),
+            // Ids are [a-z0-9-] by construction (keys::source_id); escaping is belt and braces.
+            href = esc(&r.report_id),
+            st = status_str(r.status),
+        );
+    }
+    b.push_str("</tbody></table></main>");
+    page("Moderation reports", &b)
+}
+
+pub struct ReportDeps<'a> {
+    pub store: &'a dyn ObjectStore,
+    /// Reports fetched at once when rebuilding the index.
+    pub max_concurrency: usize,
+}
+
+/// Rebuild `reports/index.html` from every `reports/<id>.json` in the bucket.
+pub async fn write_index(deps: &ReportDeps<'_>, bucket: &str) -> Result<String> {
+    let keys: Vec<String> = deps
+        .store
+        .list(bucket, keys::REPORTS)
+        .await?
+        .into_iter()
+        .filter(|k| keys::id_from_document_key(k, keys::REPORTS).is_some())
+        .collect();
+    let fetched: Vec<(String, Result<Option<Report>>)> = stream::iter(keys)
+        .map(|k| async move {
+            let r = get_json::<Report>(deps.store, bucket, &k).await;
+            (k, r)
+        })
+        .buffer_unordered(deps.max_concurrency.max(1))
+        .collect()
+        .await;
+    let mut reports = Vec::new();
+    for (key, r) in fetched {
+        match r {
+            Ok(Some(rep)) => reports.push(rep),
+            Ok(None) => {}
+            // One unreadable report must not hide all the others.
+            Err(e) => warn!(key, error = %e, "skipping unreadable report in index"),
+        }
+    }
+    let key = keys::report_index_key();
+    deps.store
+        .put(
+            bucket,
+            &key,
+            render_index(&reports).into_bytes(),
+            "text/html; charset=utf-8",
+        )
+        .await?;
+    Ok(key)
+}
+
+/// The whole stage for one `evaluated/<id>.json`.
+pub async fn write_report_object(obj: &ObjectRef, deps: &ReportDeps<'_>) -> Result<Outcome> {
+    let Some(id) = keys::id_from_document_key(&obj.key, keys::EVALUATED) else {
+        return Ok(Outcome::Ignored(format!(
+            "{} is not an evaluated document",
+            obj.key
+        )));
+    };
+    let doc: StageDocument = match get_json(deps.store, &obj.bucket, &obj.key).await {
+        Ok(Some(d)) => d,
+        Ok(None) => {
+            let reason = format!("{} no longer exists", obj.uri());
+            return dead_letter(deps.store, Stage::WriteReport, obj, &id, &reason).await;
+        }
+        Err(e @ Error::Document { .. }) => {
+            return dead_letter(deps.store, Stage::WriteReport, obj, &id, &e.to_string()).await
+        }
+        Err(e) => return Err(e),
+    };
+    let threshold = doc.threshold;
+    let report = build_report(doc);
+    let json_key = keys::report_json_key(&report.report_id);
+    let html_key = keys::report_html_key(&report.report_id);
+    crate::stage::put_json(deps.store, &obj.bucket, &json_key, &report).await?;
+    deps.store
+        .put(
+            &obj.bucket,
+            &html_key,
+            render_html(&report, threshold).into_bytes(),
+            "text/html; charset=utf-8",
+        )
+        .await?;
+    let index_key = write_index(deps, &obj.bucket).await?;
+    info!(
+        items = report.summary.items,
+        violations = report.summary.violations,
+        needs_review = report.summary.needs_review,
+        "report written"
+    );
+    Ok(Outcome::Wrote(vec![json_key, html_key, index_key]))
+}

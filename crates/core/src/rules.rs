@@ -1,0 +1,408 @@
+//! The rule filter: a forbidden-term list matched after normalisation that defeats common
+//! evasion (case, leetspeak, stretched letters, separators between letters, Unicode
+//! confusables, full-width forms, diacritics) while staying word-boundary aware, so "class" and
+//! "Scunthorpe" are not hits.
+
+use decancer::{Options, Translation};
+
+use crate::error::{Error, Result};
+use crate::model::RuleHit;
+
+/// The default list, compiled in so every binary has a filter without extra files.
+pub const DEFAULT_TERMS: &str = include_str!("../data/forbidden-terms.txt");
+
+/// Terms this short would match too much inside letter runs.
+const MIN_AFFIX_TERM: usize = 4;
+/// Fewer single letters than this in a row are ordinary text ("a", "I"), not an evasion.
+const MIN_SPELLED_RUN: usize = 3;
+
+#[derive(Debug, Clone)]
+struct Term {
+    words: Vec<String>,
+    squashed: String,
+}
+
+/// Finds phrases in text under the evasion-defeating normalisation. The building block of the
+/// rule filter, and of the offline detector's lexicons.
+#[derive(Debug, Clone, Default)]
+pub struct PhraseMatcher {
+    terms: Vec<Term>,
+}
+
+/// Where phrase `phrase` (its index) matched: a byte span of the original text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PhraseMatch {
+    pub phrase: usize,
+    pub start: usize,
+    pub end: usize,
+}
+
+impl PhraseMatcher {
+    /// Add a phrase; `None` when it has no letters or digits to match.
+    pub fn push(&mut self, phrase: &str) -> Option<usize> {
+        let words: Vec<String> = tokenize(phrase).into_iter().map(|t| t.text).collect();
+        if words.is_empty() {
+            return None;
+        }
+        self.terms.push(Term {
+            squashed: words.concat(),
+            words,
+        });
+        Some(self.terms.len() - 1)
+    }
+
+    pub fn len(&self) -> usize {
+        self.terms.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.terms.is_empty()
+    }
+
+    /// The first match of every phrase found in `text`.
+    pub fn find_all(&self, text: &str) -> Vec<PhraseMatch> {
+        let tokens = tokenize(text);
+        self.terms
+            .iter()
+            .enumerate()
+            .filter_map(|(phrase, term)| {
+                find(term, &tokens).map(|(start, end)| PhraseMatch { phrase, start, end })
+            })
+            .collect()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct RuleFilter {
+    matcher: PhraseMatcher,
+    /// `<category>:<term>` per phrase of the matcher.
+    rules: Vec<String>,
+}
+
+/// A token of the normalised message with the byte span it came from in the original.
+#[derive(Debug, Clone)]
+struct Token {
+    text: String,
+    start: usize,
+    end: usize,
+    /// Built from letters spelled out one by one (`k.i.l.l`), so word boundaries inside it are lost.
+    spelled: bool,
+}
+
+impl RuleFilter {
+    /// Parse a term list: one `<category> <term...>` per line, `#` comments and blanks ignored.
+    pub fn parse(list: &str) -> Result<Self> {
+        let mut matcher = PhraseMatcher::default();
+        let mut rules = Vec::new();
+        for (n, line) in list.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let (category, term) = line
+                .split_once(char::is_whitespace)
+                .map(|(c, t)| (c.trim(), t.trim()))
+                .ok_or_else(|| {
+                    Error::Config(format!(
+                        "forbidden-term list line {}: expected `<category> <term>`, got {line:?}",
+                        n + 1
+                    ))
+                })?;
+            if !is_category_name(category) {
+                return Err(Error::Config(format!(
+                    "forbidden-term list line {}: category {category:?} must be snake_case",
+                    n + 1
+                )));
+            }
+            if matcher.push(term).is_none() {
+                return Err(Error::Config(format!(
+                    "forbidden-term list line {}: term {term:?} has no letters",
+                    n + 1
+                )));
+            }
+            rules.push(format!("{category}:{}", term.to_lowercase()));
+        }
+        Ok(RuleFilter { matcher, rules })
+    }
+
+    pub fn default_list() -> Result<Self> {
+        Self::parse(DEFAULT_TERMS)
+    }
+
+    pub fn len(&self) -> usize {
+        self.rules.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty()
+    }
+
+    /// Every term found in `text`, once per term.
+    pub fn scan(&self, text: &str) -> Vec<RuleHit> {
+        self.matcher
+            .find_all(text)
+            .into_iter()
+            .map(|m| RuleHit {
+                rule: self.rules[m.phrase].clone(),
+                matched: text[m.start..m.end].to_string(),
+            })
+            .collect()
+    }
+}
+
+/// Category names are snake_case ASCII words.
+pub fn is_category_name(s: &str) -> bool {
+    !s.is_empty() && s.chars().all(|c| c.is_ascii_lowercase() || c == '_')
+}
+
+fn find(term: &Term, tokens: &[Token]) -> Option<(usize, usize)> {
+    let n = term.words.len();
+    for (i, tok) in tokens.iter().enumerate() {
+        if tok.spelled {
+            let s = &tok.text;
+            let whole = stretched(s, &term.squashed);
+            let affix = term.squashed.len() >= MIN_AFFIX_TERM
+                && (s.starts_with(&term.squashed) || s.ends_with(&term.squashed));
+            if whole || affix {
+                return Some((tok.start, tok.end));
+            }
+            continue;
+        }
+        if i + n <= tokens.len()
+            && term
+                .words
+                .iter()
+                .zip(&tokens[i..i + n])
+                .all(|(w, t)| !t.spelled && stretched(&t.text, w))
+        {
+            return Some((tok.start, tokens[i + n - 1].end));
+        }
+        // A multi-word term written as one word ("killyourself").
+        if n > 1 && stretched(&tok.text, &term.squashed) {
+            return Some((tok.start, tok.end));
+        }
+    }
+    None
+}
+
+/// True when `token` is `term` with some letters repeated ("idiooot" for "idiot"), or equal.
+fn stretched(token: &str, term: &str) -> bool {
+    let (a, b) = (runs(token), runs(term));
+    a.len() == b.len() && a.iter().zip(&b).all(|(x, y)| x.0 == y.0 && x.1 >= y.1)
+}
+
+fn runs(s: &str) -> Vec<(char, usize)> {
+    let mut out: Vec<(char, usize)> = Vec::new();
+    for c in s.chars() {
+        match out.last_mut() {
+            Some((last, n)) if *last == c => *n += 1,
+            _ => out.push((c, 1)),
+        }
+    }
+    out
+}
+
+fn is_leet_symbol(c: char) -> bool {
+    matches!(c, '@' | '$' | '!')
+}
+
+fn leet(c: char) -> char {
+    match c {
+        '1' | '!' => 'i',
+        '0' => 'o',
+        '3' => 'e',
+        '4' | '@' => 'a',
+        '5' | '$' => 's',
+        '7' => 't',
+        other => other,
+    }
+}
+
+/// Map one character to its plain lower-case form(s): confusables and full-width forms via
+/// decancer, diacritics dropped, everything lower-cased.
+fn normalise_char(c: char, out: &mut String) {
+    if c.is_ascii() {
+        out.push(c.to_ascii_lowercase());
+        return;
+    }
+    match decancer::cure_char(c, Options::default()) {
+        Translation::Character(t) => out.extend(t.to_lowercase()),
+        Translation::String(s) => out.extend(s.chars().flat_map(char::to_lowercase)),
+        Translation::None => {}
+    }
+}
+
+/// Split into normalised word tokens with their original spans; runs of single letters
+/// separated by punctuation or spaces are joined into one spelled token.
+fn tokenize(text: &str) -> Vec<Token> {
+    let mut raw: Vec<Token> = Vec::new();
+    // Normalised characters of the current word, each with the end of its original character.
+    let mut cur: Vec<(char, usize)> = Vec::new();
+    let mut cur_start = 0usize;
+    let mut buf = String::new();
+    for (pos, c) in text.char_indices() {
+        buf.clear();
+        normalise_char(c, &mut buf);
+        let word_char = !buf.is_empty()
+            && buf
+                .chars()
+                .all(|n| n.is_alphanumeric() || is_leet_symbol(n));
+        if word_char {
+            if cur.is_empty() {
+                cur_start = pos;
+            }
+            let end = pos + c.len_utf8();
+            cur.extend(buf.chars().map(|n| (n, end)));
+        } else if !cur.is_empty() {
+            raw.extend(finish_token(&cur, cur_start));
+            cur.clear();
+        }
+    }
+    if !cur.is_empty() {
+        raw.extend(finish_token(&cur, cur_start));
+    }
+    join_spelled(raw)
+}
+
+fn finish_token(chars: &[(char, usize)], start: usize) -> Option<Token> {
+    // Trailing "!" is punctuation far more often than an "i".
+    let keep = chars.iter().rposition(|(c, _)| *c != '!')? + 1;
+    let chars = &chars[..keep];
+    // Plain numbers ("2024") stay numbers; anything with a letter or leet symbol is decoded.
+    let decode = chars
+        .iter()
+        .any(|(c, _)| c.is_alphabetic() || is_leet_symbol(*c));
+    let text: String = chars
+        .iter()
+        .map(|(c, _)| if decode { leet(*c) } else { *c })
+        .collect();
+    Some(Token {
+        text,
+        start,
+        end: chars[keep - 1].1,
+        spelled: false,
+    })
+}
+
+fn join_spelled(tokens: Vec<Token>) -> Vec<Token> {
+    let mut out: Vec<Token> = Vec::with_capacity(tokens.len());
+    let mut run: Vec<Token> = Vec::new();
+    let flush = |run: &mut Vec<Token>, out: &mut Vec<Token>| {
+        if run.len() >= MIN_SPELLED_RUN {
+            out.push(Token {
+                text: run.iter().map(|t| t.text.as_str()).collect(),
+                start: run[0].start,
+                end: run[run.len() - 1].end,
+                spelled: true,
+            });
+        } else {
+            out.append(run);
+        }
+        run.clear();
+    };
+    for t in tokens {
+        if t.text.chars().count() == 1 {
+            run.push(t);
+        } else {
+            flush(&mut run, &mut out);
+            out.push(t);
+        }
+    }
+    flush(&mut run, &mut out);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn filter() -> RuleFilter {
+        RuleFilter::parse(
+            "# test list\n\
+             insult idiot\n\
+             profanity ass\n\
+             profanity cunt\n\
+             violence_or_threat kill yourself\n\
+             violence_or_threat kys\n\
+             scam free robux\n",
+        )
+        .expect("valid list")
+    }
+
+    fn rules(text: &str) -> Vec<String> {
+        filter().scan(text).into_iter().map(|h| h.rule).collect()
+    }
+
+    #[test]
+    fn evasions_are_caught() {
+        let cases = [
+            ("you IDIOT", "insult:idiot"),
+            ("y0u 1d10t", "insult:idiot"),
+            ("what an idiooooot", "insult:idiot"),
+            ("i.d.i.o.t", "insult:idiot"),
+            (
+                "k i l l  y o u r s e l f",
+                "violence_or_threat:kill yourself",
+            ),
+            (
+                "just k.i.l.l y.o.u.r.s.e.l.f",
+                "violence_or_threat:kill yourself",
+            ),
+            ("kill    yourself", "violence_or_threat:kill yourself"),
+            ("killyourself now", "violence_or_threat:kill yourself"),
+            ("ＩＤＩＯＴ", "insult:idiot"), // full-width
+            ("ìdìót", "insult:idiot"),      // diacritics
+            ("іdіоt", "insult:idiot"),      // Cyrillic look-alikes
+            ("k-y-s", "violence_or_threat:kys"),
+            ("get FREE R0BUX here", "scam:free robux"),
+            ("you're an @$$", "profanity:ass"),
+            ("idiot!", "insult:idiot"),
+        ];
+        for (text, want) in cases {
+            assert_eq!(rules(text), vec![want.to_string()], "text {text:?}");
+        }
+    }
+
+    #[test]
+    fn word_boundaries_prevent_false_hits() {
+        for text in [
+            "first class pass",
+            "I live in Scunthorpe",
+            "assessment of the bass",
+            "skill issue, yourself included",
+            "as a team",
+            "a b c d",
+            "idiotic",
+            "I killed it yourself",
+        ] {
+            assert!(
+                rules(text).is_empty(),
+                "false hit in {text:?}: {:?}",
+                rules(text)
+            );
+        }
+    }
+
+    #[test]
+    fn matched_text_is_the_original_span() {
+        let hits = filter().scan("hey Y0U 1d10t!!");
+        assert_eq!(hits[0].matched, "1d10t");
+        let hits = filter().scan("k i l l  y o u r s e l f ok");
+        assert_eq!(hits[0].matched, "k i l l  y o u r s e l f");
+        assert_eq!(hits[0].category(), "violence_or_threat");
+    }
+
+    #[test]
+    fn bad_lists_name_the_line() {
+        let e = RuleFilter::parse("insult idiot\nnonsense\n").expect_err("bad");
+        assert!(e.to_string().contains("line 2"), "{e}");
+        let e = RuleFilter::parse("Insult idiot\n").expect_err("bad");
+        assert!(e.to_string().contains("snake_case"), "{e}");
+    }
+
+    #[test]
+    fn default_list_parses_and_is_not_empty() {
+        let f = RuleFilter::default_list().expect("default list");
+        assert!(f.len() > 20);
+    }
+}

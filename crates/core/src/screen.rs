@@ -1,0 +1,266 @@
+//! screen-text: parse a chat log, run the rule filter and the toxicity detector, apply the
+//! threshold gate, and write `screened/<id>.json`.
+
+use futures::stream::{self, StreamExt};
+use tracing::{info, warn};
+
+use crate::error::{Error, Result};
+use crate::event::ObjectRef;
+use crate::keys::{self, Stage};
+use crate::model::{
+    ErrorEntry, Item, SourceKind, StageDocument, Status, Trigger, Usage, Verdict, SCREENED_SCHEMA,
+};
+use crate::parse::{parse_messages, ParseOptions, ParsedMessage, TextFormat};
+use crate::ports::{ObjectStore, ToxicityDetector, ToxicityScore};
+use crate::rules::RuleFilter;
+use crate::segment::{batch_segments, chunk_text, Segment};
+use crate::stage::{dead_letter, now_rfc3339, put_json, Outcome};
+
+const STAGE: &str = "screen-text";
+
+/// Toxicity thresholds, overridable per source kind.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Thresholds {
+    pub default: f64,
+    pub text: Option<f64>,
+    pub audio: Option<f64>,
+}
+
+impl Thresholds {
+    pub fn uniform(t: f64) -> Self {
+        Thresholds {
+            default: t,
+            text: None,
+            audio: None,
+        }
+    }
+
+    pub fn for_kind(&self, kind: SourceKind) -> f64 {
+        match kind {
+            SourceKind::Text => self.text.unwrap_or(self.default),
+            SourceKind::Audio => self.audio.unwrap_or(self.default),
+            SourceKind::Image => self.default,
+        }
+    }
+}
+
+/// The gate in front of the LLM: at or above the threshold, or any rule hit.
+pub fn over_threshold(item: &Item, threshold: f64) -> bool {
+    item.toxicity >= threshold || !item.rule_hits.is_empty()
+}
+
+#[derive(Debug, Clone)]
+pub struct ScreenConfig {
+    pub thresholds: Thresholds,
+    /// Detector calls in flight at once.
+    pub max_concurrency: usize,
+    pub parse: ParseOptions,
+}
+
+pub struct ScreenDeps<'a> {
+    pub store: &'a dyn ObjectStore,
+    pub detector: &'a dyn ToxicityDetector,
+    pub rules: &'a RuleFilter,
+}
+
+/// Score parsed messages: rule hits, detector scores (the most toxic chunk wins), the gate.
+/// Items whose scores could not be obtained are `needs_review`, never `below_threshold`.
+pub async fn screen_messages(
+    messages: Vec<ParsedMessage>,
+    deps: &ScreenDeps<'_>,
+    threshold: f64,
+    max_concurrency: usize,
+) -> (Vec<Item>, Vec<ErrorEntry>, Usage) {
+    let limits = deps.detector.limits();
+    let mut errors = Vec::new();
+    let mut items: Vec<Item> = Vec::with_capacity(messages.len());
+    let mut segments = Vec::new();
+    for (idx, m) in messages.into_iter().enumerate() {
+        for chunk in chunk_text(&m.text, limits.max_segment_bytes) {
+            segments.push(Segment {
+                item: idx,
+                text: chunk,
+            });
+        }
+        let mut review = Vec::new();
+        for issue in &m.issues {
+            errors.push(ErrorEntry::new("parse", Some(&m.id), issue.message.clone()));
+            if issue.needs_review {
+                review.push(issue.message.clone());
+            }
+        }
+        items.push(Item {
+            rule_hits: deps.rules.scan(&m.text),
+            id: m.id,
+            text: m.text,
+            user: m.user,
+            timestamp: m.timestamp,
+            conversation: m.conversation,
+            start_time: None,
+            end_time: None,
+            toxicity: 0.0,
+            categories: Default::default(),
+            verdict: None,
+            evaluation: None,
+            review_reason: (!review.is_empty()).then(|| review.join("; ")),
+        });
+    }
+
+    let batches = batch_segments(segments, limits);
+    let units: u64 = batches.iter().map(|b| deps.detector.billing_units(b)).sum();
+    let results: Vec<(Vec<Segment>, Result<Vec<ToxicityScore>>)> = stream::iter(batches)
+        .map(|batch| async move {
+            let texts: Vec<String> = batch.iter().map(|s| s.text.clone()).collect();
+            let r = deps.detector.detect(&texts).await;
+            (batch, r)
+        })
+        .buffer_unordered(max_concurrency.max(1))
+        .collect()
+        .await;
+
+    let mut scored = vec![false; items.len()];
+    let mut failed = vec![false; items.len()];
+    for (batch, result) in results {
+        match result {
+            Ok(scores) if scores.len() == batch.len() => {
+                for (seg, score) in batch.iter().zip(scores) {
+                    let item = &mut items[seg.item];
+                    if !scored[seg.item] || score.toxicity > item.toxicity {
+                        item.toxicity = score.toxicity;
+                        item.categories = score.categories;
+                    }
+                    scored[seg.item] = true;
+                }
+            }
+            Ok(scores) => {
+                let msg = format!(
+                    "{} returned {} results for {} segments",
+                    deps.detector.name(),
+                    scores.len(),
+                    batch.len()
+                );
+                for seg in &batch {
+                    failed[seg.item] = true;
+                }
+                warn!(error = %msg, "detector result count mismatch");
+                errors.push(ErrorEntry::new(STAGE, None, msg));
+            }
+            Err(e) => {
+                warn!(error = %e, segments = batch.len(), "toxicity detection failed");
+                for seg in &batch {
+                    if !failed[seg.item] {
+                        errors.push(ErrorEntry::new(
+                            STAGE,
+                            Some(&items[seg.item].id),
+                            format!("toxicity detection failed: {e}"),
+                        ));
+                    }
+                    failed[seg.item] = true;
+                }
+            }
+        }
+    }
+
+    for (i, item) in items.iter_mut().enumerate() {
+        if failed[i] {
+            // Partial scores would understate the item; a human must look.
+            let why = format!("toxicity scores unavailable from {}", deps.detector.name());
+            item.review_reason = Some(match item.review_reason.take() {
+                Some(r) => format!("{r}; {why}"),
+                None => why,
+            });
+        }
+        if !over_threshold(item, threshold) {
+            item.verdict = Some(if item.review_reason.is_some() {
+                Verdict::NeedsReview
+            } else {
+                Verdict::BelowThreshold
+            });
+        }
+    }
+    let usage = Usage {
+        comprehend_units: units,
+        ..Default::default()
+    };
+    (items, errors, usage)
+}
+
+/// The whole stage for one uploaded object.
+pub async fn screen_text_object(
+    obj: &ObjectRef,
+    trigger: Trigger,
+    deps: &ScreenDeps<'_>,
+    cfg: &ScreenConfig,
+) -> Result<Outcome> {
+    let id = keys::source_id(&obj.bucket, &obj.key);
+    let ext = keys::extension(&obj.key).unwrap_or_default();
+    let Some(format) = TextFormat::from_extension(&ext) else {
+        let reason = format!(
+            "unsupported text file type {:?}; expected one of .txt, .csv, .jsonl",
+            ext
+        );
+        return dead_letter(deps.store, Stage::ScreenText, obj, &id, &reason).await;
+    };
+    let opened = match deps.store.open(obj).await {
+        Ok(o) => o,
+        Err(Error::NotFound { uri }) => {
+            let reason = format!("object {uri} no longer exists (deleted before it was read)");
+            return dead_letter(deps.store, Stage::ScreenText, obj, &id, &reason).await;
+        }
+        Err(e) => return Err(e),
+    };
+    let mut doc = StageDocument {
+        schema: SCREENED_SCHEMA.into(),
+        id: id.clone(),
+        created_at: now_rfc3339(),
+        source: crate::model::Source {
+            uri: obj.uri(),
+            kind: SourceKind::Text,
+        },
+        source_version: opened.version.clone().or_else(|| obj.version()),
+        trigger,
+        status: Status::Complete,
+        threshold: cfg.thresholds.for_kind(SourceKind::Text),
+        items: Vec::new(),
+        errors: Vec::new(),
+        usage: Usage::default(),
+    };
+    let parse_opts = cfg.parse.clone();
+    // Parsing is blocking I/O over a spooled file; keep it off the async workers.
+    let parsed =
+        tokio::task::spawn_blocking(move || parse_messages(format, opened.reader, &parse_opts))
+            .await
+            .map_err(|e| Error::Input(format!("parser task failed: {e}")))?;
+    match parsed {
+        Err(reason) => {
+            doc.status = Status::Failed;
+            doc.errors.push(ErrorEntry::new(
+                STAGE,
+                None,
+                format!("{}: {reason}", obj.key),
+            ));
+        }
+        Ok(messages) => {
+            let threshold = cfg.thresholds.for_kind(SourceKind::Text);
+            let (items, errors, usage) =
+                screen_messages(messages, deps, threshold, cfg.max_concurrency).await;
+            if errors.iter().any(|e| e.stage == STAGE) {
+                doc.status = Status::Partial;
+            }
+            doc.items = items;
+            doc.errors = errors;
+            doc.usage = usage;
+        }
+    }
+    let over = doc.items.iter().filter(|i| i.verdict.is_none()).count();
+    info!(
+        items = doc.items.len(),
+        over_threshold = over,
+        errors = doc.errors.len(),
+        status = ?doc.status,
+        "screened"
+    );
+    let key = keys::screened_key(&id);
+    put_json(deps.store, &obj.bucket, &key, &doc).await?;
+    Ok(Outcome::Wrote(vec![key]))
+}

@@ -1,0 +1,176 @@
+//! What every stage shares: writing documents, dead letters, and acknowledging deliveries
+//! (SQS partial batch failures) in one place so handlers stay thin.
+
+use std::future::Future;
+
+use serde::Serialize;
+use serde_json::{json, Value};
+use tracing::{error, warn, Instrument};
+
+use crate::error::{Error, Result};
+use crate::event::{decode_invocation, ObjectRef};
+use crate::keys::{self, Stage};
+use crate::model::{DeadLetter, DEAD_LETTER_SCHEMA};
+use crate::ports::{ObjectStore, WriteObjects};
+
+/// What a stage did with one object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Wrote these keys (which may trigger the next stage).
+    Wrote(Vec<String>),
+    /// Not for this stage (e.g. a key under another prefix); nothing written.
+    Ignored(String),
+    /// Could not be processed; a dead letter was written at this key.
+    DeadLettered(String),
+}
+
+impl Outcome {
+    pub fn written(&self) -> &[String] {
+        match self {
+            Outcome::Wrote(k) => k,
+            Outcome::DeadLettered(_) | Outcome::Ignored(_) => &[],
+        }
+    }
+}
+
+pub fn now_rfc3339() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+pub async fn put_json<T: Serialize + Sync>(
+    store: &dyn WriteObjects,
+    bucket: &str,
+    key: &str,
+    doc: &T,
+) -> Result<()> {
+    let body = serde_json::to_vec_pretty(doc).map_err(|source| Error::Document {
+        key: key.to_string(),
+        source,
+    })?;
+    store.put(bucket, key, body, "application/json").await
+}
+
+pub async fn get_json<T: serde::de::DeserializeOwned>(
+    store: &dyn ObjectStore,
+    bucket: &str,
+    key: &str,
+) -> Result<Option<T>> {
+    let Some(bytes) = store.get_bytes(bucket, key).await? else {
+        return Ok(None);
+    };
+    serde_json::from_slice(&bytes)
+        .map(Some)
+        .map_err(|source| Error::Document {
+            key: key.to_string(),
+            source,
+        })
+}
+
+/// Record work that cannot succeed under `failed/<id>.json`, so it is never silently lost.
+pub async fn dead_letter(
+    store: &dyn ObjectStore,
+    stage: Stage,
+    obj: &ObjectRef,
+    id: &str,
+    reason: &str,
+) -> Result<Outcome> {
+    warn!(reason, "dead-lettered");
+    let key = keys::failed_key(id);
+    let letter = DeadLetter {
+        schema: DEAD_LETTER_SCHEMA.into(),
+        id: id.to_string(),
+        stage: stage.name().into(),
+        reason: reason.to_string(),
+        input_key: obj.key.clone(),
+        input_uri: obj.uri(),
+        failed_at: now_rfc3339(),
+    };
+    put_json(store, &obj.bucket, &key, &letter).await?;
+    Ok(Outcome::DeadLettered(key))
+}
+
+/// Run `process` for every object in a Lambda payload, inside a span naming the stage and the
+/// source. SQS deliveries fail one by one (`batchItemFailures`); a direct invocation fails as a
+/// whole so Lambda's own retry and on-failure destination apply.
+pub async fn handle_payload<F, Fut>(stage: Stage, payload: &Value, process: F) -> Result<Value>
+where
+    F: Fn(ObjectRef) -> Fut,
+    Fut: Future<Output = Result<Outcome>>,
+{
+    let invocation = decode_invocation(payload)?;
+    let mut failures = Vec::new();
+    let mut first_error: Option<Error> = None;
+    let mut written: Vec<String> = Vec::new();
+    for delivery in invocation.deliveries {
+        let objects = match delivery.objects {
+            Ok(o) => o,
+            Err(e) => {
+                error!(stage = stage.name(), error = %e, "undecodable delivery");
+                // A malformed message can never succeed; keep it for the DLQ rather than drop it.
+                failures.extend(delivery.message_id.clone());
+                first_error.get_or_insert(e);
+                continue;
+            }
+        };
+        let mut delivery_failed = false;
+        for obj in objects {
+            // The routing table decides, so a misconfigured trigger cannot run the wrong stage.
+            if keys::route(&obj.key) != Some(stage) {
+                tracing::info!(stage = stage.name(), key = %obj.key, "not routed to this stage; ignored");
+                continue;
+            }
+            let span = tracing::info_span!("object", stage = stage.name(), source_uri = %obj.uri());
+            match process(obj).instrument(span.clone()).await {
+                Ok(Outcome::Wrote(keys)) => written.extend(keys),
+                Ok(Outcome::DeadLettered(key)) => written.push(key),
+                Ok(Outcome::Ignored(why)) => span.in_scope(|| tracing::info!(why, "ignored")),
+                Err(e) => {
+                    span.in_scope(
+                        || error!(error = %e, retryable = e.is_retryable(), "stage failed"),
+                    );
+                    delivery_failed = true;
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        if delivery_failed {
+            failures.extend(delivery.message_id);
+        }
+    }
+    if invocation.from_sqs {
+        let items: Vec<Value> = failures
+            .into_iter()
+            .map(|id| json!({ "itemIdentifier": id }))
+            .collect();
+        return Ok(json!({ "batchItemFailures": items }));
+    }
+    match first_error {
+        Some(e) => Err(e),
+        None => Ok(json!({ "written": written })),
+    }
+}
+
+/// Drive the chain in-process: run the stage each written key routes to until nothing new is
+/// written. The offline chain and tests use this with the same routing table as the deployment.
+pub async fn run_chain<F, Fut>(bucket: &str, start: Vec<String>, dispatch: F) -> Result<Vec<String>>
+where
+    F: Fn(Stage, ObjectRef) -> Fut,
+    Fut: Future<Output = Result<Outcome>>,
+{
+    let mut queue: std::collections::VecDeque<String> = start.into();
+    let mut written = Vec::new();
+    while let Some(key) = queue.pop_front() {
+        let Some(stage) = keys::route(&key) else {
+            continue;
+        };
+        let outcome = dispatch(stage, ObjectRef::new(bucket, key.clone())).await?;
+        if let Outcome::DeadLettered(k) = &outcome {
+            written.push(k.clone());
+        }
+        for k in outcome.written() {
+            written.push(k.clone());
+            queue.push_back(k.clone());
+        }
+    }
+    Ok(written)
+}

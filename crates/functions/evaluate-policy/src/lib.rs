@@ -1,0 +1,126 @@
+//! evaluate-policy: `screened/<id>.json` → knowledge-base retrieval + judge for items over the
+//! threshold → `evaluated/<id>.json`. Thin glue over [`moderation_core::policy`].
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use lambda_runtime::LambdaEvent;
+use moderation_core::config::{Backend, Vars};
+use moderation_core::event::ObjectRef;
+use moderation_core::keys::Stage;
+use moderation_core::policy::{evaluate_object, EvaluateConfig, EvaluateDeps, LlmJudge};
+use moderation_core::ports::{ObjectStore, PolicyJudge, PolicyRetriever};
+use moderation_core::stage::{handle_payload, Outcome};
+use moderation_core::Result;
+use serde_json::Value;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub backend: Backend,
+    /// `KNOWLEDGE_BASE_ID`: required on AWS.
+    pub knowledge_base_id: Option<String>,
+    pub model_id: String,
+    pub top_k: usize,
+    pub concurrency: usize,
+    /// `POLICY_DIR`: the Markdown policy the offline knowledge base indexes.
+    pub policy_dir: PathBuf,
+    pub threshold: f64,
+    pub max_attempts: u32,
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self> {
+        Self::from_vars(&Vars::from_env())
+    }
+
+    pub fn from_vars(v: &Vars) -> Result<Self> {
+        let backend = v.backend()?;
+        let knowledge_base_id = match backend {
+            Backend::Aws => Some(v.required("KNOWLEDGE_BASE_ID")?),
+            Backend::Offline { .. } => v.get("KNOWLEDGE_BASE_ID"),
+        };
+        Ok(Config {
+            backend,
+            knowledge_base_id,
+            model_id: v.or("MODEL_ID", moderation_aws::DEFAULT_MODEL_ID),
+            top_k: v.count("RETRIEVE_TOP_K", 3)?,
+            concurrency: v.count("LLM_CONCURRENCY", 4)?,
+            policy_dir: PathBuf::from(v.or("POLICY_DIR", "infra/policies")),
+            threshold: v.thresholds()?.default,
+            max_attempts: v.parsed("AWS_MAX_ATTEMPTS", 5u32)?,
+        })
+    }
+}
+
+pub struct App {
+    store: Arc<dyn ObjectStore>,
+    retriever: Arc<dyn PolicyRetriever>,
+    judge: Arc<dyn PolicyJudge>,
+    config: EvaluateConfig,
+}
+
+impl App {
+    pub async fn build(config: Config) -> Result<Self> {
+        let (store, retriever, judge): (
+            Arc<dyn ObjectStore>,
+            Arc<dyn PolicyRetriever>,
+            Arc<dyn PolicyJudge>,
+        ) = match &config.backend {
+            Backend::Aws => {
+                let sdk = moderation_aws::load_sdk_config(config.max_attempts).await;
+                let kb = config.knowledge_base_id.as_deref().unwrap_or_default();
+                (
+                    Arc::new(moderation_aws::S3Store::from_sdk_config(&sdk)),
+                    Arc::new(moderation_aws::KnowledgeBaseRetriever::from_sdk_config(
+                        &sdk, kb,
+                    )),
+                    Arc::new(LlmJudge::new(
+                        moderation_aws::ConverseModel::from_sdk_config(&sdk, &config.model_id),
+                    )),
+                )
+            }
+            Backend::Offline { root } => (
+                Arc::new(moderation_offline::FolderStore::new(root)),
+                Arc::new(moderation_offline::PolicyIndex::load_dir(
+                    &config.policy_dir,
+                )?),
+                Arc::new(moderation_offline::RulesJudge),
+            ),
+        };
+        Ok(Self::from_parts(store, retriever, judge, &config))
+    }
+
+    pub fn from_parts(
+        store: Arc<dyn ObjectStore>,
+        retriever: Arc<dyn PolicyRetriever>,
+        judge: Arc<dyn PolicyJudge>,
+        config: &Config,
+    ) -> Self {
+        App {
+            store,
+            retriever,
+            judge,
+            config: EvaluateConfig {
+                top_k: config.top_k,
+                max_concurrency: config.concurrency,
+                threshold: config.threshold,
+            },
+        }
+    }
+
+    pub async fn process(&self, obj: ObjectRef) -> Result<Outcome> {
+        let deps = EvaluateDeps {
+            store: self.store.as_ref(),
+            retriever: self.retriever.as_ref(),
+            judge: self.judge.as_ref(),
+        };
+        evaluate_object(&obj, &deps, &self.config).await
+    }
+}
+
+pub async fn handler(event: LambdaEvent<Value>, app: &App) -> Result<Value> {
+    handle_payload(Stage::EvaluatePolicy, &event.payload, |obj| {
+        app.process(obj)
+    })
+    .await
+}

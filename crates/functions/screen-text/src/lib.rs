@@ -1,0 +1,136 @@
+//! screen-text: `incoming/text/<file>` → rule filter + toxicity detector → `screened/<id>.json`.
+//! Thin glue: configuration, adapters built once, and [`handler`] over the core stage.
+
+use std::sync::Arc;
+
+use lambda_runtime::LambdaEvent;
+use moderation_core::config::{Backend, Vars};
+use moderation_core::event::ObjectRef;
+use moderation_core::keys::Stage;
+use moderation_core::model::Trigger;
+use moderation_core::parse::ParseOptions;
+use moderation_core::ports::{ObjectStore, ToxicityDetector};
+use moderation_core::rules::RuleFilter;
+use moderation_core::screen::{screen_text_object, ScreenConfig, ScreenDeps, Thresholds};
+use moderation_core::stage::{handle_payload, Outcome};
+use moderation_core::{Error, Result};
+use serde_json::Value;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub backend: Backend,
+    pub thresholds: Thresholds,
+    /// `COMPREHEND_CONCURRENCY`: DetectToxicContent calls in flight per invocation.
+    pub concurrency: usize,
+    pub max_message_bytes: usize,
+    /// `FORBIDDEN_TERMS_URI`: a file path or `s3://bucket/key`; the built-in list when unset.
+    pub forbidden_terms_uri: Option<String>,
+    pub max_attempts: u32,
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self> {
+        Self::from_vars(&Vars::from_env())
+    }
+
+    pub fn from_vars(v: &Vars) -> Result<Self> {
+        Ok(Config {
+            backend: v.backend()?,
+            thresholds: v.thresholds()?,
+            concurrency: v.count("COMPREHEND_CONCURRENCY", 4)?,
+            max_message_bytes: v.count("MAX_MESSAGE_BYTES", 100_000)?,
+            forbidden_terms_uri: v.get("FORBIDDEN_TERMS_URI"),
+            max_attempts: v.parsed("AWS_MAX_ATTEMPTS", 5u32)?,
+        })
+    }
+}
+
+pub struct App {
+    store: Arc<dyn ObjectStore>,
+    detector: Arc<dyn ToxicityDetector>,
+    rules: RuleFilter,
+    config: ScreenConfig,
+}
+
+/// Read a configuration file from `s3://bucket/key` (through the store) or a local path.
+pub async fn read_config_uri(store: &dyn ObjectStore, uri: &str) -> Result<Vec<u8>> {
+    if let Some(rest) = uri.strip_prefix("s3://") {
+        let (bucket, key) = rest
+            .split_once('/')
+            .ok_or_else(|| Error::Config(format!("{uri} is not an s3://bucket/key URI")))?;
+        return store
+            .get_bytes(bucket, key)
+            .await?
+            .ok_or_else(|| Error::NotFound {
+                uri: uri.to_string(),
+            });
+    }
+    std::fs::read(uri).map_err(|source| Error::Io {
+        path: uri.to_string(),
+        source,
+    })
+}
+
+impl App {
+    pub async fn build(config: Config) -> Result<Self> {
+        let (store, detector): (Arc<dyn ObjectStore>, Arc<dyn ToxicityDetector>) =
+            match &config.backend {
+                Backend::Aws => {
+                    let sdk = moderation_aws::load_sdk_config(config.max_attempts).await;
+                    (
+                        Arc::new(moderation_aws::S3Store::from_sdk_config(&sdk)),
+                        Arc::new(moderation_aws::ComprehendDetector::from_sdk_config(&sdk)),
+                    )
+                }
+                Backend::Offline { root } => (
+                    Arc::new(moderation_offline::FolderStore::new(root)),
+                    Arc::new(moderation_offline::OfflineDetector::embedded()?),
+                ),
+            };
+        let rules = match &config.forbidden_terms_uri {
+            None => RuleFilter::default_list()?,
+            Some(uri) => {
+                let bytes = read_config_uri(store.as_ref(), uri).await?;
+                let text = String::from_utf8(bytes)
+                    .map_err(|e| Error::Config(format!("FORBIDDEN_TERMS_URI {uri}: {e}")))?;
+                RuleFilter::parse(&text)?
+            }
+        };
+        Ok(Self::from_parts(store, detector, rules, &config))
+    }
+
+    pub fn from_parts(
+        store: Arc<dyn ObjectStore>,
+        detector: Arc<dyn ToxicityDetector>,
+        rules: RuleFilter,
+        config: &Config,
+    ) -> Self {
+        App {
+            store,
+            detector,
+            rules,
+            config: ScreenConfig {
+                thresholds: config.thresholds,
+                max_concurrency: config.concurrency,
+                parse: ParseOptions {
+                    max_message_bytes: config.max_message_bytes,
+                    text_column: None,
+                },
+            },
+        }
+    }
+
+    pub async fn process(&self, obj: ObjectRef) -> Result<Outcome> {
+        let deps = ScreenDeps {
+            store: self.store.as_ref(),
+            detector: self.detector.as_ref(),
+            rules: &self.rules,
+        };
+        screen_text_object(&obj, Trigger::upload(), &deps, &self.config).await
+    }
+}
+
+/// The Lambda handler: S3 notification, SQS-wrapped S3 notifications, or EventBridge.
+pub async fn handler(event: LambdaEvent<Value>, app: &App) -> Result<Value> {
+    handle_payload(Stage::ScreenText, &event.payload, |obj| app.process(obj)).await
+}

@@ -1,0 +1,316 @@
+//! modctl: moderate local files through the same stages as the Lambda chain (offline by
+//! default), write reports, and print one line per source. DESIGN.md §4 is its contract.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use moderation_core::config::Vars;
+use moderation_core::event::ObjectRef;
+use moderation_core::keys::{self, Stage};
+use moderation_core::model::{Report, Trigger};
+use moderation_core::parse::ParseOptions;
+use moderation_core::policy::{evaluate_object, EvaluateConfig, EvaluateDeps, LlmJudge};
+use moderation_core::ports::{ObjectStore, PolicyJudge, PolicyRetriever, ToxicityDetector};
+use moderation_core::report::{write_report_object, ReportDeps};
+use moderation_core::rules::RuleFilter;
+use moderation_core::screen::{screen_text_object, ScreenConfig, ScreenDeps};
+use moderation_core::stage::{get_json, run_chain, Outcome};
+use moderation_offline::{FolderStore, OfflineDetector, PolicyIndex, RulesJudge};
+
+/// The bucket name local runs use; with a single-bucket folder store it only appears in URIs.
+const LOCAL_BUCKET: &str = "local";
+
+#[derive(Parser)]
+#[command(
+    name = "modctl",
+    version,
+    about = "Moderate chat logs through the moderation chain"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum BackendArg {
+    Offline,
+    Aws,
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
+    /// Output folder: reports land in DIR/reports/.
+    #[arg(long, default_value = "moderation-out")]
+    out: PathBuf,
+    /// Policy folder indexed by the offline knowledge base.
+    #[arg(long, default_value = "infra/policies")]
+    policy: PathBuf,
+    /// offline: embedded models; aws: Comprehend + Bedrock (KNOWLEDGE_BASE_ID, MODEL_ID).
+    #[arg(long, value_enum, default_value_t = BackendArg::Offline)]
+    backend: BackendArg,
+    /// Toxicity threshold in [0, 1] (default TOXICITY_THRESHOLD or 0.5).
+    #[arg(long)]
+    threshold: Option<f64>,
+    /// CSV/JSONL column holding the message text.
+    #[arg(long)]
+    text_column: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Moderate local files (.txt .csv .jsonl).
+    Moderate {
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        #[command(flatten)]
+        run: RunArgs,
+    },
+    /// Moderate the sample uploads in events/uploads/.
+    Demo {
+        #[arg(long, default_value = "events/uploads")]
+        uploads: PathBuf,
+        #[command(flatten)]
+        run: RunArgs,
+    },
+}
+
+#[derive(Debug, thiserror::Error)]
+enum CliError {
+    #[error("{0}")]
+    Usage(String),
+    #[error(transparent)]
+    Core(#[from] moderation_core::Error),
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+struct Chain {
+    store: Arc<FolderStore>,
+    detector: Arc<dyn ToxicityDetector>,
+    rules: RuleFilter,
+    retriever: Arc<dyn PolicyRetriever>,
+    judge: Arc<dyn PolicyJudge>,
+    screen: ScreenConfig,
+    evaluate: EvaluateConfig,
+}
+
+impl Chain {
+    async fn build(run: &RunArgs) -> Result<Self, CliError> {
+        let vars = Vars::from_env();
+        let mut thresholds = vars.thresholds()?;
+        if let Some(t) = run.threshold {
+            if !(0.0..=1.0).contains(&t) {
+                return Err(CliError::Usage(format!(
+                    "--threshold {t} must be between 0 and 1"
+                )));
+            }
+            thresholds = moderation_core::screen::Thresholds::uniform(t);
+        }
+        let (detector, retriever, judge): (
+            Arc<dyn ToxicityDetector>,
+            Arc<dyn PolicyRetriever>,
+            Arc<dyn PolicyJudge>,
+        ) = match run.backend {
+            BackendArg::Offline => (
+                Arc::new(OfflineDetector::embedded().map_err(moderation_core::Error::from)?),
+                Arc::new(PolicyIndex::load_dir(&run.policy).map_err(moderation_core::Error::from)?),
+                Arc::new(RulesJudge),
+            ),
+            BackendArg::Aws => {
+                let kb = vars.required("KNOWLEDGE_BASE_ID")?;
+                let model = vars.or("MODEL_ID", moderation_aws::DEFAULT_MODEL_ID);
+                let sdk = moderation_aws::load_sdk_config(5).await;
+                (
+                    Arc::new(moderation_aws::ComprehendDetector::from_sdk_config(&sdk)),
+                    Arc::new(moderation_aws::KnowledgeBaseRetriever::from_sdk_config(
+                        &sdk, &kb,
+                    )),
+                    Arc::new(LlmJudge::new(
+                        moderation_aws::ConverseModel::from_sdk_config(&sdk, &model),
+                    )),
+                )
+            }
+        };
+        Ok(Chain {
+            store: Arc::new(FolderStore::single_bucket(&run.out)),
+            detector,
+            rules: RuleFilter::default_list()?,
+            retriever,
+            judge,
+            screen: ScreenConfig {
+                thresholds,
+                max_concurrency: vars.count("COMPREHEND_CONCURRENCY", 4)?,
+                parse: ParseOptions {
+                    text_column: run.text_column.clone(),
+                    ..ParseOptions::default()
+                },
+            },
+            evaluate: EvaluateConfig {
+                top_k: vars.count("RETRIEVE_TOP_K", 3)?,
+                max_concurrency: vars.count("LLM_CONCURRENCY", 4)?,
+                threshold: thresholds.default,
+            },
+        })
+    }
+
+    async fn dispatch(&self, stage: Stage, obj: ObjectRef) -> moderation_core::Result<Outcome> {
+        let store: &dyn ObjectStore = self.store.as_ref();
+        match stage {
+            Stage::ScreenText => {
+                let deps = ScreenDeps {
+                    store,
+                    detector: self.detector.as_ref(),
+                    rules: &self.rules,
+                };
+                screen_text_object(&obj, Trigger::upload(), &deps, &self.screen).await
+            }
+            Stage::EvaluatePolicy => {
+                let deps = EvaluateDeps {
+                    store,
+                    retriever: self.retriever.as_ref(),
+                    judge: self.judge.as_ref(),
+                };
+                evaluate_object(&obj, &deps, &self.evaluate).await
+            }
+            Stage::WriteReport => {
+                let deps = ReportDeps {
+                    store,
+                    max_concurrency: 8,
+                };
+                write_report_object(&obj, &deps).await
+            }
+            Stage::TranscribeAudio => Ok(Outcome::Ignored(
+                "audio moderation is not available in this build yet".into(),
+            )),
+        }
+    }
+
+    /// Upload one file under its trigger prefix and run the chain until the report is written.
+    async fn moderate(&self, path: &Path) -> Result<String, CliError> {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .ok_or_else(|| CliError::Usage(format!("{} is not a file", path.display())))?;
+        let key = match keys::kind_of(&name) {
+            Some(moderation_core::model::SourceKind::Text) => {
+                format!("{}{name}", keys::INCOMING_TEXT)
+            }
+            _ => {
+                return Err(CliError::Usage(format!(
+                    "{}: unsupported file type (expected .txt, .csv or .jsonl)",
+                    path.display()
+                )))
+            }
+        };
+        let body = std::fs::read(path).map_err(|source| CliError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+        use moderation_core::ports::WriteObjects;
+        self.store
+            .put(LOCAL_BUCKET, &key, body, "application/octet-stream")
+            .await?;
+        let written = run_chain(LOCAL_BUCKET, vec![key.clone()], |stage, obj| {
+            self.dispatch(stage, obj)
+        })
+        .await?;
+        let id = keys::source_id(LOCAL_BUCKET, &key);
+        if let Some(failed) = written.iter().find(|k| k.starts_with(keys::FAILED)) {
+            return Ok(format!(
+                "{}: failed, see {}",
+                path.display(),
+                self.store.root().join(failed).display()
+            ));
+        }
+        let report: Option<Report> = get_json(
+            self.store.as_ref(),
+            LOCAL_BUCKET,
+            &keys::report_json_key(&id),
+        )
+        .await?;
+        let Some(r) = report else {
+            return Ok(format!("{}: no report was written", path.display()));
+        };
+        let s = r.summary;
+        let below = r
+            .items
+            .iter()
+            .filter(|i| i.verdict == Some(moderation_core::model::Verdict::BelowThreshold))
+            .count();
+        let clean = s.items - s.violations - s.needs_review - below as u64;
+        Ok(format!(
+            "{}: {} items, {} violations, {} needs review, {} no violation, {} below threshold ({:?}) → {}",
+            path.display(),
+            s.items,
+            s.violations,
+            s.needs_review,
+            clean,
+            below,
+            r.status,
+            self.store.root().join(keys::report_html_key(&id)).display()
+        ))
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), CliError> {
+    let (paths, run) = match cli.command {
+        Command::Moderate { paths, run } => (paths, run),
+        Command::Demo { uploads, run } => {
+            let mut paths: Vec<PathBuf> = std::fs::read_dir(&uploads)
+                .map_err(|source| CliError::Io {
+                    path: uploads.display().to_string(),
+                    source,
+                })?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| keys::kind_of(&p.to_string_lossy()).is_some())
+                .collect();
+            paths.sort();
+            (paths, run)
+        }
+    };
+    for p in &paths {
+        if !p.is_file() {
+            return Err(CliError::Usage(format!(
+                "{} is not a readable file",
+                p.display()
+            )));
+        }
+    }
+    let chain = Chain::build(&run).await?;
+    for p in &paths {
+        println!("{}", chain.moderate(p).await?);
+    }
+    println!(
+        "index: {}",
+        run.out.join(keys::report_index_key()).display()
+    );
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    // Human-readable warnings only; the functions log JSON.
+    tracing_subscriber_init();
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e @ CliError::Usage(_)) => {
+            eprintln!("modctl: {e}");
+            ExitCode::from(2)
+        }
+        Err(e) => {
+            eprintln!("modctl: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn tracing_subscriber_init() {
+    moderation_core::telemetry::init_stderr_logs("warn");
+}

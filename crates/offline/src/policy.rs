@@ -1,0 +1,352 @@
+//! The offline knowledge base and judge.
+//!
+//! [`PolicyIndex`] splits the Markdown policy (`infra/policies/*.md`) into sections at headings
+//! and searches them with BM25. [`RulesJudge`] decides from the retrieved passages alone, as an
+//! LLM would: each section declares what it governs in one machine-readable line,
+//! `Applies to: <category>, <category>; bar: <0..1 | none>`, and an item violates a section when
+//! a governed category's score clears the bar or a forbidden-term hit falls in a governed
+//! category. `bar: none` marks a section that explains what is allowed.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use async_trait::async_trait;
+use bm25::{Language, SearchEngine, SearchEngineBuilder};
+use moderation_core::model::{Category, Evaluation, Usage, Verdict};
+use moderation_core::policy::references;
+use moderation_core::ports::{
+    JudgeRequest, Judgement, PolicyJudge, PolicyPassage, PolicyRetriever,
+};
+use moderation_core::Result as CoreResult;
+
+use crate::Error;
+
+/// One section of the policy.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PolicySection {
+    pub title: String,
+    /// `<file>#<anchor>`.
+    pub uri: String,
+    /// The section's Markdown, heading included.
+    pub text: String,
+}
+
+pub struct PolicyIndex {
+    sections: Vec<PolicySection>,
+    engine: SearchEngine<usize>,
+}
+
+fn anchor(title: &str) -> String {
+    let mut a = String::new();
+    for c in title.chars() {
+        if c.is_alphanumeric() {
+            a.extend(c.to_lowercase());
+        } else if !a.ends_with('-') && !a.is_empty() {
+            a.push('-');
+        }
+    }
+    a.trim_end_matches('-').to_string()
+}
+
+/// Split Markdown at `#`/`##`/`###` headings; text before the first heading is its own section.
+pub fn split_sections(markdown: &str, file_uri: &str) -> Vec<PolicySection> {
+    let mut out = Vec::new();
+    let mut title = String::new();
+    let mut body = String::new();
+    let mut push = |title: &str, body: &str| {
+        if body.trim().is_empty() {
+            return;
+        }
+        out.push(PolicySection {
+            title: title.to_string(),
+            uri: if title.is_empty() {
+                file_uri.to_string()
+            } else {
+                format!("{file_uri}#{}", anchor(title))
+            },
+            text: body.trim().to_string(),
+        });
+    };
+    for line in markdown.lines() {
+        let t = line.trim_start();
+        let level = t.chars().take_while(|c| *c == '#').count();
+        if (1..=3).contains(&level) && t[level..].starts_with(' ') {
+            push(&title, &body);
+            title = t[level..].trim().to_string();
+            body = format!("{line}\n");
+        } else {
+            body.push_str(line);
+            body.push('\n');
+        }
+    }
+    push(&title, &body);
+    out
+}
+
+impl PolicyIndex {
+    pub fn from_sections(sections: Vec<PolicySection>) -> Result<Self, Error> {
+        if sections.is_empty() {
+            return Err(Error::Policy {
+                path: "(policy)".into(),
+                reason: "no policy sections to search".into(),
+            });
+        }
+        let docs: Vec<bm25::Document<usize>> = sections
+            .iter()
+            .enumerate()
+            .map(|(i, s)| bm25::Document::new(i, s.text.clone()))
+            .collect();
+        let engine = SearchEngineBuilder::<usize>::with_documents(Language::English, docs).build();
+        Ok(PolicyIndex { sections, engine })
+    }
+
+    /// Index every `*.md` file of `dir`, in name order.
+    pub fn load_dir(dir: &Path) -> Result<Self, Error> {
+        let io = |source| Error::PolicyIo {
+            path: dir.display().to_string(),
+            source,
+        };
+        let mut files: Vec<PathBuf> = fs::read_dir(dir)
+            .map_err(io)?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "md"))
+            .collect();
+        files.sort();
+        if files.is_empty() {
+            return Err(Error::Policy {
+                path: dir.display().to_string(),
+                reason: "contains no .md policy files".into(),
+            });
+        }
+        let mut sections = Vec::new();
+        for f in files {
+            let text = fs::read_to_string(&f).map_err(|source| Error::PolicyIo {
+                path: f.display().to_string(),
+                source,
+            })?;
+            sections.extend(split_sections(&text, &f.display().to_string()));
+        }
+        Self::from_sections(sections)
+    }
+
+    pub fn sections(&self) -> &[PolicySection] {
+        &self.sections
+    }
+
+    pub fn search(&self, query: &str, top_k: usize) -> Vec<PolicyPassage> {
+        self.engine
+            .search(query, top_k)
+            .into_iter()
+            .filter_map(|r| {
+                let s = self.sections.get(r.document.id)?;
+                Some(PolicyPassage {
+                    text: s.text.clone(),
+                    uri: s.uri.clone(),
+                    score: f64::from(r.score),
+                })
+            })
+            .collect()
+    }
+}
+
+#[async_trait]
+impl PolicyRetriever for PolicyIndex {
+    async fn retrieve(&self, query: &str, top_k: usize) -> CoreResult<Vec<PolicyPassage>> {
+        Ok(self.search(query, top_k))
+    }
+}
+
+/// What a section declares it governs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Governs {
+    pub categories: Vec<String>,
+    /// `None` for `bar: none`: the section explains what is allowed.
+    pub bar: Option<f64>,
+}
+
+/// Parse the section's `Applies to: a, b; bar: 0.5` line, if it has one.
+pub fn parse_governs(text: &str) -> Option<Governs> {
+    let line = text.lines().find_map(|l| {
+        let l = l.trim().trim_start_matches(['>', '*', '_', ' ']);
+        l.strip_prefix("Applies to:")
+    })?;
+    let (cats, bar) = match line.split_once(';') {
+        Some((c, b)) => (c, Some(b)),
+        None => (line, None),
+    };
+    let categories = cats
+        .split(',')
+        .map(|c| c.trim().trim_matches(['*', '`', '_']).to_string())
+        .filter(|c| !c.is_empty())
+        .collect();
+    let bar = match bar.map(|b| {
+        b.trim()
+            .trim_start_matches("bar:")
+            .trim()
+            .trim_matches(['*', '`'])
+    }) {
+        None => Some(0.5),
+        Some("none") => None,
+        Some(v) => Some(v.parse::<f64>().ok()?),
+    };
+    Some(Governs { categories, bar })
+}
+
+fn section_title(text: &str) -> String {
+    text.lines()
+        .next()
+        .map(|l| l.trim_start_matches('#').trim().to_string())
+        .filter(|t| !t.is_empty())
+        .unwrap_or_else(|| "(untitled)".into())
+}
+
+pub const RULES_MODEL: &str = "offline-rules-evaluator";
+
+/// The offline stand-in for the LLM: explicit, repeatable decisions from the passages it was
+/// given and the item's measured scores.
+#[derive(Debug, Clone, Default)]
+pub struct RulesJudge;
+
+#[async_trait]
+impl PolicyJudge for RulesJudge {
+    fn model(&self) -> &str {
+        RULES_MODEL
+    }
+
+    async fn judge(&self, req: &JudgeRequest<'_>) -> CoreResult<Judgement> {
+        Ok(judge_by_rules(req))
+    }
+}
+
+pub fn judge_by_rules(req: &JudgeRequest<'_>) -> Judgement {
+    let item = req.item;
+    let mut violations: Vec<String> = Vec::new();
+    let mut allowances: Vec<String> = Vec::new();
+    let mut below: Vec<String> = Vec::new();
+    let mut governing = 0usize;
+    for p in req.passages {
+        let Some(g) = parse_governs(&p.text) else {
+            continue;
+        };
+        governing += 1;
+        let title = section_title(&p.text);
+        for cat in &g.categories {
+            let score = Category::parse(cat).map(|c| item.categories.get(c));
+            let hits: Vec<&str> = item
+                .rule_hits
+                .iter()
+                .filter(|h| h.category() == cat)
+                .map(|h| h.matched.as_str())
+                .collect();
+            match g.bar {
+                None => {
+                    if score.is_some_and(|s| s >= 0.5) || !hits.is_empty() {
+                        allowances.push(format!("\"{title}\" allows {cat} on its own"));
+                    }
+                }
+                Some(bar) => {
+                    if let Some(s) = score.filter(|s| *s >= bar) {
+                        violations.push(format!("\"{title}\": {cat} {s:.2} ≥ bar {bar:.2}"));
+                    } else if !hits.is_empty() {
+                        violations.push(format!(
+                            "\"{title}\": forbidden term in {cat} (\"{}\")",
+                            hits.join("\", \"")
+                        ));
+                    } else if let Some(s) = score.filter(|s| *s > 0.0) {
+                        below.push(format!("\"{title}\": {cat} {s:.2} < bar {bar:.2}"));
+                    }
+                }
+            }
+        }
+    }
+    let model = RULES_MODEL.to_string();
+    let refs = references(req.passages);
+    let (verdict, answer, analysis, problem) = if !violations.is_empty() {
+        violations.dedup();
+        (
+            Verdict::Violation,
+            Some("Y"),
+            format!("Violates {}.", violations.join("; ")),
+            None,
+        )
+    } else if governing > 0 {
+        let mut why = vec![format!(
+            "No retrieved section is violated ({} consulted).",
+            governing
+        )];
+        if !allowances.is_empty() {
+            allowances.dedup();
+            why.push(format!("{}.", allowances.join("; ")));
+        }
+        if !below.is_empty() {
+            why.push(format!("Below the bar: {}.", below.join("; ")));
+        }
+        (Verdict::NoViolation, Some("N"), why.join(" "), None)
+    } else {
+        let why = "none of the retrieved policy passages declares what it governs (`Applies to:`)";
+        (
+            Verdict::NeedsReview,
+            None,
+            format!("Cannot decide: {why}."),
+            Some(why.to_string()),
+        )
+    };
+    Judgement {
+        verdict,
+        evaluation: Evaluation {
+            answer: answer.map(str::to_string),
+            analysis,
+            references: refs,
+            model,
+        },
+        usage: Usage::default(),
+        problem,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const POLICY: &str = "# Community policy\nIntro text.\n\n## Threats of violence\n\
+        Applies to: violence_or_threat, harassment_or_abuse; bar: 0.5\nNo threats of harm.\n\n\
+        ## Profanity\nApplies to: profanity; bar: none\nCasual swearing is allowed.\n\n\
+        ## Scams\nApplies to: scam; bar: 0\nNo phishing links or fake giveaways.\n";
+
+    #[test]
+    fn sections_split_at_headings_with_anchors() {
+        let s = split_sections(POLICY, "policy.md");
+        let titles: Vec<&str> = s.iter().map(|s| s.title.as_str()).collect();
+        assert_eq!(
+            titles,
+            vec![
+                "Community policy",
+                "Threats of violence",
+                "Profanity",
+                "Scams"
+            ]
+        );
+        assert_eq!(s[1].uri, "policy.md#threats-of-violence");
+        assert!(s[1].text.starts_with("## Threats of violence"));
+    }
+
+    #[test]
+    fn governs_lines_parse() {
+        let g = parse_governs("## X\nApplies to: insult, profanity; bar: 0.6\n").expect("line");
+        assert_eq!(g.categories, vec!["insult", "profanity"]);
+        assert_eq!(g.bar, Some(0.6));
+        let g = parse_governs("> **Applies to:** `profanity`; bar: none").map(|g| g.bar);
+        assert_eq!(g, None.or(Some(None)));
+        assert!(parse_governs("no declaration").is_none());
+        assert!(parse_governs("Applies to: x; bar: high").is_none());
+    }
+
+    #[test]
+    fn search_finds_the_governing_section() {
+        let idx = PolicyIndex::from_sections(split_sections(POLICY, "p.md")).expect("index");
+        let hits = idx.search("i will hurt you threats violence harm", 2);
+        assert!(hits[0].uri.ends_with("#threats-of-violence"), "{hits:?}");
+        let hits = idx.search("free robux giveaway click this link scam", 2);
+        assert!(hits[0].uri.ends_with("#scams"), "{hits:?}");
+    }
+}

@@ -1,0 +1,246 @@
+//! A local folder as the bucket: `s3://bucket/key` is `<root>/bucket/key` (DESIGN.md §2).
+//! Keys that could escape the folder (`..`, absolute paths) are refused, and writes are atomic
+//! (temp file + rename) so a reader never sees half a document.
+
+use std::fs;
+use std::io;
+use std::path::{Component, Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use async_trait::async_trait;
+use moderation_core::event::ObjectRef;
+use moderation_core::ports::{ListObjects, OpenedObject, ReadObjects, WriteObjects};
+use moderation_core::{Error as CoreError, Result as CoreResult};
+
+use crate::Error;
+
+static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+const TMP_PREFIX: &str = ".tmp-";
+
+#[derive(Debug, Clone)]
+pub struct FolderStore {
+    root: PathBuf,
+    /// When set, every bucket is this one folder (modctl's `--out DIR` layout).
+    single_bucket: bool,
+}
+
+fn io_err(path: &Path, source: io::Error) -> CoreError {
+    CoreError::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+impl FolderStore {
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        FolderStore {
+            root: root.into(),
+            single_bucket: false,
+        }
+    }
+
+    /// A store where `s3://<any bucket>/key` is `<dir>/key`.
+    pub fn single_bucket(dir: impl Into<PathBuf>) -> Self {
+        FolderStore {
+            root: dir.into(),
+            single_bucket: true,
+        }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The file for an object, refusing anything that would leave `<root>/<bucket>/`.
+    pub fn path_of(&self, bucket: &str, key: &str) -> Result<PathBuf, Error> {
+        let bad = |why: &str| Error::UnsafeKey {
+            bucket: bucket.to_string(),
+            key: key.to_string(),
+            why: why.to_string(),
+        };
+        if bucket.is_empty() || bucket.contains(['/', '\\', '\0']) || bucket.starts_with('.') {
+            return Err(bad("the bucket name cannot be a folder name"));
+        }
+        if key.contains('\0') {
+            return Err(bad("the key contains a NUL byte"));
+        }
+        let mut path = if self.single_bucket {
+            self.root.clone()
+        } else {
+            self.root.join(bucket)
+        };
+        for part in Path::new(key).components() {
+            match part {
+                Component::Normal(p) => path.push(p),
+                Component::CurDir => {}
+                _ => return Err(bad("the key has `..` or an absolute path")),
+            }
+        }
+        Ok(path)
+    }
+
+    fn checked(&self, bucket: &str, key: &str) -> CoreResult<PathBuf> {
+        self.path_of(bucket, key)
+            .map_err(|e| CoreError::Input(e.to_string()))
+    }
+}
+
+fn file_version(meta: &fs::Metadata) -> Option<String> {
+    let mtime = meta.modified().ok()?;
+    let nanos = mtime.duration_since(std::time::UNIX_EPOCH).ok()?.as_nanos();
+    Some(format!("{}-{nanos}", meta.len()))
+}
+
+#[async_trait]
+impl ReadObjects for FolderStore {
+    async fn open(&self, obj: &ObjectRef) -> CoreResult<OpenedObject> {
+        let path = self.checked(&obj.bucket, &obj.key)?;
+        let file = match fs::File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(CoreError::NotFound { uri: obj.uri() })
+            }
+            Err(e) => return Err(io_err(&path, e)),
+        };
+        let meta = file.metadata().map_err(|e| io_err(&path, e))?;
+        if meta.is_dir() {
+            return Err(CoreError::NotFound { uri: obj.uri() });
+        }
+        Ok(OpenedObject {
+            size: Some(meta.len()),
+            version: file_version(&meta),
+            reader: Box::new(file),
+        })
+    }
+
+    async fn get_bytes(&self, bucket: &str, key: &str) -> CoreResult<Option<Vec<u8>>> {
+        let path = self.checked(bucket, key)?;
+        match fs::read(&path) {
+            Ok(b) => Ok(Some(b)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io_err(&path, e)),
+        }
+    }
+}
+
+#[async_trait]
+impl WriteObjects for FolderStore {
+    async fn put(
+        &self,
+        bucket: &str,
+        key: &str,
+        body: Vec<u8>,
+        _content_type: &str,
+    ) -> CoreResult<()> {
+        let path = self.checked(bucket, key)?;
+        let dir = path
+            .parent()
+            .ok_or_else(|| CoreError::Input(format!("key {key:?} names no file")))?;
+        fs::create_dir_all(dir).map_err(|e| io_err(dir, e))?;
+        let n = TMP_COUNTER.fetch_add(1, Ordering::Relaxed);
+        let tmp = dir.join(format!("{TMP_PREFIX}{}-{n}", std::process::id()));
+        fs::write(&tmp, &body).map_err(|e| io_err(&tmp, e))?;
+        fs::rename(&tmp, &path).map_err(|e| io_err(&path, e))
+    }
+}
+
+#[async_trait]
+impl ListObjects for FolderStore {
+    async fn list(&self, bucket: &str, prefix: &str) -> CoreResult<Vec<String>> {
+        let bucket_dir = self.checked(bucket, "")?;
+        // Walk only the folder the prefix points into.
+        let dir_part = prefix.rsplit_once('/').map_or("", |(d, _)| d);
+        let start = self.checked(bucket, dir_part)?;
+        let mut out = Vec::new();
+        let mut stack = vec![start];
+        while let Some(dir) = stack.pop() {
+            let entries = match fs::read_dir(&dir) {
+                Ok(e) => e,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(io_err(&dir, e)),
+            };
+            for entry in entries {
+                let entry = entry.map_err(|e| io_err(&dir, e))?;
+                let path = entry.path();
+                let ft = entry.file_type().map_err(|e| io_err(&path, e))?;
+                if ft.is_dir() {
+                    stack.push(path);
+                    continue;
+                }
+                if entry.file_name().to_string_lossy().starts_with(TMP_PREFIX) {
+                    continue;
+                }
+                let Ok(rel) = path.strip_prefix(&bucket_dir) else {
+                    continue;
+                };
+                let key = rel
+                    .components()
+                    .map(|c| c.as_os_str().to_string_lossy())
+                    .collect::<Vec<_>>()
+                    .join("/");
+                if key.starts_with(prefix) {
+                    out.push(key);
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn round_trips_and_lists_by_prefix() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let s = FolderStore::new(dir.path());
+        s.put("b", "reports/a.json", b"{}".to_vec(), "application/json")
+            .await
+            .expect("put");
+        s.put("b", "reports/sub/c.json", b"1".to_vec(), "x")
+            .await
+            .expect("put");
+        s.put("b", "screened/z.json", b"2".to_vec(), "x")
+            .await
+            .expect("put");
+        let mut keys = s.list("b", "reports/").await.expect("list");
+        keys.sort();
+        assert_eq!(keys, vec!["reports/a.json", "reports/sub/c.json"]);
+        assert_eq!(
+            s.list("b", "reports/a").await.expect("list"),
+            vec!["reports/a.json"]
+        );
+        assert!(s.list("b", "nothing/").await.expect("list").is_empty());
+        assert_eq!(
+            s.get_bytes("b", "reports/a.json").await.expect("get"),
+            Some(b"{}".to_vec())
+        );
+        assert_eq!(s.get_bytes("b", "missing.json").await.expect("get"), None);
+    }
+
+    #[tokio::test]
+    async fn missing_objects_are_not_found() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let s = FolderStore::new(dir.path());
+        let err = s.open(&ObjectRef::new("b", "incoming/text/gone.txt")).await;
+        assert!(matches!(err, Err(CoreError::NotFound { .. })));
+    }
+
+    #[test]
+    fn keys_cannot_escape_the_bucket() {
+        let s = FolderStore::new("/srv/root");
+        for key in ["../x", "a/../../x", "/etc/passwd", "a/\0b"] {
+            assert!(s.path_of("b", key).is_err(), "{key}");
+        }
+        assert!(s.path_of("..", "x").is_err());
+        assert!(s.path_of("a/b", "x").is_err());
+        let p = s
+            .path_of("b", "incoming/text/with space+plus%.csv")
+            .expect("ok");
+        assert_eq!(
+            p,
+            Path::new("/srv/root/b/incoming/text/with space+plus%.csv")
+        );
+    }
+}

@@ -1,0 +1,350 @@
+//! The offline chain end to end: the three function handlers invoked with the `events/`
+//! fixtures, exactly as `cargo lambda invoke --data-file` does, over a folder bucket.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use lambda_runtime::{Context, LambdaEvent};
+use moderation_core::config::Vars;
+use moderation_core::keys::{self, Stage};
+use moderation_core::model::{Report, Verdict};
+use moderation_core::ports::{JudgeRequest, Judgement, PolicyJudge};
+use moderation_core::stage::{run_chain, Outcome};
+use moderation_offline::{FolderStore, PolicyIndex, RulesJudge};
+use moderation_tests::{fixture, stage_uploads, workspace_root, FIXTURE_BUCKET};
+use serde_json::Value;
+
+struct Apps {
+    screen: screen_text::App,
+    evaluate: evaluate_policy::App,
+    report: write_report::App,
+}
+
+async fn apps(root: &Path) -> Apps {
+    let root_s = root.display().to_string();
+    let policy = workspace_root()
+        .join("infra/policies")
+        .display()
+        .to_string();
+    let pairs = [
+        ("MODERATION_BACKEND", "offline"),
+        ("MODERATION_OFFLINE_ROOT", root_s.as_str()),
+        ("POLICY_DIR", policy.as_str()),
+    ];
+    let vars = Vars::from_pairs(&pairs);
+    Apps {
+        screen: screen_text::App::build(screen_text::Config::from_vars(&vars).expect("config"))
+            .await
+            .expect("screen-text app"),
+        evaluate: evaluate_policy::App::build(
+            evaluate_policy::Config::from_vars(&vars).expect("config"),
+        )
+        .await
+        .expect("evaluate-policy app"),
+        report: write_report::App::build(write_report::Config::from_vars(&vars).expect("config"))
+            .await
+            .expect("write-report app"),
+    }
+}
+
+fn event(payload: Value) -> LambdaEvent<Value> {
+    LambdaEvent::new(payload, Context::default())
+}
+
+fn read_report(root: &Path, key: &str) -> Report {
+    let id = keys::source_id(FIXTURE_BUCKET, key);
+    let path = root.join(FIXTURE_BUCKET).join(keys::report_json_key(&id));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).expect("report matches the moderation.report/v1 model")
+}
+
+fn verdicts(r: &Report) -> Vec<(String, Verdict)> {
+    r.items
+        .iter()
+        .map(|i| (i.id.clone(), i.verdict.expect("every item has a verdict")))
+        .collect()
+}
+
+use Verdict::{BelowThreshold as B, NoViolation as N, Violation as V};
+
+/// What a moderator should see for every sample line.
+fn expected() -> HashMap<&'static str, Vec<(&'static str, Verdict)>> {
+    HashMap::from([
+        (
+            "incoming/text/match-chat.csv",
+            vec![
+                ("line-2", B),  // gl hf
+                ("line-3", B),  // gg ez
+                ("line-4", B),  // nice shot
+                ("line-5", N),  // casual profanity: allowed by the policy
+                ("line-6", V),  // insult
+                ("line-7", V),  // y0u 1d10t
+                ("line-8", V),  // threat without swearing
+                ("line-9", V),  // k i l l  y o u r s e l f
+                ("line-10", B), // reported, finish the round
+                ("line-11", V), // harassment
+                ("line-12", B), // we got outplayed
+            ],
+        ),
+        (
+            "incoming/text/lobby-chat.txt",
+            vec![
+                ("line-1", B),
+                ("line-2", B),
+                ("line-4", N), // "shit, I forgot" — undirected profanity
+                ("line-5", V), // scam
+                ("line-6", B),
+                ("line-7", V), // threat
+            ],
+        ),
+        (
+            "incoming/text/guild-chat.jsonl",
+            vec![
+                ("line-1", B),
+                ("line-2", V), // insult
+                ("line-3", B),
+                ("line-4", V), // harassment
+                ("line-5", V), // scam
+                ("line-6", N), // "damn I love this map"
+            ],
+        ),
+    ])
+}
+
+#[tokio::test]
+async fn three_invokes_with_the_fixtures_produce_a_report() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    stage_uploads(dir.path());
+    let a = apps(dir.path()).await;
+
+    let out = screen_text::handler(event(fixture("s3-put-text.json")), &a.screen)
+        .await
+        .expect("screen-text");
+    let screened = out["written"][0]
+        .as_str()
+        .expect("screened key")
+        .to_string();
+    // The next fixture names exactly the document this stage wrote.
+    let next = fixture("s3-put-screened.json");
+    assert_eq!(next["Records"][0]["s3"]["object"]["key"], screened.as_str());
+
+    let out = evaluate_policy::handler(event(next), &a.evaluate)
+        .await
+        .expect("evaluate-policy");
+    let evaluated = out["written"][0]
+        .as_str()
+        .expect("evaluated key")
+        .to_string();
+    let next = fixture("s3-put-evaluated.json");
+    assert_eq!(
+        next["Records"][0]["s3"]["object"]["key"],
+        evaluated.as_str()
+    );
+
+    let out = write_report::handler(event(next), &a.report)
+        .await
+        .expect("write-report");
+    let written: Vec<&str> = out["written"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(written.contains(&"reports/index.html"), "{written:?}");
+
+    let key = "incoming/text/match-chat.csv";
+    let report = read_report(dir.path(), key);
+    let want: Vec<(String, Verdict)> = expected()[key]
+        .iter()
+        .map(|(id, v)| (id.to_string(), *v))
+        .collect();
+    assert_eq!(verdicts(&report), want);
+    assert_eq!(report.source.uri, format!("s3://{FIXTURE_BUCKET}/{key}"));
+    assert_eq!(report.summary.violations, 5);
+}
+
+/// Dispatch a routed key to the matching function handler, via an S3 notification.
+async fn dispatch(a: &Apps, stage: Stage, key: &str) -> moderation_core::Result<Outcome> {
+    let payload = serde_json::json!({"Records":[{"eventSource":"aws:s3","eventName":"ObjectCreated:Put",
+        "s3":{"bucket":{"name":FIXTURE_BUCKET},"object":{"key":key.replace(' ', "+")}}}]});
+    let out = match stage {
+        Stage::ScreenText => screen_text::handler(event(payload), &a.screen).await?,
+        Stage::EvaluatePolicy => evaluate_policy::handler(event(payload), &a.evaluate).await?,
+        Stage::WriteReport => write_report::handler(event(payload), &a.report).await?,
+        Stage::TranscribeAudio => return Ok(Outcome::Ignored("no audio".into())),
+    };
+    let keys = out["written"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(Outcome::Wrote(keys))
+}
+
+#[tokio::test]
+async fn every_sample_line_gets_the_expected_verdict_through_the_routing_table() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let uploaded = stage_uploads(dir.path());
+    let a = apps(dir.path()).await;
+    let written = run_chain(FIXTURE_BUCKET, uploaded.clone(), |stage, obj| {
+        let a = &a;
+        async move { dispatch(a, stage, &obj.key).await }
+    })
+    .await
+    .expect("chain runs");
+    assert!(
+        !written.iter().any(|k| k.starts_with(keys::FAILED)),
+        "{written:?}"
+    );
+    let expected = expected();
+    assert_eq!(uploaded.len(), expected.len());
+    for key in &uploaded {
+        let report = read_report(dir.path(), key);
+        let want: Vec<(String, Verdict)> = expected[key.as_str()]
+            .iter()
+            .map(|(id, v)| (id.to_string(), *v))
+            .collect();
+        assert_eq!(verdicts(&report), want, "verdicts for {key}");
+        for item in &report.items {
+            // Every judged item explains itself with the policy passages it used.
+            if let Some(ev) = &item.evaluation {
+                assert!(
+                    !ev.analysis.is_empty() && !ev.references.is_empty(),
+                    "{item:?}"
+                );
+                assert!(ev
+                    .references
+                    .iter()
+                    .all(|r| r.uri.contains("community-policy.md#")));
+            } else {
+                assert_eq!(item.verdict, Some(Verdict::BelowThreshold), "{item:?}");
+            }
+        }
+        assert_eq!(report.schema, "moderation.report/v1");
+    }
+    let index = std::fs::read_to_string(dir.path().join(FIXTURE_BUCKET).join("reports/index.html"))
+        .expect("index");
+    assert_eq!(index.matches("<tr data-report=").count(), 3);
+}
+
+#[tokio::test]
+async fn sqs_and_eventbridge_fixtures_are_handled() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    stage_uploads(dir.path());
+    let a = apps(dir.path()).await;
+    let out = screen_text::handler(event(fixture("sqs-s3-put-text.json")), &a.screen)
+        .await
+        .expect("sqs batch");
+    assert_eq!(out, serde_json::json!({"batchItemFailures": []}));
+    let store = dir.path().join(FIXTURE_BUCKET);
+    for key in [
+        "incoming/text/lobby-chat.txt",
+        "incoming/text/guild-chat.jsonl",
+    ] {
+        let id = keys::source_id(FIXTURE_BUCKET, key);
+        assert!(store.join(keys::screened_key(&id)).is_file(), "{key}");
+    }
+    let out = screen_text::handler(
+        event(fixture("eventbridge-object-created-text.json")),
+        &a.screen,
+    )
+    .await
+    .expect("eventbridge");
+    assert_eq!(out["written"].as_array().map(Vec::len), Some(1));
+}
+
+#[tokio::test]
+async fn a_failing_sqs_record_is_reported_alone() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    stage_uploads(dir.path());
+    let a = apps(dir.path()).await;
+    let mut batch = fixture("sqs-s3-put-text.json");
+    // The second message names a key the folder store must refuse: it fails, the first does not.
+    batch["Records"][1]["body"] = Value::String(
+        serde_json::json!({"Records":[{"eventSource":"aws:s3","eventName":"ObjectCreated:Put",
+            "s3":{"bucket":{"name":"../escape"},"object":{"key":"incoming/text/x.txt"}}}]})
+        .to_string(),
+    );
+    let out = screen_text::handler(event(batch), &a.screen)
+        .await
+        .expect("batch");
+    assert_eq!(
+        out,
+        serde_json::json!({"batchItemFailures": [{"itemIdentifier": "2e1424d4-f796-459a-8184-9c92662be6da"}]})
+    );
+}
+
+/// A judge that counts how often it is asked.
+struct CountingJudge {
+    calls: AtomicUsize,
+}
+
+#[async_trait]
+impl PolicyJudge for CountingJudge {
+    fn model(&self) -> &str {
+        "counting"
+    }
+    async fn judge(&self, req: &JudgeRequest<'_>) -> moderation_core::Result<Judgement> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        RulesJudge.judge(req).await
+    }
+}
+
+#[tokio::test]
+async fn a_redelivered_screened_event_costs_no_second_evaluation() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    stage_uploads(dir.path());
+    let a = apps(dir.path()).await;
+    screen_text::handler(event(fixture("s3-put-text.json")), &a.screen)
+        .await
+        .expect("screen");
+    let judge = Arc::new(CountingJudge {
+        calls: AtomicUsize::new(0),
+    });
+    let policy = PolicyIndex::load_dir(&workspace_root().join("infra/policies")).expect("policy");
+    let root = dir.path().display().to_string();
+    let pairs = [
+        ("MODERATION_BACKEND", "offline"),
+        ("MODERATION_OFFLINE_ROOT", root.as_str()),
+    ];
+    let config = evaluate_policy::Config::from_vars(&Vars::from_pairs(&pairs)).expect("config");
+    let app = evaluate_policy::App::from_parts(
+        Arc::new(FolderStore::new(dir.path())),
+        Arc::new(policy),
+        judge.clone(),
+        &config,
+    );
+    for _ in 0..3 {
+        evaluate_policy::handler(event(fixture("s3-put-screened.json")), &app)
+            .await
+            .expect("evaluate");
+    }
+    // 6 of the 11 lines are over the threshold: judged once, never again.
+    assert_eq!(judge.calls.load(Ordering::SeqCst), 6);
+}
+
+#[tokio::test]
+async fn an_object_deleted_before_reading_goes_to_the_dead_letter_prefix() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let a = apps(dir.path()).await; // nothing staged: the object is gone
+    let out = screen_text::handler(event(fixture("s3-put-text.json")), &a.screen)
+        .await
+        .expect("handled, not crashed");
+    let key = out["written"][0].as_str().expect("dead letter key");
+    assert!(key.starts_with("failed/"), "{key}");
+    let letter: Value = serde_json::from_slice(
+        &std::fs::read(dir.path().join(FIXTURE_BUCKET).join(key)).expect("dead letter"),
+    )
+    .expect("json");
+    assert_eq!(letter["stage"], "screen-text");
+    assert_eq!(letter["input_key"], "incoming/text/match-chat.csv");
+    assert!(letter["reason"]
+        .as_str()
+        .is_some_and(|r| r.contains("no longer exists")));
+}

@@ -1,0 +1,142 @@
+//! The HTML report as a browser sees it: rendered by headless Chromium (`--dump-dom`), with
+//! hostile chat lines that must stay text, never become elements.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use moderation_core::config::Vars;
+use moderation_core::keys;
+use moderation_core::model::Report;
+use moderation_core::stage::run_chain;
+use moderation_tests::{workspace_root, FIXTURE_BUCKET};
+
+fn chromium() -> Option<PathBuf> {
+    let candidates = [
+        std::env::var("CHROMIUM").ok(),
+        Some("/usr/bin/chromium".into()),
+        Some("/usr/bin/chromium-browser".into()),
+    ];
+    candidates
+        .into_iter()
+        .flatten()
+        .map(PathBuf::from)
+        .find(|p| p.is_file())
+}
+
+fn dump_dom(browser: &Path, page: &Path) -> String {
+    let profile = tempfile::tempdir().expect("profile dir");
+    let out = Command::new(browser)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg("--dump-dom")
+        .arg(format!("file://{}", page.display()))
+        .output()
+        .expect("chromium runs");
+    assert!(
+        out.status.success(),
+        "chromium failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[tokio::test]
+async fn report_html_renders_every_item_and_keeps_user_text_inert() {
+    let Some(browser) = chromium() else {
+        assert!(
+            std::env::var("REQUIRE_CHROMIUM").is_err(),
+            "REQUIRE_CHROMIUM is set but no chromium was found (make test installs Debian's chromium)"
+        );
+        eprintln!("skipping: chromium not installed (make test installs it)");
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bucket_dir = dir.path().join(FIXTURE_BUCKET);
+    let key = "incoming/text/hostile-chat.txt";
+    std::fs::create_dir_all(bucket_dir.join("incoming/text")).expect("mkdir");
+    std::fs::copy(
+        workspace_root().join("tests/data/hostile-chat.txt"),
+        bucket_dir.join(key),
+    )
+    .expect("copy upload");
+    let root = dir.path().display().to_string();
+    let policy = workspace_root()
+        .join("infra/policies")
+        .display()
+        .to_string();
+    let pairs = [
+        ("MODERATION_BACKEND", "offline"),
+        ("MODERATION_OFFLINE_ROOT", root.as_str()),
+        ("POLICY_DIR", policy.as_str()),
+    ];
+    let vars = Vars::from_pairs(&pairs);
+    let screen = screen_text::App::build(screen_text::Config::from_vars(&vars).expect("cfg"))
+        .await
+        .expect("app");
+    let evaluate =
+        evaluate_policy::App::build(evaluate_policy::Config::from_vars(&vars).expect("cfg"))
+            .await
+            .expect("app");
+    let report = write_report::App::build(write_report::Config::from_vars(&vars).expect("cfg"))
+        .await
+        .expect("app");
+    run_chain(FIXTURE_BUCKET, vec![key.to_string()], |stage, obj| {
+        let (screen, evaluate, report) = (&screen, &evaluate, &report);
+        async move {
+            use moderation_core::keys::Stage;
+            match stage {
+                Stage::ScreenText => screen.process(obj).await,
+                Stage::EvaluatePolicy => evaluate.process(obj).await,
+                Stage::WriteReport => report.process(obj).await,
+                Stage::TranscribeAudio => unreachable!("no audio in this test"),
+            }
+        }
+    })
+    .await
+    .expect("chain");
+
+    let id = keys::source_id(FIXTURE_BUCKET, key);
+    let json: Report = serde_json::from_slice(
+        &std::fs::read(bucket_dir.join(keys::report_json_key(&id))).expect("report json"),
+    )
+    .expect("report");
+    let dom = dump_dom(&browser, &bucket_dir.join(keys::report_html_key(&id)));
+
+    // Every item is rendered, with its verdict, and the summary matches the JSON.
+    assert_eq!(
+        dom.matches("<section class=\"item ").count(),
+        json.items.len(),
+        "{dom}"
+    );
+    for item in &json.items {
+        let verdict = item.verdict.expect("verdict").as_str();
+        assert!(
+            dom.contains(&format!("id=\"{}\" data-verdict=\"{verdict}\"", item.id)),
+            "{} {verdict}",
+            item.id
+        );
+    }
+    assert!(dom.contains(&format!(
+        "data-k=\"violations\">{}<",
+        json.summary.violations
+    )));
+    assert!(json.summary.violations >= 2, "{:?}", json.summary);
+    // Hostile text stayed text: no element was created from it, and it is shown escaped.
+    assert!(!dom.contains("<script"), "a script element was created");
+    assert!(!dom.contains("<img"), "an img element was created");
+    assert!(dom.contains("&lt;script&gt;alert(\"xss\")&lt;/script&gt; you idiot"));
+    assert!(dom.contains("a &amp; b &lt; c &gt; d"));
+
+    // The index links the report.
+    let index = dump_dom(&browser, &bucket_dir.join("reports/index.html"));
+    assert!(index.contains(&format!("href=\"{id}.html\"")), "{index}");
+}
