@@ -23,7 +23,9 @@ demo: ## Moderate the sample uploads offline and print where the reports are
 	@echo "Open moderation-out/reports/index.html in a browser."
 
 test: deps-test lint ## Format check, clippy -D warnings, every test (unit, mocks, offline chain, Chromium)
-	REQUIRE_CHROMIUM=1 $(CARGO) test --workspace --all-targets
+	@mkdir -p target
+	REQUIRE_CHROMIUM=1 $(CARGO) test --workspace --all-targets 2>&1 | tee target/test-output.log
+	@awk '/^test result:/ {p += $$4; f += $$6} END {printf "%d passed, %d failed\n", p, f}' target/test-output.log
 
 lint: ## rustfmt check and clippy with warnings as errors
 	$(CARGO) fmt --all -- --check

@@ -348,3 +348,57 @@ async fn an_object_deleted_before_reading_goes_to_the_dead_letter_prefix() {
         .as_str()
         .is_some_and(|r| r.contains("no longer exists")));
 }
+
+#[tokio::test]
+async fn bad_uploads_get_a_failed_report_or_a_dead_letter_that_names_the_problem() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let a = apps(dir.path()).await;
+    let text_dir = dir.path().join(FIXTURE_BUCKET).join("incoming/text");
+    std::fs::create_dir_all(&text_dir).expect("mkdir");
+    let cases: [(&str, &[u8], &str); 4] = [
+        ("empty.txt", b"", "the file is empty"),
+        ("blank.txt", b"\n  \n\t\n", "no messages"),
+        (
+            "no-text-column.csv",
+            b"user,when\nann,now\n",
+            "no text column",
+        ),
+        (
+            "binary.csv",
+            b"PK\x03\x04\x00\x00\x00binary",
+            "looks binary",
+        ),
+    ];
+    for (name, body, why) in cases {
+        std::fs::write(text_dir.join(name), body).expect("write");
+        let key = format!("incoming/text/{name}");
+        run_chain(FIXTURE_BUCKET, vec![key.clone()], |stage, obj| {
+            let a = &a;
+            async move { dispatch(a, stage, &obj.key).await }
+        })
+        .await
+        .expect("chain");
+        let report = read_report(dir.path(), &key);
+        assert_eq!(
+            report.status,
+            moderation_core::model::Status::Failed,
+            "{name}"
+        );
+        assert!(report.items.is_empty());
+        assert!(
+            report
+                .errors
+                .iter()
+                .any(|e| e.message.contains(why) && e.message.contains(name)),
+            "{name}: {:?}",
+            report.errors
+        );
+    }
+    // A file type the chain cannot read is a dead letter, not a silent skip.
+    std::fs::write(text_dir.join("notes.pdf"), b"%PDF-1.7").expect("write");
+    let out = dispatch(&a, Stage::ScreenText, "incoming/text/notes.pdf")
+        .await
+        .expect("handled");
+    let written = out.written().to_vec();
+    assert!(written[0].starts_with("failed/"), "{written:?}");
+}

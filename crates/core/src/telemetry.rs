@@ -2,7 +2,23 @@
 //! the `stage` and `source_uri` set by [`crate::stage::handle_payload`] appear on each one.
 //! Message text is never logged above DEBUG: it can be personal data.
 
+use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::EnvFilter;
+
+/// The functions' log format: one JSON object per line, with the current span's fields.
+pub fn json_subscriber<W>(filter: EnvFilter, writer: W) -> impl tracing::Subscriber + Send + Sync
+where
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .with_current_span(true)
+        .with_span_list(false)
+        .with_target(false)
+        .with_writer(writer)
+        .finish()
+}
 
 /// JSON logs to stdout; level from `RUST_LOG` (else `LOG_LEVEL`, else `info`).
 pub fn init_json_logs() {
@@ -11,14 +27,8 @@ pub fn init_json_logs() {
             EnvFilter::try_new(std::env::var("LOG_LEVEL").unwrap_or_else(|_| "info".into()))
         })
         .unwrap_or_else(|_| EnvFilter::new("info"));
-    // A second init (tests) is harmless; ignore the error it returns.
-    let _ = tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(filter)
-        .with_current_span(true)
-        .with_span_list(false)
-        .with_target(false)
-        .try_init();
+    // A second init is harmless; ignore the error it returns.
+    let _ = tracing::subscriber::set_global_default(json_subscriber(filter, std::io::stdout));
 }
 
 /// Plain logs to stderr for command-line tools; level from `RUST_LOG`, else `default`.

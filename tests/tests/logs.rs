@@ -1,0 +1,98 @@
+//! The functions' logs: JSON lines that name the stage and the source on every line, and never
+//! carry message text or user ids at INFO (chat text can be personal data).
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use lambda_runtime::{Context, LambdaEvent};
+use moderation_core::config::Vars;
+use moderation_tests::{fixture, stage_uploads, workspace_root};
+use serde_json::Value;
+use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::EnvFilter;
+
+#[derive(Clone, Default)]
+struct Capture(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .map_err(|_| std::io::Error::other("poisoned"))?
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'w> MakeWriter<'w> for Capture {
+    type Writer = Capture;
+    fn make_writer(&'w self) -> Capture {
+        self.clone()
+    }
+}
+
+// Single-threaded so the thread-local subscriber sees every task.
+#[tokio::test(flavor = "current_thread")]
+async fn info_logs_name_stage_and_source_and_carry_no_chat_text() {
+    let capture = Capture::default();
+    let _guard = tracing::subscriber::set_default(moderation_core::telemetry::json_subscriber(
+        EnvFilter::new("info"),
+        capture.clone(),
+    ));
+    let dir = tempfile::tempdir().expect("tempdir");
+    stage_uploads(dir.path());
+    let root = dir.path().display().to_string();
+    let policy = workspace_root()
+        .join("infra/policies")
+        .display()
+        .to_string();
+    let pairs = [
+        ("MODERATION_BACKEND", "offline"),
+        ("MODERATION_OFFLINE_ROOT", root.as_str()),
+        ("POLICY_DIR", policy.as_str()),
+    ];
+    let vars = Vars::from_pairs(&pairs);
+    let screen = screen_text::App::build(screen_text::Config::from_vars(&vars).expect("cfg"))
+        .await
+        .expect("app");
+    let evaluate =
+        evaluate_policy::App::build(evaluate_policy::Config::from_vars(&vars).expect("cfg"))
+            .await
+            .expect("app");
+    let ev = |name: &str| LambdaEvent::new(fixture(name), Context::default());
+    screen_text::handler(ev("s3-put-text.json"), &screen)
+        .await
+        .expect("screen");
+    evaluate_policy::handler(ev("s3-put-screened.json"), &evaluate)
+        .await
+        .expect("evaluate");
+
+    let bytes = capture.0.lock().expect("lock").clone();
+    let text = String::from_utf8(bytes).expect("utf-8 logs");
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    assert!(lines.len() >= 2, "{text}");
+    for line in &lines {
+        let span = &line["span"];
+        assert!(span["stage"].is_string(), "no stage: {line}");
+        assert!(
+            span["source_uri"]
+                .as_str()
+                .is_some_and(|u| u.starts_with("s3://moderation-demo/")),
+            "no source: {line}"
+        );
+    }
+    let sample = std::fs::read_to_string(workspace_root().join("events/uploads/match-chat.csv"))
+        .expect("sample");
+    for row in sample.lines().skip(1) {
+        let cols: Vec<&str> = row.splitn(4, ',').collect();
+        let (user, message) = (cols[1], cols[3].trim_matches('"'));
+        assert!(!text.contains(user), "user id {user} logged:\n{text}");
+        assert!(!text.contains(message), "message text logged: {message}");
+    }
+}
