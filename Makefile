@@ -9,11 +9,15 @@ VENV        := .cache/venv
 PY          := $(VENV)/bin/python
 # Pinned tools from PyPI, installed into an ignored venv.
 CARGO_LAMBDA_VERSION := 1.9.2
+CFN_LINT_VERSION     := 1.58.0
+SAM_CLI_VERSION      := 1.170.0
 # Where `make invoke-*` keeps its folder bucket: outside any watched source folder.
+POLICY_BUCKET ?=
 OFFLINE_ROOT ?= $(CURDIR)/moderation-out/lambda-root
 BUCKET       := moderation-demo
+FUNCTIONS    := $(notdir $(wildcard crates/functions/*))
 
-.PHONY: help demo test lint unit chain deps-test build invoke-local watch clean
+.PHONY: help demo test lint unit chain deps-test build deploy invoke-local watch clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -27,9 +31,10 @@ test: deps-test lint ## Format check, clippy -D warnings, every test (unit, mock
 	REQUIRE_CHROMIUM=1 $(CARGO) test --workspace --all-targets 2>&1 | tee target/test-output.log
 	@awk '/^test result:/ {p += $$4; f += $$6} END {printf "%d passed, %d failed\n", p, f}' target/test-output.log
 
-lint: ## rustfmt check and clippy with warnings as errors
+lint: $(VENV)/bin/cfn-lint ## rustfmt check, clippy -D warnings, cfn-lint on the SAM template
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(VENV)/bin/cfn-lint infra/template.yaml
 
 unit: ## Library unit tests only (fast)
 	$(CARGO) test --workspace --lib
@@ -52,13 +57,31 @@ $(PY):
 $(VENV)/bin/cargo-lambda: | $(PY)
 	$(PY) -m pip install --quiet "cargo-lambda==$(CARGO_LAMBDA_VERSION)"
 
+$(VENV)/bin/cfn-lint: | $(PY)
+	$(PY) -m pip install --quiet "cfn-lint==$(CFN_LINT_VERSION)"
+
+$(VENV)/bin/sam: | $(PY)
+	$(PY) -m pip install --quiet "aws-sam-cli==$(SAM_CLI_VERSION)"
+
 build: $(VENV)/bin/cargo-lambda ## Release Lambda binaries with cargo-lambda (ARCH=arm64|x86_64)
 	@if [ "$(ARCH)" = "arm64" ] && ! rustup target list --installed 2>/dev/null | grep -q aarch64-unknown-linux-gnu; then \
 	  echo "ARCH=arm64 needs the aarch64-unknown-linux-gnu standard library (rustup target add aarch64-unknown-linux-gnu)."; \
 	  echo "It is not installable on every machine; use 'make build ARCH=x86_64' there."; exit 2; fi
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cargo lambda build --release \
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cargo lambda build --release --output-format zip \
 	  $(if $(filter arm64,$(ARCH)),--arm64,--x86-64) \
-	  -p screen-text -p evaluate-policy -p write-report
+	  $(addprefix -p ,$(FUNCTIONS))
+	@ls -l target/lambda/*/bootstrap.zip
+
+deploy: $(VENV)/bin/sam $(VENV)/bin/cargo-lambda ## sam build + sam deploy --guided; POLICY_BUCKET=b uploads infra/policies/
+	cd infra && PATH="$(CURDIR)/$(VENV)/bin:$$PATH" sam build --beta-features \
+	  --parameter-overrides Architecture=$(ARCH)
+	cd infra && PATH="$(CURDIR)/$(VENV)/bin:$$PATH" sam deploy --guided \
+	  --parameter-overrides Architecture=$(ARCH)
+	@if [ -n "$(POLICY_BUCKET)" ]; then \
+	  $(PY) -c 'import sys, pathlib, boto3; s3 = boto3.client("s3"); \
+	    [s3.upload_file(str(p), sys.argv[1], "policies/" + p.name) or print("uploaded", p.name) \
+	     for p in sorted(pathlib.Path("infra/policies").glob("*.md"))]' "$(POLICY_BUCKET)"; \
+	  echo "Now sync your knowledge base's data source (s3://$(POLICY_BUCKET)/policies/)."; fi
 
 watch: $(VENV)/bin/cargo-lambda ## cargo lambda watch with the offline backend (run invoke-* in another shell)
 	mkdir -p $(OFFLINE_ROOT)/$(BUCKET)/incoming/text

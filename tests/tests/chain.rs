@@ -288,7 +288,8 @@ struct CountingJudge {
 #[async_trait]
 impl PolicyJudge for CountingJudge {
     fn model(&self) -> &str {
-        "counting"
+        // It answers as the rules judge, whose name its evaluations carry.
+        moderation_offline::policy::RULES_MODEL
     }
     async fn judge(&self, req: &JudgeRequest<'_>) -> moderation_core::Result<Judgement> {
         self.calls.fetch_add(1, Ordering::SeqCst);
@@ -401,4 +402,120 @@ async fn bad_uploads_get_a_failed_report_or_a_dead_letter_that_names_the_problem
         .expect("handled");
     let written = out.written().to_vec();
     assert!(written[0].starts_with("failed/"), "{written:?}");
+}
+
+/// A judge that is throttled for its first `fail` calls, then answers like the rules judge.
+struct FlakyJudge {
+    calls: AtomicUsize,
+    fail: usize,
+}
+
+#[async_trait]
+impl PolicyJudge for FlakyJudge {
+    fn model(&self) -> &str {
+        moderation_offline::policy::RULES_MODEL
+    }
+    async fn judge(&self, req: &JudgeRequest<'_>) -> moderation_core::Result<Judgement> {
+        if self.calls.fetch_add(1, Ordering::SeqCst) < self.fail {
+            return Err(moderation_core::Error::service(
+                "bedrock-runtime",
+                moderation_core::error::ServiceErrorKind::Throttled,
+                "ThrottlingException: rate exceeded",
+            ));
+        }
+        RulesJudge.judge(req).await
+    }
+}
+
+#[tokio::test]
+async fn throttled_judgements_are_retried_by_redelivery_and_never_pass_as_clean() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    stage_uploads(dir.path());
+    let a = apps(dir.path()).await;
+    screen_text::handler(event(fixture("s3-put-text.json")), &a.screen)
+        .await
+        .expect("screen");
+    let judge = Arc::new(FlakyJudge {
+        calls: AtomicUsize::new(0),
+        fail: 2,
+    });
+    let policy = PolicyIndex::load_dir(&workspace_root().join("infra/policies")).expect("policy");
+    let root = dir.path().display().to_string();
+    let pairs = [
+        ("MODERATION_BACKEND", "offline"),
+        ("MODERATION_OFFLINE_ROOT", root.as_str()),
+    ];
+    let config = evaluate_policy::Config::from_vars(&Vars::from_pairs(&pairs)).expect("config");
+    // Concurrency 1 makes "the first two calls" deterministic items.
+    let config = evaluate_policy::Config {
+        concurrency: 1,
+        ..config
+    };
+    let app = evaluate_policy::App::from_parts(
+        Arc::new(FolderStore::new(dir.path())),
+        Arc::new(policy),
+        judge.clone(),
+        &config,
+    );
+    let sqs = serde_json::json!({"Records":[{"messageId":"m-1","eventSource":"aws:sqs",
+        "body": fixture("s3-put-screened.json").to_string()}]});
+
+    let out = evaluate_policy::handler(event(sqs.clone()), &app)
+        .await
+        .expect("batch");
+    assert_eq!(
+        out,
+        serde_json::json!({"batchItemFailures":[{"itemIdentifier":"m-1"}]})
+    );
+    // Meanwhile the document shows the failed items as needs_review with the error.
+    let id = keys::source_id(FIXTURE_BUCKET, "incoming/text/match-chat.csv");
+    let doc: moderation_core::model::StageDocument = serde_json::from_slice(
+        &std::fs::read(
+            dir.path()
+                .join(FIXTURE_BUCKET)
+                .join(keys::evaluated_key(&id)),
+        )
+        .expect("doc"),
+    )
+    .expect("json");
+    let review: Vec<_> = doc
+        .items
+        .iter()
+        .filter(|i| i.verdict == Some(Verdict::NeedsReview))
+        .collect();
+    assert_eq!(review.len(), 2, "{:?}", doc.items);
+    assert!(
+        doc.errors
+            .iter()
+            .filter(|e| e.message.contains("Throttled"))
+            .count()
+            == 2
+    );
+    assert!(doc.items.iter().all(|i| i.verdict.is_some()));
+
+    // Redelivery judges only the two that failed.
+    let out = evaluate_policy::handler(event(sqs), &app)
+        .await
+        .expect("batch");
+    assert_eq!(out, serde_json::json!({"batchItemFailures":[]}));
+    assert_eq!(judge.calls.load(Ordering::SeqCst), 6 + 2);
+    let doc: moderation_core::model::StageDocument = serde_json::from_slice(
+        &std::fs::read(
+            dir.path()
+                .join(FIXTURE_BUCKET)
+                .join(keys::evaluated_key(&id)),
+        )
+        .expect("doc"),
+    )
+    .expect("json");
+    let verdicts: Vec<(String, Verdict)> = doc
+        .items
+        .iter()
+        .map(|i| (i.id.clone(), i.verdict.expect("verdict")))
+        .collect();
+    let want: Vec<(String, Verdict)> = expected()["incoming/text/match-chat.csv"]
+        .iter()
+        .map(|(id, v)| (id.to_string(), *v))
+        .collect();
+    assert_eq!(verdicts, want);
 }

@@ -299,6 +299,7 @@ mod tests {
                 item: &it,
                 passages: &passages,
                 signals: "violence_or_threat 0.90",
+                threshold: 0.5,
             })
             .await
             .expect("judged");
@@ -329,6 +330,7 @@ mod tests {
                 item: &it,
                 passages: &[],
                 signals: "",
+                threshold: 0.5,
             })
             .await
             .expect("judged");

@@ -1,6 +1,8 @@
 //! Environment configuration helpers: every error names the variable and what was wrong with
 //! it, and the lookup is injectable so configuration is tested without touching the process env.
 
+use std::cell::RefCell;
+use std::collections::BTreeSet;
 use std::str::FromStr;
 
 use crate::error::{Error, Result};
@@ -8,15 +10,18 @@ use crate::screen::Thresholds;
 
 type Lookup<'a> = Box<dyn Fn(&str) -> Option<String> + 'a>;
 
-/// A source of variables: the process environment, or a map in tests.
+/// A source of variables: the process environment, or a map in tests. It remembers every
+/// name it was asked for, so a test can prove the deployment template sets them all.
 pub struct Vars<'a> {
     lookup: Lookup<'a>,
+    read: RefCell<BTreeSet<String>>,
 }
 
 impl<'a> Vars<'a> {
     pub fn from_env() -> Vars<'static> {
         Vars {
             lookup: Box::new(|k| std::env::var(k).ok()),
+            read: RefCell::default(),
         }
     }
 
@@ -28,12 +33,19 @@ impl<'a> Vars<'a> {
                     .find(|(name, _)| *name == k)
                     .map(|(_, v)| v.to_string())
             }),
+            read: RefCell::default(),
         }
     }
 
     /// The value, with empty strings treated as unset.
     pub fn get(&self, var: &str) -> Option<String> {
+        self.read.borrow_mut().insert(var.to_string());
         (self.lookup)(var).filter(|v| !v.trim().is_empty())
+    }
+
+    /// Every variable name looked up so far.
+    pub fn names_read(&self) -> Vec<String> {
+        self.read.borrow().iter().cloned().collect()
     }
 
     pub fn required(&self, var: &str) -> Result<String> {

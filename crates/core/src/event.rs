@@ -124,13 +124,6 @@ struct EbObject {
     version_id: Option<String>,
 }
 
-#[derive(Deserialize)]
-struct SqsRecord {
-    #[serde(rename = "messageId")]
-    message_id: String,
-    body: String,
-}
-
 /// Decode whatever the runtime handed a stage.
 pub fn decode_invocation(payload: &Value) -> Result<Invocation, EventError> {
     if is_sqs(payload) {
@@ -141,12 +134,23 @@ pub fn decode_invocation(payload: &Value) -> Result<Invocation, EventError> {
             .unwrap_or_default();
         let mut deliveries = Vec::with_capacity(records.len());
         for raw in records {
-            let record: SqsRecord = serde_json::from_value(raw).map_err(EventError::EventShape)?;
-            let objects = serde_json::from_str::<Value>(&record.body)
-                .map_err(EventError::EventShape)
-                .and_then(|body| decode_objects(&body));
+            // Without a message id a failure cannot be reported for this record alone, so the
+            // whole batch fails and SQS redelivers it; any other defect fails just the record.
+            let message_id = raw
+                .get("messageId")
+                .and_then(Value::as_str)
+                .ok_or_else(|| EventError::UnsupportedEvent("SQS record without messageId".into()))?
+                .to_string();
+            let objects = match raw.get("body").and_then(Value::as_str) {
+                None => Err(EventError::UnsupportedEvent(format!(
+                    "SQS message {message_id} has no string body"
+                ))),
+                Some(body) => serde_json::from_str::<Value>(body)
+                    .map_err(EventError::EventShape)
+                    .and_then(|body| decode_objects(&body)),
+            };
             deliveries.push(Delivery {
-                message_id: Some(record.message_id),
+                message_id: Some(message_id),
                 objects,
             });
         }
@@ -168,10 +172,11 @@ fn is_sqs(payload: &Value) -> bool {
     payload
         .get("Records")
         .and_then(Value::as_array)
-        .and_then(|r| r.first())
-        .and_then(|r| r.get("eventSource"))
-        .and_then(Value::as_str)
-        == Some("aws:sqs")
+        .is_some_and(|records| {
+            records
+                .iter()
+                .any(|r| r.get("eventSource").and_then(Value::as_str) == Some("aws:sqs"))
+        })
 }
 
 /// Objects named by one S3 notification or EventBridge event (not SQS-wrapped).
@@ -280,6 +285,14 @@ mod tests {
         assert!(inv.deliveries[0].objects.is_ok());
         assert!(inv.deliveries[1].objects.is_err());
         assert_eq!(inv.deliveries[1].message_id.as_deref(), Some("m2"));
+        // A record without a body fails alone; one without an id fails the batch.
+        let ev = json!({"Records":[
+            {"messageId":"m1","eventSource":"aws:sqs"},
+            {"messageId":"m2","eventSource":"aws:sqs","body":s3_event("incoming/text/y.txt").to_string()}]});
+        let inv = decode_invocation(&ev).expect("decodes");
+        assert!(inv.deliveries[0].objects.is_err() && inv.deliveries[1].objects.is_ok());
+        let ev = json!({"Records":[{"eventSource":"aws:sqs","body":"{}"}]});
+        assert!(decode_invocation(&ev).is_err());
     }
 
     #[test]

@@ -194,8 +194,8 @@ pub struct Reference {
 /// What the policy evaluator said about one item.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Evaluation {
-    /// `Y`, `N`, or absent when the answer could not be trusted.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// `Y`, `N`, or null when the answer could not be trusted.
+    #[serde(default)]
     pub answer: Option<String>,
     pub analysis: String,
     pub references: Vec<Reference>,
@@ -235,7 +235,8 @@ pub struct Item {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorEntry {
     pub stage: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The item the error concerns; null for errors about the whole source.
+    #[serde(default)]
     pub item: Option<String>,
     pub message: String,
 }

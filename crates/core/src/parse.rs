@@ -7,6 +7,9 @@ use std::io::{BufRead, BufReader, Read};
 
 use serde_json::Value;
 
+/// A CSV record spanning more lines than this is flagged as a likely unbalanced quote.
+const MAX_RECORD_LINES: u64 = 20;
+
 /// Column / field names accepted for the message text, in order of preference.
 pub const TEXT_FIELDS: &[&str] = &["message", "text", "content"];
 
@@ -205,7 +208,9 @@ fn parse_csv<R: Read>(r: R, opts: &ParseOptions) -> ParseResult {
                 .to_lowercase()
         })
         .collect();
-    let text_names: Vec<&str> = match &opts.text_column {
+    // Headers are matched case-insensitively, so the override is too.
+    let wanted = opts.text_column.as_ref().map(|c| c.trim().to_lowercase());
+    let text_names: Vec<&str> = match &wanted {
         Some(c) => vec![c.as_str()],
         None => TEXT_FIELDS.to_vec(),
     };
@@ -247,6 +252,17 @@ fn parse_csv<R: Read>(r: R, opts: &ParseOptions) -> ParseResult {
         };
         let raw_text = record.get(text_col).unwrap_or_default();
         let mut issues = Vec::new();
+        let spanned = rdr.position().line().saturating_sub(line_no);
+        if spanned > MAX_RECORD_LINES {
+            // A chat message this tall is almost always an unbalanced quote that swallowed
+            // the rows after it; those rows are inside this item's text, not lost.
+            issues.push(ItemIssue {
+                message: format!(
+                    "CSV record spans {spanned} lines; an unbalanced quote may have merged rows"
+                ),
+                needs_review: true,
+            });
+        }
         let (mut text, replaced) = decode(raw_text, false);
         if replaced {
             issues.push(utf8_issue());
@@ -482,6 +498,27 @@ mod tests {
         };
         let m = parse_messages(TextFormat::Csv, &b"user,when\na,b\n"[..], &opts).expect("ok");
         assert_eq!(m[0].text, "b");
+        let opts = ParseOptions {
+            text_column: Some("When".into()),
+            ..Default::default()
+        };
+        let m = parse_messages(TextFormat::Csv, &b"user,WHEN\na,b\n"[..], &opts).expect("ok");
+        assert_eq!(m[0].text, "b");
+    }
+
+    #[test]
+    fn csv_unbalanced_quote_is_flagged_not_silent() {
+        let mut data = String::from("user,message\nann,\"oops never closed\n");
+        for i in 0..30 {
+            data.push_str(&format!("bob,line {i}\n"));
+        }
+        let m = parse(TextFormat::Csv, data.as_bytes()).expect("parses");
+        let flagged: Vec<_> = m
+            .iter()
+            .filter(|m| m.issues.iter().any(|i| i.needs_review))
+            .collect();
+        assert!(!flagged.is_empty(), "{m:?}");
+        assert!(flagged[0].issues[0].message.contains("unbalanced quote"));
     }
 
     #[test]

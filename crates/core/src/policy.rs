@@ -214,8 +214,6 @@ impl<M: ChatModel> PolicyJudge for LlmJudge<M> {
 pub struct EvaluateConfig {
     pub top_k: usize,
     pub max_concurrency: usize,
-    /// Used to describe signals; screening already applied the gate.
-    pub threshold: f64,
 }
 
 pub struct EvaluateDeps<'a> {
@@ -246,35 +244,60 @@ pub fn retrieval_query(item: &Item, threshold: f64) -> String {
 
 async fn judge_item(
     item: &Item,
+    threshold: f64,
     deps: &EvaluateDeps<'_>,
     cfg: &EvaluateConfig,
 ) -> Result<Judgement> {
     let passages = deps
         .retriever
-        .retrieve(&retrieval_query(item, cfg.threshold), cfg.top_k)
+        .retrieve(&retrieval_query(item, threshold), cfg.top_k)
         .await?;
-    let signals = signals_for(item, cfg.threshold);
+    if passages.is_empty() {
+        // Judging against no policy at all would make any "N" look like a clean bill.
+        let why = "the knowledge base returned no policy passage for this message";
+        return Ok(Judgement {
+            verdict: Verdict::NeedsReview,
+            evaluation: Evaluation {
+                answer: None,
+                analysis: format!("Not judged: {why}."),
+                references: Vec::new(),
+                model: deps.judge.model().to_string(),
+            },
+            usage: Usage::default(),
+            problem: Some(why.to_string()),
+        });
+    }
+    let signals = signals_for(item, threshold);
     deps.judge
         .judge(&JudgeRequest {
             item,
             passages: &passages,
             signals: &signals,
+            threshold,
         })
         .await
 }
 
-/// A previous evaluation worth keeping: the judge ran on the same text.
-fn reusable(prev: &Item, item: &Item) -> bool {
-    prev.text == item.text && prev.evaluation.is_some() && prev.verdict.is_some()
+/// A previous verdict worth keeping: a trusted Y/N from the same judge on the same text.
+fn reusable(prev: &Item, item: &Item, model: &str) -> bool {
+    prev.text == item.text
+        && prev.verdict.is_some()
+        && prev
+            .evaluation
+            .as_ref()
+            .is_some_and(|e| e.answer.is_some() && e.model == model)
 }
 
 /// Judge the over-threshold items of a screened document. Pure with respect to storage.
+/// Returns the evaluated document and, when a judge call failed in a way a retry can fix
+/// (throttling, timeout), that error: the document still records those items as
+/// `needs_review`, and the caller asks for redelivery so they are judged again.
 pub async fn evaluate_items(
     mut doc: StageDocument,
     previous: Option<&StageDocument>,
     deps: &EvaluateDeps<'_>,
     cfg: &EvaluateConfig,
-) -> StageDocument {
+) -> (StageDocument, Option<Error>) {
     let prev: HashMap<&str, &Item> = previous
         .map(|p| p.items.iter().map(|i| (i.id.as_str(), i)).collect())
         .unwrap_or_default();
@@ -285,7 +308,7 @@ pub async fn evaluate_items(
             continue;
         }
         match prev.get(item.id.as_str()) {
-            Some(p) if reusable(p, item) => {
+            Some(p) if reusable(p, item, deps.judge.model()) => {
                 item.verdict = p.verdict;
                 item.evaluation = p.evaluation.clone();
                 reused += 1;
@@ -294,13 +317,15 @@ pub async fn evaluate_items(
         }
     }
     let items = &doc.items;
+    let threshold = doc.threshold;
     let results: Vec<(usize, Result<Judgement>)> = stream::iter(todo)
-        .map(|idx| async move { (idx, judge_item(&items[idx], deps, cfg).await) })
+        .map(|idx| async move { (idx, judge_item(&items[idx], threshold, deps, cfg).await) })
         .buffer_unordered(cfg.max_concurrency.max(1))
         .collect()
         .await;
     let mut usage = Usage::default();
     let mut errors = Vec::new();
+    let mut retry: Option<Error> = None;
     let judged = results.len();
     for (idx, result) in results {
         let item = &mut doc.items[idx];
@@ -321,6 +346,10 @@ pub async fn evaluate_items(
                     format!("policy evaluation failed: {e}"),
                 ));
                 item.verdict = Some(Verdict::NeedsReview);
+                item.evaluation = None;
+                if e.is_retryable() && retry.is_none() {
+                    retry = Some(e);
+                }
             }
         }
     }
@@ -338,7 +367,7 @@ pub async fn evaluate_items(
     }
     doc.schema = EVALUATED_SCHEMA.into();
     doc.created_at = now_rfc3339();
-    doc
+    (doc, retry)
 }
 
 /// The whole stage for one `screened/<id>.json`.
@@ -372,9 +401,14 @@ pub async fn evaluate_object(
             warn!(error = %e, "ignoring unreadable previous evaluation");
             None
         });
-    let evaluated = evaluate_items(screened, previous.as_ref(), deps, cfg).await;
+    let (evaluated, retry) = evaluate_items(screened, previous.as_ref(), deps, cfg).await;
+    // Written either way, so the report shows every item now, failures included; a retryable
+    // failure then asks for redelivery, which judges only the items that failed.
     put_json(deps.store, &obj.bucket, &out_key, &evaluated).await?;
-    Ok(Outcome::Wrote(vec![out_key]))
+    match retry {
+        Some(e) => Err(e),
+        None => Ok(Outcome::Wrote(vec![out_key])),
+    }
 }
 
 #[cfg(test)]

@@ -84,6 +84,8 @@ pub struct JudgeRequest<'a> {
     pub passages: &'a [PolicyPassage],
     /// Categories at or above the threshold, and rule hits: why the item is being judged.
     pub signals: &'a str,
+    /// The threshold screening applied, so a judge knows which categories flagged the item.
+    pub threshold: f64,
 }
 
 #[derive(Debug, Clone, PartialEq)]

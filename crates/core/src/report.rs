@@ -392,12 +392,18 @@ pub async fn write_report_object(obj: &ObjectRef, deps: &ReportDeps<'_>) -> Resu
             "text/html; charset=utf-8",
         )
         .await?;
-    let index_key = write_index(deps, &obj.bucket).await?;
+    // The report itself is written; a failed index rebuild must not redeliver (and rewrite)
+    // it, and the next report rebuilds the index anyway.
+    let mut written = vec![json_key, html_key];
+    match write_index(deps, &obj.bucket).await {
+        Ok(k) => written.push(k),
+        Err(e) => tracing::error!(error = %e, "could not rebuild reports/index.html"),
+    }
     info!(
         items = report.summary.items,
         violations = report.summary.violations,
         needs_review = report.summary.needs_review,
         "report written"
     );
-    Ok(Outcome::Wrote(vec![json_key, html_key, index_key]))
+    Ok(Outcome::Wrote(written))
 }

@@ -76,7 +76,11 @@ pub async fn screen_messages(
     let mut items: Vec<Item> = Vec::with_capacity(messages.len());
     let mut segments = Vec::new();
     for (idx, m) in messages.into_iter().enumerate() {
-        for chunk in chunk_text(&m.text, limits.max_segment_bytes) {
+        // Empty text (a short CSV row) has nothing to score and would fail a whole batch.
+        for chunk in chunk_text(&m.text, limits.max_segment_bytes)
+            .into_iter()
+            .filter(|c| !c.trim().is_empty())
+        {
             segments.push(Segment {
                 item: idx,
                 text: chunk,
@@ -244,7 +248,10 @@ pub async fn screen_text_object(
             let threshold = cfg.thresholds.for_kind(SourceKind::Text);
             let (items, errors, usage) =
                 screen_messages(messages, deps, threshold, cfg.max_concurrency).await;
-            if errors.iter().any(|e| e.stage == STAGE) {
+            // Detector failures, or content that was cut or unreadable, leave the report partial.
+            if errors.iter().any(|e| e.stage == STAGE)
+                || items.iter().any(|i| i.review_reason.is_some())
+            {
                 doc.status = Status::Partial;
             }
             doc.items = items;

@@ -48,8 +48,9 @@ struct RunArgs {
     #[arg(long, default_value = "infra/policies")]
     policy: PathBuf,
     /// offline: embedded models; aws: Comprehend + Bedrock (KNOWLEDGE_BASE_ID, MODEL_ID).
-    #[arg(long, value_enum, default_value_t = BackendArg::Offline)]
-    backend: BackendArg,
+    /// Default: MODERATION_BACKEND, else offline.
+    #[arg(long, value_enum)]
+    backend: Option<BackendArg>,
     /// Toxicity threshold in [0, 1] (default TOXICITY_THRESHOLD or 0.5).
     #[arg(long)]
     threshold: Option<f64>,
@@ -112,11 +113,21 @@ impl Chain {
             }
             thresholds = moderation_core::screen::Thresholds::uniform(t);
         }
+        let backend = match (run.backend, vars.get("MODERATION_BACKEND").as_deref()) {
+            (Some(b), _) => b,
+            (None, None | Some("offline")) => BackendArg::Offline,
+            (None, Some("aws")) => BackendArg::Aws,
+            (None, Some(other)) => {
+                return Err(CliError::Usage(format!(
+                    "MODERATION_BACKEND={other:?}: expected `offline` or `aws`"
+                )))
+            }
+        };
         let (detector, retriever, judge): (
             Arc<dyn ToxicityDetector>,
             Arc<dyn PolicyRetriever>,
             Arc<dyn PolicyJudge>,
-        ) = match run.backend {
+        ) = match backend {
             BackendArg::Offline => (
                 Arc::new(OfflineDetector::embedded().map_err(moderation_core::Error::from)?),
                 Arc::new(PolicyIndex::load_dir(&run.policy).map_err(moderation_core::Error::from)?),
@@ -154,7 +165,6 @@ impl Chain {
             evaluate: EvaluateConfig {
                 top_k: vars.count("RETRIEVE_TOP_K", 3)?,
                 max_concurrency: vars.count("LLM_CONCURRENCY", 4)?,
-                threshold: thresholds.default,
             },
         })
     }
@@ -191,23 +201,8 @@ impl Chain {
         }
     }
 
-    /// Upload one file under its trigger prefix and run the chain until the report is written.
-    async fn moderate(&self, path: &Path) -> Result<String, CliError> {
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .ok_or_else(|| CliError::Usage(format!("{} is not a file", path.display())))?;
-        let key = match keys::kind_of(&name) {
-            Some(moderation_core::model::SourceKind::Text) => {
-                format!("{}{name}", keys::INCOMING_TEXT)
-            }
-            _ => {
-                return Err(CliError::Usage(format!(
-                    "{}: unsupported file type (expected .txt, .csv or .jsonl)",
-                    path.display()
-                )))
-            }
-        };
+    /// Upload one file under `key` and run the chain until the report is written.
+    async fn moderate(&self, path: &Path, key: String) -> Result<String, CliError> {
         let body = std::fs::read(path).map_err(|source| CliError::Io {
             path: path.display().to_string(),
             source,
@@ -258,6 +253,39 @@ impl Chain {
     }
 }
 
+/// The key each file is uploaded under: `incoming/text/<name>`, made unique when two
+/// arguments share a file name (so their reports do not overwrite each other).
+fn upload_keys(paths: &[PathBuf]) -> Result<Vec<String>, CliError> {
+    let mut keys: Vec<String> = Vec::with_capacity(paths.len());
+    for p in paths {
+        if !p.is_file() {
+            return Err(CliError::Usage(format!(
+                "{} is not a readable file",
+                p.display()
+            )));
+        }
+        let name = p
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if keys::kind_of(&name) != Some(moderation_core::model::SourceKind::Text) {
+            return Err(CliError::Usage(format!(
+                "{}: unsupported file type (expected .txt, .csv or .jsonl)",
+                p.display()
+            )));
+        }
+        let mut key = format!("{}{name}", keys::INCOMING_TEXT);
+        let mut n = 2;
+        while keys.contains(&key) {
+            let (stem, ext) = name.rsplit_once('.').unwrap_or((&name, ""));
+            key = format!("{}{stem}-{n}.{ext}", keys::INCOMING_TEXT);
+            n += 1;
+        }
+        keys.push(key);
+    }
+    Ok(keys)
+}
+
 async fn run(cli: Cli) -> Result<(), CliError> {
     let (paths, run) = match cli.command {
         Command::Moderate { paths, run } => (paths, run),
@@ -274,17 +302,11 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             (paths, run)
         }
     };
-    for p in &paths {
-        if !p.is_file() {
-            return Err(CliError::Usage(format!(
-                "{} is not a readable file",
-                p.display()
-            )));
-        }
-    }
+    // Check every argument before moderating anything, so a typo does not leave half a run.
+    let keys = upload_keys(&paths)?;
     let chain = Chain::build(&run).await?;
-    for p in &paths {
-        println!("{}", chain.moderate(p).await?);
+    for (p, key) in paths.iter().zip(keys) {
+        println!("{}", chain.moderate(p, key).await?);
     }
     println!(
         "index: {}",
@@ -300,7 +322,14 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli).await {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e @ CliError::Usage(_)) => {
+        Err(
+            e @ (CliError::Usage(_)
+            | CliError::Core(
+                moderation_core::Error::MissingVar { .. }
+                | moderation_core::Error::InvalidVar { .. }
+                | moderation_core::Error::Config(_),
+            )),
+        ) => {
             eprintln!("modctl: {e}");
             ExitCode::from(2)
         }

@@ -124,7 +124,12 @@ impl PolicyIndex {
                 path: f.display().to_string(),
                 source,
             })?;
-            sections.extend(split_sections(&text, &f.display().to_string()));
+            // References name the file within the policy folder, not this machine's path.
+            let name = f
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            sections.extend(split_sections(&text, &name));
         }
         Self::from_sections(sections)
     }
@@ -224,11 +229,13 @@ pub fn judge_by_rules(req: &JudgeRequest<'_>) -> Judgement {
     let mut allowances: Vec<String> = Vec::new();
     let mut below: Vec<String> = Vec::new();
     let mut governing = 0usize;
+    let mut covered: Vec<String> = Vec::new();
     for p in req.passages {
         let Some(g) = parse_governs(&p.text) else {
             continue;
         };
         governing += 1;
+        covered.extend(g.categories.iter().cloned());
         let title = section_title(&p.text);
         for cat in &g.categories {
             let score = Category::parse(cat).map(|c| item.categories.get(c));
@@ -259,6 +266,19 @@ pub fn judge_by_rules(req: &JudgeRequest<'_>) -> Judgement {
             }
         }
     }
+    // What flagged the item: categories at or above the threshold, and rule-hit categories.
+    let mut flagged: Vec<String> = Category::ALL
+        .iter()
+        .filter(|c| item.categories.get(**c) >= req.threshold)
+        .map(|c| c.as_str().to_string())
+        .collect();
+    flagged.extend(item.rule_hits.iter().map(|h| h.category().to_string()));
+    let mut uncovered: Vec<String> = flagged
+        .into_iter()
+        .filter(|c| !covered.contains(c))
+        .collect();
+    uncovered.sort();
+    uncovered.dedup();
     let model = RULES_MODEL.to_string();
     let refs = references(req.passages);
     let (verdict, answer, analysis, problem) = if !violations.is_empty() {
@@ -268,6 +288,18 @@ pub fn judge_by_rules(req: &JudgeRequest<'_>) -> Judgement {
             Some("Y"),
             format!("Violates {}.", violations.join("; ")),
             None,
+        )
+    } else if !uncovered.is_empty() {
+        // Passing an item no retrieved section speaks to would be a silent "safe".
+        let why = format!(
+            "no retrieved policy section governs {} (the signals that flagged this message)",
+            uncovered.join(", ")
+        );
+        (
+            Verdict::NeedsReview,
+            None,
+            format!("Cannot decide: {why}."),
+            Some(why),
         )
     } else if governing > 0 {
         let mut why = vec![format!(
@@ -283,12 +315,13 @@ pub fn judge_by_rules(req: &JudgeRequest<'_>) -> Judgement {
         }
         (Verdict::NoViolation, Some("N"), why.join(" "), None)
     } else {
-        let why = "none of the retrieved policy passages declares what it governs (`Applies to:`)";
+        let why = "none of the retrieved policy passages declares what it governs (`Applies to:`)"
+            .to_string();
         (
             Verdict::NeedsReview,
             None,
             format!("Cannot decide: {why}."),
-            Some(why.to_string()),
+            Some(why),
         )
     };
     Judgement {
@@ -307,6 +340,7 @@ pub fn judge_by_rules(req: &JudgeRequest<'_>) -> Judgement {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use moderation_core::model::Item;
 
     const POLICY: &str = "# Community policy\nIntro text.\n\n## Threats of violence\n\
         Applies to: violence_or_threat, harassment_or_abuse; bar: 0.5\nNo threats of harm.\n\n\
@@ -339,6 +373,74 @@ mod tests {
         assert_eq!(g, None.or(Some(None)));
         assert!(parse_governs("no declaration").is_none());
         assert!(parse_governs("Applies to: x; bar: high").is_none());
+    }
+
+    fn item(categories: serde_json::Value, rule_hits: serde_json::Value) -> Item {
+        let mut c = serde_json::json!({"profanity":0.0,"hate_speech":0.0,"sexual":0.0,"insult":0.0,
+            "violence_or_threat":0.0,"graphic":0.0,"harassment_or_abuse":0.0});
+        if let (Some(base), Some(over)) = (c.as_object_mut(), categories.as_object()) {
+            base.extend(over.clone());
+        }
+        serde_json::from_value(serde_json::json!({"id":"line-1","text":"x","toxicity":0.9,
+            "categories":c,"rule_hits":rule_hits}))
+        .expect("item")
+    }
+
+    fn judge(item: &Item, sections: &[&str]) -> Judgement {
+        let idx = PolicyIndex::from_sections(split_sections(POLICY, "p.md")).expect("index");
+        let passages: Vec<PolicyPassage> = idx
+            .search("threats violence profanity scams", 10)
+            .into_iter()
+            .filter(|p| sections.iter().any(|s| p.uri.ends_with(s)))
+            .collect();
+        judge_by_rules(&JudgeRequest {
+            item,
+            passages: &passages,
+            signals: "",
+            threshold: 0.5,
+        })
+    }
+
+    #[test]
+    fn rules_judge_decides_from_the_sections_it_was_given() {
+        let threat = item(
+            serde_json::json!({"violence_or_threat": 0.9}),
+            serde_json::json!([]),
+        );
+        let j = judge(&threat, &["#threats-of-violence"]);
+        assert_eq!(j.verdict, Verdict::Violation);
+        assert!(
+            j.evaluation.analysis.contains("Threats of violence"),
+            "{j:?}"
+        );
+        let swear = item(
+            serde_json::json!({"profanity": 0.95}),
+            serde_json::json!([]),
+        );
+        let j = judge(&swear, &["#profanity", "#threats-of-violence"]);
+        assert_eq!(j.verdict, Verdict::NoViolation);
+        assert_eq!(j.evaluation.answer.as_deref(), Some("N"));
+        let scam = item(
+            serde_json::json!({}),
+            serde_json::json!([{"rule":"scam:free robux","matched":"FREE R0BUX"}]),
+        );
+        assert_eq!(judge(&scam, &["#scams"]).verdict, Verdict::Violation);
+    }
+
+    #[test]
+    fn rules_judge_never_passes_what_no_section_covers() {
+        // Flagged for insult, but only the profanity section came back from the search.
+        let insult = item(
+            serde_json::json!({"insult": 0.9, "profanity": 0.6}),
+            serde_json::json!([]),
+        );
+        let j = judge(&insult, &["#profanity"]);
+        assert_eq!(j.verdict, Verdict::NeedsReview, "{j:?}");
+        assert!(j.problem.as_deref().is_some_and(|p| p.contains("insult")));
+        assert_eq!(j.evaluation.answer, None);
+        // No section declares anything: needs review too.
+        let j = judge(&insult, &[]);
+        assert_eq!(j.verdict, Verdict::NeedsReview);
     }
 
     #[test]

@@ -24,7 +24,6 @@ pub struct Config {
     pub concurrency: usize,
     /// `POLICY_DIR`: the Markdown policy the offline knowledge base indexes.
     pub policy_dir: PathBuf,
-    pub threshold: f64,
     pub max_attempts: u32,
 }
 
@@ -46,8 +45,8 @@ impl Config {
             top_k: v.count("RETRIEVE_TOP_K", 3)?,
             concurrency: v.count("LLM_CONCURRENCY", 4)?,
             policy_dir: PathBuf::from(v.or("POLICY_DIR", "infra/policies")),
-            threshold: v.thresholds()?.default,
-            max_attempts: v.parsed("AWS_MAX_ATTEMPTS", 5u32)?,
+            // Counts are small; the cast cannot truncate in practice.
+            max_attempts: u32::try_from(v.count("AWS_MAX_ATTEMPTS", 5)?).unwrap_or(u32::MAX),
         })
     }
 }
@@ -103,7 +102,6 @@ impl App {
             config: EvaluateConfig {
                 top_k: config.top_k,
                 max_concurrency: config.concurrency,
-                threshold: config.threshold,
             },
         }
     }

@@ -1,0 +1,169 @@
+//! modctl's command-line contract (DESIGN.md §4): outputs, one line per source, exit codes.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn modctl(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_modctl"))
+        .args(args)
+        .current_dir(workspace())
+        .env_remove("MODERATION_BACKEND")
+        .env_remove("TOXICITY_THRESHOLD")
+        .output()
+        .expect("modctl runs")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[test]
+fn moderate_writes_reports_and_prints_one_line_per_source() {
+    let out = tempfile::tempdir().expect("tempdir");
+    let dir = out.path().display().to_string();
+    let o = modctl(&[
+        "moderate",
+        "events/uploads/lobby-chat.txt",
+        "events/uploads/guild-chat.jsonl",
+        "--out",
+        &dir,
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = stdout(&o);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3, "{text}");
+    assert!(
+        lines[0].starts_with("events/uploads/lobby-chat.txt: 6 items, 2 violations"),
+        "{text}"
+    );
+    assert!(
+        lines[1].starts_with("events/uploads/guild-chat.jsonl: 6 items, 3 violations"),
+        "{text}"
+    );
+    assert!(lines[2].starts_with("index: "));
+    let reports: Vec<String> = std::fs::read_dir(out.path().join("reports"))
+        .expect("reports dir")
+        .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
+        .collect();
+    assert_eq!(
+        reports.iter().filter(|n| n.ends_with(".json")).count(),
+        2,
+        "{reports:?}"
+    );
+    assert_eq!(
+        reports.iter().filter(|n| n.ends_with(".html")).count(),
+        3,
+        "{reports:?}"
+    );
+}
+
+#[test]
+fn same_file_names_do_not_overwrite_each_other() {
+    let src = tempfile::tempdir().expect("tempdir");
+    for sub in ["a", "b"] {
+        std::fs::create_dir_all(src.path().join(sub)).expect("mkdir");
+        std::fs::write(
+            src.path().join(sub).join("chat.txt"),
+            format!("hello from {sub}\n"),
+        )
+        .expect("write");
+    }
+    let out = tempfile::tempdir().expect("tempdir");
+    let (a, b) = (src.path().join("a/chat.txt"), src.path().join("b/chat.txt"));
+    let o = modctl(&[
+        "moderate",
+        &a.display().to_string(),
+        &b.display().to_string(),
+        "--out",
+        &out.path().display().to_string(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let jsons = std::fs::read_dir(out.path().join("reports"))
+        .expect("reports")
+        .filter(|e| {
+            e.as_ref()
+                .is_ok_and(|e| e.file_name().to_string_lossy().ends_with(".json"))
+        })
+        .count();
+    assert_eq!(jsons, 2);
+}
+
+#[test]
+fn text_column_override_is_case_insensitive() {
+    let src = tempfile::tempdir().expect("tempdir");
+    let csv = src.path().join("chat.csv");
+    std::fs::write(&csv, "Who,Said\nann,you are such an idiot\n").expect("write");
+    let out = tempfile::tempdir().expect("tempdir");
+    let o = modctl(&[
+        "moderate",
+        &csv.display().to_string(),
+        "--text-column",
+        "SAID",
+        "--out",
+        &out.path().display().to_string(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        stdout(&o).contains("1 items, 1 violations"),
+        "{}",
+        stdout(&o)
+    );
+}
+
+#[test]
+fn usage_errors_exit_2_before_anything_is_moderated() {
+    let out = tempfile::tempdir().expect("tempdir");
+    let dir = out.path().display().to_string();
+    for args in [
+        vec![
+            "moderate",
+            "events/uploads/lobby-chat.txt",
+            "README.md",
+            "--out",
+            &dir,
+        ],
+        vec!["moderate", "does-not-exist.txt", "--out", &dir],
+        vec![
+            "moderate",
+            "events/uploads/lobby-chat.txt",
+            "--threshold",
+            "2",
+            "--out",
+            &dir,
+        ],
+        vec!["moderate", "--out", &dir],
+        vec!["frobnicate"],
+    ] {
+        let o = modctl(&args);
+        assert_eq!(
+            o.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+    // Nothing was moderated by the failed runs.
+    assert!(!out.path().join("reports").exists());
+}
+
+#[test]
+fn an_unwritable_output_folder_exits_1() {
+    let blocker = tempfile::NamedTempFile::new().expect("file");
+    // A regular file where the output folder should be: every write fails.
+    let o = modctl(&[
+        "moderate",
+        "events/uploads/lobby-chat.txt",
+        "--out",
+        &blocker.path().display().to_string(),
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}

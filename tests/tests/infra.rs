@@ -1,0 +1,195 @@
+//! Drift between the code and `infra/template.yaml`: every function in the workspace is
+//! deployed, every environment variable a function reads is set, and the template routes each
+//! S3 prefix to the stage the code's routing table names.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use moderation_core::config::Vars;
+use moderation_core::keys::{self, ROUTES};
+use moderation_tests::workspace_root;
+use serde_yaml_ng::Value;
+
+fn template() -> Value {
+    let path = workspace_root().join("infra/template.yaml");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_yaml_ng::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// `!GetAtt X.Arn` and friends parse as tagged values; look through the tag.
+fn untag(v: &Value) -> &Value {
+    match v {
+        Value::Tagged(t) => &t.value,
+        other => other,
+    }
+}
+
+fn keys_of(v: &Value) -> BTreeSet<String> {
+    v.as_mapping()
+        .map(|m| {
+            m.keys()
+                .filter_map(|k| k.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The variables a function's configuration reads, with the AWS backend selected.
+fn vars_read_by(function: &str) -> Vec<String> {
+    let pairs = [
+        ("MODERATION_BACKEND", "aws"),
+        ("KNOWLEDGE_BASE_ID", "KB12345678"),
+    ];
+    let vars = Vars::from_pairs(&pairs);
+    match function {
+        "screen-text" => drop(screen_text::Config::from_vars(&vars).expect("config")),
+        "evaluate-policy" => drop(evaluate_policy::Config::from_vars(&vars).expect("config")),
+        "write-report" => drop(write_report::Config::from_vars(&vars).expect("config")),
+        other => panic!("function {other} is new: add its Config to this drift test"),
+    }
+    let mut read = vars.names_read();
+    read.push("LOG_LEVEL".into()); // read by telemetry::init_json_logs
+    read
+}
+
+struct Deployed {
+    env: BTreeSet<String>,
+    queues: Vec<String>,
+    props: Value,
+}
+
+fn deployed_functions(t: &Value) -> BTreeMap<String, Deployed> {
+    let globals = keys_of(&t["Globals"]["Function"]["Environment"]["Variables"]);
+    let mut out = BTreeMap::new();
+    for (_, res) in t["Resources"].as_mapping().expect("Resources") {
+        if res["Type"].as_str() != Some("AWS::Serverless::Function") {
+            continue;
+        }
+        let binary = res["Metadata"]["BuildProperties"]["Binary"]
+            .as_str()
+            .expect("every function names its cargo binary")
+            .to_string();
+        assert_eq!(
+            res["Metadata"]["BuildMethod"].as_str(),
+            Some("rust-cargolambda")
+        );
+        let props = res["Properties"].clone();
+        let mut env = globals.clone();
+        env.extend(keys_of(&props["Environment"]["Variables"]));
+        let queues = props["Events"]
+            .as_mapping()
+            .map(|events| {
+                events
+                    .values()
+                    .filter(|e| e["Type"].as_str() == Some("SQS"))
+                    .filter_map(|e| {
+                        untag(&e["Properties"]["Queue"])
+                            .as_str()
+                            .map(str::to_string)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        out.insert(binary, Deployed { env, queues, props });
+    }
+    out
+}
+
+#[test]
+fn every_workspace_function_is_deployed_with_every_variable_it_reads() {
+    let t = template();
+    let deployed = deployed_functions(&t);
+    let dir = workspace_root().join("crates/functions");
+    let workspace: BTreeSet<String> = std::fs::read_dir(&dir)
+        .expect("crates/functions")
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().join("Cargo.toml").is_file())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        workspace,
+        deployed.keys().cloned().collect::<BTreeSet<_>>(),
+        "functions in crates/functions vs AWS::Serverless::Function resources in infra/template.yaml"
+    );
+    for (name, f) in &deployed {
+        let missing: Vec<String> = vars_read_by(name)
+            .into_iter()
+            .filter(|v| !f.env.contains(v))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "{name} reads {missing:?} but the template does not set them"
+        );
+        for event in f.props["Events"].as_mapping().expect("events").values() {
+            let types = &event["Properties"]["FunctionResponseTypes"];
+            assert_eq!(
+                types
+                    .as_sequence()
+                    .and_then(|s| s.first())
+                    .and_then(Value::as_str),
+                Some("ReportBatchItemFailures"),
+                "{name}: SQS events must report partial batch failures"
+            );
+        }
+    }
+    let arch = &t["Globals"]["Function"]["Architectures"][0];
+    assert_eq!(
+        untag(arch).as_str(),
+        Some("Architecture"),
+        "architectures follow the parameter"
+    );
+}
+
+#[test]
+fn the_template_routes_prefixes_like_the_routing_table() {
+    let t = template();
+    let deployed = deployed_functions(&t);
+    let mut routed = BTreeSet::new();
+    for (name, res) in t["Resources"].as_mapping().expect("Resources") {
+        if res["Type"].as_str() != Some("AWS::Events::Rule") {
+            continue;
+        }
+        let pattern = &res["Properties"]["EventPattern"];
+        let Some(prefix) = pattern["detail"]["object"]["key"][0]["prefix"].as_str() else {
+            continue;
+        };
+        let target = untag(&res["Properties"]["Targets"][0]["Arn"])
+            .as_str()
+            .expect("rule target is !GetAtt <queue>.Arn")
+            .to_string();
+        let (function, _) = deployed
+            .iter()
+            .find(|(_, f)| f.queues.contains(&target))
+            .unwrap_or_else(|| panic!("rule {name:?} targets {target}, which feeds no function"));
+        let stage = keys::route(prefix).unwrap_or_else(|| panic!("{prefix} is not in ROUTES"));
+        assert_eq!(
+            stage.name(),
+            function,
+            "rule {name:?}: {prefix} goes to the wrong stage"
+        );
+        routed.insert(prefix.to_string());
+    }
+    for (prefix, stage) in ROUTES {
+        if deployed.contains_key(stage.name()) {
+            assert!(
+                routed.contains(*prefix),
+                "no rule routes {prefix} to {}",
+                stage.name()
+            );
+        }
+    }
+}
+
+#[test]
+fn every_stage_queue_has_a_dead_letter_queue() {
+    let t = template();
+    for (name, res) in t["Resources"].as_mapping().expect("Resources") {
+        let name = name.as_str().unwrap_or_default();
+        if res["Type"].as_str() == Some("AWS::SQS::Queue") && !name.contains("DeadLetter") {
+            let redrive = &res["Properties"]["RedrivePolicy"];
+            assert!(
+                !redrive["deadLetterTargetArn"].is_null(),
+                "{name} has no dead-letter queue"
+            );
+        }
+    }
+}
