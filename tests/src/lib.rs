@@ -2,6 +2,12 @@
 
 use std::path::{Path, PathBuf};
 
+use lambda_runtime::{Context, LambdaEvent};
+use moderation_core::config::Vars;
+use moderation_core::keys::Stage;
+use moderation_core::stage::Outcome;
+use serde_json::Value;
+
 /// The workspace root, where `events/` and `infra/` live.
 pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -38,4 +44,80 @@ pub fn stage_uploads(root: &Path) -> Vec<String> {
         keys.push(format!("incoming/text/{name}"));
     }
     keys
+}
+
+/// The three functions, built from configuration exactly as their `main`s do.
+pub struct Apps {
+    pub screen: screen_text::App,
+    pub evaluate: evaluate_policy::App,
+    pub report: write_report::App,
+}
+
+/// Run `f` with the variables of an offline run over the folder bucket at `root`.
+pub fn with_offline_vars<T>(root: &Path, f: impl FnOnce(&Vars) -> T) -> T {
+    let root = root.display().to_string();
+    let policy = workspace_root()
+        .join("infra/policies")
+        .display()
+        .to_string();
+    let pairs = [
+        ("MODERATION_BACKEND", "offline"),
+        ("MODERATION_OFFLINE_ROOT", root.as_str()),
+        ("POLICY_DIR", policy.as_str()),
+    ];
+    let vars = Vars::from_pairs(&pairs);
+    f(&vars)
+}
+
+impl Apps {
+    pub async fn offline(root: &Path) -> Apps {
+        let (s, e, r) = with_offline_vars(root, |v| {
+            (
+                screen_text::Config::from_vars(v).expect("screen-text config"),
+                evaluate_policy::Config::from_vars(v).expect("evaluate-policy config"),
+                write_report::Config::from_vars(v).expect("write-report config"),
+            )
+        });
+        Apps {
+            screen: screen_text::App::build(s).await.expect("screen-text app"),
+            evaluate: evaluate_policy::App::build(e)
+                .await
+                .expect("evaluate-policy app"),
+            report: write_report::App::build(r).await.expect("write-report app"),
+        }
+    }
+}
+
+/// A Lambda event as the runtime delivers it.
+pub fn event(payload: Value) -> LambdaEvent<Value> {
+    LambdaEvent::new(payload, Context::default())
+}
+
+/// Deliver a routed key to the matching function handler as an S3 notification, the way the
+/// deployed chain does; what the handler wrote comes back as the outcome.
+pub async fn dispatch(a: &Apps, stage: Stage, key: &str) -> moderation_core::Result<Outcome> {
+    let payload = serde_json::json!({"Records":[{"eventSource":"aws:s3","eventName":"ObjectCreated:Put",
+        "s3":{"bucket":{"name":FIXTURE_BUCKET},"object":{"key":key.replace(' ', "+")}}}]});
+    let out = match stage {
+        Stage::ScreenText => screen_text::handler(event(payload), &a.screen).await?,
+        Stage::EvaluatePolicy => evaluate_policy::handler(event(payload), &a.evaluate).await?,
+        Stage::WriteReport => write_report::handler(event(payload), &a.report).await?,
+        Stage::TranscribeAudio => return Ok(Outcome::Ignored("no audio stage yet".into())),
+    };
+    let keys = out["written"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(Outcome::Wrote(keys))
+}
+
+/// A JSON document of the fixture bucket under `root`.
+pub fn read_doc<T: serde::de::DeserializeOwned>(root: &Path, key: &str) -> T {
+    let path = root.join(FIXTURE_BUCKET).join(key);
+    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }

@@ -7,58 +7,19 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use lambda_runtime::{Context, LambdaEvent};
-use moderation_core::config::Vars;
 use moderation_core::keys::{self, Stage};
-use moderation_core::model::{Report, Verdict};
+use moderation_core::model::{Report, StageDocument, Verdict};
 use moderation_core::ports::{JudgeRequest, Judgement, PolicyJudge};
-use moderation_core::stage::{run_chain, Outcome};
+use moderation_core::stage::run_chain;
 use moderation_offline::{FolderStore, PolicyIndex, RulesJudge};
-use moderation_tests::{fixture, stage_uploads, workspace_root, FIXTURE_BUCKET};
+use moderation_tests::{
+    dispatch, event, fixture, read_doc, stage_uploads, with_offline_vars, Apps, FIXTURE_BUCKET,
+};
 use serde_json::Value;
-
-struct Apps {
-    screen: screen_text::App,
-    evaluate: evaluate_policy::App,
-    report: write_report::App,
-}
-
-async fn apps(root: &Path) -> Apps {
-    let root_s = root.display().to_string();
-    let policy = workspace_root()
-        .join("infra/policies")
-        .display()
-        .to_string();
-    let pairs = [
-        ("MODERATION_BACKEND", "offline"),
-        ("MODERATION_OFFLINE_ROOT", root_s.as_str()),
-        ("POLICY_DIR", policy.as_str()),
-    ];
-    let vars = Vars::from_pairs(&pairs);
-    Apps {
-        screen: screen_text::App::build(screen_text::Config::from_vars(&vars).expect("config"))
-            .await
-            .expect("screen-text app"),
-        evaluate: evaluate_policy::App::build(
-            evaluate_policy::Config::from_vars(&vars).expect("config"),
-        )
-        .await
-        .expect("evaluate-policy app"),
-        report: write_report::App::build(write_report::Config::from_vars(&vars).expect("config"))
-            .await
-            .expect("write-report app"),
-    }
-}
-
-fn event(payload: Value) -> LambdaEvent<Value> {
-    LambdaEvent::new(payload, Context::default())
-}
 
 fn read_report(root: &Path, key: &str) -> Report {
     let id = keys::source_id(FIXTURE_BUCKET, key);
-    let path = root.join(FIXTURE_BUCKET).join(keys::report_json_key(&id));
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    serde_json::from_str(&text).expect("report matches the moderation.report/v1 model")
+    read_doc(root, &keys::report_json_key(&id))
 }
 
 fn verdicts(r: &Report) -> Vec<(String, Verdict)> {
@@ -118,7 +79,7 @@ fn expected() -> HashMap<&'static str, Vec<(&'static str, Verdict)>> {
 async fn three_invokes_with_the_fixtures_produce_a_report() {
     let dir = tempfile::tempdir().expect("tempdir");
     stage_uploads(dir.path());
-    let a = apps(dir.path()).await;
+    let a = Apps::offline(dir.path()).await;
 
     let out = screen_text::handler(event(fixture("s3-put-text.json")), &a.screen)
         .await
@@ -166,32 +127,11 @@ async fn three_invokes_with_the_fixtures_produce_a_report() {
     assert_eq!(report.summary.violations, 5);
 }
 
-/// Dispatch a routed key to the matching function handler, via an S3 notification.
-async fn dispatch(a: &Apps, stage: Stage, key: &str) -> moderation_core::Result<Outcome> {
-    let payload = serde_json::json!({"Records":[{"eventSource":"aws:s3","eventName":"ObjectCreated:Put",
-        "s3":{"bucket":{"name":FIXTURE_BUCKET},"object":{"key":key.replace(' ', "+")}}}]});
-    let out = match stage {
-        Stage::ScreenText => screen_text::handler(event(payload), &a.screen).await?,
-        Stage::EvaluatePolicy => evaluate_policy::handler(event(payload), &a.evaluate).await?,
-        Stage::WriteReport => write_report::handler(event(payload), &a.report).await?,
-        Stage::TranscribeAudio => return Ok(Outcome::Ignored("no audio".into())),
-    };
-    let keys = out["written"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|v| v.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default();
-    Ok(Outcome::Wrote(keys))
-}
-
 #[tokio::test]
 async fn every_sample_line_gets_the_expected_verdict_through_the_routing_table() {
     let dir = tempfile::tempdir().expect("tempdir");
     let uploaded = stage_uploads(dir.path());
-    let a = apps(dir.path()).await;
+    let a = Apps::offline(dir.path()).await;
     let written = run_chain(FIXTURE_BUCKET, uploaded.clone(), |stage, obj| {
         let a = &a;
         async move { dispatch(a, stage, &obj.key).await }
@@ -237,7 +177,7 @@ async fn every_sample_line_gets_the_expected_verdict_through_the_routing_table()
 async fn sqs_and_eventbridge_fixtures_are_handled() {
     let dir = tempfile::tempdir().expect("tempdir");
     stage_uploads(dir.path());
-    let a = apps(dir.path()).await;
+    let a = Apps::offline(dir.path()).await;
     let out = screen_text::handler(event(fixture("sqs-s3-put-text.json")), &a.screen)
         .await
         .expect("sqs batch");
@@ -263,7 +203,7 @@ async fn sqs_and_eventbridge_fixtures_are_handled() {
 async fn a_failing_sqs_record_is_reported_alone() {
     let dir = tempfile::tempdir().expect("tempdir");
     stage_uploads(dir.path());
-    let a = apps(dir.path()).await;
+    let a = Apps::offline(dir.path()).await;
     let mut batch = fixture("sqs-s3-put-text.json");
     // The second message names a key the folder store must refuse: it fails, the first does not.
     batch["Records"][1]["body"] = Value::String(
@@ -278,6 +218,27 @@ async fn a_failing_sqs_record_is_reported_alone() {
         out,
         serde_json::json!({"batchItemFailures": [{"itemIdentifier": "2e1424d4-f796-459a-8184-9c92662be6da"}]})
     );
+}
+
+/// evaluate-policy over the offline policy with `judge` in place of the rules evaluator.
+fn evaluate_app_with(
+    root: &Path,
+    judge: Arc<dyn PolicyJudge>,
+    concurrency: usize,
+) -> evaluate_policy::App {
+    let config = with_offline_vars(root, |v| {
+        evaluate_policy::Config::from_vars(v).expect("config")
+    });
+    let policy = PolicyIndex::load_dir(&config.policy_dir).expect("policy");
+    evaluate_policy::App::from_parts(
+        Arc::new(FolderStore::new(root)),
+        Arc::new(policy),
+        judge,
+        &evaluate_policy::Config {
+            concurrency,
+            ..config
+        },
+    )
 }
 
 /// A judge that counts how often it is asked.
@@ -301,26 +262,14 @@ impl PolicyJudge for CountingJudge {
 async fn a_redelivered_screened_event_costs_no_second_evaluation() {
     let dir = tempfile::tempdir().expect("tempdir");
     stage_uploads(dir.path());
-    let a = apps(dir.path()).await;
+    let a = Apps::offline(dir.path()).await;
     screen_text::handler(event(fixture("s3-put-text.json")), &a.screen)
         .await
         .expect("screen");
     let judge = Arc::new(CountingJudge {
         calls: AtomicUsize::new(0),
     });
-    let policy = PolicyIndex::load_dir(&workspace_root().join("infra/policies")).expect("policy");
-    let root = dir.path().display().to_string();
-    let pairs = [
-        ("MODERATION_BACKEND", "offline"),
-        ("MODERATION_OFFLINE_ROOT", root.as_str()),
-    ];
-    let config = evaluate_policy::Config::from_vars(&Vars::from_pairs(&pairs)).expect("config");
-    let app = evaluate_policy::App::from_parts(
-        Arc::new(FolderStore::new(dir.path())),
-        Arc::new(policy),
-        judge.clone(),
-        &config,
-    );
+    let app = evaluate_app_with(dir.path(), judge.clone(), 4);
     for _ in 0..3 {
         evaluate_policy::handler(event(fixture("s3-put-screened.json")), &app)
             .await
@@ -333,7 +282,7 @@ async fn a_redelivered_screened_event_costs_no_second_evaluation() {
 #[tokio::test]
 async fn an_object_deleted_before_reading_goes_to_the_dead_letter_prefix() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let a = apps(dir.path()).await; // nothing staged: the object is gone
+    let a = Apps::offline(dir.path()).await; // nothing staged: the object is gone
     let out = screen_text::handler(event(fixture("s3-put-text.json")), &a.screen)
         .await
         .expect("handled, not crashed");
@@ -353,7 +302,7 @@ async fn an_object_deleted_before_reading_goes_to_the_dead_letter_prefix() {
 #[tokio::test]
 async fn bad_uploads_get_a_failed_report_or_a_dead_letter_that_names_the_problem() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let a = apps(dir.path()).await;
+    let a = Apps::offline(dir.path()).await;
     let text_dir = dir.path().join(FIXTURE_BUCKET).join("incoming/text");
     std::fs::create_dir_all(&text_dir).expect("mkdir");
     let cases: [(&str, &[u8], &str); 4] = [
@@ -431,7 +380,7 @@ impl PolicyJudge for FlakyJudge {
 async fn throttled_judgements_are_retried_by_redelivery_and_never_pass_as_clean() {
     let dir = tempfile::tempdir().expect("tempdir");
     stage_uploads(dir.path());
-    let a = apps(dir.path()).await;
+    let a = Apps::offline(dir.path()).await;
     screen_text::handler(event(fixture("s3-put-text.json")), &a.screen)
         .await
         .expect("screen");
@@ -439,24 +388,8 @@ async fn throttled_judgements_are_retried_by_redelivery_and_never_pass_as_clean(
         calls: AtomicUsize::new(0),
         fail: 2,
     });
-    let policy = PolicyIndex::load_dir(&workspace_root().join("infra/policies")).expect("policy");
-    let root = dir.path().display().to_string();
-    let pairs = [
-        ("MODERATION_BACKEND", "offline"),
-        ("MODERATION_OFFLINE_ROOT", root.as_str()),
-    ];
-    let config = evaluate_policy::Config::from_vars(&Vars::from_pairs(&pairs)).expect("config");
     // Concurrency 1 makes "the first two calls" deterministic items.
-    let config = evaluate_policy::Config {
-        concurrency: 1,
-        ..config
-    };
-    let app = evaluate_policy::App::from_parts(
-        Arc::new(FolderStore::new(dir.path())),
-        Arc::new(policy),
-        judge.clone(),
-        &config,
-    );
+    let app = evaluate_app_with(dir.path(), judge.clone(), 1);
     let sqs = serde_json::json!({"Records":[{"messageId":"m-1","eventSource":"aws:sqs",
         "body": fixture("s3-put-screened.json").to_string()}]});
 
@@ -469,15 +402,7 @@ async fn throttled_judgements_are_retried_by_redelivery_and_never_pass_as_clean(
     );
     // Meanwhile the document shows the failed items as needs_review with the error.
     let id = keys::source_id(FIXTURE_BUCKET, "incoming/text/match-chat.csv");
-    let doc: moderation_core::model::StageDocument = serde_json::from_slice(
-        &std::fs::read(
-            dir.path()
-                .join(FIXTURE_BUCKET)
-                .join(keys::evaluated_key(&id)),
-        )
-        .expect("doc"),
-    )
-    .expect("json");
+    let doc: StageDocument = read_doc(dir.path(), &keys::evaluated_key(&id));
     let review: Vec<_> = doc
         .items
         .iter()
@@ -499,15 +424,7 @@ async fn throttled_judgements_are_retried_by_redelivery_and_never_pass_as_clean(
         .expect("batch");
     assert_eq!(out, serde_json::json!({"batchItemFailures":[]}));
     assert_eq!(judge.calls.load(Ordering::SeqCst), 6 + 2);
-    let doc: moderation_core::model::StageDocument = serde_json::from_slice(
-        &std::fs::read(
-            dir.path()
-                .join(FIXTURE_BUCKET)
-                .join(keys::evaluated_key(&id)),
-        )
-        .expect("doc"),
-    )
-    .expect("json");
+    let doc: StageDocument = read_doc(dir.path(), &keys::evaluated_key(&id));
     let verdicts: Vec<(String, Verdict)> = doc
         .items
         .iter()

@@ -4,11 +4,10 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use moderation_core::config::Vars;
 use moderation_core::keys;
 use moderation_core::model::Report;
 use moderation_core::stage::run_chain;
-use moderation_tests::{workspace_root, FIXTURE_BUCKET};
+use moderation_tests::{dispatch, read_doc, workspace_root, Apps, FIXTURE_BUCKET};
 
 fn chromium() -> Option<PathBuf> {
     let candidates = [
@@ -68,47 +67,16 @@ async fn report_html_renders_every_item_and_keeps_user_text_inert() {
         bucket_dir.join(key),
     )
     .expect("copy upload");
-    let root = dir.path().display().to_string();
-    let policy = workspace_root()
-        .join("infra/policies")
-        .display()
-        .to_string();
-    let pairs = [
-        ("MODERATION_BACKEND", "offline"),
-        ("MODERATION_OFFLINE_ROOT", root.as_str()),
-        ("POLICY_DIR", policy.as_str()),
-    ];
-    let vars = Vars::from_pairs(&pairs);
-    let screen = screen_text::App::build(screen_text::Config::from_vars(&vars).expect("cfg"))
-        .await
-        .expect("app");
-    let evaluate =
-        evaluate_policy::App::build(evaluate_policy::Config::from_vars(&vars).expect("cfg"))
-            .await
-            .expect("app");
-    let report = write_report::App::build(write_report::Config::from_vars(&vars).expect("cfg"))
-        .await
-        .expect("app");
+    let apps = Apps::offline(dir.path()).await;
     run_chain(FIXTURE_BUCKET, vec![key.to_string()], |stage, obj| {
-        let (screen, evaluate, report) = (&screen, &evaluate, &report);
-        async move {
-            use moderation_core::keys::Stage;
-            match stage {
-                Stage::ScreenText => screen.process(obj).await,
-                Stage::EvaluatePolicy => evaluate.process(obj).await,
-                Stage::WriteReport => report.process(obj).await,
-                Stage::TranscribeAudio => unreachable!("no audio in this test"),
-            }
-        }
+        let apps = &apps;
+        async move { dispatch(apps, stage, &obj.key).await }
     })
     .await
     .expect("chain");
 
     let id = keys::source_id(FIXTURE_BUCKET, key);
-    let json: Report = serde_json::from_slice(
-        &std::fs::read(bucket_dir.join(keys::report_json_key(&id))).expect("report json"),
-    )
-    .expect("report");
+    let json: Report = read_doc(dir.path(), &keys::report_json_key(&id));
     let dom = dump_dom(&browser, &bucket_dir.join(keys::report_html_key(&id)));
 
     // Every item is rendered, with its verdict, and the summary matches the JSON.

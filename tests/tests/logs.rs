@@ -4,9 +4,7 @@
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
-use lambda_runtime::{Context, LambdaEvent};
-use moderation_core::config::Vars;
-use moderation_tests::{fixture, stage_uploads, workspace_root};
+use moderation_tests::{event, fixture, stage_uploads, workspace_root, Apps};
 use serde_json::Value;
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::EnvFilter;
@@ -44,29 +42,13 @@ async fn info_logs_name_stage_and_source_and_carry_no_chat_text() {
     ));
     let dir = tempfile::tempdir().expect("tempdir");
     stage_uploads(dir.path());
-    let root = dir.path().display().to_string();
-    let policy = workspace_root()
-        .join("infra/policies")
-        .display()
-        .to_string();
-    let pairs = [
-        ("MODERATION_BACKEND", "offline"),
-        ("MODERATION_OFFLINE_ROOT", root.as_str()),
-        ("POLICY_DIR", policy.as_str()),
-    ];
-    let vars = Vars::from_pairs(&pairs);
-    let screen = screen_text::App::build(screen_text::Config::from_vars(&vars).expect("cfg"))
-        .await
-        .expect("app");
-    let evaluate =
-        evaluate_policy::App::build(evaluate_policy::Config::from_vars(&vars).expect("cfg"))
-            .await
-            .expect("app");
-    let ev = |name: &str| LambdaEvent::new(fixture(name), Context::default());
-    screen_text::handler(ev("s3-put-text.json"), &screen)
+    let apps = Apps::offline(dir.path()).await;
+    let (screen, evaluate) = (&apps.screen, &apps.evaluate);
+    let ev = |name: &str| event(fixture(name));
+    screen_text::handler(ev("s3-put-text.json"), screen)
         .await
         .expect("screen");
-    evaluate_policy::handler(ev("s3-put-screened.json"), &evaluate)
+    evaluate_policy::handler(ev("s3-put-screened.json"), evaluate)
         .await
         .expect("evaluate");
 

@@ -110,6 +110,16 @@ impl<'a> Vars<'a> {
         })
     }
 
+    /// `AWS_MAX_ATTEMPTS` (default 5): SDK attempts per call, with adaptive retry.
+    pub fn max_attempts(&self) -> Result<u32> {
+        let n = self.count("AWS_MAX_ATTEMPTS", 5)?;
+        u32::try_from(n).map_err(|e| Error::InvalidVar {
+            var: "AWS_MAX_ATTEMPTS".into(),
+            value: n.to_string(),
+            reason: e.to_string(),
+        })
+    }
+
     pub fn backend(&self) -> Result<Backend> {
         self.backend_or(Backend::Aws)
     }

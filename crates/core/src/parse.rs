@@ -328,47 +328,35 @@ fn parse_jsonl<R: BufRead>(mut r: R, opts: &ParseOptions) -> ParseResult {
         if replaced {
             issues.push(utf8_issue());
         }
-        if let Some(max) = line.truncated_at {
-            // A cut JSON line cannot be parsed; keep what we have so a moderator can read it.
+        // A line we cannot use is kept, as written, for a moderator to read.
+        let unusable = |mut issues: Vec<ItemIssue>, why: String| {
             issues.push(ItemIssue {
-                message: format!("JSON line longer than {max} bytes could not be parsed"),
+                message: why,
                 needs_review: true,
             });
-            out.push(ParsedMessage {
-                id,
-                text: raw,
+            ParsedMessage {
+                id: id.clone(),
+                text: raw.clone(),
                 issues,
                 ..Default::default()
-            });
+            }
+        };
+        if let Some(max) = line.truncated_at {
+            // A cut JSON line cannot be parsed.
+            out.push(unusable(
+                issues,
+                format!("JSON line longer than {max} bytes could not be parsed"),
+            ));
             continue;
         }
-        let parsed: Result<Value, _> = serde_json::from_str(&raw);
-        let obj = match parsed {
+        let obj = match serde_json::from_str::<Value>(&raw) {
             Ok(Value::Object(o)) => o,
             Ok(_) => {
-                issues.push(ItemIssue {
-                    message: "line is JSON but not an object".into(),
-                    needs_review: true,
-                });
-                out.push(ParsedMessage {
-                    id,
-                    text: raw,
-                    issues,
-                    ..Default::default()
-                });
+                out.push(unusable(issues, "line is JSON but not an object".into()));
                 continue;
             }
             Err(e) => {
-                issues.push(ItemIssue {
-                    message: format!("line is not valid JSON: {e}"),
-                    needs_review: true,
-                });
-                out.push(ParsedMessage {
-                    id,
-                    text: raw,
-                    issues,
-                    ..Default::default()
-                });
+                out.push(unusable(issues, format!("line is not valid JSON: {e}")));
                 continue;
             }
         };
@@ -376,16 +364,8 @@ fn parse_jsonl<R: BufRead>(mut r: R, opts: &ParseOptions) -> ParseResult {
             .iter()
             .find_map(|k| obj.get(*k).and_then(Value::as_str));
         let Some(text) = text else {
-            issues.push(ItemIssue {
-                message: format!("object has no string field {}", text_names.join("/")),
-                needs_review: true,
-            });
-            out.push(ParsedMessage {
-                id,
-                text: raw,
-                issues,
-                ..Default::default()
-            });
+            let why = format!("object has no string field {}", text_names.join("/"));
+            out.push(unusable(issues, why));
             continue;
         };
         if text.trim().is_empty() {

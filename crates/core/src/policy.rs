@@ -18,7 +18,7 @@ use crate::model::{
 use crate::ports::{
     ChatModel, JudgeRequest, Judgement, ObjectStore, PolicyJudge, PolicyPassage, PolicyRetriever,
 };
-use crate::stage::{dead_letter, get_json, now_rfc3339, put_json, Outcome};
+use crate::stage::{get_json, now_rfc3339, put_json, read_stage_document, Outcome};
 
 const STAGE: &str = "evaluate-policy";
 
@@ -376,23 +376,11 @@ pub async fn evaluate_object(
     deps: &EvaluateDeps<'_>,
     cfg: &EvaluateConfig,
 ) -> Result<Outcome> {
-    let Some(id) = keys::id_from_document_key(&obj.key, keys::SCREENED) else {
-        return Ok(Outcome::Ignored(format!(
-            "{} is not a screened document",
-            obj.key
-        )));
-    };
-    let screened: StageDocument = match get_json(deps.store, &obj.bucket, &obj.key).await {
-        Ok(Some(d)) => d,
-        Ok(None) => {
-            let reason = format!("{} no longer exists", obj.uri());
-            return dead_letter(deps.store, Stage::EvaluatePolicy, obj, &id, &reason).await;
-        }
-        Err(e @ Error::Document { .. }) => {
-            return dead_letter(deps.store, Stage::EvaluatePolicy, obj, &id, &e.to_string()).await
-        }
-        Err(e) => return Err(e),
-    };
+    let (id, screened) =
+        match read_stage_document(deps.store, Stage::EvaluatePolicy, obj, keys::SCREENED).await? {
+            Ok(found) => found,
+            Err(outcome) => return Ok(outcome),
+        };
     let out_key = keys::evaluated_key(&id);
     // A broken previous document only costs a re-evaluation, never the stage.
     let previous: Option<StageDocument> = get_json(deps.store, &obj.bucket, &out_key)

@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use futures::stream::{self, StreamExt};
 use tracing::{info, warn};
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::event::ObjectRef;
 use crate::keys::{self, Stage};
 use crate::model::{
@@ -15,7 +15,7 @@ use crate::model::{
     REPORT_SCHEMA,
 };
 use crate::ports::ObjectStore;
-use crate::stage::{dead_letter, get_json, now_rfc3339, Outcome};
+use crate::stage::{get_json, now_rfc3339, read_stage_document, Outcome};
 
 const STAGE: &str = "write-report";
 
@@ -362,23 +362,11 @@ pub async fn write_index(deps: &ReportDeps<'_>, bucket: &str) -> Result<String> 
 
 /// The whole stage for one `evaluated/<id>.json`.
 pub async fn write_report_object(obj: &ObjectRef, deps: &ReportDeps<'_>) -> Result<Outcome> {
-    let Some(id) = keys::id_from_document_key(&obj.key, keys::EVALUATED) else {
-        return Ok(Outcome::Ignored(format!(
-            "{} is not an evaluated document",
-            obj.key
-        )));
-    };
-    let doc: StageDocument = match get_json(deps.store, &obj.bucket, &obj.key).await {
-        Ok(Some(d)) => d,
-        Ok(None) => {
-            let reason = format!("{} no longer exists", obj.uri());
-            return dead_letter(deps.store, Stage::WriteReport, obj, &id, &reason).await;
-        }
-        Err(e @ Error::Document { .. }) => {
-            return dead_letter(deps.store, Stage::WriteReport, obj, &id, &e.to_string()).await
-        }
-        Err(e) => return Err(e),
-    };
+    let (_, doc) =
+        match read_stage_document(deps.store, Stage::WriteReport, obj, keys::EVALUATED).await? {
+            Ok(found) => found,
+            Err(outcome) => return Ok(outcome),
+        };
     let threshold = doc.threshold;
     let report = build_report(doc);
     let json_key = keys::report_json_key(&report.report_id);

@@ -10,7 +10,7 @@ use tracing::{error, warn, Instrument};
 use crate::error::{Error, Result};
 use crate::event::{decode_invocation, ObjectRef};
 use crate::keys::{self, Stage};
-use crate::model::{DeadLetter, DEAD_LETTER_SCHEMA};
+use crate::model::{DeadLetter, StageDocument, DEAD_LETTER_SCHEMA};
 use crate::ports::{ObjectStore, WriteObjects};
 
 /// What a stage did with one object.
@@ -64,6 +64,30 @@ pub async fn get_json<T: serde::de::DeserializeOwned>(
             key: key.to_string(),
             source,
         })
+}
+
+/// Read the stage document an event names (`<prefix><id>.json`). `Err(outcome)` when there is
+/// nothing to process: the key is not a document of this prefix (ignored), or the document is
+/// gone or unreadable (dead-lettered, since redelivery cannot fix it).
+pub async fn read_stage_document(
+    store: &dyn ObjectStore,
+    stage: Stage,
+    obj: &ObjectRef,
+    prefix: &str,
+) -> Result<std::result::Result<(String, StageDocument), Outcome>> {
+    let Some(id) = keys::id_from_document_key(&obj.key, prefix) else {
+        return Ok(Err(Outcome::Ignored(format!(
+            "{} is not a {prefix} document",
+            obj.key
+        ))));
+    };
+    let reason = match get_json(store, &obj.bucket, &obj.key).await {
+        Ok(Some(doc)) => return Ok(Ok((id, doc))),
+        Ok(None) => format!("{} no longer exists", obj.uri()),
+        Err(e @ Error::Document { .. }) => e.to_string(),
+        Err(e) => return Err(e),
+    };
+    dead_letter(store, stage, obj, &id, &reason).await.map(Err)
 }
 
 /// Record work that cannot succeed under `failed/<id>.json`, so it is never silently lost.

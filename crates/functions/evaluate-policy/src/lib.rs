@@ -45,8 +45,7 @@ impl Config {
             top_k: v.count("RETRIEVE_TOP_K", 3)?,
             concurrency: v.count("LLM_CONCURRENCY", 4)?,
             policy_dir: PathBuf::from(v.or("POLICY_DIR", "infra/policies")),
-            // Counts are small; the cast cannot truncate in practice.
-            max_attempts: u32::try_from(v.count("AWS_MAX_ATTEMPTS", 5)?).unwrap_or(u32::MAX),
+            max_attempts: v.max_attempts()?,
         })
     }
 }

@@ -40,8 +40,7 @@ impl Config {
             concurrency: v.count("COMPREHEND_CONCURRENCY", 4)?,
             max_message_bytes: v.count("MAX_MESSAGE_BYTES", 100_000)?,
             forbidden_terms_uri: v.get("FORBIDDEN_TERMS_URI"),
-            // Counts are small; the cast cannot truncate in practice.
-            max_attempts: u32::try_from(v.count("AWS_MAX_ATTEMPTS", 5)?).unwrap_or(u32::MAX),
+            max_attempts: v.max_attempts()?,
         })
     }
 }

@@ -30,8 +30,7 @@ impl Config {
         Ok(Config {
             backend: v.backend()?,
             concurrency: v.count("REPORT_CONCURRENCY", 8)?,
-            // Counts are small; the cast cannot truncate in practice.
-            max_attempts: u32::try_from(v.count("AWS_MAX_ATTEMPTS", 5)?).unwrap_or(u32::MAX),
+            max_attempts: v.max_attempts()?,
         })
     }
 }
