@@ -8,6 +8,7 @@ pub mod s3;
 
 pub use bedrock::{ConverseModel, KnowledgeBaseRetriever};
 pub use comprehend::ComprehendDetector;
+pub use moderation_core::config::SdkSettings;
 pub use s3::S3Store;
 
 /// Default model for policy checks: a current Claude Haiku through the US cross-region
@@ -41,10 +42,18 @@ impl From<Error> for moderation_core::Error {
 }
 
 /// Load the shared SDK configuration once per cold start, with adaptive retry so throttled
-/// calls back off client-side instead of burning attempts.
-pub async fn load_sdk_config(max_attempts: u32) -> aws_config::SdkConfig {
+/// calls back off client-side instead of burning attempts, and a per-attempt timeout so a
+/// hung call is retried instead of eating the function's whole time budget.
+pub async fn load_sdk_config(settings: &SdkSettings) -> aws_config::SdkConfig {
     aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .retry_config(aws_config::retry::RetryConfig::adaptive().with_max_attempts(max_attempts))
+        .retry_config(
+            aws_config::retry::RetryConfig::adaptive().with_max_attempts(settings.max_attempts),
+        )
+        .timeout_config(
+            aws_config::timeout::TimeoutConfig::builder()
+                .operation_attempt_timeout(settings.attempt_timeout)
+                .build(),
+        )
         .load()
         .await
 }

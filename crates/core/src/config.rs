@@ -110,11 +110,28 @@ impl<'a> Vars<'a> {
         })
     }
 
-    /// `AWS_MAX_ATTEMPTS` (default 5): SDK attempts per call, with adaptive retry.
-    pub fn max_attempts(&self) -> Result<u32> {
-        let n = self.count("AWS_MAX_ATTEMPTS", 5)?;
+    /// `AWS_MAX_ATTEMPTS` (default 5) and `AWS_ATTEMPT_TIMEOUT_SECS` (default 60).
+    pub fn sdk_settings(&self) -> Result<SdkSettings> {
+        Ok(SdkSettings {
+            max_attempts: self.count_u32("AWS_MAX_ATTEMPTS", 5)?,
+            attempt_timeout: std::time::Duration::from_secs(
+                self.count("AWS_ATTEMPT_TIMEOUT_SECS", 60)? as u64,
+            ),
+        })
+    }
+
+    /// `MAX_RECEIVE_COUNT` (default 3): must equal the queue's `maxReceiveCount`, so the last
+    /// delivery of a failing message writes its dead letter.
+    pub fn failure_policy(&self) -> Result<crate::stage::FailurePolicy> {
+        Ok(crate::stage::FailurePolicy {
+            max_receive_count: self.count_u32("MAX_RECEIVE_COUNT", 3)?,
+        })
+    }
+
+    fn count_u32(&self, var: &str, default: u32) -> Result<u32> {
+        let n = self.count(var, default as usize)?;
         u32::try_from(n).map_err(|e| Error::InvalidVar {
-            var: "AWS_MAX_ATTEMPTS".into(),
+            var: var.to_string(),
             value: n.to_string(),
             reason: e.to_string(),
         })
@@ -138,6 +155,13 @@ impl<'a> Vars<'a> {
             }),
         }
     }
+}
+
+/// How the AWS SDK clients retry and time out (adaptive retry, per-attempt timeout).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SdkSettings {
+    pub max_attempts: u32,
+    pub attempt_timeout: std::time::Duration,
 }
 
 /// Which adapters a function uses (DESIGN.md §2, contract).

@@ -15,6 +15,16 @@ pub struct ObjectRef {
     pub size: Option<u64>,
     pub etag: Option<String>,
     pub version_id: Option<String>,
+    /// S3's per-key event order: a later write has a greater sequencer.
+    pub sequencer: Option<String>,
+}
+
+/// Whether sequencer `a` is later than `b`. Sequencers are hexadecimal strings of varying
+/// length; the shorter one is right-padded with zeros before comparing.
+pub fn sequencer_is_newer(a: &str, b: &str) -> bool {
+    let width = a.len().max(b.len());
+    let pad = |s: &str| format!("{:0<width$}", s.to_ascii_uppercase());
+    pad(a) > pad(b)
 }
 
 impl ObjectRef {
@@ -25,6 +35,7 @@ impl ObjectRef {
             size: None,
             etag: None,
             version_id: None,
+            sequencer: None,
         }
     }
 
@@ -43,6 +54,8 @@ impl ObjectRef {
 pub struct Delivery {
     /// The SQS message id, `None` when invoked directly.
     pub message_id: Option<String>,
+    /// SQS `ApproximateReceiveCount`: 1 on the first delivery.
+    pub receive_count: Option<u32>,
     pub objects: Result<Vec<ObjectRef>, EventError>,
 }
 
@@ -98,6 +111,8 @@ struct S3Object {
     etag: Option<String>,
     #[serde(rename = "versionId", default)]
     version_id: Option<String>,
+    #[serde(default)]
+    sequencer: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -122,6 +137,8 @@ struct EbObject {
     etag: Option<String>,
     #[serde(rename = "version-id", default)]
     version_id: Option<String>,
+    #[serde(default)]
+    sequencer: Option<String>,
 }
 
 /// Decode whatever the runtime handed a stage.
@@ -141,6 +158,11 @@ pub fn decode_invocation(payload: &Value) -> Result<Invocation, EventError> {
                 .and_then(Value::as_str)
                 .ok_or_else(|| EventError::UnsupportedEvent("SQS record without messageId".into()))?
                 .to_string();
+            let receive_count = raw
+                .get("attributes")
+                .and_then(|a| a.get("ApproximateReceiveCount"))
+                .and_then(Value::as_str)
+                .and_then(|n| n.parse().ok());
             let objects = match raw.get("body").and_then(Value::as_str) {
                 None => Err(EventError::UnsupportedEvent(format!(
                     "SQS message {message_id} has no string body"
@@ -151,6 +173,7 @@ pub fn decode_invocation(payload: &Value) -> Result<Invocation, EventError> {
             };
             deliveries.push(Delivery {
                 message_id: Some(message_id),
+                receive_count,
                 objects,
             });
         }
@@ -163,6 +186,7 @@ pub fn decode_invocation(payload: &Value) -> Result<Invocation, EventError> {
         from_sqs: false,
         deliveries: vec![Delivery {
             message_id: None,
+            receive_count: None,
             objects: Ok(decode_objects(payload)?),
         }],
     })
@@ -200,6 +224,7 @@ pub fn decode_objects(payload: &Value) -> Result<Vec<ObjectRef>, EventError> {
                 size: r.s3.object.size,
                 etag: r.s3.object.etag,
                 version_id: r.s3.object.version_id,
+                sequencer: r.s3.object.sequencer,
             });
         }
         return Ok(out);
@@ -220,6 +245,7 @@ pub fn decode_objects(payload: &Value) -> Result<Vec<ObjectRef>, EventError> {
             size: e.detail.object.size,
             etag: e.detail.object.etag,
             version_id: e.detail.object.version_id,
+            sequencer: e.detail.object.sequencer,
         }]);
     }
     Err(EventError::UnsupportedEvent(
@@ -277,12 +303,14 @@ mod tests {
     fn sqs_records_decode_independently() {
         let good = s3_event("incoming/text/x.txt").to_string();
         let ev = json!({"Records":[
-            {"messageId":"m1","eventSource":"aws:sqs","body":good},
+            {"messageId":"m1","eventSource":"aws:sqs","body":good,
+             "attributes":{"ApproximateReceiveCount":"2"}},
             {"messageId":"m2","eventSource":"aws:sqs","body":"not json"}]});
         let inv = decode_invocation(&ev).expect("decodes");
         assert!(inv.from_sqs);
         assert_eq!(inv.deliveries.len(), 2);
         assert!(inv.deliveries[0].objects.is_ok());
+        assert_eq!(inv.deliveries[0].receive_count, Some(2));
         assert!(inv.deliveries[1].objects.is_err());
         assert_eq!(inv.deliveries[1].message_id.as_deref(), Some("m2"));
         // A record without a body fails alone; one without an id fails the batch.
@@ -302,6 +330,30 @@ mod tests {
         let del = json!({"Records":[{"eventSource":"aws:s3","eventName":"ObjectRemoved:Delete",
             "s3":{"bucket":{"name":"b"},"object":{"key":"k"}}}]});
         assert!(decode_objects(&del).expect("ok").is_empty());
+    }
+
+    #[test]
+    fn sequencers_order_events_of_one_key() {
+        assert!(sequencer_is_newer(
+            "0055AED6DCD90281E6",
+            "0055AED6DCD90281E5"
+        ));
+        assert!(!sequencer_is_newer(
+            "0055AED6DCD90281E5",
+            "0055AED6DCD90281E6"
+        ));
+        // Different lengths compare after right-padding with zeros.
+        assert!(sequencer_is_newer("0055AED6DCD90281E6", "0055AED6DCD9028"));
+        assert!(!sequencer_is_newer(
+            "0055AED6DCD90281E6",
+            "0055AED6DCD90281E6"
+        ));
+        let objs = decode_objects(
+            &json!({"Records":[{"eventSource":"aws:s3","eventName":"ObjectCreated:Put",
+            "s3":{"bucket":{"name":"b"},"object":{"key":"k","sequencer":"00AB"}}}]}),
+        )
+        .expect("decodes");
+        assert_eq!(objs[0].sequencer.as_deref(), Some("00AB"));
     }
 
     #[test]

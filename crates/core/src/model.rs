@@ -324,6 +324,9 @@ pub struct StageDocument {
     /// S3 version id or ETag of the source object when it was read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_version: Option<String>,
+    /// The S3 event sequencer of that write, so an older event never overwrites a newer one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_sequencer: Option<String>,
     pub trigger: Trigger,
     pub status: Status,
     /// The toxicity threshold screening applied to this source.
@@ -375,6 +378,9 @@ pub struct DeadLetter {
     pub input_key: String,
     pub input_uri: String,
     pub failed_at: String,
+    /// Deliveries made before giving up (SQS receive count), when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempts: Option<u32>,
 }
 
 pub const DEAD_LETTER_SCHEMA: &str = "moderation.failed/v1";

@@ -3,6 +3,8 @@
 //! confusables, full-width forms, diacritics) while staying word-boundary aware, so "class" and
 //! "Scunthorpe" are not hits.
 
+use std::collections::{BTreeMap, HashMap};
+
 use decancer::{Options, Translation};
 
 use crate::error::{Error, Result};
@@ -27,6 +29,9 @@ struct Term {
 #[derive(Debug, Clone, Default)]
 pub struct PhraseMatcher {
     terms: Vec<Term>,
+    /// Phrases by the run-collapsed form of their first word (and of their squashed form), so
+    /// a message is matched in one pass over its tokens instead of once per phrase.
+    by_key: HashMap<String, Vec<usize>>,
 }
 
 /// Where phrase `phrase` (its index) matched: a byte span of the original text.
@@ -44,11 +49,17 @@ impl PhraseMatcher {
         if words.is_empty() {
             return None;
         }
-        self.terms.push(Term {
-            squashed: words.concat(),
-            words,
-        });
-        Some(self.terms.len() - 1)
+        let idx = self.terms.len();
+        let squashed = words.concat();
+        let mut keys = vec![collapse(&words[0])];
+        if words.len() > 1 {
+            keys.push(collapse(&squashed));
+        }
+        for k in keys {
+            self.by_key.entry(k).or_default().push(idx);
+        }
+        self.terms.push(Term { squashed, words });
+        Some(idx)
     }
 
     pub fn len(&self) -> usize {
@@ -59,16 +70,35 @@ impl PhraseMatcher {
         self.terms.is_empty()
     }
 
-    /// The first match of every phrase found in `text`.
+    /// The first match of every phrase found in `text`, in phrase order.
     pub fn find_all(&self, text: &str) -> Vec<PhraseMatch> {
         let tokens = tokenize(text);
-        self.terms
-            .iter()
-            .enumerate()
-            .filter_map(|(phrase, term)| {
-                find(term, &tokens).map(|(start, end)| PhraseMatch { phrase, start, end })
-            })
-            .collect()
+        // Spelled-out runs can hide any phrase inside them: check every phrase (rare input).
+        if tokens.iter().any(|t| t.spelled) {
+            return self
+                .terms
+                .iter()
+                .enumerate()
+                .filter_map(|(phrase, term)| {
+                    find(term, &tokens).map(|(start, end)| PhraseMatch { phrase, start, end })
+                })
+                .collect();
+        }
+        let mut found: BTreeMap<usize, PhraseMatch> = BTreeMap::new();
+        for (i, tok) in tokens.iter().enumerate() {
+            let Some(candidates) = self.by_key.get(&collapse(&tok.text)) else {
+                continue;
+            };
+            for &phrase in candidates {
+                if found.contains_key(&phrase) {
+                    continue;
+                }
+                if let Some((start, end)) = match_at(&self.terms[phrase], &tokens, i) {
+                    found.insert(phrase, PhraseMatch { phrase, start, end });
+                }
+            }
+        }
+        found.into_values().collect()
     }
 }
 
@@ -156,7 +186,6 @@ pub fn is_category_name(s: &str) -> bool {
 }
 
 fn find(term: &Term, tokens: &[Token]) -> Option<(usize, usize)> {
-    let n = term.words.len();
     for (i, tok) in tokens.iter().enumerate() {
         if tok.spelled {
             let s = &tok.text;
@@ -168,21 +197,42 @@ fn find(term: &Term, tokens: &[Token]) -> Option<(usize, usize)> {
             }
             continue;
         }
-        if i + n <= tokens.len()
-            && term
-                .words
-                .iter()
-                .zip(&tokens[i..i + n])
-                .all(|(w, t)| !t.spelled && stretched(&t.text, w))
-        {
-            return Some((tok.start, tokens[i + n - 1].end));
-        }
-        // A multi-word term written as one word ("killyourself").
-        if n > 1 && stretched(&tok.text, &term.squashed) {
-            return Some((tok.start, tok.end));
+        if let Some(span) = match_at(term, tokens, i) {
+            return Some(span);
         }
     }
     None
+}
+
+/// The term starting at ordinary (not spelled) token `i`: its words in sequence, or a
+/// multi-word term written as one word ("killyourself").
+fn match_at(term: &Term, tokens: &[Token], i: usize) -> Option<(usize, usize)> {
+    let n = term.words.len();
+    let tok = &tokens[i];
+    if i + n <= tokens.len()
+        && term
+            .words
+            .iter()
+            .zip(&tokens[i..i + n])
+            .all(|(w, t)| !t.spelled && stretched(&t.text, w))
+    {
+        return Some((tok.start, tokens[i + n - 1].end));
+    }
+    if n > 1 && stretched(&tok.text, &term.squashed) {
+        return Some((tok.start, tok.end));
+    }
+    None
+}
+
+/// Runs of a repeated character collapsed to one ("idiooot" → "idiot").
+fn collapse(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if !out.ends_with(c) {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// True when `token` is `term` with some letters repeated ("idiooot" for "idiot"), or equal.

@@ -5,6 +5,7 @@ use futures::stream::{self, StreamExt};
 use tracing::{info, warn};
 
 use crate::error::{Error, Result};
+use crate::event::sequencer_is_newer;
 use crate::event::ObjectRef;
 use crate::keys::{self, Stage};
 use crate::model::{
@@ -14,7 +15,7 @@ use crate::parse::{parse_messages, ParseOptions, ParsedMessage, TextFormat};
 use crate::ports::{ObjectStore, ToxicityDetector, ToxicityScore};
 use crate::rules::RuleFilter;
 use crate::segment::{batch_segments, chunk_text, Segment};
-use crate::stage::{dead_letter, now_rfc3339, put_json, Outcome};
+use crate::stage::{dead_letter, get_json, now_rfc3339, put_json, Outcome};
 
 const STAGE: &str = "screen-text";
 
@@ -44,6 +45,9 @@ impl Thresholds {
     }
 }
 
+/// Uploads larger than this (100 MiB) get a failed report unless `MAX_OBJECT_BYTES` says more.
+pub const DEFAULT_MAX_OBJECT_BYTES: u64 = 100 * 1024 * 1024;
+
 /// The gate in front of the LLM: at or above the threshold, or any rule hit.
 pub fn over_threshold(item: &Item, threshold: f64) -> bool {
     item.toxicity >= threshold || !item.rule_hits.is_empty()
@@ -52,6 +56,8 @@ pub fn over_threshold(item: &Item, threshold: f64) -> bool {
 #[derive(Debug, Clone)]
 pub struct ScreenConfig {
     pub thresholds: Thresholds,
+    /// Larger uploads get a failed report instead of being read.
+    pub max_object_bytes: u64,
     /// Detector calls in flight at once.
     pub max_concurrency: usize,
     pub parse: ParseOptions,
@@ -205,6 +211,34 @@ pub async fn screen_text_object(
         );
         return dead_letter(deps.store, Stage::ScreenText, obj, &id, &reason).await;
     };
+    if let Some(size) = obj.size.filter(|s| *s > cfg.max_object_bytes) {
+        return write_failed_screening(
+            obj,
+            trigger,
+            deps,
+            cfg,
+            format!(
+                "{}: the object is {size} bytes, over the {} byte limit (MAX_OBJECT_BYTES)",
+                obj.key, cfg.max_object_bytes
+            ),
+        )
+        .await;
+    }
+    let key = keys::screened_key(&id);
+    // An older event arriving late must not overwrite what a newer write produced.
+    if let Some(seq) = &obj.sequencer {
+        let existing: Option<StageDocument> = get_json(deps.store, &obj.bucket, &key)
+            .await
+            .unwrap_or(None);
+        if let Some(newer) = existing
+            .and_then(|d| d.source_sequencer)
+            .filter(|s| sequencer_is_newer(s, seq))
+        {
+            return Ok(Outcome::Ignored(format!(
+                "a newer write (sequencer {newer}) was already screened; this event is {seq}"
+            )));
+        }
+    }
     let opened = match deps.store.open(obj).await {
         Ok(o) => o,
         Err(Error::NotFound { uri }) => {
@@ -213,28 +247,22 @@ pub async fn screen_text_object(
         }
         Err(e) => return Err(e),
     };
-    let mut doc = StageDocument {
-        schema: SCREENED_SCHEMA.into(),
-        id: id.clone(),
-        created_at: now_rfc3339(),
-        source: crate::model::Source {
-            uri: obj.uri(),
-            kind: SourceKind::Text,
-        },
-        source_version: opened.version.clone().or_else(|| obj.version()),
-        trigger,
-        status: Status::Complete,
-        threshold: cfg.thresholds.for_kind(SourceKind::Text),
-        items: Vec::new(),
-        errors: Vec::new(),
-        usage: Usage::default(),
+    let version = opened.version.clone().or_else(|| obj.version());
+    let mut doc = screened_doc(obj, &id, trigger, cfg, version);
+    let parsed = match opened.size.filter(|s| *s > cfg.max_object_bytes) {
+        // The event may not carry the size (EventBridge replays); the store does.
+        Some(size) => Err(format!(
+            "the object is {size} bytes, over the {} byte limit (MAX_OBJECT_BYTES)",
+            cfg.max_object_bytes
+        )),
+        None => {
+            let parse_opts = cfg.parse.clone();
+            // Parsing is blocking I/O over a spooled file; keep it off the async workers.
+            tokio::task::spawn_blocking(move || parse_messages(format, opened.reader, &parse_opts))
+                .await
+                .map_err(|e| Error::Input(format!("parser task failed: {e}")))?
+        }
     };
-    let parse_opts = cfg.parse.clone();
-    // Parsing is blocking I/O over a spooled file; keep it off the async workers.
-    let parsed =
-        tokio::task::spawn_blocking(move || parse_messages(format, opened.reader, &parse_opts))
-            .await
-            .map_err(|e| Error::Input(format!("parser task failed: {e}")))?;
     match parsed {
         Err(reason) => {
             doc.status = Status::Failed;
@@ -267,6 +295,48 @@ pub async fn screen_text_object(
         status = ?doc.status,
         "screened"
     );
+    put_json(deps.store, &obj.bucket, &key, &doc).await?;
+    Ok(Outcome::Wrote(vec![key]))
+}
+
+fn screened_doc(
+    obj: &ObjectRef,
+    id: &str,
+    trigger: Trigger,
+    cfg: &ScreenConfig,
+    version: Option<String>,
+) -> StageDocument {
+    StageDocument {
+        schema: SCREENED_SCHEMA.into(),
+        id: id.to_string(),
+        created_at: now_rfc3339(),
+        source: crate::model::Source {
+            uri: obj.uri(),
+            kind: SourceKind::Text,
+        },
+        source_version: version,
+        source_sequencer: obj.sequencer.clone(),
+        trigger,
+        status: Status::Complete,
+        threshold: cfg.thresholds.for_kind(SourceKind::Text),
+        items: Vec::new(),
+        errors: Vec::new(),
+        usage: Usage::default(),
+    }
+}
+
+/// A screened document with status `failed` and the reason, so the report says why.
+async fn write_failed_screening(
+    obj: &ObjectRef,
+    trigger: Trigger,
+    deps: &ScreenDeps<'_>,
+    cfg: &ScreenConfig,
+    reason: String,
+) -> Result<Outcome> {
+    let id = keys::source_id(&obj.bucket, &obj.key);
+    let mut doc = screened_doc(obj, &id, trigger, cfg, obj.version());
+    doc.status = Status::Failed;
+    doc.errors.push(ErrorEntry::new(STAGE, None, reason));
     let key = keys::screened_key(&id);
     put_json(deps.store, &obj.bucket, &key, &doc).await?;
     Ok(Outcome::Wrote(vec![key]))

@@ -98,6 +98,17 @@ pub async fn dead_letter(
     id: &str,
     reason: &str,
 ) -> Result<Outcome> {
+    write_dead_letter(store, stage, obj, id, reason, None).await
+}
+
+async fn write_dead_letter(
+    store: &dyn ObjectStore,
+    stage: Stage,
+    obj: &ObjectRef,
+    id: &str,
+    reason: &str,
+    attempts: Option<u32>,
+) -> Result<Outcome> {
     warn!(reason, "dead-lettered");
     let key = keys::failed_key(id);
     let letter = DeadLetter {
@@ -108,15 +119,33 @@ pub async fn dead_letter(
         input_key: obj.key.clone(),
         input_uri: obj.uri(),
         failed_at: now_rfc3339(),
+        attempts,
     };
     put_json(store, &obj.bucket, &key, &letter).await?;
     Ok(Outcome::DeadLettered(key))
 }
 
+/// How a stage treats a failed object.
+#[derive(Debug, Clone, Copy)]
+pub struct FailurePolicy {
+    /// The queue's `maxReceiveCount`: the delivery with this receive count is the last one.
+    pub max_receive_count: u32,
+}
+
 /// Run `process` for every object in a Lambda payload, inside a span naming the stage and the
-/// source. SQS deliveries fail one by one (`batchItemFailures`); a direct invocation fails as a
-/// whole so Lambda's own retry and on-failure destination apply.
-pub async fn handle_payload<F, Fut>(stage: Stage, payload: &Value, process: F) -> Result<Value>
+/// source. A failure that retrying cannot fix, or the last delivery of one that it could, is
+/// recorded under `failed/<id>.json` (stage, reason, input key). SQS deliveries fail one by one
+/// (`batchItemFailures`): retryable failures are reported so SQS redelivers (and, after the
+/// last try, moves them to the dead-letter queue as well); permanent ones are acknowledged once
+/// their dead letter is written. A direct invocation fails as a whole on a retryable failure,
+/// so Lambda's own retry and on-failure destination apply.
+pub async fn handle_payload<F, Fut>(
+    stage: Stage,
+    payload: &Value,
+    store: &dyn ObjectStore,
+    policy: FailurePolicy,
+    process: F,
+) -> Result<Value>
 where
     F: Fn(ObjectRef) -> Fut,
     Fut: Future<Output = Result<Outcome>>,
@@ -130,12 +159,15 @@ where
             Ok(o) => o,
             Err(e) => {
                 error!(stage = stage.name(), error = %e, "undecodable delivery");
-                // A malformed message can never succeed; keep it for the DLQ rather than drop it.
+                // No bucket or key to record it under: leave it to the queue's DLQ.
                 failures.extend(delivery.message_id.clone());
                 first_error.get_or_insert(e);
                 continue;
             }
         };
+        let last_try = delivery
+            .receive_count
+            .is_some_and(|n| n >= policy.max_receive_count);
         let mut delivery_failed = false;
         for obj in objects {
             // The routing table decides, so a misconfigured trigger cannot run the wrong stage.
@@ -144,18 +176,50 @@ where
                 continue;
             }
             let span = tracing::info_span!("object", stage = stage.name(), source_uri = %obj.uri());
-            match process(obj).instrument(span.clone()).await {
-                Ok(Outcome::Wrote(keys)) => written.extend(keys),
-                Ok(Outcome::DeadLettered(key)) => written.push(key),
-                Ok(Outcome::Ignored(why)) => span.in_scope(|| tracing::info!(why, "ignored")),
-                Err(e) => {
-                    span.in_scope(
-                        || error!(error = %e, retryable = e.is_retryable(), "stage failed"),
-                    );
-                    delivery_failed = true;
-                    first_error.get_or_insert(e);
+            let e = match process(obj.clone()).instrument(span.clone()).await {
+                Ok(Outcome::Wrote(keys)) => {
+                    written.extend(keys);
+                    continue;
+                }
+                Ok(Outcome::DeadLettered(key)) => {
+                    written.push(key);
+                    continue;
+                }
+                Ok(Outcome::Ignored(why)) => {
+                    span.in_scope(|| tracing::info!(why, "ignored"));
+                    continue;
+                }
+                Err(e) => e,
+            };
+            let retryable = e.is_retryable();
+            span.in_scope(|| error!(error = %e, retryable, last_try, "stage failed"));
+            if !retryable || last_try {
+                let reason = match delivery.receive_count {
+                    Some(n) if retryable => format!("failed on all {n} deliveries: {e}"),
+                    _ => e.to_string(),
+                };
+                let id = keys::source_id(&obj.bucket, &obj.key);
+                let dead =
+                    write_dead_letter(store, stage, &obj, &id, &reason, delivery.receive_count)
+                        .instrument(span.clone())
+                        .await;
+                match dead {
+                    Ok(Outcome::DeadLettered(k)) => written.push(k),
+                    Ok(_) => {}
+                    Err(dead_err) => {
+                        // Not even the dead letter could be written: the queue must keep it.
+                        span.in_scope(|| error!(error = %dead_err, "dead letter not written"));
+                        delivery_failed = true;
+                        first_error.get_or_insert(e);
+                        continue;
+                    }
+                }
+                if !retryable {
+                    continue;
                 }
             }
+            delivery_failed = true;
+            first_error.get_or_insert(e);
         }
         if delivery_failed {
             failures.extend(delivery.message_id);

@@ -21,6 +21,7 @@ use moderation_offline::{FolderStore, OfflineDetector, PolicyIndex, RulesJudge};
 
 /// The bucket name local runs use; with a single-bucket folder store it only appears in URIs.
 const LOCAL_BUCKET: &str = "local";
+const DEFAULT_MAX_OBJECT_BYTES: usize = moderation_core::screen::DEFAULT_MAX_OBJECT_BYTES as usize;
 
 #[derive(Parser)]
 #[command(
@@ -136,7 +137,7 @@ impl Chain {
             BackendArg::Aws => {
                 let kb = vars.required("KNOWLEDGE_BASE_ID")?;
                 let model = vars.or("MODEL_ID", moderation_aws::DEFAULT_MODEL_ID);
-                let sdk = moderation_aws::load_sdk_config(5).await;
+                let sdk = moderation_aws::load_sdk_config(&vars.sdk_settings()?).await;
                 (
                     Arc::new(moderation_aws::ComprehendDetector::from_sdk_config(&sdk)),
                     Arc::new(moderation_aws::KnowledgeBaseRetriever::from_sdk_config(
@@ -156,6 +157,7 @@ impl Chain {
             judge,
             screen: ScreenConfig {
                 thresholds,
+                max_object_bytes: vars.count("MAX_OBJECT_BYTES", DEFAULT_MAX_OBJECT_BYTES)? as u64,
                 max_concurrency: vars.count("COMPREHEND_CONCURRENCY", 4)?,
                 parse: ParseOptions {
                     text_column: run.text_column.clone(),

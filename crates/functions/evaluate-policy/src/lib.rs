@@ -24,7 +24,8 @@ pub struct Config {
     pub concurrency: usize,
     /// `POLICY_DIR`: the Markdown policy the offline knowledge base indexes.
     pub policy_dir: PathBuf,
-    pub max_attempts: u32,
+    pub sdk: moderation_core::config::SdkSettings,
+    pub failure: moderation_core::stage::FailurePolicy,
 }
 
 impl Config {
@@ -45,7 +46,8 @@ impl Config {
             top_k: v.count("RETRIEVE_TOP_K", 3)?,
             concurrency: v.count("LLM_CONCURRENCY", 4)?,
             policy_dir: PathBuf::from(v.or("POLICY_DIR", "infra/policies")),
-            max_attempts: v.max_attempts()?,
+            sdk: v.sdk_settings()?,
+            failure: v.failure_policy()?,
         })
     }
 }
@@ -55,6 +57,7 @@ pub struct App {
     retriever: Arc<dyn PolicyRetriever>,
     judge: Arc<dyn PolicyJudge>,
     config: EvaluateConfig,
+    failure: moderation_core::stage::FailurePolicy,
 }
 
 impl App {
@@ -65,7 +68,7 @@ impl App {
             Arc<dyn PolicyJudge>,
         ) = match &config.backend {
             Backend::Aws => {
-                let sdk = moderation_aws::load_sdk_config(config.max_attempts).await;
+                let sdk = moderation_aws::load_sdk_config(&config.sdk).await;
                 let kb = config.knowledge_base_id.as_deref().unwrap_or_default();
                 (
                     Arc::new(moderation_aws::S3Store::from_sdk_config(&sdk)),
@@ -98,6 +101,7 @@ impl App {
             store,
             retriever,
             judge,
+            failure: config.failure,
             config: EvaluateConfig {
                 top_k: config.top_k,
                 max_concurrency: config.concurrency,
@@ -116,8 +120,12 @@ impl App {
 }
 
 pub async fn handler(event: LambdaEvent<Value>, app: &App) -> Result<Value> {
-    handle_payload(Stage::EvaluatePolicy, &event.payload, |obj| {
-        app.process(obj)
-    })
+    handle_payload(
+        Stage::EvaluatePolicy,
+        &event.payload,
+        app.store.as_ref(),
+        app.failure,
+        |obj| app.process(obj),
+    )
     .await
 }

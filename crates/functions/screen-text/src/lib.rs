@@ -23,9 +23,12 @@ pub struct Config {
     /// `COMPREHEND_CONCURRENCY`: DetectToxicContent calls in flight per invocation.
     pub concurrency: usize,
     pub max_message_bytes: usize,
+    /// `MAX_OBJECT_BYTES`: larger uploads get a failed report naming the limit.
+    pub max_object_bytes: u64,
     /// `FORBIDDEN_TERMS_URI`: a file path or `s3://bucket/key`; the built-in list when unset.
     pub forbidden_terms_uri: Option<String>,
-    pub max_attempts: u32,
+    pub sdk: moderation_core::config::SdkSettings,
+    pub failure: moderation_core::stage::FailurePolicy,
 }
 
 impl Config {
@@ -39,8 +42,13 @@ impl Config {
             thresholds: v.thresholds()?,
             concurrency: v.count("COMPREHEND_CONCURRENCY", 4)?,
             max_message_bytes: v.count("MAX_MESSAGE_BYTES", 100_000)?,
+            max_object_bytes: v.count(
+                "MAX_OBJECT_BYTES",
+                moderation_core::screen::DEFAULT_MAX_OBJECT_BYTES as usize,
+            )? as u64,
             forbidden_terms_uri: v.get("FORBIDDEN_TERMS_URI"),
-            max_attempts: v.max_attempts()?,
+            sdk: v.sdk_settings()?,
+            failure: v.failure_policy()?,
         })
     }
 }
@@ -50,6 +58,7 @@ pub struct App {
     detector: Arc<dyn ToxicityDetector>,
     rules: RuleFilter,
     config: ScreenConfig,
+    failure: moderation_core::stage::FailurePolicy,
 }
 
 /// Read a configuration file from `s3://bucket/key` (through the store) or a local path.
@@ -76,7 +85,7 @@ impl App {
         let (store, detector): (Arc<dyn ObjectStore>, Arc<dyn ToxicityDetector>) =
             match &config.backend {
                 Backend::Aws => {
-                    let sdk = moderation_aws::load_sdk_config(config.max_attempts).await;
+                    let sdk = moderation_aws::load_sdk_config(&config.sdk).await;
                     (
                         Arc::new(moderation_aws::S3Store::from_sdk_config(&sdk)),
                         Arc::new(moderation_aws::ComprehendDetector::from_sdk_config(&sdk)),
@@ -109,8 +118,10 @@ impl App {
             store,
             detector,
             rules,
+            failure: config.failure,
             config: ScreenConfig {
                 thresholds: config.thresholds,
+                max_object_bytes: config.max_object_bytes,
                 max_concurrency: config.concurrency,
                 parse: ParseOptions {
                     max_message_bytes: config.max_message_bytes,
@@ -132,5 +143,12 @@ impl App {
 
 /// The Lambda handler: S3 notification, SQS-wrapped S3 notifications, or EventBridge.
 pub async fn handler(event: LambdaEvent<Value>, app: &App) -> Result<Value> {
-    handle_payload(Stage::ScreenText, &event.payload, |obj| app.process(obj)).await
+    handle_payload(
+        Stage::ScreenText,
+        &event.payload,
+        app.store.as_ref(),
+        app.failure,
+        |obj| app.process(obj),
+    )
+    .await
 }

@@ -18,7 +18,8 @@ pub struct Config {
     pub backend: Backend,
     /// `REPORT_CONCURRENCY`: report documents fetched at once when rebuilding the index.
     pub concurrency: usize,
-    pub max_attempts: u32,
+    pub sdk: moderation_core::config::SdkSettings,
+    pub failure: moderation_core::stage::FailurePolicy,
 }
 
 impl Config {
@@ -30,7 +31,8 @@ impl Config {
         Ok(Config {
             backend: v.backend()?,
             concurrency: v.count("REPORT_CONCURRENCY", 8)?,
-            max_attempts: v.max_attempts()?,
+            sdk: v.sdk_settings()?,
+            failure: v.failure_policy()?,
         })
     }
 }
@@ -38,13 +40,14 @@ impl Config {
 pub struct App {
     store: Arc<dyn ObjectStore>,
     concurrency: usize,
+    failure: moderation_core::stage::FailurePolicy,
 }
 
 impl App {
     pub async fn build(config: Config) -> Result<Self> {
         let store: Arc<dyn ObjectStore> = match &config.backend {
             Backend::Aws => {
-                let sdk = moderation_aws::load_sdk_config(config.max_attempts).await;
+                let sdk = moderation_aws::load_sdk_config(&config.sdk).await;
                 Arc::new(moderation_aws::S3Store::from_sdk_config(&sdk))
             }
             Backend::Offline { root } => Arc::new(moderation_offline::FolderStore::new(root)),
@@ -56,6 +59,7 @@ impl App {
         App {
             store,
             concurrency: config.concurrency,
+            failure: config.failure,
         }
     }
 
@@ -69,5 +73,12 @@ impl App {
 }
 
 pub async fn handler(event: LambdaEvent<Value>, app: &App) -> Result<Value> {
-    handle_payload(Stage::WriteReport, &event.payload, |obj| app.process(obj)).await
+    handle_payload(
+        Stage::WriteReport,
+        &event.payload,
+        app.store.as_ref(),
+        app.failure,
+        |obj| app.process(obj),
+    )
+    .await
 }
