@@ -1,4 +1,6 @@
-//! Shared helpers for the offline whole-chain and handler-with-fixture tests.
+//! Shared helpers for the offline whole-chain, handler-with-fixture and fault-injection tests.
+
+pub mod fake_aws;
 
 use std::path::{Path, PathBuf};
 
@@ -97,7 +99,7 @@ pub fn event(payload: Value) -> LambdaEvent<Value> {
 /// deployed chain does; what the handler wrote comes back as the outcome.
 pub async fn dispatch(a: &Apps, stage: Stage, key: &str) -> moderation_core::Result<Outcome> {
     let payload = serde_json::json!({"Records":[{"eventSource":"aws:s3","eventName":"ObjectCreated:Put",
-        "s3":{"bucket":{"name":FIXTURE_BUCKET},"object":{"key":key.replace(' ', "+")}}}]});
+        "s3":{"bucket":{"name":FIXTURE_BUCKET},"object":{"key":s3_notification_key(key)}}}]});
     let out = match stage {
         Stage::ScreenText => screen_text::handler(event(payload), &a.screen).await?,
         Stage::EvaluatePolicy => evaluate_policy::handler(event(payload), &a.evaluate).await?,
@@ -120,4 +122,128 @@ pub fn read_doc<T: serde::de::DeserializeOwned>(root: &Path, key: &str) -> T {
     let path = root.join(FIXTURE_BUCKET).join(key);
     let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The functions wired to the fake AWS services at `sdk`'s endpoint, over a folder bucket.
+pub async fn apps_on_fake_aws(
+    root: &Path,
+    sdk: &aws_config::SdkConfig,
+    concurrency: usize,
+) -> Apps {
+    use std::sync::Arc;
+    let store: Arc<dyn moderation_core::ports::ObjectStore> =
+        Arc::new(moderation_offline::FolderStore::new(root));
+    let (s, e, r) = with_offline_vars(root, |v| {
+        (
+            screen_text::Config::from_vars(v).expect("screen-text config"),
+            evaluate_policy::Config::from_vars(v).expect("evaluate-policy config"),
+            write_report::Config::from_vars(v).expect("write-report config"),
+        )
+    });
+    let screen = screen_text::App::from_parts(
+        store.clone(),
+        Arc::new(moderation_aws::ComprehendDetector::from_sdk_config(sdk)),
+        moderation_core::rules::RuleFilter::default_list().expect("rules"),
+        &screen_text::Config { concurrency, ..s },
+    );
+    let evaluate = evaluate_policy::App::from_parts(
+        store.clone(),
+        Arc::new(moderation_aws::KnowledgeBaseRetriever::from_sdk_config(
+            sdk,
+            "KBFAKE0001",
+        )),
+        Arc::new(moderation_core::policy::LlmJudge::new(
+            moderation_aws::ConverseModel::from_sdk_config(sdk, "fake-model"),
+        )),
+        &evaluate_policy::Config { concurrency, ..e },
+    );
+    let report = write_report::App::from_parts(store, &r);
+    Apps {
+        screen,
+        evaluate,
+        report,
+    }
+}
+
+/// Deliver an S3 notification for `key` to `stage` the way an SQS queue with
+/// `max_receive` does: again while the handler reports the message failed, then to the DLQ.
+/// Returns the number of deliveries and whether the message ended in the dead-letter queue.
+pub async fn deliver_via_sqs(a: &Apps, stage: Stage, key: &str, max_receive: u32) -> (u32, bool) {
+    let body =
+        serde_json::json!({"Records":[{"eventSource":"aws:s3","eventName":"ObjectCreated:Put",
+        "s3":{"bucket":{"name":FIXTURE_BUCKET},"object":{"key":s3_notification_key(key)}}}]})
+        .to_string();
+    for n in 1..=max_receive {
+        let payload = serde_json::json!({"Records":[{"messageId":"msg-1","eventSource":"aws:sqs",
+            "attributes":{"ApproximateReceiveCount": n.to_string()},"body": body}]});
+        let out = match stage {
+            Stage::ScreenText => screen_text::handler(event(payload), &a.screen).await,
+            Stage::EvaluatePolicy => evaluate_policy::handler(event(payload), &a.evaluate).await,
+            Stage::WriteReport => write_report::handler(event(payload), &a.report).await,
+            Stage::TranscribeAudio => return (0, false),
+        }
+        .expect("an SQS batch always gets a batch response");
+        let failed = out["batchItemFailures"]
+            .as_array()
+            .is_some_and(|f| !f.is_empty());
+        if !failed {
+            return (n, false);
+        }
+    }
+    (max_receive, true)
+}
+
+/// Keys under `prefix` in the fixture bucket under `root`.
+pub fn keys_under(root: &Path, prefix: &str) -> Vec<String> {
+    let dir = root.join(FIXTURE_BUCKET).join(prefix);
+    let mut keys: Vec<String> = std::fs::read_dir(&dir)
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok())
+                .map(|e| format!("{prefix}{}", e.file_name().to_string_lossy()))
+                .filter(|k| !k.contains("/.tmp-"))
+                .collect()
+        })
+        .unwrap_or_default();
+    keys.sort();
+    keys
+}
+
+/// The deployed graph, stage by stage, through SQS-like queues: uploads → screen-text,
+/// `screened/` → evaluate-policy, `evaluated/` → write-report. Returns the keys whose message
+/// ended in a dead-letter queue.
+pub async fn run_chain_via_sqs(
+    a: &Apps,
+    root: &Path,
+    uploads: &[String],
+    max_receive: u32,
+) -> Vec<String> {
+    let mut dlq = Vec::new();
+    for stage in [Stage::ScreenText, Stage::EvaluatePolicy, Stage::WriteReport] {
+        // Each stage sees what the one before it wrote.
+        let keys = match stage {
+            Stage::ScreenText => uploads.to_vec(),
+            Stage::EvaluatePolicy => keys_under(root, moderation_core::keys::SCREENED),
+            _ => keys_under(root, moderation_core::keys::EVALUATED),
+        };
+        for key in keys {
+            if deliver_via_sqs(a, stage, &key, max_receive).await.1 {
+                dlq.push(key);
+            }
+        }
+    }
+    dlq
+}
+
+/// A key as S3 writes it into a notification: form-URL-encoded (space as `+`).
+pub fn s3_notification_key(key: &str) -> String {
+    key.bytes()
+        .map(|b| match b {
+            b' ' => "+".to_string(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'/' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }

@@ -81,6 +81,9 @@ pub fn render_user_prompt(req: &JudgeRequest<'_>) -> String {
         .replace("{message}", &escape_untrusted(&req.item.text))
 }
 
+/// Replies longer than this are not trusted.
+pub const MAX_REPLY_BYTES: usize = 8 * 1024;
+
 /// A strictly parsed model reply.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ParsedAnswer {
@@ -95,6 +98,16 @@ fn tag_positions(text: &str, tag: &str) -> Vec<usize> {
 /// Accept exactly one `<analysis>` block followed by exactly one `<answer>` of `Y` or `N`.
 /// Anything else is an error describing what was wrong; the caller makes it `needs_review`.
 pub fn parse_answer(reply: &str) -> std::result::Result<ParsedAnswer, String> {
+    if reply.trim().is_empty() {
+        return Err("the model's reply is empty".into());
+    }
+    // A 100-word analysis and a one-letter answer fit in far less; a longer reply ran away.
+    if reply.len() > MAX_REPLY_BYTES {
+        return Err(format!(
+            "the model's reply is {} bytes, longer than any valid answer ({MAX_REPLY_BYTES})",
+            reply.len()
+        ));
+    }
     let (a_open, a_close) = (
         tag_positions(reply, "<analysis>"),
         tag_positions(reply, "</analysis>"),
@@ -429,9 +442,25 @@ mod tests {
             "<analysis></analysis><answer>N</answer>",
             "<analysis>a</analysis><analysis>b</analysis><answer>N</answer>",
             "<analysis>x</analysis><answer>N",
+            "<analysis>Das ist eine Drohung.</analysis><answer>Ja</answer>",
         ] {
             assert!(parse_answer(bad).is_err(), "accepted {bad:?}");
         }
+    }
+
+    #[test]
+    fn empty_and_runaway_replies_are_rejected_with_a_reason() {
+        assert_eq!(
+            parse_answer("  \n").expect_err("empty"),
+            "the model's reply is empty"
+        );
+        let long = format!(
+            "<analysis>{}</analysis><answer>Y</answer>",
+            "x".repeat(100_000)
+        );
+        assert!(parse_answer(&long)
+            .expect_err("long")
+            .contains("longer than any valid answer"));
     }
 
     #[test]

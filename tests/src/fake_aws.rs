@@ -1,0 +1,418 @@
+//! A fault-injecting fake of the AWS services the chain calls, for tests on loopback only.
+//!
+//! It speaks the wire protocols the SDK clients use — Comprehend `DetectToxicContent`
+//! (awsJson1.1), Bedrock Runtime `Converse` and Bedrock Agent Runtime `Retrieve` (restJson1) —
+//! so the real adapters, with their real retry and timeout handling, are exercised through the
+//! SDK's endpoint override. Answers are deterministic: toxicity from the offline detector,
+//! passages from the offline policy index, and a verdict from the prompt's screening signals,
+//! so a run with faults can be compared item by item with a run without.
+//!
+//! Knobs: latency, and the share of requests answered with throttling, a 5xx, or a hang
+//! longer than the client's attempt timeout.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use moderation_core::model::Category;
+use moderation_offline::{OfflineDetector, PolicyIndex};
+use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
+
+/// What share of requests fail, and how.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Faults {
+    /// Throttling: 400 `TooManyRequestsException` (Comprehend) or 429 `ThrottlingException`.
+    pub throttle: f64,
+    /// 500 `InternalServerException`.
+    pub server_error: f64,
+    /// No answer for `hang`: the client's attempt timeout fires first.
+    pub timeout: f64,
+    /// Added to every answer.
+    pub latency: Duration,
+    pub hang: Duration,
+}
+
+/// What the fake served, per operation.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub requests: HashMap<String, u64>,
+    pub ok: HashMap<String, u64>,
+    pub faults: u64,
+}
+
+struct State {
+    faults: Faults,
+    detector: OfflineDetector,
+    policy: PolicyIndex,
+    /// Replaces every Converse answer when set (hostile-LLM tests).
+    converse_reply: Mutex<Option<String>>,
+    stats: Mutex<Stats>,
+    counter: AtomicU64,
+    seed: u64,
+}
+
+pub struct FakeAws {
+    pub addr: SocketAddr,
+    state: Arc<State>,
+    task: JoinHandle<()>,
+}
+
+impl Drop for FakeAws {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl FakeAws {
+    /// Start on an ephemeral loopback port.
+    pub async fn start(faults: Faults, seed: u64) -> FakeAws {
+        let policy = PolicyIndex::load_dir(&crate::workspace_root().join("infra/policies"))
+            .expect("sample policy indexes");
+        let state = Arc::new(State {
+            faults,
+            detector: OfflineDetector::embedded().expect("embedded detector"),
+            policy,
+            converse_reply: Mutex::new(None),
+            stats: Mutex::new(Stats::default()),
+            counter: AtomicU64::new(0),
+            seed,
+        });
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind loopback");
+        let addr = listener.local_addr().expect("local addr");
+        let s = state.clone();
+        let task = tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                tokio::spawn(serve(stream, s.clone()));
+            }
+        });
+        FakeAws { addr, state, task }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn stats(&self) -> Stats {
+        self.state
+            .stats
+            .lock()
+            .map(|s| s.clone())
+            .unwrap_or_default()
+    }
+
+    /// Requests that reached an operation and were answered successfully.
+    pub fn ok_calls(&self, op: &str) -> u64 {
+        self.stats().ok.get(op).copied().unwrap_or(0)
+    }
+
+    pub fn set_converse_reply(&self, reply: Option<String>) {
+        if let Ok(mut r) = self.state.converse_reply.lock() {
+            *r = reply;
+        }
+    }
+}
+
+/// splitmix64: a deterministic stream of draws per (seed, request number).
+fn draw(seed: u64, n: u64) -> f64 {
+    let mut z = seed.wrapping_add(n.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^= z >> 31;
+    (z >> 11) as f64 / (1u64 << 53) as f64
+}
+
+struct Request {
+    method: String,
+    path: String,
+    headers: HashMap<String, String>,
+    body: Vec<u8>,
+}
+
+async fn read_request(r: &mut BufReader<tokio::net::tcp::OwnedReadHalf>) -> Option<Request> {
+    let mut line = String::new();
+    if r.read_line(&mut line).await.ok()? == 0 {
+        return None;
+    }
+    let mut parts = line.split_whitespace();
+    let (method, path) = (parts.next()?.to_string(), parts.next()?.to_string());
+    let mut headers = HashMap::new();
+    loop {
+        let mut h = String::new();
+        if r.read_line(&mut h).await.ok()? == 0 {
+            return None;
+        }
+        let h = h.trim_end();
+        if h.is_empty() {
+            break;
+        }
+        if let Some((k, v)) = h.split_once(':') {
+            headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
+        }
+    }
+    let len: usize = headers
+        .get("content-length")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let mut body = vec![0u8; len];
+    r.read_exact(&mut body).await.ok()?;
+    Some(Request {
+        method,
+        path,
+        headers,
+        body,
+    })
+}
+
+struct Response {
+    status: u16,
+    content_type: &'static str,
+    error_type: Option<&'static str>,
+    body: String,
+}
+
+async fn serve(stream: TcpStream, state: Arc<State>) {
+    let (read, mut write) = stream.into_split();
+    let mut reader = BufReader::new(read);
+    while let Some(req) = read_request(&mut reader).await {
+        let resp = handle(&req, &state).await;
+        let mut head = format!(
+            "HTTP/1.1 {} X\r\ncontent-type: {}\r\ncontent-length: {}\r\n",
+            resp.status,
+            resp.content_type,
+            resp.body.len()
+        );
+        if let Some(t) = resp.error_type {
+            head.push_str(&format!("x-amzn-errortype: {t}\r\n"));
+        }
+        head.push_str("\r\n");
+        if write.write_all(head.as_bytes()).await.is_err()
+            || write.write_all(resp.body.as_bytes()).await.is_err()
+        {
+            return; // the client gave up (attempt timeout)
+        }
+    }
+}
+
+fn operation(req: &Request) -> String {
+    if let Some(target) = req.headers.get("x-amz-target") {
+        return target.rsplit('.').next().unwrap_or_default().to_string();
+    }
+    if req.method == "POST" && req.path.ends_with("/converse") {
+        return "Converse".into();
+    }
+    if req.method == "POST" && req.path.ends_with("/retrieve") {
+        return "Retrieve".into();
+    }
+    format!("{} {}", req.method, req.path)
+}
+
+async fn handle(req: &Request, state: &State) -> Response {
+    let op = operation(req);
+    let n = state.counter.fetch_add(1, Ordering::Relaxed);
+    if let Ok(mut s) = state.stats.lock() {
+        *s.requests.entry(op.clone()).or_default() += 1;
+    }
+    let f = state.faults;
+    if !f.latency.is_zero() {
+        tokio::time::sleep(f.latency).await;
+    }
+    let r = draw(state.seed, n);
+    let json_1_1 = op == "DetectToxicContent";
+    let fault = if r < f.throttle {
+        Some(if json_1_1 {
+            error(400, json_1_1, "TooManyRequestsException", "Rate exceeded")
+        } else {
+            error(429, json_1_1, "ThrottlingException", "Too many requests")
+        })
+    } else if r < f.throttle + f.server_error {
+        Some(error(
+            500,
+            json_1_1,
+            "InternalServerException",
+            "injected failure",
+        ))
+    } else if r < f.throttle + f.server_error + f.timeout {
+        tokio::time::sleep(f.hang).await;
+        Some(error(
+            500,
+            json_1_1,
+            "InternalServerException",
+            "answered too late",
+        ))
+    } else {
+        None
+    };
+    if let Some(resp) = fault {
+        if let Ok(mut s) = state.stats.lock() {
+            s.faults += 1;
+        }
+        return resp;
+    }
+    let body: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
+    let resp = match op.as_str() {
+        "DetectToxicContent" => detect(&body, state),
+        "Retrieve" => retrieve(&body, state),
+        "Converse" => converse(&body, state),
+        _ => error(404, false, "UnknownOperationException", &op),
+    };
+    if resp.status == 200 {
+        if let Ok(mut s) = state.stats.lock() {
+            *s.ok.entry(op).or_default() += 1;
+        }
+    }
+    resp
+}
+
+fn error(status: u16, json_1_1: bool, code: &'static str, message: &str) -> Response {
+    if json_1_1 {
+        Response {
+            status,
+            content_type: "application/x-amz-json-1.1",
+            error_type: None,
+            body: json!({"__type": code, "Message": message}).to_string(),
+        }
+    } else {
+        Response {
+            status,
+            content_type: "application/json",
+            error_type: Some(code),
+            body: json!({"message": message}).to_string(),
+        }
+    }
+}
+
+fn ok(content_type: &'static str, body: Value) -> Response {
+    Response {
+        status: 200,
+        content_type,
+        error_type: None,
+        body: body.to_string(),
+    }
+}
+
+fn label(c: Category) -> &'static str {
+    match c {
+        Category::Profanity => "PROFANITY",
+        Category::HateSpeech => "HATE_SPEECH",
+        Category::Sexual => "SEXUAL",
+        Category::Insult => "INSULT",
+        Category::ViolenceOrThreat => "VIOLENCE_OR_THREAT",
+        Category::Graphic => "GRAPHIC",
+        Category::HarassmentOrAbuse => "HARASSMENT_OR_ABUSE",
+    }
+}
+
+fn detect(body: &Value, state: &State) -> Response {
+    let segments = body["TextSegments"].as_array().cloned().unwrap_or_default();
+    let bytes: usize = segments
+        .iter()
+        .map(|s| s["Text"].as_str().map_or(0, str::len))
+        .sum();
+    if segments.is_empty() || segments.len() > 10 || bytes > 10 * 1024 {
+        return error(
+            400,
+            true,
+            "TextSizeLimitExceededException",
+            "request too large",
+        );
+    }
+    let mut results = Vec::new();
+    for s in segments {
+        let text = s["Text"].as_str().unwrap_or_default();
+        if text.is_empty() || text.len() > 1024 {
+            return error(400, true, "TextSizeLimitExceededException", "segment size");
+        }
+        let score = state.detector.score(text);
+        let labels: Vec<Value> = Category::ALL
+            .iter()
+            .map(|c| json!({"Name": label(*c), "Score": score.categories.get(*c)}))
+            .collect();
+        results.push(json!({"Labels": labels, "Toxicity": score.toxicity}));
+    }
+    ok(
+        "application/x-amz-json-1.1",
+        json!({ "ResultList": results }),
+    )
+}
+
+fn retrieve(body: &Value, state: &State) -> Response {
+    let query = body["retrievalQuery"]["text"].as_str().unwrap_or_default();
+    let k = body["retrievalConfiguration"]["vectorSearchConfiguration"]["numberOfResults"]
+        .as_u64()
+        .unwrap_or(5) as usize;
+    let results: Vec<Value> = state
+        .policy
+        .search(query, k)
+        .into_iter()
+        .map(|p| {
+            json!({"content": {"text": p.text, "type": "TEXT"},
+                   "location": {"type": "S3", "s3Location": {"uri": format!("s3://policy-bucket/{}", p.uri)}},
+                   "score": p.score})
+        })
+        .collect();
+    ok("application/json", json!({ "retrievalResults": results }))
+}
+
+/// A stand-in model: "Y" when the screening signals name anything but profanity.
+fn converse(body: &Value, state: &State) -> Response {
+    let prompt = body["messages"][0]["content"][0]["text"]
+        .as_str()
+        .unwrap_or_default();
+    let reply = match state.converse_reply.lock().ok().and_then(|r| r.clone()) {
+        Some(r) => r,
+        None => {
+            let signals = prompt
+                .lines()
+                .find_map(|l| l.strip_prefix("Screening signals: "))
+                .unwrap_or_default();
+            let serious = signals
+                .split(", ")
+                .any(|s| !s.starts_with("profanity") && !s.starts_with("rule profanity"));
+            let answer = if serious { "Y" } else { "N" };
+            format!("<analysis>Signals: {signals}.</analysis>\n<answer>{answer}</answer>")
+        }
+    };
+    let tokens = (prompt.len() / 4) as u64;
+    ok(
+        "application/json",
+        json!({"output": {"message": {"role": "assistant", "content": [{"text": reply}]}},
+               "stopReason": "end_turn",
+               "usage": {"inputTokens": tokens, "outputTokens": 20, "totalTokens": tokens + 20},
+               "metrics": {"latencyMs": 1}}),
+    )
+}
+
+/// SDK configuration pointing every client at the fake, with short backoffs and a short
+/// attempt timeout so tests stay fast. Standard retry, not production's adaptive mode: under
+/// 30 % throttling adaptive mode's client-side rate limiter slows a 200-message run from 1 s
+/// to over a minute, which is its job in production but would measure the limiter here.
+pub async fn sdk_config(url: &str, attempt_timeout: Duration) -> aws_config::SdkConfig {
+    use aws_config::retry::RetryConfig;
+    use aws_config::timeout::TimeoutConfig;
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(url)
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_comprehend::config::Credentials::new(
+            "AKIDTEST", "secret", None, None, "fake-aws",
+        ))
+        .retry_config(
+            RetryConfig::standard()
+                .with_max_attempts(5)
+                .with_initial_backoff(Duration::from_millis(5))
+                .with_max_backoff(Duration::from_millis(40)),
+        )
+        .timeout_config(
+            TimeoutConfig::builder()
+                .operation_attempt_timeout(attempt_timeout)
+                .build(),
+        )
+        .load()
+        .await
+}
