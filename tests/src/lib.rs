@@ -155,7 +155,12 @@ pub async fn apps_on_fake_aws(
         Arc::new(moderation_core::policy::LlmJudge::new(
             moderation_aws::ConverseModel::from_sdk_config(sdk, "fake-model"),
         )),
-        &evaluate_policy::Config { concurrency, ..e },
+        // Fault tests measure failure handling, not the spend cap.
+        &evaluate_policy::Config {
+            concurrency,
+            max_llm_calls: usize::MAX,
+            ..e
+        },
     );
     let report = write_report::App::from_parts(store, &r);
     Apps {

@@ -300,6 +300,7 @@ mod tests {
                 passages: &passages,
                 signals: "violence_or_threat 0.90",
                 threshold: 0.5,
+                context: &[],
             })
             .await
             .expect("judged");
@@ -331,6 +332,7 @@ mod tests {
                 passages: &[],
                 signals: "",
                 threshold: 0.5,
+                context: &[],
             })
             .await
             .expect("judged");

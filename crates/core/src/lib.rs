@@ -9,6 +9,7 @@ pub mod model;
 pub mod parse;
 pub mod policy;
 pub mod ports;
+pub mod prompt;
 pub mod report;
 pub mod rules;
 pub mod screen;

@@ -200,6 +200,9 @@ pub struct Evaluation {
     pub analysis: String,
     pub references: Vec<Reference>,
     pub model: String,
+    /// Ids of the earlier messages sent to the judge as context, if any.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub context: Vec<String>,
 }
 
 /// One moderated unit: a chat line or an audio segment.

@@ -86,6 +86,8 @@ pub struct JudgeRequest<'a> {
     pub signals: &'a str,
     /// The threshold screening applied, so a judge knows which categories flagged the item.
     pub threshold: f64,
+    /// Earlier messages of the same conversation, oldest first: context only.
+    pub context: &'a [&'a Item],
 }
 
 #[derive(Debug, Clone, PartialEq)]

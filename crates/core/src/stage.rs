@@ -262,3 +262,25 @@ where
     }
     Ok(written)
 }
+
+/// Read a configuration file (forbidden terms, prompt template) from `s3://bucket/key`
+/// through the store, or from a local path.
+pub async fn read_config_uri(store: &dyn ObjectStore, uri: &str) -> Result<String> {
+    let bytes = if let Some(rest) = uri.strip_prefix("s3://") {
+        let (bucket, key) = rest
+            .split_once('/')
+            .ok_or_else(|| Error::Config(format!("{uri} is not an s3://bucket/key URI")))?;
+        store
+            .get_bytes(bucket, key)
+            .await?
+            .ok_or_else(|| Error::NotFound {
+                uri: uri.to_string(),
+            })?
+    } else {
+        std::fs::read(uri).map_err(|source| Error::Io {
+            path: uri.to_string(),
+            source,
+        })?
+    };
+    String::from_utf8(bytes).map_err(|e| Error::Config(format!("{uri}: {e}")))
+}

@@ -167,6 +167,8 @@ impl Chain {
             evaluate: EvaluateConfig {
                 top_k: vars.count("RETRIEVE_TOP_K", 3)?,
                 max_concurrency: vars.count("LLM_CONCURRENCY", 4)?,
+                context_messages: vars.parsed("CONTEXT_MESSAGES", 3usize)?,
+                max_calls: vars.count("MAX_LLM_CALLS_PER_OBJECT", 5000)?,
             },
         })
     }

@@ -331,6 +331,8 @@ pub fn judge_by_rules(req: &JudgeRequest<'_>) -> Judgement {
             analysis,
             references: refs,
             model,
+            // The rules evaluator decides from the message's own scores.
+            context: Vec::new(),
         },
         usage: Usage::default(),
         problem,
@@ -398,6 +400,7 @@ mod tests {
             passages: &passages,
             signals: "",
             threshold: 0.5,
+            context: &[],
         })
     }
 

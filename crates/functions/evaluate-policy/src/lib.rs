@@ -10,8 +10,10 @@ use moderation_core::event::ObjectRef;
 use moderation_core::keys::Stage;
 use moderation_core::policy::{evaluate_object, EvaluateConfig, EvaluateDeps, LlmJudge};
 use moderation_core::ports::{ObjectStore, PolicyJudge, PolicyRetriever};
+use moderation_core::prompt::PromptTemplate;
+use moderation_core::stage::read_config_uri;
 use moderation_core::stage::{handle_payload, Outcome};
-use moderation_core::Result;
+use moderation_core::{Error, Result};
 use serde_json::Value;
 
 #[derive(Debug, Clone)]
@@ -24,6 +26,12 @@ pub struct Config {
     pub concurrency: usize,
     /// `POLICY_DIR`: the Markdown policy the offline knowledge base indexes.
     pub policy_dir: PathBuf,
+    /// `PROMPT_TEMPLATE_URI`: a file path or `s3://bucket/key`; the committed template when unset.
+    pub prompt_template_uri: Option<String>,
+    /// `CONTEXT_MESSAGES`: earlier messages of the conversation sent as context.
+    pub context_messages: usize,
+    /// `MAX_LLM_CALLS_PER_OBJECT`: policy checks per upload before the rest wait for a person.
+    pub max_llm_calls: usize,
     pub sdk: moderation_core::config::SdkSettings,
     pub failure: moderation_core::stage::FailurePolicy,
 }
@@ -46,6 +54,9 @@ impl Config {
             top_k: v.count("RETRIEVE_TOP_K", 3)?,
             concurrency: v.count("LLM_CONCURRENCY", 4)?,
             policy_dir: PathBuf::from(v.or("POLICY_DIR", "infra/policies")),
+            prompt_template_uri: v.get("PROMPT_TEMPLATE_URI"),
+            context_messages: v.parsed("CONTEXT_MESSAGES", 3usize)?,
+            max_llm_calls: v.count("MAX_LLM_CALLS_PER_OBJECT", 5000)?,
             sdk: v.sdk_settings()?,
             failure: v.failure_policy()?,
         })
@@ -62,26 +73,37 @@ pub struct App {
 
 impl App {
     pub async fn build(config: Config) -> Result<Self> {
-        let (store, retriever, judge): (
-            Arc<dyn ObjectStore>,
-            Arc<dyn PolicyRetriever>,
-            Arc<dyn PolicyJudge>,
-        ) = match &config.backend {
+        let (store, sdk) = match &config.backend {
             Backend::Aws => {
                 let sdk = moderation_aws::load_sdk_config(&config.sdk).await;
-                let kb = config.knowledge_base_id.as_deref().unwrap_or_default();
-                (
-                    Arc::new(moderation_aws::S3Store::from_sdk_config(&sdk)),
-                    Arc::new(moderation_aws::KnowledgeBaseRetriever::from_sdk_config(
-                        &sdk, kb,
-                    )),
-                    Arc::new(LlmJudge::new(
-                        moderation_aws::ConverseModel::from_sdk_config(&sdk, &config.model_id),
-                    )),
-                )
+                let store: Arc<dyn ObjectStore> =
+                    Arc::new(moderation_aws::S3Store::from_sdk_config(&sdk));
+                (store, Some(sdk))
             }
-            Backend::Offline { root } => (
-                Arc::new(moderation_offline::FolderStore::new(root)),
+            Backend::Offline { root } => {
+                let store: Arc<dyn ObjectStore> =
+                    Arc::new(moderation_offline::FolderStore::new(root));
+                (store, None)
+            }
+        };
+        // A broken template stops start-up with the placeholders named, on either backend.
+        let template = match &config.prompt_template_uri {
+            None => PromptTemplate::default_template(),
+            Some(uri) => PromptTemplate::parse(&read_config_uri(store.as_ref(), uri).await?)
+                .map_err(|e| Error::Config(format!("PROMPT_TEMPLATE_URI {uri}: {e}")))?,
+        };
+        let (retriever, judge): (Arc<dyn PolicyRetriever>, Arc<dyn PolicyJudge>) = match &sdk {
+            Some(sdk) => (
+                Arc::new(moderation_aws::KnowledgeBaseRetriever::from_sdk_config(
+                    sdk,
+                    config.knowledge_base_id.as_deref().unwrap_or_default(),
+                )),
+                Arc::new(LlmJudge::with_template(
+                    moderation_aws::ConverseModel::from_sdk_config(sdk, &config.model_id),
+                    template,
+                )),
+            ),
+            None => (
                 Arc::new(moderation_offline::PolicyIndex::load_dir(
                     &config.policy_dir,
                 )?),
@@ -105,6 +127,8 @@ impl App {
             config: EvaluateConfig {
                 top_k: config.top_k,
                 max_concurrency: config.concurrency,
+                context_messages: config.context_messages,
+                max_calls: config.max_llm_calls,
             },
         }
     }

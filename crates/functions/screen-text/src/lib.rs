@@ -61,25 +61,6 @@ pub struct App {
     failure: moderation_core::stage::FailurePolicy,
 }
 
-/// Read a configuration file from `s3://bucket/key` (through the store) or a local path.
-pub async fn read_config_uri(store: &dyn ObjectStore, uri: &str) -> Result<Vec<u8>> {
-    if let Some(rest) = uri.strip_prefix("s3://") {
-        let (bucket, key) = rest
-            .split_once('/')
-            .ok_or_else(|| Error::Config(format!("{uri} is not an s3://bucket/key URI")))?;
-        return store
-            .get_bytes(bucket, key)
-            .await?
-            .ok_or_else(|| Error::NotFound {
-                uri: uri.to_string(),
-            });
-    }
-    std::fs::read(uri).map_err(|source| Error::Io {
-        path: uri.to_string(),
-        source,
-    })
-}
-
 impl App {
     pub async fn build(config: Config) -> Result<Self> {
         let (store, detector): (Arc<dyn ObjectStore>, Arc<dyn ToxicityDetector>) =
@@ -99,10 +80,9 @@ impl App {
         let rules = match &config.forbidden_terms_uri {
             None => RuleFilter::default_list()?,
             Some(uri) => {
-                let bytes = read_config_uri(store.as_ref(), uri).await?;
-                let text = String::from_utf8(bytes)
-                    .map_err(|e| Error::Config(format!("FORBIDDEN_TERMS_URI {uri}: {e}")))?;
-                RuleFilter::parse(&text)?
+                let text = moderation_core::stage::read_config_uri(store.as_ref(), uri).await?;
+                RuleFilter::parse(&text)
+                    .map_err(|e| Error::Config(format!("FORBIDDEN_TERMS_URI {uri}: {e}")))?
             }
         };
         Ok(Self::from_parts(store, detector, rules, &config))
