@@ -210,6 +210,9 @@ fn operation(req: &Request) -> String {
     if req.method == "POST" && req.path.ends_with("/retrieve") {
         return "Retrieve".into();
     }
+    if req.method == "POST" && req.path.ends_with("/chat/completions") {
+        return "ChatCompletions".into();
+    }
     format!("{} {}", req.method, req.path)
 }
 
@@ -260,6 +263,7 @@ async fn handle(req: &Request, state: &State) -> Response {
         "DetectToxicContent" => detect(&body, state),
         "Retrieve" => retrieve(&body, state),
         "Converse" => converse(&body, state),
+        "ChatCompletions" => chat_completions(&body, state),
         _ => error(404, false, "UnknownOperationException", &op),
     };
     if resp.status == 200 {
@@ -365,7 +369,41 @@ fn converse(body: &Value, state: &State) -> Response {
     let prompt = body["messages"][0]["content"][0]["text"]
         .as_str()
         .unwrap_or_default();
-    let reply = match state.converse_reply.lock().ok().and_then(|r| r.clone()) {
+    let reply = model_reply(prompt, state);
+    let tokens = (prompt.len() / 4) as u64;
+    ok(
+        "application/json",
+        json!({"output": {"message": {"role": "assistant", "content": [{"text": reply}]}},
+               "stopReason": "end_turn",
+               "usage": {"inputTokens": tokens, "outputTokens": 20, "totalTokens": tokens + 20},
+               "metrics": {"latencyMs": 1}}),
+    )
+}
+
+/// The same stand-in model behind the OpenAI chat-completions API (a local LLM server).
+fn chat_completions(body: &Value, state: &State) -> Response {
+    let system_first = body["messages"][0]["role"] == "system";
+    let prompt = body["messages"][1]["content"].as_str().unwrap_or_default();
+    if !system_first || body["messages"][1]["role"] != "user" {
+        return error(
+            400,
+            false,
+            "BadRequest",
+            "expected a system then a user message",
+        );
+    }
+    let reply = model_reply(prompt, state);
+    ok(
+        "application/json",
+        json!({"id": "chatcmpl-1", "object": "chat.completion", "model": body["model"],
+               "choices": [{"index": 0, "finish_reason": "stop",
+                            "message": {"role": "assistant", "content": reply}}],
+               "usage": {"prompt_tokens": prompt.len() / 4, "completion_tokens": 20}}),
+    )
+}
+
+fn model_reply(prompt: &str, state: &State) -> String {
+    match state.converse_reply.lock().ok().and_then(|r| r.clone()) {
         Some(r) => r,
         None => {
             let signals = prompt
@@ -378,15 +416,7 @@ fn converse(body: &Value, state: &State) -> Response {
             let answer = if serious { "Y" } else { "N" };
             format!("<analysis>Signals: {signals}.</analysis>\n<answer>{answer}</answer>")
         }
-    };
-    let tokens = (prompt.len() / 4) as u64;
-    ok(
-        "application/json",
-        json!({"output": {"message": {"role": "assistant", "content": [{"text": reply}]}},
-               "stopReason": "end_turn",
-               "usage": {"inputTokens": tokens, "outputTokens": 20, "totalTokens": tokens + 20},
-               "metrics": {"latencyMs": 1}}),
-    )
+    }
 }
 
 /// SDK configuration pointing every client at the fake, with short backoffs and a short

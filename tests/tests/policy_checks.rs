@@ -367,3 +367,68 @@ async fn identical_messages_cost_one_call_and_the_budget_caps_spend() {
     assert_eq!(out.usage.llm_calls, 2);
     assert_eq!(out.usage.llm_input_tokens, 100);
 }
+
+/// `LLM_ENDPOINT`: the offline evaluate-policy function asks a local OpenAI-compatible server
+/// (here the fake on loopback) with the same template and strict parser.
+#[tokio::test]
+async fn a_local_openai_compatible_llm_judges_offline() {
+    use moderation_tests::fake_aws::{FakeAws, Faults};
+    let fake = FakeAws::start(Faults::default(), 11).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    moderation_tests::stage_uploads(dir.path());
+    let endpoint = format!("{}/v1", fake.url());
+    let root = dir.path().display().to_string();
+    let policy = workspace_root()
+        .join("infra/policies")
+        .display()
+        .to_string();
+    let pairs = [
+        ("MODERATION_BACKEND", "offline"),
+        ("MODERATION_OFFLINE_ROOT", root.as_str()),
+        ("POLICY_DIR", policy.as_str()),
+        ("LLM_ENDPOINT", endpoint.as_str()),
+        ("LLM_MODEL", "llama-3.2-3b-instruct"),
+    ];
+    let vars = moderation_core::config::Vars::from_pairs(&pairs);
+    let config = evaluate_policy::Config::from_vars(&vars).expect("config");
+    assert!(config.local_llm.is_some());
+    let evaluate = evaluate_policy::App::build(config).await.expect("app");
+    let apps = moderation_tests::Apps {
+        evaluate,
+        ..moderation_tests::Apps::offline(dir.path()).await
+    };
+    let key = "incoming/text/match-chat.csv";
+    let dlq = moderation_tests::run_chain_via_sqs(&apps, dir.path(), &[key.to_string()], 3).await;
+    assert!(dlq.is_empty());
+    let report: moderation_core::model::Report = moderation_tests::read_doc(
+        dir.path(),
+        &moderation_core::keys::report_json_key(&moderation_core::keys::source_id(
+            moderation_tests::FIXTURE_BUCKET,
+            key,
+        )),
+    );
+    assert_eq!(fake.ok_calls("ChatCompletions"), report.summary.evaluated);
+    assert_eq!(report.usage.llm_calls, report.summary.evaluated);
+    let models: Vec<&str> = report
+        .items
+        .iter()
+        .filter_map(|i| i.evaluation.as_ref().map(|e| e.model.as_str()))
+        .collect();
+    assert!(
+        models.iter().all(|m| *m == "llama-3.2-3b-instruct"),
+        "{models:?}"
+    );
+    // The stand-in says N only for profanity-only lines: the same split as the rules judge.
+    assert_eq!(report.summary.violations, 5);
+    // A server that is down is a retryable failure, never a clean pass.
+    drop(fake);
+    let model = moderation_offline::openai::OpenAiChatModel::new(
+        &endpoint,
+        "m",
+        None,
+        std::time::Duration::from_secs(2),
+    )
+    .expect("client");
+    let err = model.complete("s", "u").await.expect_err("no server");
+    assert!(err.is_retryable(), "{err}");
+}

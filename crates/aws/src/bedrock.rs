@@ -3,14 +3,21 @@
 
 use async_trait::async_trait;
 use aws_sdk_bedrockagentruntime::types::{
-    KnowledgeBaseQuery, KnowledgeBaseRetrievalConfiguration, KnowledgeBaseRetrievalResult,
-    KnowledgeBaseVectorSearchConfiguration,
+    GenerationConfiguration, KnowledgeBaseQuery, KnowledgeBaseRetrievalConfiguration,
+    KnowledgeBaseRetrievalResult, KnowledgeBaseRetrieveAndGenerateConfiguration,
+    KnowledgeBaseVectorSearchConfiguration, RetrieveAndGenerateConfiguration,
+    RetrieveAndGenerateInput, RetrieveAndGenerateType, RetrievedReference,
 };
 use aws_sdk_bedrockruntime::types::{
     ContentBlock, ConversationRole, ConverseOutput as ConverseOutputKind, InferenceConfiguration,
     Message, SystemContentBlock,
 };
-use moderation_core::ports::{ChatModel, ChatReply, PolicyPassage, PolicyRetriever};
+use moderation_core::model::{Evaluation, Reference, Usage, Verdict};
+use moderation_core::policy::parse_answer;
+use moderation_core::ports::{
+    ChatModel, ChatReply, JudgeRequest, Judgement, PolicyJudge, PolicyPassage, PolicyRetriever,
+};
+use moderation_core::prompt::{escape_untrusted, PromptTemplate};
 use moderation_core::Result as CoreResult;
 
 use crate::errors::classify;
@@ -158,6 +165,173 @@ impl ChatModel for ConverseModel {
             text,
             input_tokens: u64::try_from(input_tokens).unwrap_or(0),
             output_tokens: u64::try_from(output_tokens).unwrap_or(0),
+        })
+    }
+}
+
+/// `POLICY_MODE=retrieve_and_generate`: one Bedrock Agent Runtime `RetrieveAndGenerate` call
+/// searches the knowledge base and asks the model with our prompt (as a text prompt template
+/// with `$search_results$` and `$query$`); citations become the references.
+pub struct RetrieveAndGenerateJudge {
+    client: aws_sdk_bedrockagentruntime::Client,
+    knowledge_base_id: String,
+    model_arn: String,
+    top_k: usize,
+    template: PromptTemplate,
+}
+
+impl RetrieveAndGenerateJudge {
+    pub fn from_sdk_config(
+        config: &aws_config::SdkConfig,
+        knowledge_base_id: &str,
+        model_arn: &str,
+        top_k: usize,
+        template: PromptTemplate,
+    ) -> Self {
+        Self::new(
+            aws_sdk_bedrockagentruntime::Client::new(config),
+            knowledge_base_id,
+            model_arn,
+            top_k,
+            template,
+        )
+    }
+
+    pub fn new(
+        client: aws_sdk_bedrockagentruntime::Client,
+        knowledge_base_id: impl Into<String>,
+        model_arn: impl Into<String>,
+        top_k: usize,
+        template: PromptTemplate,
+    ) -> Self {
+        RetrieveAndGenerateJudge {
+            client,
+            knowledge_base_id: knowledge_base_id.into(),
+            model_arn: model_arn.into(),
+            top_k,
+            template,
+        }
+    }
+}
+
+fn reference_of(r: &RetrievedReference) -> Option<Reference> {
+    Some(Reference {
+        text: r.content()?.text().to_string(),
+        uri: r
+            .location()
+            .and_then(|l| l.s3_location())
+            .and_then(|s| s.uri())
+            .unwrap_or("(knowledge base passage without an S3 location)")
+            .to_string(),
+    })
+}
+
+#[async_trait]
+impl PolicyJudge for RetrieveAndGenerateJudge {
+    fn model(&self) -> &str {
+        &self.model_arn
+    }
+
+    fn retrieves(&self) -> bool {
+        true
+    }
+
+    async fn judge(&self, req: &JudgeRequest<'_>) -> CoreResult<Judgement> {
+        let build = |source| Error::Build {
+            what: "RetrieveAndGenerate",
+            source,
+        };
+        let kb = KnowledgeBaseRetrieveAndGenerateConfiguration::builder()
+            .knowledge_base_id(&self.knowledge_base_id)
+            .model_arn(&self.model_arn)
+            .retrieval_configuration(
+                KnowledgeBaseRetrievalConfiguration::builder()
+                    .vector_search_configuration(
+                        KnowledgeBaseVectorSearchConfiguration::builder()
+                            .number_of_results(i32::try_from(self.top_k).unwrap_or(i32::MAX))
+                            .build(),
+                    )
+                    .build(),
+            )
+            .generation_configuration(
+                GenerationConfiguration::builder()
+                    .prompt_template(
+                        aws_sdk_bedrockagentruntime::types::PromptTemplate::builder()
+                            .text_prompt_template(self.template.render_for_generate(req))
+                            .build(),
+                    )
+                    .build(),
+            )
+            .build()
+            .map_err(build)?;
+        let config = RetrieveAndGenerateConfiguration::builder()
+            .r#type(RetrieveAndGenerateType::KnowledgeBase)
+            .knowledge_base_configuration(kb)
+            .build()
+            .map_err(build)?;
+        // The query is both the search text and `$query$`: escaped like any untrusted text.
+        let input = RetrieveAndGenerateInput::builder()
+            .text(escape_untrusted(&req.item.text))
+            .build()
+            .map_err(build)?;
+        let out = self
+            .client
+            .retrieve_and_generate()
+            .input(input)
+            .retrieve_and_generate_configuration(config)
+            .send()
+            .await
+            .map_err(|e| classify("bedrock-agent-runtime", e))?;
+        let text = out
+            .output()
+            .map(|o| o.text().to_string())
+            .unwrap_or_default();
+        let mut references: Vec<Reference> = Vec::new();
+        for r in out
+            .citations()
+            .iter()
+            .flat_map(|c| c.retrieved_references())
+        {
+            if let Some(reference) = reference_of(r) {
+                if !references.contains(&reference) {
+                    references.push(reference);
+                }
+            }
+        }
+        let usage = Usage {
+            llm_calls: 1,
+            ..Default::default()
+        };
+        let evaluation = |answer: Option<String>, analysis: String| Evaluation {
+            answer,
+            analysis,
+            references: references.clone(),
+            model: self.model_arn.clone(),
+            context: req.context.iter().map(|i| i.id.clone()).collect(),
+        };
+        // An answer that cites no policy is an answer about nothing.
+        let parsed = if references.is_empty() {
+            Err("the answer cites no policy passage".to_string())
+        } else {
+            parse_answer(&text)
+        };
+        Ok(match parsed {
+            Ok(p) => Judgement {
+                verdict: if p.answer == 'Y' {
+                    Verdict::Violation
+                } else {
+                    Verdict::NoViolation
+                },
+                evaluation: evaluation(Some(p.answer.to_string()), p.analysis),
+                usage,
+                problem: None,
+            },
+            Err(problem) => Judgement {
+                verdict: Verdict::NeedsReview,
+                evaluation: evaluation(None, text.chars().take(2000).collect()),
+                usage,
+                problem: Some(format!("model reply not trusted: {problem}")),
+            },
         })
     }
 }
@@ -357,5 +531,127 @@ mod tests {
         let err = model.complete("s", "u").await.expect_err("throttled");
         assert!(err.is_retryable(), "{err:?}");
         assert!(rule.num_calls() >= 1);
+    }
+
+    fn rag_output(
+        text: &str,
+        cited: bool,
+    ) -> aws_sdk_bedrockagentruntime::operation::retrieve_and_generate::RetrieveAndGenerateOutput
+    {
+        use aws_sdk_bedrockagentruntime::types::{
+            Citation, RetrieveAndGenerateOutput as Generated,
+        };
+        let mut b = aws_sdk_bedrockagentruntime::operation::retrieve_and_generate::RetrieveAndGenerateOutput::builder()
+            .session_id("s-1")
+            .output(Generated::builder().text(text).build().expect("output"));
+        if cited {
+            let reference = RetrievedReference::builder()
+                .content(
+                    RetrievalResultContent::builder()
+                        .text("## Threats\nNo threats.")
+                        .build(),
+                )
+                .location(
+                    RetrievalResultLocation::builder()
+                        .r#type(RetrievalResultLocationType::S3)
+                        .s3_location(
+                            RetrievalResultS3Location::builder()
+                                .uri("s3://pol/policy.md")
+                                .build(),
+                        )
+                        .build()
+                        .expect("location"),
+                )
+                .build();
+            b = b.citations(Citation::builder().retrieved_references(reference).build());
+        }
+        b.build().expect("output")
+    }
+
+    #[tokio::test]
+    async fn retrieve_and_generate_sends_our_prompt_and_maps_citations() {
+        let rule = mock!(aws_sdk_bedrockagentruntime::Client::retrieve_and_generate)
+            .match_requests(|r| {
+                let query = r.input().map(|i| i.text()).unwrap_or_default();
+                let kb = r
+                    .retrieve_and_generate_configuration()
+                    .and_then(|c| c.knowledge_base_configuration());
+                let template = kb
+                    .and_then(|k| k.generation_configuration())
+                    .and_then(|g| g.prompt_template())
+                    .and_then(|p| p.text_prompt_template())
+                    .unwrap_or_default();
+                query == "i will hurt you &lt;/message&gt;"
+                    && kb.map(|k| k.knowledge_base_id()) == Some("KB123")
+                    && kb.map(|k| k.model_arn()) == Some("arn:model")
+                    && kb
+                        .and_then(|k| k.retrieval_configuration())
+                        .and_then(|c| c.vector_search_configuration())
+                        .map(|v| v.number_of_results())
+                        == Some(4)
+                    && template.contains("$search_results$")
+                    && template.contains("$query$")
+                    && template.contains("Screening signals: violence_or_threat 0.90")
+                    && !template.contains("i will hurt you")
+            })
+            .then_output(|| {
+                rag_output(
+                    "<analysis>Threats section.</analysis><answer>Y</answer>",
+                    true,
+                )
+            });
+        let judge = RetrieveAndGenerateJudge::new(
+            mock_client!(aws_sdk_bedrockagentruntime, [&rule]),
+            "KB123",
+            "arn:model",
+            4,
+            PromptTemplate::default_template(),
+        );
+        assert!(judge.retrieves());
+        let it = item("i will hurt you </message>");
+        let j = judge
+            .judge(&JudgeRequest {
+                item: &it,
+                passages: &[],
+                signals: "violence_or_threat 0.90",
+                threshold: 0.5,
+                context: &[],
+            })
+            .await
+            .expect("judged");
+        assert_eq!(j.verdict, Verdict::Violation);
+        assert_eq!(j.evaluation.references[0].uri, "s3://pol/policy.md");
+        assert_eq!(j.usage.llm_calls, 1);
+    }
+
+    #[tokio::test]
+    async fn an_uncited_or_malformed_generation_needs_review() {
+        for (text, cited) in [
+            ("<analysis>fine</analysis><answer>N</answer>", false),
+            ("I think it's fine: N", true),
+        ] {
+            let rule = mock!(aws_sdk_bedrockagentruntime::Client::retrieve_and_generate)
+                .then_output(move || rag_output(text, cited));
+            let judge = RetrieveAndGenerateJudge::new(
+                mock_client!(aws_sdk_bedrockagentruntime, [&rule]),
+                "KB123",
+                "m",
+                3,
+                PromptTemplate::default_template(),
+            );
+            let it = item("whatever");
+            let j = judge
+                .judge(&JudgeRequest {
+                    item: &it,
+                    passages: &[],
+                    signals: "",
+                    threshold: 0.5,
+                    context: &[],
+                })
+                .await
+                .expect("judged");
+            assert_eq!(j.verdict, Verdict::NeedsReview, "{text}");
+            assert!(j.problem.is_some());
+        }
     }
 }

@@ -237,11 +237,14 @@ async fn judge_item(
     deps: &EvaluateDeps<'_>,
     cfg: &EvaluateConfig,
 ) -> Result<Judgement> {
-    let passages = deps
-        .retriever
-        .retrieve(&retrieval_query(item, threshold), cfg.top_k)
-        .await?;
-    if passages.is_empty() {
+    let passages = if deps.judge.retrieves() {
+        Vec::new()
+    } else {
+        deps.retriever
+            .retrieve(&retrieval_query(item, threshold), cfg.top_k)
+            .await?
+    };
+    if passages.is_empty() && !deps.judge.retrieves() {
         // Judging against no policy at all would make any "N" look like a clean bill.
         let why = "the knowledge base returned no policy passage for this message";
         return Ok(Judgement {

@@ -103,6 +103,11 @@ pub struct Judgement {
 #[async_trait]
 pub trait PolicyJudge: Send + Sync {
     fn model(&self) -> &str;
+    /// True for a judge that searches the knowledge base itself (RetrieveAndGenerate): it is
+    /// called without passages and returns the ones it cited.
+    fn retrieves(&self) -> bool {
+        false
+    }
     async fn judge(&self, req: &JudgeRequest<'_>) -> Result<Judgement>;
 }
 

@@ -127,6 +127,28 @@ impl PromptTemplate {
         })
     }
 
+    /// One prompt for Bedrock `RetrieveAndGenerate`: instructions then the user part, with
+    /// `{policy}` as Bedrock's `$search_results$` and `{message}` as `$query$` (the service
+    /// fills both; the query text sent is escaped by the caller).
+    pub fn render_for_generate(&self, req: &JudgeRequest<'_>) -> String {
+        let rules = format!("{DEFAULT_RULES}\nScreening signals: {}", req.signals);
+        let context = render_context(req.context);
+        let fill = |name: &str| -> Option<String> {
+            Some(match name {
+                "policy" => "$search_results$".to_string(),
+                "rules" => rules.clone(),
+                "context" => context.clone(),
+                "message" => "$query$".to_string(),
+                _ => return None,
+            })
+        };
+        format!(
+            "{}\n\n{}",
+            substitute(&self.system, &fill),
+            substitute(&self.user, &fill)
+        )
+    }
+
     /// The system instructions and the user turn for one judgement.
     pub fn render(&self, req: &JudgeRequest<'_>) -> (String, String) {
         let policy: String = req

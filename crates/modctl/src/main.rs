@@ -13,6 +13,7 @@ use moderation_core::model::{Report, Trigger};
 use moderation_core::parse::ParseOptions;
 use moderation_core::policy::{evaluate_object, EvaluateConfig, EvaluateDeps, LlmJudge};
 use moderation_core::ports::{ObjectStore, PolicyJudge, PolicyRetriever, ToxicityDetector};
+use moderation_core::prompt::PromptTemplate;
 use moderation_core::report::{write_report_object, ReportDeps};
 use moderation_core::rules::RuleFilter;
 use moderation_core::screen::{screen_text_object, ScreenConfig, ScreenDeps};
@@ -129,11 +130,40 @@ impl Chain {
             Arc<dyn PolicyRetriever>,
             Arc<dyn PolicyJudge>,
         ) = match backend {
-            BackendArg::Offline => (
-                Arc::new(OfflineDetector::embedded().map_err(moderation_core::Error::from)?),
-                Arc::new(PolicyIndex::load_dir(&run.policy).map_err(moderation_core::Error::from)?),
-                Arc::new(RulesJudge),
-            ),
+            BackendArg::Offline => {
+                // LLM_ENDPOINT puts a local OpenAI-compatible LLM in place of the rules evaluator.
+                let judge: Arc<dyn PolicyJudge> = match vars.get("LLM_ENDPOINT") {
+                    Some(endpoint) => {
+                        let template = match vars.get("PROMPT_TEMPLATE_URI") {
+                            None => PromptTemplate::default_template(),
+                            Some(path) => PromptTemplate::parse(
+                                &std::fs::read_to_string(&path).map_err(|source| CliError::Io {
+                                    path: path.clone(),
+                                    source,
+                                })?,
+                            )?,
+                        };
+                        Arc::new(LlmJudge::with_template(
+                            moderation_offline::openai::OpenAiChatModel::new(
+                                &endpoint,
+                                &vars.or("LLM_MODEL", "local"),
+                                vars.get("LLM_API_KEY"),
+                                vars.sdk_settings()?.attempt_timeout,
+                            )
+                            .map_err(moderation_core::Error::from)?,
+                            template,
+                        ))
+                    }
+                    None => Arc::new(RulesJudge),
+                };
+                (
+                    Arc::new(OfflineDetector::embedded().map_err(moderation_core::Error::from)?),
+                    Arc::new(
+                        PolicyIndex::load_dir(&run.policy).map_err(moderation_core::Error::from)?,
+                    ),
+                    judge,
+                )
+            }
             BackendArg::Aws => {
                 let kb = vars.required("KNOWLEDGE_BASE_ID")?;
                 let model = vars.or("MODEL_ID", moderation_aws::DEFAULT_MODEL_ID);

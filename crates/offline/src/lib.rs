@@ -3,6 +3,7 @@
 //! Markdown policy stands in for the knowledge base, and a rules evaluator stands in for the LLM.
 
 pub mod detector;
+pub mod openai;
 pub mod policy;
 pub mod profanity;
 pub mod store;
@@ -36,6 +37,8 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    #[error("LLM_ENDPOINT {endpoint}: {reason}")]
+    LlmEndpoint { endpoint: String, reason: String },
     #[error("policy {path}: {reason}")]
     Policy { path: String, reason: String },
 }

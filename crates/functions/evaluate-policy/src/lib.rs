@@ -17,7 +17,27 @@ use moderation_core::{Error, Result};
 use serde_json::Value;
 
 #[derive(Debug, Clone)]
+pub struct LocalLlm {
+    pub endpoint: String,
+    pub model: String,
+    pub api_key: Option<String>,
+}
+
+/// How the AWS backend checks policy (`POLICY_MODE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PolicyMode {
+    /// Bedrock Agent Runtime `Retrieve`, then Bedrock Runtime `Converse` (default).
+    RetrieveAndConverse,
+    /// One Bedrock Agent Runtime `RetrieveAndGenerate` call.
+    RetrieveAndGenerate,
+}
+
+#[derive(Debug, Clone)]
 pub struct Config {
+    pub policy_mode: PolicyMode,
+    /// Offline only: `LLM_ENDPOINT` (OpenAI-compatible, e.g. `http://127.0.0.1:8080/v1`),
+    /// `LLM_MODEL`, `LLM_API_KEY`. Without it the rules evaluator judges.
+    pub local_llm: Option<LocalLlm>,
     pub backend: Backend,
     /// `KNOWLEDGE_BASE_ID`: required on AWS.
     pub knowledge_base_id: Option<String>,
@@ -47,7 +67,28 @@ impl Config {
             Backend::Aws => Some(v.required("KNOWLEDGE_BASE_ID")?),
             Backend::Offline { .. } => v.get("KNOWLEDGE_BASE_ID"),
         };
+        let policy_mode = match v.or("POLICY_MODE", "retrieve_and_converse").as_str() {
+            "retrieve_and_converse" => PolicyMode::RetrieveAndConverse,
+            "retrieve_and_generate" => PolicyMode::RetrieveAndGenerate,
+            other => {
+                return Err(Error::InvalidVar {
+                    var: "POLICY_MODE".into(),
+                    value: other.to_string(),
+                    reason: "expected retrieve_and_converse or retrieve_and_generate".into(),
+                })
+            }
+        };
+        let local_llm = match backend {
+            Backend::Offline { .. } => v.get("LLM_ENDPOINT").map(|endpoint| LocalLlm {
+                endpoint,
+                model: v.or("LLM_MODEL", "local"),
+                api_key: v.get("LLM_API_KEY"),
+            }),
+            Backend::Aws => None,
+        };
         Ok(Config {
+            local_llm,
+            policy_mode,
             backend,
             knowledge_base_id,
             model_id: v.or("MODEL_ID", moderation_aws::DEFAULT_MODEL_ID),
@@ -93,22 +134,50 @@ impl App {
                 .map_err(|e| Error::Config(format!("PROMPT_TEMPLATE_URI {uri}: {e}")))?,
         };
         let (retriever, judge): (Arc<dyn PolicyRetriever>, Arc<dyn PolicyJudge>) = match &sdk {
-            Some(sdk) => (
-                Arc::new(moderation_aws::KnowledgeBaseRetriever::from_sdk_config(
-                    sdk,
-                    config.knowledge_base_id.as_deref().unwrap_or_default(),
-                )),
-                Arc::new(LlmJudge::with_template(
-                    moderation_aws::ConverseModel::from_sdk_config(sdk, &config.model_id),
-                    template,
-                )),
-            ),
-            None => (
-                Arc::new(moderation_offline::PolicyIndex::load_dir(
-                    &config.policy_dir,
-                )?),
-                Arc::new(moderation_offline::RulesJudge),
-            ),
+            Some(sdk) => {
+                let kb = config.knowledge_base_id.as_deref().unwrap_or_default();
+                let judge: Arc<dyn PolicyJudge> = match config.policy_mode {
+                    PolicyMode::RetrieveAndConverse => Arc::new(LlmJudge::with_template(
+                        moderation_aws::ConverseModel::from_sdk_config(sdk, &config.model_id),
+                        template,
+                    )),
+                    PolicyMode::RetrieveAndGenerate => Arc::new(
+                        moderation_aws::bedrock::RetrieveAndGenerateJudge::from_sdk_config(
+                            sdk,
+                            kb,
+                            &config.model_id,
+                            config.top_k,
+                            template,
+                        ),
+                    ),
+                };
+                (
+                    Arc::new(moderation_aws::KnowledgeBaseRetriever::from_sdk_config(
+                        sdk, kb,
+                    )),
+                    judge,
+                )
+            }
+            None => {
+                let judge: Arc<dyn PolicyJudge> = match &config.local_llm {
+                    Some(llm) => Arc::new(LlmJudge::with_template(
+                        moderation_offline::openai::OpenAiChatModel::new(
+                            &llm.endpoint,
+                            &llm.model,
+                            llm.api_key.clone(),
+                            config.sdk.attempt_timeout,
+                        )?,
+                        template,
+                    )),
+                    None => Arc::new(moderation_offline::RulesJudge),
+                };
+                (
+                    Arc::new(moderation_offline::PolicyIndex::load_dir(
+                        &config.policy_dir,
+                    )?),
+                    judge,
+                )
+            }
         };
         Ok(Self::from_parts(store, retriever, judge, &config))
     }

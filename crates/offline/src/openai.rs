@@ -1,0 +1,124 @@
+//! An OpenAI-compatible chat-completions client (llama.cpp server, Ollama, vLLM) so offline
+//! users can put a local LLM behind the same prompt and strict parser as Bedrock Converse.
+//! Plain HTTP only: these servers listen on localhost; put TLS in front if it must travel.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use moderation_core::error::ServiceErrorKind;
+use moderation_core::ports::{ChatModel, ChatReply};
+use moderation_core::{Error as CoreError, Result as CoreResult};
+use serde_json::{json, Value};
+
+const SERVICE: &str = "local-llm";
+
+pub struct OpenAiChatModel {
+    endpoint: String,
+    model: String,
+    api_key: Option<String>,
+    timeout: Duration,
+    client: Client<HttpConnector, Full<Bytes>>,
+}
+
+impl OpenAiChatModel {
+    /// `endpoint` is the API base, e.g. `http://127.0.0.1:8080/v1`.
+    pub fn new(
+        endpoint: &str,
+        model: &str,
+        api_key: Option<String>,
+        timeout: Duration,
+    ) -> Result<Self, crate::Error> {
+        if !endpoint.starts_with("http://") {
+            return Err(crate::Error::LlmEndpoint {
+                endpoint: endpoint.to_string(),
+                reason: "only http:// endpoints are supported (a local server)".into(),
+            });
+        }
+        Ok(OpenAiChatModel {
+            endpoint: endpoint.trim_end_matches('/').to_string(),
+            model: model.to_string(),
+            api_key,
+            timeout,
+            client: Client::builder(TokioExecutor::new()).build_http(),
+        })
+    }
+}
+
+fn fail(kind: ServiceErrorKind, msg: impl Into<String>) -> CoreError {
+    CoreError::service(SERVICE, kind, msg.into())
+}
+
+#[async_trait]
+impl ChatModel for OpenAiChatModel {
+    fn model(&self) -> &str {
+        &self.model
+    }
+
+    async fn complete(&self, system: &str, user: &str) -> CoreResult<ChatReply> {
+        let body = json!({
+            "model": self.model,
+            "temperature": 0,
+            "max_tokens": 512,
+            "messages": [
+                {"role": "system", "content": system},
+                {"role": "user", "content": user},
+            ],
+        });
+        let mut req = hyper::Request::post(format!("{}/chat/completions", self.endpoint))
+            .header("content-type", "application/json");
+        if let Some(key) = &self.api_key {
+            req = req.header("authorization", format!("Bearer {key}"));
+        }
+        let req = req
+            .body(Full::new(Bytes::from(body.to_string())))
+            .map_err(|e| fail(ServiceErrorKind::InvalidInput, e.to_string()))?;
+        let call = async {
+            let resp = self
+                .client
+                .request(req)
+                .await
+                .map_err(|e| fail(ServiceErrorKind::Unavailable, e.to_string()))?;
+            let status = resp.status();
+            let bytes = resp
+                .into_body()
+                .collect()
+                .await
+                .map_err(|e| fail(ServiceErrorKind::Unavailable, e.to_string()))?
+                .to_bytes();
+            Ok::<_, CoreError>((status, bytes))
+        };
+        let (status, bytes) = tokio::time::timeout(self.timeout, call)
+            .await
+            .map_err(|_| {
+                fail(
+                    ServiceErrorKind::Timeout,
+                    format!("no answer in {:?}", self.timeout),
+                )
+            })??;
+        if !status.is_success() {
+            let kind = match status.as_u16() {
+                429 => ServiceErrorKind::Throttled,
+                500..=599 => ServiceErrorKind::Unavailable,
+                401 | 403 => ServiceErrorKind::Permission,
+                _ => ServiceErrorKind::InvalidInput,
+            };
+            let shown: String = String::from_utf8_lossy(&bytes).chars().take(200).collect();
+            return Err(fail(kind, format!("HTTP {status}: {shown}")));
+        }
+        let v: Value = serde_json::from_slice(&bytes)
+            .map_err(|e| fail(ServiceErrorKind::Other, format!("not JSON: {e}")))?;
+        let text = v["choices"][0]["message"]["content"]
+            .as_str()
+            .ok_or_else(|| fail(ServiceErrorKind::Other, "no choices[0].message.content"))?;
+        Ok(ChatReply {
+            text: text.to_string(),
+            input_tokens: v["usage"]["prompt_tokens"].as_u64().unwrap_or(0),
+            output_tokens: v["usage"]["completion_tokens"].as_u64().unwrap_or(0),
+        })
+    }
+}
