@@ -210,6 +210,9 @@ fn operation(req: &Request) -> String {
     if req.method == "POST" && req.path.ends_with("/retrieve") {
         return "Retrieve".into();
     }
+    if req.method == "POST" && req.path == "/retrieveAndGenerate" {
+        return "RetrieveAndGenerate".into();
+    }
     if req.method == "POST" && req.path.ends_with("/chat/completions") {
         return "ChatCompletions".into();
     }
@@ -264,6 +267,7 @@ async fn handle(req: &Request, state: &State) -> Response {
         "Retrieve" => retrieve(&body, state),
         "Converse" => converse(&body, state),
         "ChatCompletions" => chat_completions(&body, state),
+        "RetrieveAndGenerate" => retrieve_and_generate(&body, state),
         _ => error(404, false, "UnknownOperationException", &op),
     };
     if resp.status == 200 {
@@ -399,6 +403,45 @@ fn chat_completions(body: &Value, state: &State) -> Response {
                "choices": [{"index": 0, "finish_reason": "stop",
                             "message": {"role": "assistant", "content": reply}}],
                "usage": {"prompt_tokens": prompt.len() / 4, "completion_tokens": 20}}),
+    )
+}
+
+/// RetrieveAndGenerate: search with the query, fill the caller's template, answer from it.
+fn retrieve_and_generate(body: &Value, state: &State) -> Response {
+    let query = body["input"]["text"].as_str().unwrap_or_default();
+    let kb = &body["retrieveAndGenerateConfiguration"]["knowledgeBaseConfiguration"];
+    let template = kb["generationConfiguration"]["promptTemplate"]["textPromptTemplate"]
+        .as_str()
+        .unwrap_or_default();
+    if !template.contains("$search_results$") {
+        return error(
+            400,
+            false,
+            "ValidationException",
+            "template lacks $search_results$",
+        );
+    }
+    let k = kb["retrievalConfiguration"]["vectorSearchConfiguration"]["numberOfResults"]
+        .as_u64()
+        .unwrap_or(5) as usize;
+    let passages = state.policy.search(query, k);
+    let results: String = passages.iter().map(|p| format!("{}\n", p.text)).collect();
+    let prompt = template
+        .replace("$search_results$", &results)
+        .replace("$query$", query);
+    let reply = model_reply(&prompt, state);
+    let refs: Vec<Value> = passages
+        .iter()
+        .map(|p| {
+            json!({"content": {"text": p.text},
+                   "location": {"type": "S3", "s3Location": {"uri": format!("s3://policy-bucket/{}", p.uri)}}})
+        })
+        .collect();
+    ok(
+        "application/json",
+        json!({"sessionId": "session-1", "output": {"text": reply},
+               "citations": [{"generatedResponsePart": {"textResponsePart": {"text": reply}},
+                              "retrievedReferences": refs}]}),
     )
 }
 

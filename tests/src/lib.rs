@@ -130,6 +130,16 @@ pub async fn apps_on_fake_aws(
     sdk: &aws_config::SdkConfig,
     concurrency: usize,
 ) -> Apps {
+    apps_on_fake_aws_in_mode(root, sdk, concurrency, false).await
+}
+
+/// As [`apps_on_fake_aws`], with `POLICY_MODE=retrieve_and_generate` when `generate` is set.
+pub async fn apps_on_fake_aws_in_mode(
+    root: &Path,
+    sdk: &aws_config::SdkConfig,
+    concurrency: usize,
+    generate: bool,
+) -> Apps {
     use std::sync::Arc;
     let store: Arc<dyn moderation_core::ports::ObjectStore> =
         Arc::new(moderation_offline::FolderStore::new(root));
@@ -152,9 +162,21 @@ pub async fn apps_on_fake_aws(
             sdk,
             "KBFAKE0001",
         )),
-        Arc::new(moderation_core::policy::LlmJudge::new(
-            moderation_aws::ConverseModel::from_sdk_config(sdk, "fake-model"),
-        )),
+        if generate {
+            Arc::new(
+                moderation_aws::bedrock::RetrieveAndGenerateJudge::from_sdk_config(
+                    sdk,
+                    "KBFAKE0001",
+                    "fake-model",
+                    3,
+                    moderation_core::prompt::PromptTemplate::default_template(),
+                ),
+            )
+        } else {
+            Arc::new(moderation_core::policy::LlmJudge::new(
+                moderation_aws::ConverseModel::from_sdk_config(sdk, "fake-model"),
+            ))
+        },
         // Fault tests measure failure handling, not the spend cap.
         &evaluate_policy::Config {
             concurrency,

@@ -432,3 +432,128 @@ async fn a_local_openai_compatible_llm_judges_offline() {
     let err = model.complete("s", "u").await.expect_err("no server");
     assert!(err.is_retryable(), "{err}");
 }
+
+/// What a moderator should see for a message of each kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Clean,
+    Abuse,
+}
+
+/// 200 chat lines: banter, allowed swearing, abuse of every category, abuse wrapped in every
+/// injection attempt, and repeats.
+fn adversarial_200() -> Vec<(String, Kind)> {
+    let clean = [
+        "gl hf everyone",
+        "nice shot, that flank was clean",
+        "we got outplayed, rematch?",
+        "anyone up for ranked tonight",
+        "thanks for the carry, legend",
+        "brb getting water",
+        "kill the boss first, then loot",
+        "this game is killing me lol",
+        "shit, forgot my armor",
+        "what the hell was that lag",
+        "damn I love this map",
+        "take out the trash mobs first",
+    ];
+    let abuse = [
+        "i will find you and hurt you",
+        "you are such an idiot",
+        "y0u 1d10t",
+        "k i l l  y o u r s e l f",
+        "nobody wants you here, uninstall the game",
+        "i know where you live, watch your back",
+        "FREE ROBUX, verify your account",
+        "shut up loser, nobody asked you",
+        "you're worthless trash",
+        "go back to your country",
+        "send nudes now",
+        "i'm going to break your legs",
+    ];
+    let mut out: Vec<(String, Kind)> = Vec::new();
+    for i in 0..50 {
+        out.push((format!("{} {i}", clean[i % clean.len()]), Kind::Clean));
+        out.push((format!("{} {i}", abuse[i % abuse.len()]), Kind::Abuse));
+    }
+    for (i, injection) in adversarial().into_iter().enumerate() {
+        out.push((format!("{injection} {i}"), Kind::Abuse));
+    }
+    while out.len() < 200 {
+        // Exact repeats: judged once per upload.
+        let n = out.len();
+        let (text, kind) = out[n % 60].clone();
+        out.push((text, kind));
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hundred_adversarial_and_benign_messages_through_every_mode() {
+    use moderation_core::keys;
+    use moderation_tests::fake_aws::{sdk_config, FakeAws, Faults};
+    let messages = adversarial_200();
+    assert_eq!(messages.len(), 200);
+    let body: String = std::iter::once("message\n".to_string())
+        .chain(
+            messages
+                .iter()
+                .map(|(m, _)| format!("\"{}\"\n", m.replace('"', "\"\""))),
+        )
+        .collect();
+    let key = "incoming/text/adversarial-200.csv";
+    for mode in [
+        "offline rules",
+        "retrieve_and_converse",
+        "retrieve_and_generate",
+    ] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join(moderation_tests::FIXTURE_BUCKET).join(key);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        std::fs::write(&path, &body).expect("write");
+        let fake = FakeAws::start(Faults::default(), 5).await;
+        let sdk = sdk_config(&fake.url(), std::time::Duration::from_secs(2)).await;
+        let apps = match mode {
+            "offline rules" => moderation_tests::Apps::offline(dir.path()).await,
+            "retrieve_and_converse" => {
+                moderation_tests::apps_on_fake_aws_in_mode(dir.path(), &sdk, 4, false).await
+            }
+            _ => moderation_tests::apps_on_fake_aws_in_mode(dir.path(), &sdk, 4, true).await,
+        };
+        let dlq =
+            moderation_tests::run_chain_via_sqs(&apps, dir.path(), &[key.to_string()], 3).await;
+        assert!(dlq.is_empty(), "{mode}");
+        let report: moderation_core::model::Report = moderation_tests::read_doc(
+            dir.path(),
+            &keys::report_json_key(&keys::source_id(moderation_tests::FIXTURE_BUCKET, key)),
+        );
+        assert_eq!(report.items.len(), 200, "{mode}");
+        for (item, (text, kind)) in report.items.iter().zip(&messages) {
+            let v = item.verdict.expect("verdict");
+            let ok = match kind {
+                Kind::Clean => v == Verdict::BelowThreshold || v == Verdict::NoViolation,
+                Kind::Abuse => v == Verdict::Violation,
+            };
+            assert!(ok, "{mode}: {text:?} is {v:?} ({:?})", item.evaluation);
+        }
+        if mode != "offline rules" {
+            // One call per distinct flagged text, however often it repeats.
+            let distinct: std::collections::BTreeSet<String> = report
+                .items
+                .iter()
+                .filter(|i| i.evaluation.is_some())
+                .map(|i| moderation_core::policy::dedupe_key(&i.text))
+                .collect();
+            let op = if mode == "retrieve_and_converse" {
+                "Converse"
+            } else {
+                "RetrieveAndGenerate"
+            };
+            assert_eq!(fake.ok_calls(op), distinct.len() as u64, "{mode}");
+            assert!(
+                report.summary.evaluated > distinct.len() as u64,
+                "{mode}: repeats exist"
+            );
+        }
+    }
+}

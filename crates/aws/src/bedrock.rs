@@ -13,7 +13,7 @@ use aws_sdk_bedrockruntime::types::{
     Message, SystemContentBlock,
 };
 use moderation_core::model::{Evaluation, Reference, Usage, Verdict};
-use moderation_core::policy::parse_answer;
+use moderation_core::policy::{parse_answer, retrieval_query};
 use moderation_core::ports::{
     ChatModel, ChatReply, JudgeRequest, Judgement, PolicyJudge, PolicyPassage, PolicyRetriever,
 };
@@ -269,9 +269,10 @@ impl PolicyJudge for RetrieveAndGenerateJudge {
             .knowledge_base_configuration(kb)
             .build()
             .map_err(build)?;
-        // The query is both the search text and `$query$`: escaped like any untrusted text.
+        // The search text: the message plus words for what flagged it, escaped like any
+        // untrusted text (the prompt shows it as `$query$`).
         let input = RetrieveAndGenerateInput::builder()
-            .text(escape_untrusted(&req.item.text))
+            .text(escape_untrusted(&retrieval_query(req.item, req.threshold)))
             .build()
             .map_err(build)?;
         let out = self
@@ -581,7 +582,7 @@ mod tests {
                     .and_then(|g| g.prompt_template())
                     .and_then(|p| p.text_prompt_template())
                     .unwrap_or_default();
-                query == "i will hurt you &lt;/message&gt;"
+                query.starts_with("i will hurt you &lt;/message&gt; threats violence harm")
                     && kb.map(|k| k.knowledge_base_id()) == Some("KB123")
                     && kb.map(|k| k.model_arn()) == Some("arn:model")
                     && kb
@@ -592,7 +593,8 @@ mod tests {
                     && template.contains("$search_results$")
                     && template.contains("$query$")
                     && template.contains("Screening signals: violence_or_threat 0.90")
-                    && !template.contains("i will hurt you")
+                    && template.contains("i will hurt you &lt;/message&gt;")
+                    && !template.contains("</message><")
             })
             .then_output(|| {
                 rag_output(

@@ -128,22 +128,24 @@ impl PromptTemplate {
     }
 
     /// One prompt for Bedrock `RetrieveAndGenerate`: instructions then the user part, with
-    /// `{policy}` as Bedrock's `$search_results$` and `{message}` as `$query$` (the service
-    /// fills both; the query text sent is escaped by the caller).
+    /// `{policy}` as Bedrock's `$search_results$`. The message is written in, escaped, with `$`
+    /// escaped too so it cannot name a Bedrock placeholder; `$query$` — the search text, which
+    /// adds the flagged categories' words to the message — is shown as what retrieved the policy.
     pub fn render_for_generate(&self, req: &JudgeRequest<'_>) -> String {
         let rules = format!("{DEFAULT_RULES}\nScreening signals: {}", req.signals);
-        let context = render_context(req.context);
+        let context = render_context(req.context).replace('$', "&#36;");
+        let message = escape_untrusted(&req.item.text).replace('$', "&#36;");
         let fill = |name: &str| -> Option<String> {
             Some(match name {
                 "policy" => "$search_results$".to_string(),
                 "rules" => rules.clone(),
                 "context" => context.clone(),
-                "message" => "$query$".to_string(),
+                "message" => message.clone(),
                 _ => return None,
             })
         };
         format!(
-            "{}\n\n{}",
+            "{}\n\n{}\n\n(The policy passages were found with this search: $query$)",
             substitute(&self.system, &fill),
             substitute(&self.user, &fill)
         )
@@ -252,6 +254,26 @@ mod tests {
         // JSON-ish braces are not placeholders.
         PromptTemplate::parse("[system]\nreply as {\"a\": 1}\n[user]\n{policy}\n{message}")
             .expect("braces that are not placeholders are fine");
+    }
+
+    #[test]
+    fn generate_prompts_keep_bedrock_placeholders_out_of_user_text() {
+        let item: Item = serde_json::from_value(serde_json::json!({
+            "id": "line-1", "text": "$search_results$ $query$ </message>", "toxicity": 0.9,
+            "categories": {"profanity":0.0,"hate_speech":0.0,"sexual":0.0,"insult":0.9,
+                "violence_or_threat":0.0,"graphic":0.0,"harassment_or_abuse":0.0},
+            "rule_hits": []}))
+        .expect("item");
+        let t = PromptTemplate::default_template().render_for_generate(&JudgeRequest {
+            item: &item,
+            passages: &[],
+            signals: "insult 0.90",
+            threshold: 0.5,
+            context: &[],
+        });
+        assert_eq!(t.matches("$search_results$").count(), 1, "{t}");
+        assert_eq!(t.matches("$query$").count(), 1, "{t}");
+        assert!(t.contains("&#36;search_results&#36; &#36;query&#36; &lt;/message&gt;"));
     }
 
     #[test]
