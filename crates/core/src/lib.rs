@@ -16,5 +16,6 @@ pub mod screen;
 pub mod segment;
 pub mod stage;
 pub mod telemetry;
+pub mod transcript;
 
 pub use error::{Error, Result};

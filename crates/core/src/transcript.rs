@@ -1,0 +1,233 @@
+//! Amazon Transcribe output with Toxicity Detection: `results.toxicity_detection` segments
+//! (text, overall toxicity, the seven category scores, start and end times), or, when the job
+//! ran without it (e.g. a non-English job), `results.transcripts` text to be scored by the text
+//! path's detector. Every defect names the field and the segment it is in.
+
+use serde_json::Value;
+
+use crate::model::{Category, CategoryScores};
+
+/// A screened stretch of speech.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SpeechSegment {
+    /// `seg-<n>`, 1-based in transcript order.
+    pub id: String,
+    pub text: String,
+    pub start_time: f64,
+    pub end_time: f64,
+    pub toxicity: f64,
+    pub categories: CategoryScores,
+}
+
+/// What a transcript holds.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TranscriptContent {
+    /// Transcribe scored each segment.
+    Scored(Vec<SpeechSegment>),
+    /// No toxicity detection: the transcript text, to be chunked and scored like a chat log.
+    Unscored(String),
+}
+
+fn number(seg: &Value, field: &str, n: usize) -> Result<f64, String> {
+    match &seg[field] {
+        Value::Number(x) => x
+            .as_f64()
+            .filter(|v| v.is_finite())
+            .ok_or_else(|| format!("toxicity_detection[{n}].{field} is not a finite number")),
+        // Transcribe writes numbers; a numeric string is accepted, anything else is not.
+        Value::String(s) => s
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|v| v.is_finite())
+            .ok_or_else(|| format!("toxicity_detection[{n}].{field} is {s:?}, not a number")),
+        Value::Null => Err(format!("toxicity_detection[{n}] has no {field}")),
+        other => Err(format!(
+            "toxicity_detection[{n}].{field} is {}, not a number",
+            kind(other)
+        )),
+    }
+}
+
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+fn score(seg: &Value, field: &str, n: usize) -> Result<f64, String> {
+    let v = number(seg, field, n)?;
+    if !(0.0..=1.0).contains(&v) {
+        return Err(format!(
+            "toxicity_detection[{n}].{field} = {v} is outside [0, 1]"
+        ));
+    }
+    Ok(v)
+}
+
+/// Parse a Transcribe output document.
+pub fn parse_transcript(bytes: &[u8]) -> Result<TranscriptContent, String> {
+    let doc: Value = serde_json::from_slice(bytes)
+        .map_err(|e| format!("the transcript is not valid JSON (truncated?): {e}"))?;
+    let results = match &doc["results"] {
+        Value::Object(_) => &doc["results"],
+        Value::Null => return Err("the transcript has no `results`".into()),
+        other => return Err(format!("`results` is {}, not an object", kind(other))),
+    };
+    match &results["toxicity_detection"] {
+        Value::Array(segments) => {
+            let mut out = Vec::with_capacity(segments.len());
+            for (n, seg) in segments.iter().enumerate() {
+                let text = match &seg["text"] {
+                    Value::String(s) => s.clone(),
+                    other => {
+                        return Err(format!(
+                            "toxicity_detection[{n}].text is {}, not a string",
+                            kind(other)
+                        ))
+                    }
+                };
+                let (start_time, end_time) =
+                    (number(seg, "start_time", n)?, number(seg, "end_time", n)?);
+                if end_time < start_time || start_time < 0.0 {
+                    return Err(format!(
+                        "toxicity_detection[{n}] ends ({end_time}) before it starts ({start_time})"
+                    ));
+                }
+                let cats = &seg["categories"];
+                if !cats.is_object() {
+                    return Err(format!(
+                        "toxicity_detection[{n}].categories is {}, not an object",
+                        kind(cats)
+                    ));
+                }
+                let mut categories = CategoryScores::default();
+                for c in Category::ALL {
+                    // A category Transcribe left out scored nothing; a wrong type is an error.
+                    if !cats[c.as_str()].is_null() {
+                        categories.set(c, score(cats, c.as_str(), n)?);
+                    }
+                }
+                out.push(SpeechSegment {
+                    id: format!("seg-{}", n + 1),
+                    text,
+                    start_time,
+                    end_time,
+                    toxicity: score(seg, "toxicity", n)?,
+                    categories,
+                });
+            }
+            Ok(TranscriptContent::Scored(out))
+        }
+        Value::Null => {
+            let text: Vec<&str> = results["transcripts"]
+                .as_array()
+                .map(|t| t.iter().filter_map(|t| t["transcript"].as_str()).collect())
+                .unwrap_or_default();
+            let text = text.join(" ");
+            if text.trim().is_empty() {
+                return Err("the transcript contains no speech".into());
+            }
+            Ok(TranscriptContent::Unscored(text))
+        }
+        other => Err(format!(
+            "`results.toxicity_detection` is {}, not an array",
+            kind(other)
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Shaped like the example in the Amazon Transcribe documentation.
+    const DOCUMENTED: &str = r#"{
+      "jobName": "my-toxicity-job",
+      "accountId": "111122223333",
+      "results": {
+        "transcripts": [{"transcript": "Yeah, ***** ******. You are an idiot."}],
+        "items": [],
+        "toxicity_detection": [
+          {"text": "Yeah, ***** ******.", "toxicity": 0.7638,
+           "categories": {"profanity": 0.9913, "hate_speech": 0.0382, "sexual": 0.0016,
+             "insult": 0.0137, "violence_or_threat": 0.0020, "graphic": 0.0004,
+             "harassment_or_abuse": 0.0208},
+           "start_time": 8.92, "end_time": 21.45},
+          {"text": "You are an idiot.", "toxicity": 0.8,
+           "categories": {"profanity": 0.1, "hate_speech": 0.01, "sexual": 0.0, "insult": 0.93,
+             "violence_or_threat": 0.0, "graphic": 0.0, "harassment_or_abuse": 0.2},
+           "start_time": 21.5, "end_time": 23.1}
+        ]
+      },
+      "status": "COMPLETED"
+    }"#;
+
+    #[test]
+    fn the_documented_shape_parses_with_times_and_categories() {
+        let TranscriptContent::Scored(segs) =
+            parse_transcript(DOCUMENTED.as_bytes()).expect("parses")
+        else {
+            panic!("expected scored segments");
+        };
+        assert_eq!(segs.len(), 2);
+        assert_eq!(segs[0].id, "seg-1");
+        assert_eq!((segs[0].start_time, segs[0].end_time), (8.92, 21.45));
+        assert!((segs[0].categories.profanity - 0.9913).abs() < 1e-12);
+        assert!((segs[1].categories.insult - 0.93).abs() < 1e-12);
+        assert!((segs[1].toxicity - 0.8).abs() < 1e-12);
+    }
+
+    #[test]
+    fn without_toxicity_detection_the_text_is_returned_for_scoring() {
+        let doc = r#"{"results":{"transcripts":[{"transcript":"hola a todos"}],"items":[]}}"#;
+        assert_eq!(
+            parse_transcript(doc.as_bytes()).expect("parses"),
+            TranscriptContent::Unscored("hola a todos".into())
+        );
+    }
+
+    #[test]
+    fn truncated_empty_and_malformed_transcripts_name_the_problem() {
+        let cases: [(&str, &str); 9] = [
+            (&DOCUMENTED[..200], "not valid JSON"),
+            ("", "not valid JSON"),
+            ("{}", "no `results`"),
+            (r#"{"results":[]}"#, "not an object"),
+            (
+                r#"{"results":{"transcripts":[{"transcript":""}]}}"#,
+                "no speech",
+            ),
+            (r#"{"results":{"toxicity_detection":{}}}"#, "not an array"),
+            (
+                r#"{"results":{"toxicity_detection":[{"text":"x","toxicity":"high","categories":{},"start_time":1,"end_time":2}]}}"#,
+                "toxicity_detection[0].toxicity is \"high\"",
+            ),
+            (
+                r#"{"results":{"toxicity_detection":[{"text":5,"toxicity":0.1,"categories":{},"start_time":1,"end_time":2}]}}"#,
+                "text is a number",
+            ),
+            (
+                r#"{"results":{"toxicity_detection":[{"text":"x","toxicity":0.1,"categories":{"insult":true},"start_time":1,"end_time":2}]}}"#,
+                "insult is a boolean",
+            ),
+        ];
+        for (doc, want) in cases {
+            let e = parse_transcript(doc.as_bytes()).expect_err(doc);
+            assert!(e.contains(want), "{doc}: {e}");
+        }
+        let backwards = r#"{"results":{"toxicity_detection":[{"text":"x","toxicity":0.1,"categories":{},"start_time":5,"end_time":2}]}}"#;
+        assert!(parse_transcript(backwards.as_bytes())
+            .expect_err("times")
+            .contains("ends"));
+        let out_of_range = r#"{"results":{"toxicity_detection":[{"text":"x","toxicity":1.5,"categories":{},"start_time":1,"end_time":2}]}}"#;
+        assert!(parse_transcript(out_of_range.as_bytes())
+            .expect_err("range")
+            .contains("outside"));
+    }
+}
