@@ -181,6 +181,13 @@ fn render_item(out: &mut String, item: &Item, threshold: f64) {
             esc(ev.answer.as_deref().unwrap_or("none")),
             esc(&ev.analysis)
         );
+        if !ev.context.is_empty() {
+            let _ = write!(
+                out,
+                "<p class=\"who\">Context sent with it (earlier messages of the conversation): {}</p>",
+                ev.context.iter().map(|c| esc(c)).collect::<Vec<_>>().join(", ")
+            );
+        }
         if !ev.references.is_empty() {
             let _ = write!(
                 out,
