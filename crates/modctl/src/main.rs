@@ -158,9 +158,7 @@ impl Chain {
                 };
                 (
                     Arc::new(OfflineDetector::embedded().map_err(moderation_core::Error::from)?),
-                    Arc::new(
-                        PolicyIndex::load_dir(&run.policy).map_err(moderation_core::Error::from)?,
-                    ),
+                    policy_search(&run.policy, &vars)?,
                     judge,
                 )
             }
@@ -285,6 +283,37 @@ impl Chain {
             self.store.root().join(keys::report_html_key(&id)).display()
         ))
     }
+}
+
+/// The offline knowledge base: BM25 over the policy sections, or with `POLICY_SEARCH=hybrid`
+/// BM25 fused with all-MiniLM-L6-v2 embeddings (feature `semantic`, model in `MINILM_DIR`).
+fn policy_search(policy: &Path, vars: &Vars) -> Result<Arc<dyn PolicyRetriever>, CliError> {
+    let index = PolicyIndex::load_dir(policy).map_err(moderation_core::Error::from)?;
+    match vars.get("POLICY_SEARCH").as_deref() {
+        None | Some("bm25") => Ok(Arc::new(index)),
+        Some("hybrid") => hybrid_search(index, vars),
+        Some(other) => Err(CliError::Usage(format!(
+            "POLICY_SEARCH={other:?}: expected `bm25` or `hybrid`"
+        ))),
+    }
+}
+
+#[cfg(feature = "semantic")]
+fn hybrid_search(index: PolicyIndex, vars: &Vars) -> Result<Arc<dyn PolicyRetriever>, CliError> {
+    use moderation_offline::semantic::{HybridIndex, MiniLm};
+    let dir = vars.or("MINILM_DIR", ".cache/models/all-minilm-l6-v2");
+    let model = MiniLm::load(Path::new(&dir)).map_err(moderation_core::Error::from)?;
+    let hybrid = HybridIndex::from_sections(index.sections().to_vec(), model)
+        .map_err(moderation_core::Error::from)?;
+    Ok(Arc::new(hybrid))
+}
+
+#[cfg(not(feature = "semantic"))]
+fn hybrid_search(_: PolicyIndex, _: &Vars) -> Result<Arc<dyn PolicyRetriever>, CliError> {
+    Err(CliError::Usage(
+        "POLICY_SEARCH=hybrid needs modctl built with `--features semantic` (make demo-semantic)"
+            .into(),
+    ))
 }
 
 /// The key each file is uploaded under: `incoming/text/<name>`, made unique when two

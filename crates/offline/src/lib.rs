@@ -6,6 +6,8 @@ pub mod detector;
 pub mod openai;
 pub mod policy;
 pub mod profanity;
+#[cfg(feature = "semantic")]
+pub mod semantic;
 pub mod store;
 
 pub use detector::OfflineDetector;
@@ -36,6 +38,18 @@ pub enum Error {
         path: String,
         #[source]
         source: std::io::Error,
+    },
+    #[error("embedding model file {path}: {source}")]
+    ModelFile {
+        path: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    #[error("embedding failed while {what}: {source}")]
+    Embedding {
+        what: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
     #[error("LLM_ENDPOINT {endpoint}: {reason}")]
     LlmEndpoint { endpoint: String, reason: String },
