@@ -12,8 +12,8 @@ use aws_sdk_bedrockruntime::types::{
     ContentBlock, ConversationRole, ConverseOutput as ConverseOutputKind, InferenceConfiguration,
     Message, SystemContentBlock,
 };
-use moderation_core::model::{Evaluation, Reference, Usage, Verdict};
-use moderation_core::policy::{parse_answer, retrieval_query};
+use moderation_core::model::{Evaluation, Reference, Usage};
+use moderation_core::policy::{judgement_from_reply, retrieval_query};
 use moderation_core::ports::{
     ChatModel, ChatReply, JudgeRequest, Judgement, PolicyJudge, PolicyPassage, PolicyRetriever,
 };
@@ -303,37 +303,20 @@ impl PolicyJudge for RetrieveAndGenerateJudge {
             llm_calls: 1,
             ..Default::default()
         };
-        let evaluation = |answer: Option<String>, analysis: String| Evaluation {
-            answer,
-            analysis,
-            references: references.clone(),
+        // An answer that cites no policy is an answer about nothing.
+        let precheck = if references.is_empty() {
+            Err("the answer cites no policy passage".to_string())
+        } else {
+            Ok(())
+        };
+        let evaluation = Evaluation {
+            answer: None,
+            analysis: String::new(),
+            references,
             model: self.model_arn.clone(),
             context: req.context.iter().map(|i| i.id.clone()).collect(),
         };
-        // An answer that cites no policy is an answer about nothing.
-        let parsed = if references.is_empty() {
-            Err("the answer cites no policy passage".to_string())
-        } else {
-            parse_answer(&text)
-        };
-        Ok(match parsed {
-            Ok(p) => Judgement {
-                verdict: if p.answer == 'Y' {
-                    Verdict::Violation
-                } else {
-                    Verdict::NoViolation
-                },
-                evaluation: evaluation(Some(p.answer.to_string()), p.analysis),
-                usage,
-                problem: None,
-            },
-            Err(problem) => Judgement {
-                verdict: Verdict::NeedsReview,
-                evaluation: evaluation(None, text.chars().take(2000).collect()),
-                usage,
-                problem: Some(format!("model reply not trusted: {problem}")),
-            },
-        })
+        Ok(judgement_from_reply(&text, precheck, evaluation, usage))
     }
 }
 

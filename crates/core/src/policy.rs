@@ -160,37 +160,55 @@ impl<M: ChatModel> PolicyJudge for LlmJudge<M> {
             llm_output_tokens: reply.output_tokens,
             ..Default::default()
         };
-        let refs = references(req.passages);
-        Ok(match parse_answer(&reply.text) {
-            Ok(p) => Judgement {
+        Ok(judgement_from_reply(
+            &reply.text,
+            Ok(()),
+            Evaluation {
+                answer: None,
+                analysis: String::new(),
+                references: references(req.passages),
+                model: self.model.model().to_string(),
+                context: req.context.iter().map(|i| i.id.clone()).collect(),
+            },
+            usage,
+        ))
+    }
+}
+
+/// Turn a model's reply into a judgement: a strictly parsed Y/N, or `needs_review` with the
+/// reason when the reply (or `precheck`, e.g. "cites no policy") says it cannot be trusted.
+/// `evaluation` carries references, model and context; answer and analysis are filled here.
+pub fn judgement_from_reply(
+    reply: &str,
+    precheck: std::result::Result<(), String>,
+    mut evaluation: Evaluation,
+    usage: Usage,
+) -> Judgement {
+    match precheck.and_then(|()| parse_answer(reply)) {
+        Ok(p) => {
+            evaluation.answer = Some(p.answer.to_string());
+            evaluation.analysis = p.analysis;
+            Judgement {
                 verdict: if p.answer == 'Y' {
                     Verdict::Violation
                 } else {
                     Verdict::NoViolation
                 },
-                evaluation: Evaluation {
-                    answer: Some(p.answer.to_string()),
-                    analysis: p.analysis,
-                    references: refs,
-                    model: self.model.model().to_string(),
-                    context: req.context.iter().map(|i| i.id.clone()).collect(),
-                },
+                evaluation,
                 usage,
                 problem: None,
-            },
-            Err(problem) => Judgement {
+            }
+        }
+        Err(problem) => {
+            evaluation.answer = None;
+            evaluation.analysis = reply.chars().take(2000).collect();
+            Judgement {
                 verdict: Verdict::NeedsReview,
-                evaluation: Evaluation {
-                    answer: None,
-                    analysis: reply.text.chars().take(2000).collect(),
-                    references: refs,
-                    model: self.model.model().to_string(),
-                    context: req.context.iter().map(|i| i.id.clone()).collect(),
-                },
+                evaluation,
                 usage,
                 problem: Some(format!("model reply not trusted: {problem}")),
-            },
-        })
+            }
+        }
     }
 }
 

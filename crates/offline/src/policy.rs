@@ -138,6 +138,17 @@ impl PolicyIndex {
         &self.sections
     }
 
+    /// BM25 score of every section for `query`, in section order (0 where it does not match).
+    pub fn bm25_scores(&self, query: &str) -> Vec<f64> {
+        let mut scores = vec![0.0f64; self.sections.len()];
+        for r in self.engine.search(query, None) {
+            if let Some(s) = scores.get_mut(r.document.id) {
+                *s = f64::from(r.score);
+            }
+        }
+        scores
+    }
+
     pub fn search(&self, query: &str, top_k: usize) -> Vec<PolicyPassage> {
         self.engine
             .search(query, top_k)

@@ -24,7 +24,6 @@ use std::fs;
 use std::path::Path;
 
 use async_trait::async_trait;
-use bm25::{Language, SearchEngine, SearchEngineBuilder};
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 use candle_transformers::models::bert::{BertModel, Config, DTYPE};
@@ -32,7 +31,7 @@ use moderation_core::ports::{PolicyPassage, PolicyRetriever};
 use moderation_core::Result as CoreResult;
 use tokenizers::{PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
 
-use crate::policy::PolicySection;
+use crate::policy::{PolicyIndex, PolicySection};
 use crate::Error;
 
 /// Where sentence-transformers truncates this model (model card, `sentence_bert_config.json`),
@@ -176,8 +175,7 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
 
 /// BM25 and MiniLM cosine over the same policy sections, fused by a weighted sum.
 pub struct HybridIndex {
-    sections: Vec<PolicySection>,
-    engine: SearchEngine<usize>,
+    index: PolicyIndex,
     model: MiniLm,
     /// Unit vectors, one per section, in `sections` order.
     vectors: Vec<Vec<f32>>,
@@ -186,31 +184,19 @@ pub struct HybridIndex {
 impl HybridIndex {
     /// Embeds every section once; searches then embed only the query.
     pub fn from_sections(sections: Vec<PolicySection>, model: MiniLm) -> Result<Self, Error> {
-        if sections.is_empty() {
-            return Err(Error::Policy {
-                path: "(policy)".into(),
-                reason: "no policy sections to search".into(),
-            });
-        }
-        // The same BM25 as `PolicyIndex`, kept here because fusion needs section ids.
-        let docs: Vec<bm25::Document<usize>> = sections
-            .iter()
-            .enumerate()
-            .map(|(i, s)| bm25::Document::new(i, s.text.clone()))
-            .collect();
-        let engine = SearchEngineBuilder::<usize>::with_documents(Language::English, docs).build();
-        let texts: Vec<&str> = sections.iter().map(|s| s.text.as_str()).collect();
+        // The BM25 half is exactly `PolicyIndex`.
+        let index = PolicyIndex::from_sections(sections)?;
+        let texts: Vec<&str> = index.sections().iter().map(|s| s.text.as_str()).collect();
         let vectors = model.embed(&texts)?;
         Ok(HybridIndex {
-            sections,
-            engine,
+            index,
             model,
             vectors,
         })
     }
 
     pub fn sections(&self) -> &[PolicySection] {
-        &self.sections
+        self.index.sections()
     }
 
     pub fn model(&self) -> &MiniLm {
@@ -229,12 +215,7 @@ impl HybridIndex {
                 source: "the model returned no vector".into(),
             })?;
         let cosine: Vec<f64> = self.vectors.iter().map(|v| f64::from(dot(&q, v))).collect();
-        let mut bm25 = vec![0.0f64; self.sections.len()];
-        for r in self.engine.search(query, None) {
-            if let Some(b) = bm25.get_mut(r.document.id) {
-                *b = f64::from(r.score);
-            }
-        }
+        let bm25 = self.index.bm25_scores(query);
         // Each signal scaled to [0, 1] over the sections: cosine min-max, BM25 by its best hit.
         let (lo, hi) = cosine
             .iter()
@@ -257,7 +238,7 @@ impl HybridIndex {
             .into_iter()
             .take(top_k)
             .filter_map(|(i, score)| {
-                let s = self.sections.get(i)?;
+                let s = self.index.sections().get(i)?;
                 Some(PolicyPassage {
                     text: s.text.clone(),
                     uri: s.uri.clone(),
