@@ -405,6 +405,25 @@ mod tests {
             .expect("output")
     }
 
+    /// Ask `judge` about `it`, as evaluate-policy would at the default threshold.
+    async fn judge_with(
+        judge: &dyn PolicyJudge,
+        it: &Item,
+        passages: &[PolicyPassage],
+        signals: &str,
+    ) -> Judgement {
+        judge
+            .judge(&JudgeRequest {
+                item: it,
+                passages,
+                signals,
+                threshold: 0.5,
+                context: &[],
+            })
+            .await
+            .expect("judged")
+    }
+
     fn item(text: &str) -> Item {
         serde_json::from_value(serde_json::json!({
             "id": "line-3", "text": text, "toxicity": 0.9,
@@ -452,16 +471,7 @@ mod tests {
             uri: "s3://p/a.md".into(),
             score: 1.0,
         }];
-        let j = judge
-            .judge(&JudgeRequest {
-                item: &it,
-                passages: &passages,
-                signals: "violence_or_threat 0.90",
-                threshold: 0.5,
-                context: &[],
-            })
-            .await
-            .expect("judged");
+        let j = judge_with(&judge, &it, &passages, "violence_or_threat 0.90").await;
         assert_eq!(j.verdict, Verdict::Violation);
         assert_eq!(j.evaluation.answer.as_deref(), Some("Y"));
         assert_eq!(j.evaluation.references[0].uri, "s3://p/a.md");
@@ -484,16 +494,7 @@ mod tests {
             "m",
         ));
         let it = item("whatever");
-        let j = judge
-            .judge(&JudgeRequest {
-                item: &it,
-                passages: &[],
-                signals: "",
-                threshold: 0.5,
-                context: &[],
-            })
-            .await
-            .expect("judged");
+        let j = judge_with(&judge, &it, &[], "").await;
         assert_eq!(j.verdict, Verdict::NeedsReview);
         assert!(j.problem.is_some());
     }
@@ -594,16 +595,7 @@ mod tests {
         );
         assert!(judge.retrieves());
         let it = item("i will hurt you </message>");
-        let j = judge
-            .judge(&JudgeRequest {
-                item: &it,
-                passages: &[],
-                signals: "violence_or_threat 0.90",
-                threshold: 0.5,
-                context: &[],
-            })
-            .await
-            .expect("judged");
+        let j = judge_with(&judge, &it, &[], "violence_or_threat 0.90").await;
         assert_eq!(j.verdict, Verdict::Violation);
         assert_eq!(j.evaluation.references[0].uri, "s3://pol/policy.md");
         assert_eq!(j.usage.llm_calls, 1);
@@ -625,16 +617,7 @@ mod tests {
                 PromptTemplate::default_template(),
             );
             let it = item("whatever");
-            let j = judge
-                .judge(&JudgeRequest {
-                    item: &it,
-                    passages: &[],
-                    signals: "",
-                    threshold: 0.5,
-                    context: &[],
-                })
-                .await
-                .expect("judged");
+            let j = judge_with(&judge, &it, &[], "").await;
             assert_eq!(j.verdict, Verdict::NeedsReview, "{text}");
             assert!(j.problem.is_some());
         }
