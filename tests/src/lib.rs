@@ -48,8 +48,9 @@ pub fn stage_uploads(root: &Path) -> Vec<String> {
     keys
 }
 
-/// The three functions, built from configuration exactly as their `main`s do.
+/// The four functions, built from configuration exactly as their `main`s do.
 pub struct Apps {
+    pub audio: transcribe_audio::App,
     pub screen: screen_text::App,
     pub evaluate: evaluate_policy::App,
     pub report: write_report::App,
@@ -62,25 +63,39 @@ pub fn with_offline_vars<T>(root: &Path, f: impl FnOnce(&Vars) -> T) -> T {
         .join("infra/policies")
         .display()
         .to_string();
+    let whisper = whisper_dir().display().to_string();
     let pairs = [
         ("MODERATION_BACKEND", "offline"),
         ("MODERATION_OFFLINE_ROOT", root.as_str()),
         ("POLICY_DIR", policy.as_str()),
+        ("MODERATION_BUCKET", FIXTURE_BUCKET),
+        ("WHISPER_DIR", whisper.as_str()),
     ];
     let vars = Vars::from_pairs(&pairs);
     f(&vars)
 }
 
+/// The offline Whisper model (`WHISPER_DIR`, else the workspace's `.cache/models/whisper-tiny-en`).
+pub fn whisper_dir() -> PathBuf {
+    std::env::var_os("WHISPER_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join(".cache/models/whisper-tiny-en"))
+}
+
 impl Apps {
     pub async fn offline(root: &Path) -> Apps {
-        let (s, e, r) = with_offline_vars(root, |v| {
+        let (a, s, e, r) = with_offline_vars(root, |v| {
             (
+                transcribe_audio::Config::from_vars(v).expect("transcribe-audio config"),
                 screen_text::Config::from_vars(v).expect("screen-text config"),
                 evaluate_policy::Config::from_vars(v).expect("evaluate-policy config"),
                 write_report::Config::from_vars(v).expect("write-report config"),
             )
         });
         Apps {
+            audio: transcribe_audio::App::build(a)
+                .await
+                .expect("transcribe-audio app"),
             screen: screen_text::App::build(s).await.expect("screen-text app"),
             evaluate: evaluate_policy::App::build(e)
                 .await
@@ -104,7 +119,7 @@ pub async fn dispatch(a: &Apps, stage: Stage, key: &str) -> moderation_core::Res
         Stage::ScreenText => screen_text::handler(event(payload), &a.screen).await?,
         Stage::EvaluatePolicy => evaluate_policy::handler(event(payload), &a.evaluate).await?,
         Stage::WriteReport => write_report::handler(event(payload), &a.report).await?,
-        Stage::TranscribeAudio => return Ok(Outcome::Ignored("no audio stage yet".into())),
+        Stage::TranscribeAudio => transcribe_audio::handler(event(payload), &a.audio).await?,
     };
     let keys = out["written"]
         .as_array()
@@ -184,8 +199,11 @@ pub async fn apps_on_fake_aws_in_mode(
             ..e
         },
     );
-    let report = write_report::App::from_parts(store, &r);
+    let report = write_report::App::from_parts(store.clone(), &r);
+    let audio =
+        offline_audio_app(root, Err("no speech-to-text in the fake-AWS tests".into())).await;
     Apps {
+        audio,
         screen,
         evaluate,
         report,
@@ -207,7 +225,7 @@ pub async fn deliver_via_sqs(a: &Apps, stage: Stage, key: &str, max_receive: u32
             Stage::ScreenText => screen_text::handler(event(payload), &a.screen).await,
             Stage::EvaluatePolicy => evaluate_policy::handler(event(payload), &a.evaluate).await,
             Stage::WriteReport => write_report::handler(event(payload), &a.report).await,
-            Stage::TranscribeAudio => return (0, false),
+            Stage::TranscribeAudio => transcribe_audio::handler(event(payload), &a.audio).await,
         }
         .expect("an SQS batch always gets a batch response");
         let failed = out["batchItemFailures"]
@@ -273,4 +291,101 @@ pub fn s3_notification_key(key: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
+}
+
+/// transcribe-audio over the folder bucket at `root`, with the offline transcription backed by
+/// `speech` (a scripted recogniser in tests, or the Whisper model).
+pub async fn offline_audio_app(
+    root: &Path,
+    speech: Result<std::sync::Arc<dyn moderation_core::ports::SpeechToText>, String>,
+) -> transcribe_audio::App {
+    let jobs =
+        |app: &screen_text::App| -> std::sync::Arc<dyn moderation_core::ports::TranscriptionJobs> {
+            std::sync::Arc::new(moderation_offline::LocalTranscription::new(
+                app.store().clone(),
+                speech,
+                app.detector().clone(),
+            ))
+        };
+    audio_app_with_jobs(root, jobs).await
+}
+
+/// transcribe-audio over the folder bucket at `root` with the transcription jobs `jobs` makes.
+pub async fn audio_app_with_jobs(
+    root: &Path,
+    jobs: impl FnOnce(
+        &screen_text::App,
+    ) -> std::sync::Arc<dyn moderation_core::ports::TranscriptionJobs>,
+) -> transcribe_audio::App {
+    let config = with_offline_vars(root, |v| {
+        transcribe_audio::Config::from_vars(v).expect("transcribe-audio config")
+    });
+    let text = screen_text::App::build(config.text.clone())
+        .await
+        .expect("screen-text app");
+    let jobs = jobs(&text);
+    transcribe_audio::App::from_parts(text, jobs, &config)
+}
+
+/// Where headless Chromium is, if installed (`CHROMIUM` overrides).
+pub fn chromium() -> Option<PathBuf> {
+    let candidates = [
+        std::env::var("CHROMIUM").ok(),
+        Some("/usr/bin/chromium".into()),
+        Some("/usr/bin/chromium-browser".into()),
+    ];
+    candidates
+        .into_iter()
+        .flatten()
+        .map(PathBuf::from)
+        .find(|p| p.is_file())
+}
+
+/// Chromium, or `None` with a message when it is absent and not required (`REQUIRE_CHROMIUM`).
+pub fn chromium_or_skip() -> Option<PathBuf> {
+    let found = chromium();
+    if found.is_none() {
+        assert!(
+            std::env::var("REQUIRE_CHROMIUM").is_err(),
+            "REQUIRE_CHROMIUM is set but no chromium was found (make test installs Debian's chromium)"
+        );
+        eprintln!("skipping: chromium not installed (make test installs it)");
+    }
+    found
+}
+
+/// The DOM of `url` once loaded, or, with a `budget_ms`, after headless Chromium has run its
+/// scripts for that much virtual time (media metadata loads, event handlers fire).
+pub fn dump_dom(browser: &Path, url: &str, budget_ms: u32) -> String {
+    let profile = tempfile::tempdir().expect("profile dir");
+    let out = std::process::Command::new(browser)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--autoplay-policy=no-user-gesture-required",
+        ])
+        // Without a budget the DOM is dumped once the page has loaded.
+        .args((budget_ms > 0).then(|| format!("--virtual-time-budget={budget_ms}")))
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg("--dump-dom")
+        .arg(url)
+        .output()
+        .expect("chromium runs");
+    assert!(
+        out.status.success(),
+        "chromium failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// `file://` URL of a local page.
+pub fn file_url(path: &Path) -> String {
+    format!("file://{}", path.display())
 }

@@ -88,6 +88,7 @@ async fn oversized_and_odd_files_get_reports_that_say_why() {
     .await
     .expect("app");
     let apps = Apps {
+        audio: moderation_tests::offline_audio_app(root, Err("no audio here".into())).await,
         screen,
         evaluate: evaluate_policy::App::build(e).await.expect("app"),
         report: write_report::App::build(r).await.expect("app"),

@@ -1,61 +1,16 @@
 //! The HTML report as a browser sees it: rendered by headless Chromium (`--dump-dom`), with
 //! hostile chat lines that must stay text, never become elements.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
-
 use moderation_core::keys;
 use moderation_core::model::Report;
 use moderation_core::stage::run_chain;
-use moderation_tests::{dispatch, read_doc, workspace_root, Apps, FIXTURE_BUCKET};
-
-fn chromium() -> Option<PathBuf> {
-    let candidates = [
-        std::env::var("CHROMIUM").ok(),
-        Some("/usr/bin/chromium".into()),
-        Some("/usr/bin/chromium-browser".into()),
-    ];
-    candidates
-        .into_iter()
-        .flatten()
-        .map(PathBuf::from)
-        .find(|p| p.is_file())
-}
-
-fn dump_dom(browser: &Path, page: &Path) -> String {
-    let profile = tempfile::tempdir().expect("profile dir");
-    let out = Command::new(browser)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-        ])
-        .arg(format!("--user-data-dir={}", profile.path().display()))
-        .arg("--dump-dom")
-        .arg(format!("file://{}", page.display()))
-        .output()
-        .expect("chromium runs");
-    assert!(
-        out.status.success(),
-        "chromium failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+use moderation_tests::{
+    chromium_or_skip, dispatch, dump_dom, file_url, read_doc, workspace_root, Apps, FIXTURE_BUCKET,
+};
 
 #[tokio::test]
 async fn report_html_renders_every_item_and_keeps_user_text_inert() {
-    let Some(browser) = chromium() else {
-        assert!(
-            std::env::var("REQUIRE_CHROMIUM").is_err(),
-            "REQUIRE_CHROMIUM is set but no chromium was found (make test installs Debian's chromium)"
-        );
-        eprintln!("skipping: chromium not installed (make test installs it)");
+    let Some(browser) = chromium_or_skip() else {
         return;
     };
     let dir = tempfile::tempdir().expect("tempdir");
@@ -77,7 +32,11 @@ async fn report_html_renders_every_item_and_keeps_user_text_inert() {
 
     let id = keys::source_id(FIXTURE_BUCKET, key);
     let json: Report = read_doc(dir.path(), &keys::report_json_key(&id));
-    let dom = dump_dom(&browser, &bucket_dir.join(keys::report_html_key(&id)));
+    let dom = dump_dom(
+        &browser,
+        &file_url(&bucket_dir.join(keys::report_html_key(&id))),
+        0,
+    );
 
     // Every item is rendered, with its verdict, and the summary matches the JSON.
     assert_eq!(
@@ -105,6 +64,10 @@ async fn report_html_renders_every_item_and_keeps_user_text_inert() {
     assert!(dom.contains("a &amp; b &lt; c &gt; d"));
 
     // The index links the report.
-    let index = dump_dom(&browser, &bucket_dir.join("reports/index.html"));
+    let index = dump_dom(
+        &browser,
+        &file_url(&bucket_dir.join("reports/index.html")),
+        0,
+    );
     assert!(index.contains(&format!("href=\"{id}.html\"")), "{index}");
 }

@@ -41,6 +41,7 @@ fn vars_read_by(function: &str) -> Vec<String> {
     ];
     let vars = Vars::from_pairs(&pairs);
     match function {
+        "transcribe-audio" => drop(transcribe_audio::Config::from_vars(&vars).expect("config")),
         "screen-text" => drop(screen_text::Config::from_vars(&vars).expect("config")),
         "evaluate-policy" => drop(evaluate_policy::Config::from_vars(&vars).expect("config")),
         "write-report" => drop(write_report::Config::from_vars(&vars).expect("config")),
@@ -149,7 +150,7 @@ fn the_template_routes_prefixes_like_the_routing_table() {
             continue;
         }
         let pattern = &res["Properties"]["EventPattern"];
-        let Some(prefix) = pattern["detail"]["object"]["key"][0]["prefix"].as_str() else {
+        let Some(patterns) = pattern["detail"]["object"]["key"].as_sequence() else {
             continue;
         };
         let target = untag(&res["Properties"]["Targets"][0]["Arn"])
@@ -160,13 +161,16 @@ fn the_template_routes_prefixes_like_the_routing_table() {
             .iter()
             .find(|(_, f)| f.queues.contains(&target))
             .unwrap_or_else(|| panic!("rule {name:?} targets {target}, which feeds no function"));
-        let stage = keys::route(prefix).unwrap_or_else(|| panic!("{prefix} is not in ROUTES"));
-        assert_eq!(
-            stage.name(),
-            function,
-            "rule {name:?}: {prefix} goes to the wrong stage"
-        );
-        routed.insert(prefix.to_string());
+        for p in patterns {
+            let prefix = p["prefix"].as_str().expect("key patterns are prefixes");
+            let stage = keys::route(prefix).unwrap_or_else(|| panic!("{prefix} is not in ROUTES"));
+            assert_eq!(
+                stage.name(),
+                function,
+                "rule {name:?}: {prefix} goes to the wrong stage"
+            );
+            routed.insert(prefix.to_string());
+        }
     }
     for (prefix, stage) in ROUTES {
         if deployed.contains_key(stage.name()) {
@@ -189,6 +193,105 @@ fn every_stage_queue_has_a_dead_letter_queue() {
             assert!(
                 !redrive["deadLetterTargetArn"].is_null(),
                 "{name} has no dead-letter queue"
+            );
+        }
+    }
+}
+
+/// The rule whose pattern has `source: [<source>]`, and the function its queue feeds.
+fn rule_for_source<'a>(t: &'a Value, source: &str) -> (&'a Value, String) {
+    let deployed = deployed_functions(t);
+    let rule = t["Resources"]
+        .as_mapping()
+        .expect("Resources")
+        .values()
+        .find(|r| {
+            r["Type"].as_str() == Some("AWS::Events::Rule")
+                && r["Properties"]["EventPattern"]["source"][0].as_str() == Some(source)
+        })
+        .unwrap_or_else(|| panic!("no rule for {source} events"));
+    let target = untag(&rule["Properties"]["Targets"][0]["Arn"])
+        .as_str()
+        .expect("target")
+        .to_string();
+    let function = deployed
+        .iter()
+        .find(|(_, f)| f.queues.contains(&target))
+        .map(|(n, _)| n.clone())
+        .unwrap_or_else(|| panic!("the {source} rule feeds no function"));
+    (rule, function)
+}
+
+#[test]
+fn failed_transcribe_jobs_and_user_reports_reach_transcribe_audio() {
+    let t = template();
+    let (rule, function) = rule_for_source(&t, "aws.transcribe");
+    assert_eq!(function, "transcribe-audio");
+    let p = &rule["Properties"]["EventPattern"];
+    assert_eq!(
+        p["detail-type"][0].as_str(),
+        Some(moderation_core::event::TRANSCRIBE_DETAIL_TYPE)
+    );
+    assert_eq!(
+        p["detail"]["TranscriptionJobStatus"][0].as_str(),
+        Some("FAILED")
+    );
+    assert_eq!(
+        p["detail"]["TranscriptionJobName"][0]["prefix"].as_str(),
+        Some(keys::JOB_PREFIX),
+        "only this chain's jobs"
+    );
+    let (rule, function) = rule_for_source(&t, moderation_core::event::USER_REPORT_SOURCE);
+    assert_eq!(function, "transcribe-audio");
+    assert_eq!(
+        rule["Properties"]["EventPattern"]["detail-type"][0].as_str(),
+        Some(moderation_core::event::USER_REPORT_DETAIL_TYPE)
+    );
+    assert!(
+        !rule["Properties"]["EventBusName"].is_null(),
+        "user reports come on their own (or a named) bus"
+    );
+}
+
+#[test]
+fn lambda_binaries_link_no_ml_framework() {
+    // Feature unification is per build: each function alone, as `make build` and SAM build it.
+    for function in [
+        "transcribe-audio",
+        "screen-text",
+        "evaluate-policy",
+        "write-report",
+    ] {
+        let out = std::process::Command::new(env!("CARGO"))
+            .args([
+                "tree",
+                "--offline",
+                "-e",
+                "normal",
+                "--prefix",
+                "none",
+                "-p",
+                function,
+            ])
+            .current_dir(workspace_root())
+            .output()
+            .expect("cargo tree runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let tree = String::from_utf8_lossy(&out.stdout);
+        for heavy in [
+            "candle-core",
+            "tokenizers",
+            "symphonia",
+            "rubato",
+            "safetensors",
+        ] {
+            assert!(
+                !tree.lines().any(|l| l.starts_with(&format!("{heavy} "))),
+                "{function} links {heavy}"
             );
         }
     }

@@ -15,7 +15,9 @@ pub fn kind_of_code(code: &str) -> ServiceErrorKind {
         | "TooManyRequestsException"
         | "SlowDown"
         | "RequestLimitExceeded"
-        | "ServiceQuotaExceededException" => ServiceErrorKind::Throttled,
+        | "ServiceQuotaExceededException"
+        // Transcribe's throttling error.
+        | "LimitExceededException" => ServiceErrorKind::Throttled,
         "TextSizeLimitExceededException" | "EntityTooLarge" => ServiceErrorKind::TooLarge,
         "AccessDeniedException"
         | "AccessDenied"
@@ -31,6 +33,7 @@ pub fn kind_of_code(code: &str) -> ServiceErrorKind {
         | "ServiceUnavailableException"
         | "ModelNotReadyException"
         | "InternalError"
+        | "InternalFailureException"
         | "DependencyFailedException" => ServiceErrorKind::Unavailable,
         "ModelTimeoutException" | "RequestTimeout" => ServiceErrorKind::Timeout,
         _ => ServiceErrorKind::Other,

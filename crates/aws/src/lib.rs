@@ -5,11 +5,13 @@ pub mod bedrock;
 pub mod comprehend;
 pub mod errors;
 pub mod s3;
+pub mod transcribe;
 
 pub use bedrock::{ConverseModel, KnowledgeBaseRetriever};
 pub use comprehend::ComprehendDetector;
 pub use moderation_core::config::SdkSettings;
 pub use s3::S3Store;
+pub use transcribe::TranscribeJobs;
 
 /// Default model for policy checks: a current Claude Haiku through the US cross-region
 /// inference profile. Override with `MODEL_ID` for other regions or models.

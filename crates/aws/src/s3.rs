@@ -4,10 +4,13 @@
 use std::io::{Seek, SeekFrom, Write};
 
 use async_trait::async_trait;
+use std::time::Duration;
+
+use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::Client;
 use moderation_core::event::ObjectRef;
-use moderation_core::ports::{ListObjects, OpenedObject, ReadObjects, WriteObjects};
+use moderation_core::ports::{ListObjects, MediaLinks, OpenedObject, ReadObjects, WriteObjects};
 use moderation_core::{Error as CoreError, Result as CoreResult};
 
 use crate::errors::classify;
@@ -17,11 +20,23 @@ const SERVICE: &str = "s3";
 #[derive(Debug, Clone)]
 pub struct S3Store {
     client: Client,
+    presign_expiry: Duration,
 }
+
+/// How long a report's audio link is valid: SigV4's maximum, 7 days.
+pub const DEFAULT_PRESIGN_EXPIRY: Duration = Duration::from_secs(7 * 24 * 3600);
 
 impl S3Store {
     pub fn new(client: Client) -> Self {
-        S3Store { client }
+        S3Store {
+            client,
+            presign_expiry: DEFAULT_PRESIGN_EXPIRY,
+        }
+    }
+
+    pub fn with_presign_expiry(mut self, expiry: Duration) -> Self {
+        self.presign_expiry = expiry;
+        self
     }
 
     pub fn from_sdk_config(config: &aws_config::SdkConfig) -> Self {
@@ -149,6 +164,30 @@ impl ListObjects for S3Store {
     }
 }
 
+/// Presigned GET URLs for the report's audio player. The URL carries the signer's
+/// credentials: with a Lambda role's session credentials it stops working when they expire
+/// (hours), whatever `expires_in` says.
+#[async_trait]
+impl MediaLinks for S3Store {
+    async fn media_url(&self, bucket: &str, key: &str) -> CoreResult<Option<String>> {
+        let config = PresigningConfig::expires_in(self.presign_expiry).map_err(|e| {
+            CoreError::Config(format!(
+                "presigned URL expiry {:?}: {e}",
+                self.presign_expiry
+            ))
+        })?;
+        let req = self
+            .client
+            .get_object()
+            .bucket(bucket)
+            .key(key)
+            .presigned(config)
+            .await
+            .map_err(|e| classify(SERVICE, e))?;
+        Ok(Some(req.uri().to_string()))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::io::Read;
@@ -248,5 +287,33 @@ mod tests {
         ));
         let keys = store.list("b", "reports/").await.expect("lists");
         assert_eq!(keys, vec!["reports/a.json", "reports/b.json"]);
+    }
+
+    #[tokio::test]
+    async fn media_links_are_presigned_gets_that_expire() {
+        // Presigning signs locally; no request is sent.
+        let config = aws_sdk_s3::Config::builder()
+            .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+            .region(aws_sdk_s3::config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_s3::config::Credentials::new(
+                "AKIDEXAMPLE",
+                "secret",
+                None,
+                None,
+                "test",
+            ))
+            .build();
+        let store =
+            S3Store::new(Client::from_conf(config)).with_presign_expiry(Duration::from_secs(3600));
+        let url = store
+            .media_url("moderation-demo", "incoming/audio/match 42/voice.wav")
+            .await
+            .expect("signs")
+            .expect("a link");
+        assert!(url.starts_with("https://"), "{url}");
+        assert!(url.contains("moderation-demo"), "{url}");
+        assert!(url.contains("incoming/audio/match%2042/voice.wav"), "{url}");
+        assert!(url.contains("X-Amz-Expires=3600"), "{url}");
+        assert!(url.contains("X-Amz-Signature="), "{url}");
     }
 }

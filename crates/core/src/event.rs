@@ -6,6 +6,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::error::Error as EventError;
+use crate::model::UserReport;
 
 /// An object a stage is asked to process.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,6 +50,17 @@ impl ObjectRef {
     }
 }
 
+/// What an event asks a stage to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Work {
+    /// An object was created (S3 notification or EventBridge "Object Created").
+    Object(ObjectRef),
+    /// EventBridge `Transcribe Job State Change` from `aws.transcribe`.
+    TranscribeJob { job_name: String, status: String },
+    /// The `moderation.user-report` custom event (DESIGN.md §2).
+    UserReport(UserReport),
+}
+
 /// One unit of work the runtime delivered; SQS messages are acknowledged one by one.
 #[derive(Debug)]
 pub struct Delivery {
@@ -56,7 +68,7 @@ pub struct Delivery {
     pub message_id: Option<String>,
     /// SQS `ApproximateReceiveCount`: 1 on the first delivery.
     pub receive_count: Option<u32>,
-    pub objects: Result<Vec<ObjectRef>, EventError>,
+    pub work: Result<Vec<Work>, EventError>,
 }
 
 /// A decoded invocation.
@@ -116,11 +128,26 @@ struct S3Object {
 }
 
 #[derive(Deserialize)]
-struct EventBridgeObjectCreated {
+struct EventBridgeEvent {
     #[serde(rename = "detail-type")]
     detail_type: String,
-    detail: EbDetail,
+    #[serde(default)]
+    source: String,
+    #[serde(default)]
+    detail: Value,
 }
+
+#[derive(Deserialize)]
+struct TranscribeJobDetail {
+    #[serde(rename = "TranscriptionJobName")]
+    job_name: String,
+    #[serde(rename = "TranscriptionJobStatus")]
+    status: String,
+}
+
+pub const USER_REPORT_SOURCE: &str = "moderation.user-report";
+pub const USER_REPORT_DETAIL_TYPE: &str = "User Report";
+pub const TRANSCRIBE_DETAIL_TYPE: &str = "Transcribe Job State Change";
 
 #[derive(Deserialize)]
 struct EbDetail {
@@ -163,18 +190,18 @@ pub fn decode_invocation(payload: &Value) -> Result<Invocation, EventError> {
                 .and_then(|a| a.get("ApproximateReceiveCount"))
                 .and_then(Value::as_str)
                 .and_then(|n| n.parse().ok());
-            let objects = match raw.get("body").and_then(Value::as_str) {
+            let work = match raw.get("body").and_then(Value::as_str) {
                 None => Err(EventError::UnsupportedEvent(format!(
                     "SQS message {message_id} has no string body"
                 ))),
                 Some(body) => serde_json::from_str::<Value>(body)
                     .map_err(EventError::EventShape)
-                    .and_then(|body| decode_objects(&body)),
+                    .and_then(|body| decode_work(&body)),
             };
             deliveries.push(Delivery {
                 message_id: Some(message_id),
                 receive_count,
-                objects,
+                work,
             });
         }
         return Ok(Invocation {
@@ -187,7 +214,7 @@ pub fn decode_invocation(payload: &Value) -> Result<Invocation, EventError> {
         deliveries: vec![Delivery {
             message_id: None,
             receive_count: None,
-            objects: Ok(decode_objects(payload)?),
+            work: Ok(decode_work(payload)?),
         }],
     })
 }
@@ -203,8 +230,39 @@ fn is_sqs(payload: &Value) -> bool {
         })
 }
 
-/// Objects named by one S3 notification or EventBridge event (not SQS-wrapped).
+/// Objects named by one S3 notification or EventBridge event (not SQS-wrapped); any other
+/// kind of event is an error.
 pub fn decode_objects(payload: &Value) -> Result<Vec<ObjectRef>, EventError> {
+    decode_work(payload)?
+        .into_iter()
+        .map(|w| match w {
+            Work::Object(o) => Ok(o),
+            other => Err(EventError::UnsupportedEvent(format!(
+                "{} is not an object event",
+                other.describe()
+            ))),
+        })
+        .collect()
+}
+
+impl Work {
+    /// A short description for logs and errors (no user content).
+    pub fn describe(&self) -> String {
+        match self {
+            Work::Object(o) => o.uri(),
+            Work::TranscribeJob { job_name, status } => {
+                format!("Transcribe job {job_name} ({status})")
+            }
+            Work::UserReport(r) => format!(
+                "user report {} on conversation {}",
+                r.report_id, r.conversation_id
+            ),
+        }
+    }
+}
+
+/// The work named by one S3 notification or EventBridge event (not SQS-wrapped).
+pub fn decode_work(payload: &Value) -> Result<Vec<Work>, EventError> {
     // S3 sends a test event when notifications are configured; it names no object.
     if payload.get("Event").and_then(Value::as_str) == Some("s3:TestEvent") {
         return Ok(Vec::new());
@@ -218,35 +276,54 @@ pub fn decode_objects(payload: &Value) -> Result<Vec<ObjectRef>, EventError> {
             if !r.event_name.is_empty() && !r.event_name.starts_with("ObjectCreated") {
                 continue;
             }
-            out.push(ObjectRef {
+            out.push(Work::Object(ObjectRef {
                 bucket: r.s3.bucket.name,
                 key: decode_s3_notification_key(&r.s3.object.key)?,
                 size: r.s3.object.size,
                 etag: r.s3.object.etag,
                 version_id: r.s3.object.version_id,
                 sequencer: r.s3.object.sequencer,
-            });
+            }));
         }
         return Ok(out);
     }
     if payload.get("detail-type").is_some() {
-        let e: EventBridgeObjectCreated =
+        let e: EventBridgeEvent =
             serde_json::from_value(payload.clone()).map_err(EventError::EventShape)?;
-        if e.detail_type != "Object Created" {
-            return Err(EventError::UnsupportedEvent(format!(
-                "EventBridge detail-type {:?}",
-                e.detail_type
-            )));
-        }
-        // EventBridge keys are not URL-encoded: take them as they are.
-        return Ok(vec![ObjectRef {
-            bucket: e.detail.bucket.name,
-            key: e.detail.object.key,
-            size: e.detail.object.size,
-            etag: e.detail.object.etag,
-            version_id: e.detail.object.version_id,
-            sequencer: e.detail.object.sequencer,
-        }]);
+        return match (e.source.as_str(), e.detail_type.as_str()) {
+            (_, "Object Created") => {
+                let d: EbDetail =
+                    serde_json::from_value(e.detail).map_err(EventError::EventShape)?;
+                // EventBridge keys are not URL-encoded: take them as they are.
+                Ok(vec![Work::Object(ObjectRef {
+                    bucket: d.bucket.name,
+                    key: d.object.key,
+                    size: d.object.size,
+                    etag: d.object.etag,
+                    version_id: d.object.version_id,
+                    sequencer: d.object.sequencer,
+                })])
+            }
+            ("aws.transcribe", TRANSCRIBE_DETAIL_TYPE) => {
+                let d: TranscribeJobDetail =
+                    serde_json::from_value(e.detail).map_err(EventError::EventShape)?;
+                Ok(vec![Work::TranscribeJob {
+                    job_name: d.job_name,
+                    status: d.status,
+                }])
+            }
+            (USER_REPORT_SOURCE, USER_REPORT_DETAIL_TYPE) => {
+                let r: UserReport = serde_json::from_value(e.detail).map_err(|source| {
+                    EventError::UnsupportedEvent(format!(
+                        "user report detail is malformed: {source}"
+                    ))
+                })?;
+                Ok(vec![Work::UserReport(r)])
+            }
+            (source, dt) => Err(EventError::UnsupportedEvent(format!(
+                "EventBridge detail-type {dt:?} from source {source:?}"
+            ))),
+        };
     }
     Err(EventError::UnsupportedEvent(
         "neither an S3 notification, an SQS message nor an EventBridge event".into(),
@@ -309,16 +386,16 @@ mod tests {
         let inv = decode_invocation(&ev).expect("decodes");
         assert!(inv.from_sqs);
         assert_eq!(inv.deliveries.len(), 2);
-        assert!(inv.deliveries[0].objects.is_ok());
+        assert!(inv.deliveries[0].work.is_ok());
         assert_eq!(inv.deliveries[0].receive_count, Some(2));
-        assert!(inv.deliveries[1].objects.is_err());
+        assert!(inv.deliveries[1].work.is_err());
         assert_eq!(inv.deliveries[1].message_id.as_deref(), Some("m2"));
         // A record without a body fails alone; one without an id fails the batch.
         let ev = json!({"Records":[
             {"messageId":"m1","eventSource":"aws:sqs"},
             {"messageId":"m2","eventSource":"aws:sqs","body":s3_event("incoming/text/y.txt").to_string()}]});
         let inv = decode_invocation(&ev).expect("decodes");
-        assert!(inv.deliveries[0].objects.is_err() && inv.deliveries[1].objects.is_ok());
+        assert!(inv.deliveries[0].work.is_err() && inv.deliveries[1].work.is_ok());
         let ev = json!({"Records":[{"eventSource":"aws:sqs","body":"{}"}]});
         assert!(decode_invocation(&ev).is_err());
     }
@@ -354,6 +431,35 @@ mod tests {
         )
         .expect("decodes");
         assert_eq!(objs[0].sequencer.as_deref(), Some("00AB"));
+    }
+
+    #[test]
+    fn transcribe_and_user_report_events_decode() {
+        let job = json!({"version":"0","detail-type":"Transcribe Job State Change",
+            "source":"aws.transcribe","detail":{"TranscriptionJobName":"moderation-x-0011aabb",
+            "TranscriptionJobStatus":"FAILED"}});
+        assert_eq!(
+            decode_work(&job).expect("decodes"),
+            vec![Work::TranscribeJob {
+                job_name: "moderation-x-0011aabb".into(),
+                status: "FAILED".into()
+            }]
+        );
+        let report = json!({"source":"moderation.user-report","detail-type":"User Report",
+            "detail":{"report_id":"r-1","reporter_id":"u-7","reported_user_id":"u-9",
+            "conversation_id":"match-42","reason":"harassment","reported_at":"2026-11-21T10:00:00Z"}});
+        match decode_work(&report).expect("decodes").as_slice() {
+            [Work::UserReport(r)] => assert_eq!(r.conversation_id, "match-42"),
+            other => panic!("unexpected {other:?}"),
+        }
+        // A report missing a field names it.
+        let bad = json!({"source":"moderation.user-report","detail-type":"User Report",
+            "detail":{"report_id":"r-1"}});
+        let err = decode_work(&bad).expect_err("malformed").to_string();
+        assert!(err.contains("reporter_id"), "{err}");
+        // Object-only stages reject the other kinds clearly.
+        let err = decode_objects(&job).expect_err("not an object").to_string();
+        assert!(err.contains("moderation-x-0011aabb"), "{err}");
     }
 
     #[test]

@@ -15,6 +15,12 @@ pub const SCREENED: &str = "screened/";
 pub const EVALUATED: &str = "evaluated/";
 pub const REPORTS: &str = "reports/";
 pub const FAILED: &str = "failed/";
+/// Records of started transcription jobs (`jobs/<job>.json`): what the job is for. Triggers
+/// nothing; the transcript's arrival looks it up.
+pub const JOBS: &str = "jobs/";
+/// Prefix of every Transcribe job this chain starts, so its EventBridge rule and handler can
+/// tell the chain's jobs from others in the account.
+pub const JOB_PREFIX: &str = "moderation-";
 
 /// A stage of the chain, named as its function.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -38,7 +44,7 @@ impl Stage {
     /// The prefixes this stage writes under; never one of its own trigger prefixes.
     pub fn writes(self) -> &'static [&'static str] {
         match self {
-            Stage::TranscribeAudio => &[SCREENED, FAILED],
+            Stage::TranscribeAudio => &[SCREENED, FAILED, JOBS],
             Stage::ScreenText => &[SCREENED, FAILED],
             Stage::EvaluatePolicy => &[EVALUATED, FAILED],
             Stage::WriteReport => &[REPORTS, FAILED],
@@ -64,6 +70,8 @@ pub fn route(key: &str) -> Option<Stage> {
 }
 
 pub const TEXT_EXTENSIONS: &[&str] = &["txt", "csv", "jsonl"];
+/// The media formats Amazon Transcribe accepts.
+pub const AUDIO_EXTENSIONS: &[&str] = &["mp3", "mp4", "wav", "flac", "ogg", "amr", "webm", "m4a"];
 
 /// Lower-case extension of the key's file name.
 pub fn extension(key: &str) -> Option<String> {
@@ -76,6 +84,8 @@ pub fn kind_of(key: &str) -> Option<SourceKind> {
     let ext = extension(key)?;
     if TEXT_EXTENSIONS.contains(&ext.as_str()) {
         Some(SourceKind::Text)
+    } else if AUDIO_EXTENSIONS.contains(&ext.as_str()) {
+        Some(SourceKind::Audio)
     } else {
         None
     }
@@ -85,8 +95,21 @@ pub fn kind_of(key: &str) -> Option<SourceKind> {
 /// key. The version is deliberately not part of it, so a newer upload of the same key replaces
 /// the previous report instead of forking a second one; the version is recorded in the documents.
 pub fn source_id(bucket: &str, key: &str) -> String {
-    let digest = Sha256::digest(format!("{bucket}\n{key}").as_bytes());
-    let hash: String = digest[..6].iter().map(|b| format!("{b:02x}")).collect();
+    slug_id(key, &format!("{bucket}\n{key}"))
+}
+
+/// The id of one recording moderated because of a user report: each report gets its own
+/// report even when two reports name the same conversation.
+pub fn user_report_id(bucket: &str, key: &str, report_id: &str) -> String {
+    slug_id(key, &format!("{bucket}\n{key}\nuser-report\n{report_id}"))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn slug_id(key: &str, hashed: &str) -> String {
+    let hash = hex(&Sha256::digest(hashed.as_bytes())[..6]);
     let name = key.rsplit('/').next().unwrap_or(key);
     let mut slug = String::new();
     for c in name.chars() {
@@ -133,8 +156,42 @@ pub fn failed_key(id: &str) -> String {
     format!("{FAILED}{id}.json")
 }
 
+/// The Transcribe job for one version of one source: `moderation-<id>-<8 hex>`. A duplicate
+/// event names the same job (Transcribe answers ConflictException, which is success); a newer
+/// upload of the same key is a new job. Fits Transcribe's `[0-9a-zA-Z._-]{1,200}`.
+pub fn job_name(id: &str, version: Option<&str>) -> String {
+    let tag = hex(&Sha256::digest(version.unwrap_or("unversioned").as_bytes())[..4]);
+    format!("{JOB_PREFIX}{id}-{tag}")
+}
+
+/// The source id a job name was made from.
+pub fn id_from_job_name(job: &str) -> Option<String> {
+    let rest = job.strip_prefix(JOB_PREFIX)?;
+    let (id, tag) = rest.rsplit_once('-')?;
+    (tag.len() == 8 && tag.bytes().all(|b| b.is_ascii_hexdigit()) && !id.is_empty())
+        .then(|| id.to_string())
+}
+
+/// `recordings/<conversation>/`, where a user report's recordings sit.
+pub fn conversation_folder(conversation_id: &str) -> String {
+    format!("{RECORDINGS}{conversation_id}/")
+}
+
+pub fn transcript_key(job: &str) -> String {
+    format!("{TRANSCRIPTS}{job}.json")
+}
+pub fn job_record_key(job: &str) -> String {
+    format!("{JOBS}{job}.json")
+}
+
 pub fn s3_uri(bucket: &str, key: &str) -> String {
     format!("s3://{bucket}/{key}")
+}
+
+/// `(bucket, key)` of an `s3://bucket/key` URI.
+pub fn parse_s3_uri(uri: &str) -> Option<(&str, &str)> {
+    let (bucket, key) = uri.strip_prefix("s3://")?.split_once('/')?;
+    (!bucket.is_empty()).then_some((bucket, key))
 }
 
 #[cfg(test)]
@@ -194,5 +251,36 @@ mod tests {
         assert_eq!(extension("a/b/noext"), None);
         assert_eq!(kind_of("x.jsonl"), Some(SourceKind::Text));
         assert_eq!(kind_of("x.exe"), None);
+        assert_eq!(kind_of("a/Clip.M4A"), Some(SourceKind::Audio));
+    }
+
+    #[test]
+    fn job_names_are_valid_stable_and_versioned() {
+        let id = source_id("b", "incoming/audio/match-42/voice chat.wav");
+        let job = job_name(&id, Some("etag-1"));
+        assert_eq!(job, job_name(&id, Some("etag-1")));
+        assert_ne!(job, job_name(&id, Some("etag-2")));
+        assert!(job.len() <= 200 && job.starts_with(JOB_PREFIX));
+        assert!(job
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')));
+        assert_eq!(id_from_job_name(&job), Some(id));
+        assert_eq!(id_from_job_name("someone-elses-job"), None);
+        assert_eq!(
+            id_from_document_key(&transcript_key(&job), TRANSCRIPTS),
+            Some(job)
+        );
+        assert_eq!(
+            id_from_document_key("transcripts/.write_access_check_file.temp", TRANSCRIPTS),
+            None
+        );
+    }
+
+    #[test]
+    fn user_report_ids_differ_per_report() {
+        let k = "recordings/match-42/voice.wav";
+        assert_ne!(user_report_id("b", k, "r-1"), user_report_id("b", k, "r-2"));
+        assert_ne!(user_report_id("b", k, "r-1"), source_id("b", k));
+        assert!(user_report_id("b", k, "r-1").starts_with("voice-wav-"));
     }
 }

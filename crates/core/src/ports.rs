@@ -125,3 +125,65 @@ pub trait ChatModel: Send + Sync {
     fn model(&self) -> &str;
     async fn complete(&self, system: &str, user: &str) -> Result<ChatReply>;
 }
+
+/// A stretch of recognised speech with its position in the recording, in seconds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TimedText {
+    pub start_time: f64,
+    pub end_time: f64,
+    pub text: String,
+}
+
+/// Offline speech-to-text over a whole recording. CPU-bound and synchronous: async callers run
+/// it on a blocking thread.
+pub trait SpeechToText: Send + Sync {
+    fn name(&self) -> &str;
+    /// Transcribe an encoded recording (`extension` is the lower-case file extension, e.g.
+    /// `wav`). Segments are in time order; times are real offsets into the recording.
+    fn transcribe(&self, audio: &[u8], extension: &str) -> Result<Vec<TimedText>>;
+}
+
+/// A batch transcription job with toxicity detection (Amazon Transcribe, or the offline
+/// stand-in that writes the same output document).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TranscriptionRequest {
+    pub job_name: String,
+    /// The recording, `s3://bucket/key`.
+    pub media_bucket: String,
+    pub media_key: String,
+    /// Lower-case file extension, one of [`crate::keys::AUDIO_EXTENSIONS`].
+    pub media_format: String,
+    /// `en-US`: toxicity detection exists for US English only.
+    pub language_code: String,
+    pub output_bucket: String,
+    /// `transcripts/<job>.json`.
+    pub output_key: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JobStart {
+    /// Accepted; the transcript (or a FAILED job event) follows.
+    Started,
+    /// A job of this name exists already: a duplicate event, nothing more to do.
+    AlreadyExists,
+    /// Finished at once (the offline backend): the transcript is at `transcript_key`.
+    Completed { transcript_key: String },
+    /// Could not transcribe, and retrying will not help; the reason goes into the report.
+    Failed(String),
+}
+
+#[async_trait]
+pub trait TranscriptionJobs: Send + Sync {
+    fn name(&self) -> &str;
+    async fn start(&self, req: &TranscriptionRequest) -> Result<JobStart>;
+    /// Why a job failed (`FailureReason`), `None` when the service gives none.
+    async fn failure_reason(&self, job_name: &str) -> Result<Option<String>>;
+}
+
+/// Links a moderator's browser can open to play a recording.
+#[async_trait]
+pub trait MediaLinks: Send + Sync {
+    /// A time-limited URL for the object, or `None` when the backend has no such URLs (the
+    /// report then links the file by relative path).
+    async fn media_url(&self, bucket: &str, key: &str) -> Result<Option<String>>;
+}

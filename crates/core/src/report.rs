@@ -10,11 +10,12 @@ use tracing::{info, warn};
 use crate::error::Result;
 use crate::event::ObjectRef;
 use crate::keys::{self, Stage};
+use crate::model::SourceKind;
 use crate::model::{
     Category, ErrorEntry, Item, Report, StageDocument, Status, Summary, TriggerKind, Verdict,
     REPORT_SCHEMA,
 };
-use crate::ports::ObjectStore;
+use crate::ports::{MediaLinks, ObjectStore};
 use crate::stage::{get_json, now_rfc3339, read_stage_document, Outcome};
 
 const STAGE: &str = "write-report";
@@ -103,14 +104,61 @@ header,main{max-width:1100px;margin:0 auto;padding:16px 24px}h1{font-size:22px;m
 th{background:#f0f0f2}td.num{text-align:right}a{color:#0b57d0}.review{color:var(--r);font-size:13px}
 "#;
 
-fn page(title: &str, body: &str) -> String {
+/// The audio player's only script: "play" buttons seek the recording to their segment, and a
+/// link to `#<item id>` opens the report at that segment. It is allowed by its hash alone, so
+/// no other script (injected or not) can run. It records what it did in `data-*` attributes.
+const PLAYER_SCRIPT: &str = "(function(){var a=document.getElementById('player');if(!a)return;\
+function mark(){a.setAttribute('data-position',a.currentTime.toFixed(2));}\
+function go(t,play){a.currentTime=t;mark();if(play){var p=a.play();if(p&&p.catch)p.catch(function(){});}}\
+a.addEventListener('loadedmetadata',function(){a.setAttribute('data-duration',a.duration.toFixed(2));\
+var h=decodeURIComponent(location.hash.slice(1));var b=h&&document.querySelector('button.play[data-item=\"'+CSS.escape(h)+'\"]');\
+if(b)go(parseFloat(b.getAttribute('data-start')),false);});\
+a.addEventListener('seeked',mark);\
+a.addEventListener('error',function(){a.setAttribute('data-error','could not load the recording');});\
+document.querySelectorAll('button.play').forEach(function(b){b.addEventListener('click',function(){\
+go(parseFloat(b.getAttribute('data-start')),true);});});})();";
+
+fn csp(with_player: bool) -> String {
+    if !with_player {
+        return "default-src 'none'; style-src 'unsafe-inline'".into();
+    }
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    let hash = base64::engine::general_purpose::STANDARD
+        .encode(sha2::Sha256::digest(PLAYER_SCRIPT.as_bytes()));
+    // Media from the report's own folder (offline) or a presigned S3 URL (https).
+    format!(
+        "default-src 'none'; style-src 'unsafe-inline'; script-src 'sha256-{hash}'; media-src 'self' file: https:"
+    )
+}
+
+fn page(title: &str, body: &str, with_player: bool) -> String {
+    let script = if with_player {
+        format!("<script>{PLAYER_SCRIPT}</script>")
+    } else {
+        String::new()
+    };
     format!(
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
-         <meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">\
-         <title>{}</title><style>{STYLE}</style></head><body>{body}</body></html>\n",
+         <meta http-equiv=\"Content-Security-Policy\" content=\"{}\">\
+         <title>{}</title><style>{STYLE}</style></head><body>{body}{script}</body></html>\n",
+        csp(with_player),
         esc(title)
     )
+}
+
+/// The link a report's audio player uses for `key` in the report's own bucket: relative to
+/// `reports/`, each path segment percent-encoded.
+pub fn relative_media_link(key: &str) -> String {
+    let encoded: Vec<String> = key
+        .split('/')
+        .map(|seg| {
+            percent_encoding::utf8_percent_encode(seg, percent_encoding::NON_ALPHANUMERIC)
+                .to_string()
+        })
+        .collect();
+    format!("../{}", encoded.join("/"))
 }
 
 fn status_str(s: Status) -> &'static str {
@@ -121,7 +169,7 @@ fn status_str(s: Status) -> &'static str {
     }
 }
 
-fn render_item(out: &mut String, item: &Item, threshold: f64) {
+fn render_item(out: &mut String, item: &Item, threshold: f64, player: bool) {
     let verdict = item.verdict.unwrap_or(Verdict::NeedsReview).as_str();
     let _ = write!(
         out,
@@ -139,6 +187,13 @@ fn render_item(out: &mut String, item: &Item, threshold: f64) {
     }
     if let (Some(s), Some(e)) = (item.start_time, item.end_time) {
         let _ = write!(out, "{s:.2}s–{e:.2}s ");
+        if player {
+            let _ = write!(
+                out,
+                "<button class=\"play\" type=\"button\" data-item=\"{}\" data-start=\"{s:.2}\">▶ play</button> ",
+                esc(&item.id)
+            );
+        }
     }
     let _ = write!(
         out,
@@ -208,7 +263,9 @@ fn render_item(out: &mut String, item: &Item, threshold: f64) {
     out.push_str("</section>");
 }
 
-pub fn render_html(report: &Report, threshold: f64) -> String {
+/// The report page. `media_url` (audio sources) adds a player and a "play" button per timed
+/// segment.
+pub fn render_html(report: &Report, threshold: f64, media_url: Option<&str>) -> String {
     let mut b = String::new();
     let s = &report.summary;
     let _ = write!(
@@ -248,6 +305,14 @@ pub fn render_html(report: &Report, threshold: f64) -> String {
          <div class=\"card\"><b>{:.2}</b>max toxicity</div></div></header><main>",
         s.items, s.over_threshold, s.evaluated, s.violations, s.needs_review, s.max_toxicity
     );
+    if let Some(url) = media_url {
+        let _ = write!(
+            b,
+            "<h2>Recording</h2><audio id=\"player\" controls preload=\"metadata\" src=\"{}\">\
+             Your browser cannot play this recording.</audio>",
+            esc(url)
+        );
+    }
     if !report.errors.is_empty() {
         b.push_str("<h2>Errors</h2><ul class=\"errors\">");
         for e in &report.errors {
@@ -275,7 +340,7 @@ pub fn render_html(report: &Report, threshold: f64) -> String {
     order.sort_by_key(|i| rank(i.verdict));
     b.push_str("<h2>Items</h2>");
     for item in order {
-        render_item(&mut b, item, threshold);
+        render_item(&mut b, item, threshold, media_url.is_some());
     }
     let u = &report.usage;
     let _ = write!(
@@ -288,7 +353,11 @@ pub fn render_html(report: &Report, threshold: f64) -> String {
         u.llm_input_tokens,
         u.llm_output_tokens
     );
-    page(&format!("Moderation report {}", report.report_id), &b)
+    page(
+        &format!("Moderation report {}", report.report_id),
+        &b,
+        media_url.is_some(),
+    )
 }
 
 pub fn render_index(reports: &[Report]) -> String {
@@ -320,11 +389,14 @@ pub fn render_index(reports: &[Report]) -> String {
         );
     }
     b.push_str("</tbody></table></main>");
-    page("Moderation reports", &b)
+    page("Moderation reports", &b, false)
 }
 
 pub struct ReportDeps<'a> {
     pub store: &'a dyn ObjectStore,
+    /// Presigned links for the audio player; without them the report links the recording by
+    /// its path relative to `reports/` (the offline folder bucket).
+    pub media: Option<&'a dyn MediaLinks>,
     /// Reports fetched at once when rebuilding the index.
     pub max_concurrency: usize,
 }
@@ -379,11 +451,12 @@ pub async fn write_report_object(obj: &ObjectRef, deps: &ReportDeps<'_>) -> Resu
     let json_key = keys::report_json_key(&report.report_id);
     let html_key = keys::report_html_key(&report.report_id);
     crate::stage::put_json(deps.store, &obj.bucket, &json_key, &report).await?;
+    let media = media_link(&report, &obj.bucket, deps).await;
     deps.store
         .put(
             &obj.bucket,
             &html_key,
-            render_html(&report, threshold).into_bytes(),
+            render_html(&report, threshold, media.as_deref()).into_bytes(),
             "text/html; charset=utf-8",
         )
         .await?;
@@ -401,4 +474,29 @@ pub async fn write_report_object(obj: &ObjectRef, deps: &ReportDeps<'_>) -> Resu
         "report written"
     );
     Ok(Outcome::Wrote(written))
+}
+
+/// Where the report's audio player loads the recording from, for audio sources: a presigned
+/// URL when the backend makes them, else the path relative to `reports/` in the same bucket.
+/// A link that cannot be made leaves the report without a player rather than failing it.
+async fn media_link(report: &Report, bucket: &str, deps: &ReportDeps<'_>) -> Option<String> {
+    if report.source.kind != SourceKind::Audio {
+        return None;
+    }
+    let (src_bucket, key) = keys::parse_s3_uri(&report.source.uri)?;
+    // A user report on an empty conversation names a folder, not a recording.
+    if key.is_empty() || key.ends_with('/') {
+        return None;
+    }
+    if let Some(links) = deps.media {
+        match links.media_url(src_bucket, key).await {
+            Ok(Some(url)) => return Some(url),
+            Ok(None) => {}
+            Err(e) => {
+                warn!(error = %e, "no link to the recording for the audio player");
+                return None;
+            }
+        }
+    }
+    (src_bucket == bucket).then(|| relative_media_link(key))
 }

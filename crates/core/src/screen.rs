@@ -203,17 +203,30 @@ pub async fn screen_text_object(
     cfg: &ScreenConfig,
 ) -> Result<Outcome> {
     let id = keys::source_id(&obj.bucket, &obj.key);
+    screen_text_object_as(obj, &id, trigger, deps, cfg).await
+}
+
+/// Like [`screen_text_object`], writing `screened/<id>.json` under a given id (a user report
+/// names recordings that get a report of their own, per report).
+pub async fn screen_text_object_as(
+    obj: &ObjectRef,
+    id: &str,
+    trigger: Trigger,
+    deps: &ScreenDeps<'_>,
+    cfg: &ScreenConfig,
+) -> Result<Outcome> {
     let ext = keys::extension(&obj.key).unwrap_or_default();
     let Some(format) = TextFormat::from_extension(&ext) else {
         let reason = format!(
             "unsupported text file type {:?}; expected one of .txt, .csv, .jsonl",
             ext
         );
-        return dead_letter(deps.store, Stage::ScreenText, obj, &id, &reason).await;
+        return dead_letter(deps.store, Stage::ScreenText, obj, id, &reason).await;
     };
     if let Some(size) = obj.size.filter(|s| *s > cfg.max_object_bytes) {
         return write_failed_screening(
             obj,
+            id,
             trigger,
             deps,
             cfg,
@@ -224,31 +237,20 @@ pub async fn screen_text_object(
         )
         .await;
     }
-    let key = keys::screened_key(&id);
-    // An older event arriving late must not overwrite what a newer write produced.
-    if let Some(seq) = &obj.sequencer {
-        let existing: Option<StageDocument> = get_json(deps.store, &obj.bucket, &key)
-            .await
-            .unwrap_or(None);
-        if let Some(newer) = existing
-            .and_then(|d| d.source_sequencer)
-            .filter(|s| sequencer_is_newer(s, seq))
-        {
-            return Ok(Outcome::Ignored(format!(
-                "a newer write (sequencer {newer}) was already screened; this event is {seq}"
-            )));
-        }
+    let key = keys::screened_key(id);
+    if let Some(why) = superseded(deps.store, &obj.bucket, id, obj.sequencer.as_deref()).await {
+        return Ok(Outcome::Ignored(why));
     }
     let opened = match deps.store.open(obj).await {
         Ok(o) => o,
         Err(Error::NotFound { uri }) => {
             let reason = format!("object {uri} no longer exists (deleted before it was read)");
-            return dead_letter(deps.store, Stage::ScreenText, obj, &id, &reason).await;
+            return dead_letter(deps.store, Stage::ScreenText, obj, id, &reason).await;
         }
         Err(e) => return Err(e),
     };
     let version = opened.version.clone().or_else(|| obj.version());
-    let mut doc = screened_doc(obj, &id, trigger, cfg, version);
+    let mut doc = screened_doc(obj, id, trigger, cfg, version);
     let parsed = match opened.size.filter(|s| *s > cfg.max_object_bytes) {
         // The event may not carry the size (EventBridge replays); the store does.
         Some(size) => Err(format!(
@@ -328,16 +330,36 @@ fn screened_doc(
 /// A screened document with status `failed` and the reason, so the report says why.
 async fn write_failed_screening(
     obj: &ObjectRef,
+    id: &str,
     trigger: Trigger,
     deps: &ScreenDeps<'_>,
     cfg: &ScreenConfig,
     reason: String,
 ) -> Result<Outcome> {
-    let id = keys::source_id(&obj.bucket, &obj.key);
-    let mut doc = screened_doc(obj, &id, trigger, cfg, obj.version());
+    let mut doc = screened_doc(obj, id, trigger, cfg, obj.version());
     doc.status = Status::Failed;
     doc.errors.push(ErrorEntry::new(STAGE, None, reason));
-    let key = keys::screened_key(&id);
+    let key = keys::screened_key(id);
     put_json(deps.store, &obj.bucket, &key, &doc).await?;
     Ok(Outcome::Wrote(vec![key]))
+}
+
+/// Why an event for `sequencer` must not overwrite `screened/<id>.json`: a newer write of the
+/// same source was already screened (an older event arriving late). `None` to go ahead.
+pub async fn superseded(
+    store: &dyn ObjectStore,
+    bucket: &str,
+    id: &str,
+    sequencer: Option<&str>,
+) -> Option<String> {
+    let seq = sequencer?;
+    let existing: Option<StageDocument> = get_json(store, bucket, &keys::screened_key(id))
+        .await
+        .unwrap_or(None);
+    let newer = existing
+        .and_then(|d| d.source_sequencer)
+        .filter(|s| sequencer_is_newer(s, seq))?;
+    Some(format!(
+        "a newer write (sequencer {newer}) was already screened; this event is {seq}"
+    ))
 }

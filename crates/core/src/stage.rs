@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use tracing::{error, warn, Instrument};
 
 use crate::error::{Error, Result};
-use crate::event::{decode_invocation, ObjectRef};
+use crate::event::{decode_invocation, ObjectRef, Work};
 use crate::keys::{self, Stage};
 use crate::model::{DeadLetter, StageDocument, DEAD_LETTER_SCHEMA};
 use crate::ports::{ObjectStore, WriteObjects};
@@ -132,13 +132,8 @@ pub struct FailurePolicy {
     pub max_receive_count: u32,
 }
 
-/// Run `process` for every object in a Lambda payload, inside a span naming the stage and the
-/// source. A failure that retrying cannot fix, or the last delivery of one that it could, is
-/// recorded under `failed/<id>.json` (stage, reason, input key). SQS deliveries fail one by one
-/// (`batchItemFailures`): retryable failures are reported so SQS redelivers (and, after the
-/// last try, moves them to the dead-letter queue as well); permanent ones are acknowledged once
-/// their dead letter is written. A direct invocation fails as a whole on a retryable failure,
-/// so Lambda's own retry and on-failure destination apply.
+/// Run `process` for every object in a Lambda payload; see [`handle_work`]. Events that name
+/// no object (Transcribe job changes, user reports) are not for these stages.
 pub async fn handle_payload<F, Fut>(
     stage: Stage,
     payload: &Value,
@@ -150,13 +145,72 @@ where
     F: Fn(ObjectRef) -> Fut,
     Fut: Future<Output = Result<Outcome>>,
 {
+    let process = &process;
+    handle_work(
+        stage,
+        payload,
+        store,
+        policy,
+        None,
+        move |work| async move {
+            match work {
+                Work::Object(obj) => process(obj).await,
+                other => Err(Error::UnsupportedEvent(format!(
+                    "{} is not handled by {}",
+                    other.describe(),
+                    stage.name()
+                ))),
+            }
+        },
+    )
+    .await
+}
+
+/// Where a failure of `work` is recorded: the object and id for `failed/<id>.json`. Work that
+/// names no object is recorded in `home_bucket`, the bucket the stage serves.
+fn dead_letter_subject(work: &Work, home_bucket: Option<&str>) -> Option<(ObjectRef, String)> {
+    match work {
+        Work::Object(obj) => Some((obj.clone(), keys::source_id(&obj.bucket, &obj.key))),
+        Work::TranscribeJob { job_name, .. } => {
+            let bucket = home_bucket?;
+            let id = keys::id_from_job_name(job_name).unwrap_or_else(|| job_name.clone());
+            Some((ObjectRef::new(bucket, keys::job_record_key(job_name)), id))
+        }
+        Work::UserReport(r) => {
+            let bucket = home_bucket?;
+            let folder = keys::conversation_folder(&r.conversation_id);
+            let id = keys::user_report_id(bucket, folder.trim_end_matches('/'), &r.report_id);
+            Some((ObjectRef::new(bucket, folder), id))
+        }
+    }
+}
+
+/// Run `process` for every piece of work in a Lambda payload, inside a span naming the stage
+/// and the source. A failure that retrying cannot fix, or the last delivery of one that it
+/// could, is recorded under `failed/<id>.json` (stage, reason, input key). SQS deliveries fail
+/// one by one (`batchItemFailures`): retryable failures are reported so SQS redelivers (and,
+/// after the last try, moves them to the dead-letter queue as well); permanent ones are
+/// acknowledged once their dead letter is written. A direct invocation fails as a whole on a
+/// retryable failure, so Lambda's own retry and on-failure destination apply.
+pub async fn handle_work<F, Fut>(
+    stage: Stage,
+    payload: &Value,
+    store: &dyn ObjectStore,
+    policy: FailurePolicy,
+    home_bucket: Option<&str>,
+    process: F,
+) -> Result<Value>
+where
+    F: Fn(Work) -> Fut,
+    Fut: Future<Output = Result<Outcome>>,
+{
     let invocation = decode_invocation(payload)?;
     let mut failures = Vec::new();
     let mut first_error: Option<Error> = None;
     let mut written: Vec<String> = Vec::new();
     for delivery in invocation.deliveries {
-        let objects = match delivery.objects {
-            Ok(o) => o,
+        let works = match delivery.work {
+            Ok(w) => w,
             Err(e) => {
                 error!(stage = stage.name(), error = %e, "undecodable delivery");
                 // No bucket or key to record it under: leave it to the queue's DLQ.
@@ -169,14 +223,18 @@ where
             .receive_count
             .is_some_and(|n| n >= policy.max_receive_count);
         let mut delivery_failed = false;
-        for obj in objects {
+        for work in works {
             // The routing table decides, so a misconfigured trigger cannot run the wrong stage.
-            if keys::route(&obj.key) != Some(stage) {
-                tracing::info!(stage = stage.name(), key = %obj.key, "not routed to this stage; ignored");
-                continue;
+            if let Work::Object(obj) = &work {
+                if keys::route(&obj.key) != Some(stage) {
+                    tracing::info!(stage = stage.name(), key = %obj.key, "not routed to this stage; ignored");
+                    continue;
+                }
             }
-            let span = tracing::info_span!("object", stage = stage.name(), source_uri = %obj.uri());
-            let e = match process(obj.clone()).instrument(span.clone()).await {
+            let span =
+                tracing::info_span!("object", stage = stage.name(), source_uri = %work.describe());
+            let subject = dead_letter_subject(&work, home_bucket);
+            let e = match process(work).instrument(span.clone()).await {
                 Ok(Outcome::Wrote(keys)) => {
                     written.extend(keys);
                     continue;
@@ -198,11 +256,16 @@ where
                     Some(n) if retryable => format!("failed on all {n} deliveries: {e}"),
                     _ => e.to_string(),
                 };
-                let id = keys::source_id(&obj.bucket, &obj.key);
-                let dead =
-                    write_dead_letter(store, stage, &obj, &id, &reason, delivery.receive_count)
-                        .instrument(span.clone())
-                        .await;
+                let dead = match &subject {
+                    Some((obj, id)) => {
+                        write_dead_letter(store, stage, obj, id, &reason, delivery.receive_count)
+                            .instrument(span.clone())
+                            .await
+                    }
+                    None => Err(Error::Config(
+                        "no bucket to record the failure in (set MODERATION_BUCKET)".into(),
+                    )),
+                };
                 match dead {
                     Ok(Outcome::DeadLettered(k)) => written.push(k),
                     Ok(_) => {}

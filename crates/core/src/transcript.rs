@@ -24,8 +24,133 @@ pub struct SpeechSegment {
 pub enum TranscriptContent {
     /// Transcribe scored each segment.
     Scored(Vec<SpeechSegment>),
-    /// No toxicity detection: the transcript text, to be chunked and scored like a chat log.
-    Unscored(String),
+    /// No toxicity detection: sentences of the transcript, to be scored like chat lines.
+    Unscored(Vec<Utterance>),
+}
+
+/// A sentence of an unscored transcript, timed when the transcript has word timings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Utterance {
+    pub text: String,
+    pub start_time: Option<f64>,
+    pub end_time: Option<f64>,
+}
+
+/// Sentences longer than this many words are cut, so one item never swallows a monologue.
+const MAX_SENTENCE_WORDS: usize = 60;
+
+fn ends_sentence(token: &str) -> bool {
+    token.ends_with(['.', '?', '!'])
+}
+
+/// Sentences from Transcribe's word items (`results.items`), with the first and last word's
+/// times; `None` when the items are absent or carry no timings.
+fn sentences_from_items(items: &Value) -> Option<Vec<Utterance>> {
+    let items = items.as_array()?;
+    let time = |v: &Value| match v {
+        Value::String(s) => s.parse::<f64>().ok().filter(|t| t.is_finite()),
+        Value::Number(n) => n.as_f64(),
+        _ => None,
+    };
+    let mut out = Vec::new();
+    let (mut text, mut start, mut end, mut words) = (String::new(), None, None, 0usize);
+    for item in items {
+        let Some(content) = item["alternatives"][0]["content"].as_str() else {
+            continue;
+        };
+        if item["type"] == "punctuation" {
+            text.push_str(content);
+        } else {
+            let (s, e) = (time(&item["start_time"])?, time(&item["end_time"])?);
+            if !text.is_empty() {
+                text.push(' ');
+            }
+            text.push_str(content);
+            start.get_or_insert(s);
+            end = Some(e);
+            words += 1;
+        }
+        if words > 0 && (ends_sentence(content) || words >= MAX_SENTENCE_WORDS) {
+            out.push(Utterance {
+                text: std::mem::take(&mut text),
+                start_time: start.take(),
+                end_time: end.take(),
+            });
+            words = 0;
+        }
+    }
+    if words > 0 {
+        out.push(Utterance {
+            text,
+            start_time: start,
+            end_time: end,
+        });
+    }
+    (!out.is_empty()).then_some(out)
+}
+
+/// Sentences of plain transcript text, untimed.
+fn sentences_from_text(text: &str) -> Vec<Utterance> {
+    let mut out = Vec::new();
+    let mut current: Vec<&str> = Vec::new();
+    for word in text.split_whitespace() {
+        current.push(word);
+        if ends_sentence(word) || current.len() >= MAX_SENTENCE_WORDS {
+            out.push(current.join(" "));
+            current.clear();
+        }
+    }
+    if !current.is_empty() {
+        out.push(current.join(" "));
+    }
+    out.into_iter()
+        .map(|text| Utterance {
+            text,
+            start_time: None,
+            end_time: None,
+        })
+        .collect()
+}
+
+/// Seconds of speech the transcript covers (the last end time), for the usage record.
+pub fn covered_seconds(content: &TranscriptContent) -> f64 {
+    match content {
+        TranscriptContent::Scored(segs) => segs.iter().map(|s| s.end_time).fold(0.0, f64::max),
+        TranscriptContent::Unscored(u) => u.iter().filter_map(|u| u.end_time).fold(0.0, f64::max),
+    }
+}
+
+/// A Transcribe-shaped output document (`results.transcripts` and `results.toxicity_detection`)
+/// for segments scored elsewhere: the offline backend writes it so the deployed and the local
+/// chain ingest the same document.
+pub fn transcribe_output(job_name: &str, segments: &[SpeechSegment]) -> Value {
+    let text: Vec<&str> = segments.iter().map(|s| s.text.as_str()).collect();
+    let toxicity: Vec<Value> = segments
+        .iter()
+        .map(|s| {
+            let categories: serde_json::Map<String, Value> = Category::ALL
+                .iter()
+                .map(|c| (c.as_str().to_string(), Value::from(s.categories.get(*c))))
+                .collect();
+            serde_json::json!({
+                "text": s.text,
+                "toxicity": s.toxicity,
+                "categories": categories,
+                "start_time": s.start_time,
+                "end_time": s.end_time,
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "jobName": job_name,
+        "accountId": "offline",
+        "status": "COMPLETED",
+        "results": {
+            "transcripts": [{"transcript": text.join(" ")}],
+            "items": [],
+            "toxicity_detection": toxicity,
+        }
+    })
 }
 
 fn number(seg: &Value, field: &str, n: usize) -> Result<f64, String> {
@@ -133,7 +258,10 @@ pub fn parse_transcript(bytes: &[u8]) -> Result<TranscriptContent, String> {
             if text.trim().is_empty() {
                 return Err("the transcript contains no speech".into());
             }
-            Ok(TranscriptContent::Unscored(text))
+            Ok(TranscriptContent::Unscored(
+                sentences_from_items(&results["items"])
+                    .unwrap_or_else(|| sentences_from_text(&text)),
+            ))
         }
         other => Err(format!(
             "`results.toxicity_detection` is {}, not an array",
@@ -185,10 +313,49 @@ mod tests {
 
     #[test]
     fn without_toxicity_detection_the_text_is_returned_for_scoring() {
-        let doc = r#"{"results":{"transcripts":[{"transcript":"hola a todos"}],"items":[]}}"#;
+        let doc =
+            r#"{"results":{"transcripts":[{"transcript":"hola a todos. que tal?"}],"items":[]}}"#;
+        let untimed = |t: &str| Utterance {
+            text: t.into(),
+            start_time: None,
+            end_time: None,
+        };
         assert_eq!(
             parse_transcript(doc.as_bytes()).expect("parses"),
-            TranscriptContent::Unscored("hola a todos".into())
+            TranscriptContent::Unscored(vec![untimed("hola a todos."), untimed("que tal?")])
+        );
+    }
+
+    #[test]
+    fn word_items_give_the_fallback_sentences_real_times() {
+        let doc = r#"{"results":{"transcripts":[{"transcript":"Hola, amigo. Adios"}],"items":[
+          {"start_time":"0.5","end_time":"0.9","alternatives":[{"content":"Hola"}],"type":"pronunciation"},
+          {"alternatives":[{"content":","}],"type":"punctuation"},
+          {"start_time":"1.0","end_time":"1.6","alternatives":[{"content":"amigo"}],"type":"pronunciation"},
+          {"alternatives":[{"content":"."}],"type":"punctuation"},
+          {"start_time":"4.25","end_time":"5.0","alternatives":[{"content":"Adios"}],"type":"pronunciation"}]}}"#;
+        let TranscriptContent::Unscored(u) = parse_transcript(doc.as_bytes()).expect("parses")
+        else {
+            panic!("expected unscored");
+        };
+        assert_eq!(u.len(), 2);
+        assert_eq!(u[0].text, "Hola, amigo.");
+        assert_eq!((u[0].start_time, u[0].end_time), (Some(0.5), Some(1.6)));
+        assert_eq!((u[1].start_time, u[1].end_time), (Some(4.25), Some(5.0)));
+        assert_eq!(covered_seconds(&TranscriptContent::Unscored(u)), 5.0);
+    }
+
+    #[test]
+    fn offline_output_round_trips_through_the_parser() {
+        let TranscriptContent::Scored(segs) =
+            parse_transcript(DOCUMENTED.as_bytes()).expect("parses")
+        else {
+            panic!("expected scored segments");
+        };
+        let out = transcribe_output("job", &segs).to_string();
+        assert_eq!(
+            parse_transcript(out.as_bytes()).expect("round trip"),
+            TranscriptContent::Scored(segs)
         );
     }
 

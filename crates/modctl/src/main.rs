@@ -6,19 +6,24 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use moderation_core::audio::{ingest_transcript, start_audio_job, AudioConfig, AudioDeps};
 use moderation_core::config::Vars;
 use moderation_core::event::ObjectRef;
 use moderation_core::keys::{self, Stage};
 use moderation_core::model::{Report, Trigger};
 use moderation_core::parse::ParseOptions;
 use moderation_core::policy::{evaluate_object, EvaluateConfig, EvaluateDeps, LlmJudge};
-use moderation_core::ports::{ObjectStore, PolicyJudge, PolicyRetriever, ToxicityDetector};
+use moderation_core::ports::{
+    ObjectStore, PolicyJudge, PolicyRetriever, ToxicityDetector, TranscriptionJobs,
+};
 use moderation_core::prompt::PromptTemplate;
 use moderation_core::report::{write_report_object, ReportDeps};
 use moderation_core::rules::RuleFilter;
 use moderation_core::screen::{screen_text_object, ScreenConfig, ScreenDeps};
 use moderation_core::stage::{get_json, run_chain, Outcome};
-use moderation_offline::{FolderStore, OfflineDetector, PolicyIndex, RulesJudge};
+use moderation_offline::{
+    FolderStore, LocalTranscription, OfflineDetector, PolicyIndex, RulesJudge,
+};
 
 /// The bucket name local runs use; with a single-bucket folder store it only appears in URIs.
 const LOCAL_BUCKET: &str = "local";
@@ -63,17 +68,21 @@ struct RunArgs {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Moderate local files (.txt .csv .jsonl).
+    /// Moderate local files (.txt .csv .jsonl; audio .wav .flac .ogg .mp3).
     Moderate {
         #[arg(required = true)]
         paths: Vec<PathBuf>,
         #[command(flatten)]
         run: RunArgs,
     },
-    /// Moderate the sample uploads in events/uploads/.
+    /// Moderate the sample uploads in events/uploads/, plus voice chat spoken from the scripts
+    /// in events/speech/ with espeak-ng (skipped with a note when it is not installed).
     Demo {
         #[arg(long, default_value = "events/uploads")]
         uploads: PathBuf,
+        /// Voice-chat scripts: one spoken line per line of each .txt file.
+        #[arg(long, default_value = "events/speech")]
+        speech: PathBuf,
         #[command(flatten)]
         run: RunArgs,
     },
@@ -96,6 +105,9 @@ enum CliError {
 struct Chain {
     store: Arc<FolderStore>,
     detector: Arc<dyn ToxicityDetector>,
+    /// Speech-to-text on this machine (Whisper), whichever backend scores the text.
+    jobs: Arc<dyn TranscriptionJobs>,
+    audio: AudioConfig,
     rules: RuleFilter,
     retriever: Arc<dyn PolicyRetriever>,
     judge: Arc<dyn PolicyJudge>,
@@ -177,8 +189,21 @@ impl Chain {
                 )
             }
         };
+        let store = Arc::new(FolderStore::single_bucket(&run.out));
+        let jobs = Arc::new(LocalTranscription::with_model_dir(
+            store.clone(),
+            PathBuf::from(vars.or("WHISPER_DIR", ".cache/models/whisper-tiny-en")),
+            detector.clone(),
+        ));
+        let concurrency = vars.count("COMPREHEND_CONCURRENCY", 4)?;
         Ok(Chain {
-            store: Arc::new(FolderStore::single_bucket(&run.out)),
+            store,
+            jobs,
+            audio: AudioConfig {
+                thresholds,
+                max_concurrency: concurrency,
+                ..AudioConfig::default()
+            },
             detector,
             rules: RuleFilter::default_list()?,
             retriever,
@@ -186,7 +211,7 @@ impl Chain {
             screen: ScreenConfig {
                 thresholds,
                 max_object_bytes: vars.count("MAX_OBJECT_BYTES", DEFAULT_MAX_OBJECT_BYTES)? as u64,
-                max_concurrency: vars.count("COMPREHEND_CONCURRENCY", 4)?,
+                max_concurrency: concurrency,
                 parse: ParseOptions {
                     text_column: run.text_column.clone(),
                     ..ParseOptions::default()
@@ -223,13 +248,25 @@ impl Chain {
             Stage::WriteReport => {
                 let deps = ReportDeps {
                     store,
+                    media: None,
                     max_concurrency: 8,
                 };
                 write_report_object(&obj, &deps).await
             }
-            Stage::TranscribeAudio => Ok(Outcome::Ignored(
-                "audio moderation is not available in this build yet".into(),
-            )),
+            Stage::TranscribeAudio => {
+                let deps = AudioDeps {
+                    store,
+                    jobs: self.jobs.as_ref(),
+                    detector: self.detector.as_ref(),
+                    rules: &self.rules,
+                };
+                if obj.key.starts_with(keys::TRANSCRIPTS) {
+                    ingest_transcript(&obj, &deps, &self.audio).await
+                } else {
+                    let id = keys::source_id(&obj.bucket, &obj.key);
+                    start_audio_job(&obj, &id, Trigger::upload(), &deps, &self.audio).await
+                }
+            }
         }
     }
 
@@ -316,8 +353,9 @@ fn hybrid_search(_: PolicyIndex, _: &Vars) -> Result<Arc<dyn PolicyRetriever>, C
     ))
 }
 
-/// The key each file is uploaded under: `incoming/text/<name>`, made unique when two
-/// arguments share a file name (so their reports do not overwrite each other).
+/// The key each file is uploaded under: `incoming/text/<name>` or
+/// `incoming/audio/local/<name>`, made unique when two arguments share a file name (so their
+/// reports do not overwrite each other).
 fn upload_keys(paths: &[PathBuf]) -> Result<Vec<String>, CliError> {
     let mut keys: Vec<String> = Vec::with_capacity(paths.len());
     for p in paths {
@@ -331,17 +369,24 @@ fn upload_keys(paths: &[PathBuf]) -> Result<Vec<String>, CliError> {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        if keys::kind_of(&name) != Some(moderation_core::model::SourceKind::Text) {
-            return Err(CliError::Usage(format!(
-                "{}: unsupported file type (expected .txt, .csv or .jsonl)",
-                p.display()
-            )));
-        }
-        let mut key = format!("{}{name}", keys::INCOMING_TEXT);
+        let folder = match keys::kind_of(&name) {
+            Some(moderation_core::model::SourceKind::Text) => keys::INCOMING_TEXT.to_string(),
+            Some(moderation_core::model::SourceKind::Audio) => {
+                format!("{}local/", keys::INCOMING_AUDIO)
+            }
+            _ => {
+                return Err(CliError::Usage(format!(
+                    "{}: unsupported file type (expected .txt, .csv, .jsonl or audio: {})",
+                    p.display(),
+                    keys::AUDIO_EXTENSIONS.join(", ")
+                )))
+            }
+        };
+        let mut key = format!("{folder}{name}");
         let mut n = 2;
         while keys.contains(&key) {
             let (stem, ext) = name.rsplit_once('.').unwrap_or((&name, ""));
-            key = format!("{}{stem}-{n}.{ext}", keys::INCOMING_TEXT);
+            key = format!("{folder}{stem}-{n}.{ext}");
             n += 1;
         }
         keys.push(key);
@@ -349,19 +394,74 @@ fn upload_keys(paths: &[PathBuf]) -> Result<Vec<String>, CliError> {
     Ok(keys)
 }
 
+/// The moderatable files directly in `dir`, sorted.
+fn files_in(dir: &Path) -> Result<Vec<PathBuf>, CliError> {
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|source| CliError::Io {
+            path: dir.display().to_string(),
+            source,
+        })?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| keys::kind_of(&p.to_string_lossy()).is_some())
+        .collect();
+    paths.sort();
+    Ok(paths)
+}
+
+/// Speak each `<name>.txt` script in `scripts` with espeak-ng into `<out>/<name>.wav` (one
+/// line per utterance, `#` comments); none when espeak-ng is missing.
+fn speak_scripts(scripts: &Path, out: &Path) -> Result<Vec<PathBuf>, CliError> {
+    let io = |path: &Path| {
+        let path = path.display().to_string();
+        move |source| CliError::Io { path, source }
+    };
+    let Ok(entries) = std::fs::read_dir(scripts) else {
+        return Ok(Vec::new());
+    };
+    let mut scripts: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "txt"))
+        .collect();
+    scripts.sort();
+    if scripts.is_empty() {
+        return Ok(Vec::new());
+    }
+    if !moderation_offline::speech_samples::espeak_available() {
+        eprintln!(
+            "modctl: skipping the voice-chat samples in {}: espeak-ng is not installed (make demo installs it)",
+            scripts[0].parent().unwrap_or(Path::new(".")).display()
+        );
+        return Ok(Vec::new());
+    }
+    std::fs::create_dir_all(out).map_err(io(out))?;
+    let mut wavs = Vec::new();
+    for script in scripts {
+        let text = std::fs::read_to_string(&script).map_err(io(&script))?;
+        let lines: Vec<&str> = text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .collect();
+        let clip = moderation_offline::speech_samples::speak_lines(&lines, 0.8)
+            .map_err(moderation_core::Error::from)?;
+        let stem = script.file_stem().unwrap_or_default().to_string_lossy();
+        let wav = out.join(format!("{stem}.wav"));
+        std::fs::write(&wav, &clip.wav).map_err(io(&wav))?;
+        wavs.push(wav);
+    }
+    Ok(wavs)
+}
+
 async fn run(cli: Cli) -> Result<(), CliError> {
     let (paths, run) = match cli.command {
         Command::Moderate { paths, run } => (paths, run),
-        Command::Demo { uploads, run } => {
-            let mut paths: Vec<PathBuf> = std::fs::read_dir(&uploads)
-                .map_err(|source| CliError::Io {
-                    path: uploads.display().to_string(),
-                    source,
-                })?
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| keys::kind_of(&p.to_string_lossy()).is_some())
-                .collect();
-            paths.sort();
+        Command::Demo {
+            uploads,
+            speech,
+            run,
+        } => {
+            let mut paths = files_in(&uploads)?;
+            paths.extend(speak_scripts(&speech, &run.out.join("demo-audio"))?);
             (paths, run)
         }
     };

@@ -167,3 +167,36 @@ fn an_unwritable_output_folder_exits_1() {
         String::from_utf8_lossy(&o.stderr)
     );
 }
+
+#[test]
+fn moderate_takes_a_recording_and_reports_its_segments() {
+    let model = workspace().join(".cache/models/whisper-tiny-en");
+    let ready = moderation_offline::speech_samples::espeak_available()
+        && (model.join("model.safetensors").is_file() || model.join("model.bin").is_file());
+    if !ready {
+        assert!(
+            std::env::var("REQUIRE_MODELS").as_deref() != Ok("1"),
+            "REQUIRE_MODELS=1 but the Whisper model or espeak-ng is missing"
+        );
+        eprintln!("skipping: needs the Whisper model (make models) and espeak-ng");
+        return;
+    }
+    let out = tempfile::tempdir().expect("tempdir");
+    let clip = moderation_offline::speech_samples::speak_lines(
+        &[
+            "good game everyone, nice push on the bridge",
+            "shut up, you are a stupid idiot",
+        ],
+        1.5,
+    )
+    .expect("espeak-ng speaks");
+    let wav = out.path().join("clip.wav");
+    std::fs::write(&wav, &clip.wav).expect("write");
+    let dir = out.path().join("out").display().to_string();
+    let o = modctl(&["moderate", &wav.display().to_string(), "--out", &dir]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = stdout(&o);
+    let first = text.lines().next().unwrap_or_default();
+    assert!(first.contains("clip.wav: 2 items, 1 violations"), "{text}");
+    assert!(first.contains("1 below threshold (Complete)"), "{text}");
+}

