@@ -59,14 +59,10 @@ fn score_runs(runs: usize, n: usize) -> Vec<f64> {
         .collect()
 }
 
-// ---------------------------------------------------------------------------------------
-// HOOK — Whisper real-time factor. `moderation_offline::whisper::Whisper` (feature `whisper`
-// of moderation-offline, implementing `moderation_core::ports::SpeechToText`) is being added
-// separately. When it lands, build this crate with `--features whisper` and construct the
-// engine in `whisper_engine` below; `measure_rtf` already does the timing on a 60 s clip.
-// ---------------------------------------------------------------------------------------
+// Whisper real-time factor (feature `whisper`: moderation-offline's Whisper tiny.en, model
+// from `make models`).
 
-/// Not measured until the `whisper` feature is built.
+/// Not measured without the `whisper` feature.
 #[cfg(not(feature = "whisper"))]
 async fn whisper_rtf(_ctx: &Ctx) -> Whisper {
     Whisper::NotBuilt
@@ -74,7 +70,7 @@ async fn whisper_rtf(_ctx: &Ctx) -> Whisper {
 
 #[cfg(feature = "whisper")]
 async fn whisper_rtf(ctx: &Ctx) -> Whisper {
-    let clip = match speech_clip(&ctx.work, 60.0) {
+    let clip = match speech_clip(60.0) {
         Ok(c) => c,
         Err(e) => return Whisper::Failed(e),
     };
@@ -88,15 +84,17 @@ async fn whisper_rtf(ctx: &Ctx) -> Whisper {
     .unwrap_or_else(|e| Whisper::Failed(e.to_string()))
 }
 
-/// HOOK: construct the offline Whisper here (model files under `.cache/models/`).
+/// The offline Whisper from `WHISPER_DIR` or `<workspace>/.cache/models/whisper-tiny-en`.
 #[cfg(feature = "whisper")]
 fn whisper_engine(
-    _root: &std::path::Path,
+    root: &std::path::Path,
 ) -> Result<Box<dyn moderation_core::ports::SpeechToText>, String> {
-    Err(
-        "not measured: moderation_offline::whisper::Whisper is not wired into the harness yet"
-            .into(),
-    )
+    let dir = std::env::var_os("WHISPER_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| root.join(".cache/models/whisper-tiny-en"));
+    moderation_offline::whisper::Whisper::load(&dir)
+        .map(|w| Box::new(w) as Box<dyn moderation_core::ports::SpeechToText>)
+        .map_err(|e| format!("{e} (make models)"))
 }
 
 /// A WAV clip and its duration in seconds.
@@ -128,73 +126,25 @@ pub fn measure_rtf(
     }
 }
 
-/// About `seconds` of English speech from espeak-ng (Debian `espeak-ng`), the clip the demo
-/// uses for audio: chat lines read one after another until the clip is long enough.
+/// About `seconds` of English speech from espeak-ng (Debian `espeak-ng`): chat lines spoken
+/// one after another, with short pauses, until the clip is long enough.
 #[cfg_attr(not(feature = "whisper"), allow(dead_code))]
-pub fn speech_clip(dir: &std::path::Path, seconds: f64) -> Result<Clip, String> {
-    let path = dir.join("whisper-clip.wav");
-    // ~2.5 words a second at espeak-ng's default 175 wpm with pauses.
-    let words_needed = (seconds * 2.6) as usize;
-    let mut text = String::new();
-    let mut i = 0;
-    while text.split_whitespace().count() < words_needed {
-        text.push_str(&message(i).replace('#', "number "));
-        text.push_str(". ");
-        i += 1;
+pub fn speech_clip(seconds: f64) -> Result<Clip, String> {
+    use moderation_offline::speech_samples::speak_lines;
+    // espeak-ng at 150 words a minute with the pauses: ~2 words a second.
+    let words_needed = (seconds * 2.0) as usize;
+    let mut lines = Vec::new();
+    let mut words = 0;
+    while words < words_needed {
+        let line = message(lines.len()).replace('#', "number ");
+        words += line.split_whitespace().count();
+        lines.push(line);
     }
-    let status = std::process::Command::new("espeak-ng")
-        .arg("-w")
-        .arg(&path)
-        .arg(&text)
-        .status()
-        .map_err(|e| format!("espeak-ng: {e}"))?;
-    if !status.success() {
-        return Err(format!("espeak-ng exited with {status}"));
-    }
-    let wav = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let seconds = wav_seconds(&wav).ok_or("espeak-ng wrote an unreadable WAV")?;
-    Ok(Clip { wav, seconds })
-}
-
-/// Duration of a PCM WAV from its `fmt ` and `data` chunks.
-#[cfg_attr(not(feature = "whisper"), allow(dead_code))]
-fn wav_seconds(wav: &[u8]) -> Option<f64> {
-    let u32_at =
-        |i: usize| -> Option<u32> { Some(u32::from_le_bytes(wav.get(i..i + 4)?.try_into().ok()?)) };
-    let mut pos = 12;
-    let mut byte_rate = None;
-    while pos + 8 <= wav.len() {
-        let id = wav.get(pos..pos + 4)?;
-        let len = u32_at(pos + 4)? as usize;
-        if id == b"fmt " {
-            byte_rate = u32_at(pos + 16);
-        } else if id == b"data" {
-            // espeak-ng streams: the header may say 0x7fffffff; use what is there.
-            let len = len.min(wav.len().saturating_sub(pos + 8));
-            return Some(len as f64 / f64::from(byte_rate?));
-        }
-        pos += 8 + len + (len & 1);
-    }
-    None
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn wav_duration_from_header() {
-        let mut wav = b"RIFF\0\0\0\0WAVEfmt ".to_vec();
-        wav.extend(16u32.to_le_bytes());
-        wav.extend(1u16.to_le_bytes()); // PCM
-        wav.extend(1u16.to_le_bytes()); // mono
-        wav.extend(22_050u32.to_le_bytes());
-        wav.extend(44_100u32.to_le_bytes()); // byte rate
-        wav.extend(2u16.to_le_bytes());
-        wav.extend(16u16.to_le_bytes());
-        wav.extend(b"data");
-        wav.extend(88_200u32.to_le_bytes());
-        wav.extend(vec![0u8; 88_200]);
-        assert_eq!(wav_seconds(&wav), Some(2.0));
-    }
+    let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+    let clip = speak_lines(&refs, 0.4).map_err(|e| e.to_string())?;
+    let seconds = clip.lines.last().map_or(0.0, |(_, end, _)| end + 0.4);
+    Ok(Clip {
+        wav: clip.wav,
+        seconds,
+    })
 }
