@@ -567,3 +567,123 @@ async fn job_events_and_user_reports_arrive_through_sqs_too() {
     let id = keys::user_report_id(FIXTURE_BUCKET, "recordings/match-42/chat.txt", "r-1");
     assert!(keys_under(root, keys::SCREENED).contains(&keys::screened_key(&id)));
 }
+
+/// Transcribe that refuses some recordings: permanently (`broken`) or for now (`busy`).
+struct Picky;
+
+#[async_trait]
+impl TranscriptionJobs for Picky {
+    fn name(&self) -> &str {
+        "Amazon Transcribe"
+    }
+    async fn start(&self, req: &TranscriptionRequest) -> moderation_core::Result<JobStart> {
+        if req.media_key.contains("broken") {
+            return Err(moderation_core::Error::Input(
+                "BadRequestException: the media file is corrupt".into(),
+            ));
+        }
+        if req.media_key.contains("busy") {
+            return Err(moderation_core::Error::service(
+                "transcribe",
+                moderation_core::error::ServiceErrorKind::Throttled,
+                "LimitExceededException",
+            ));
+        }
+        Ok(JobStart::Started)
+    }
+    async fn failure_reason(&self, _job: &str) -> moderation_core::Result<Option<String>> {
+        Ok(None)
+    }
+}
+
+#[tokio::test]
+async fn one_bad_recording_does_not_hide_the_rest_of_a_user_report() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path();
+    for key in [
+        "recordings/match-42/a-broken.wav",
+        "recordings/match-42/b-fine.wav",
+    ] {
+        put(root, key, &wav(1.0));
+    }
+    put(
+        root,
+        "recordings/match-42/c-chat.txt",
+        b"you worthless idiot\n",
+    );
+    let mut apps = Apps::offline(root).await;
+    apps.audio = audio_app_with_jobs(root, |_| Arc::new(Picky)).await;
+    transcribe_audio::handler(event(fixture("user-report.json")), &apps.audio)
+        .await
+        .expect("handled");
+    let id = |key: &str| keys::user_report_id(FIXTURE_BUCKET, key, "r-1");
+    let broken: moderation_core::model::StageDocument = read_doc(
+        root,
+        &keys::screened_key(&id("recordings/match-42/a-broken.wav")),
+    );
+    assert_eq!(broken.status, Status::Failed);
+    assert!(broken.errors[0].message.contains("media file is corrupt"));
+    // The recordings after it were still moderated.
+    let fine = keys::job_name(&id("recordings/match-42/b-fine.wav"), None);
+    assert!(keys_under(root, keys::JOBS).contains(&keys::job_record_key(&fine)));
+    assert!(keys_under(root, keys::SCREENED)
+        .contains(&keys::screened_key(&id("recordings/match-42/c-chat.txt"))));
+
+    // A retryable failure redelivers the report, after the others were done.
+    put(root, "recordings/match-42/d-busy.wav", &wav(1.0));
+    std::fs::remove_dir_all(root.join(FIXTURE_BUCKET).join(keys::SCREENED)).expect("rm");
+    let err = transcribe_audio::handler(event(fixture("user-report.json")), &apps.audio)
+        .await
+        .expect_err("redelivery wanted");
+    assert!(err.is_retryable(), "{err}");
+    assert!(keys_under(root, keys::SCREENED)
+        .contains(&keys::screened_key(&id("recordings/match-42/c-chat.txt"))));
+}
+
+#[tokio::test]
+async fn silence_is_not_clean_and_folder_markers_are_not_recordings() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path();
+    put(root, AUDIO_KEY, &wav(3.0));
+    let apps = apps_with_speech(root, Arc::new(Scripted(Vec::new()))).await;
+    invoke_and_follow(&apps, fixture("s3-put-audio.json")).await;
+    let report: Report = read_doc(
+        root,
+        &keys::report_json_key(&keys::source_id(FIXTURE_BUCKET, AUDIO_KEY)),
+    );
+    assert_eq!(report.status, Status::Partial);
+    assert!(report.items.is_empty());
+    assert!(report.errors[0]
+        .message
+        .contains("no speech was recognised"));
+
+    let mut marker = fixture("s3-put-audio.json");
+    marker["Records"][0]["s3"]["object"]["key"] = json!("incoming/audio/match-43/");
+    let out = transcribe_audio::handler(event(marker), &apps.audio)
+        .await
+        .expect("handled");
+    assert!(written(&out).is_empty(), "{out}");
+}
+
+#[tokio::test]
+async fn a_failed_job_with_an_unreadable_record_is_still_reported() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path();
+    let fake = Arc::new(FakeTranscribe::default());
+    let mut apps = Apps::offline(root).await;
+    apps.audio = audio_app_with_jobs(root, move |_| fake).await;
+    let job = fixture("transcribe-job-state-change-failed.json")["detail"]["TranscriptionJobName"]
+        .as_str()
+        .expect("job")
+        .to_string();
+    put(root, &keys::job_record_key(&job), b"{not json");
+    invoke_and_follow(&apps, fixture("transcribe-job-state-change-failed.json")).await;
+    let id = keys::id_from_job_name(&job).expect("id");
+    let report: Report = read_doc(root, &keys::report_json_key(&id));
+    assert_eq!(report.status, Status::Failed);
+    let msg = &report.errors[0].message;
+    assert!(
+        msg.contains("unreadable") && msg.contains("media format"),
+        "{msg}"
+    );
+}

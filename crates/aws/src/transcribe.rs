@@ -80,6 +80,7 @@ impl TranscriptionJobs for TranscribeJobs {
             .media_format(format)
             .output_bucket_name(&req.output_bucket)
             .output_key(&req.output_key)
+            .set_output_encryption_kms_key_id(req.output_kms_key_id.clone())
             .toxicity_detection(toxicity)
             .send()
             .await;
@@ -132,6 +133,7 @@ mod tests {
             language_code: "en-US".into(),
             output_bucket: "moderation-demo".into(),
             output_key: "transcripts/moderation-voice-wav-0a1b2c3d4e5f-01234567.json".into(),
+            output_kms_key_id: None,
         }
     }
 
@@ -151,6 +153,7 @@ mod tests {
                     && r.output_bucket_name() == Some("moderation-demo")
                     && r.output_key()
                         == Some("transcripts/moderation-voice-wav-0a1b2c3d4e5f-01234567.json")
+                    && r.output_encryption_kms_key_id().is_none()
                     && toxicity_all
             })
             .then_output(|| StartTranscriptionJobOutput::builder().build());
@@ -161,6 +164,26 @@ mod tests {
             JobStart::Started
         );
         assert_eq!(rule.num_calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_kms_key_encrypts_the_transcript() {
+        let key = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+        let rule = mock!(Client::start_transcription_job)
+            .match_requests(move |r| r.output_encryption_kms_key_id() == Some(key))
+            .then_output(|| StartTranscriptionJobOutput::builder().build());
+        let client = mock_client!(aws_sdk_transcribe, [&rule]);
+        let req = TranscriptionRequest {
+            output_kms_key_id: Some(key.into()),
+            ..request()
+        };
+        assert_eq!(
+            TranscribeJobs::new(client)
+                .start(&req)
+                .await
+                .expect("starts"),
+            JobStart::Started
+        );
     }
 
     #[tokio::test]

@@ -6,7 +6,7 @@
 //! `jobs/<job>.json`, written before the job starts: Transcribe's output names only the job.
 
 use serde::{Deserialize, Serialize};
-use tracing::info;
+use tracing::{info, warn};
 
 use crate::error::Result;
 use crate::event::ObjectRef;
@@ -56,6 +56,8 @@ pub struct AudioConfig {
     pub language_code: String,
     /// Detector calls in flight when an unscored transcript is scored here.
     pub max_concurrency: usize,
+    /// KMS key Transcribe encrypts the transcript with (else S3-managed keys).
+    pub output_kms_key_id: Option<String>,
 }
 
 impl Default for AudioConfig {
@@ -65,6 +67,7 @@ impl Default for AudioConfig {
             max_audio_bytes: DEFAULT_MAX_AUDIO_BYTES,
             language_code: "en-US".into(),
             max_concurrency: 4,
+            output_kms_key_id: None,
         }
     }
 }
@@ -153,6 +156,9 @@ pub async fn start_audio_job(
             cfg,
         )
     };
+    if obj.key.ends_with('/') {
+        return Ok(Outcome::Ignored(format!("{} is a folder marker", obj.key)));
+    }
     let ext = keys::extension(&obj.key).unwrap_or_default();
     if !keys::AUDIO_EXTENSIONS.contains(&ext.as_str()) {
         let reason = format!(
@@ -198,6 +204,7 @@ pub async fn start_audio_job(
         language_code: cfg.language_code.clone(),
         output_bucket: obj.bucket.clone(),
         output_key: keys::transcript_key(&job),
+        output_kms_key_id: cfg.output_kms_key_id.clone(),
     };
     match deps.jobs.start(&req).await? {
         JobStart::Started => {
@@ -222,17 +229,31 @@ pub async fn start_audio_job(
     }
 }
 
-/// Read `jobs/<job>.json`; a missing or unreadable record is `Err(reason)`.
+/// Why a job record could not be used.
+enum NoRecord {
+    Missing(String),
+    Unreadable(String),
+}
+
+impl NoRecord {
+    fn reason(self) -> String {
+        match self {
+            NoRecord::Missing(r) | NoRecord::Unreadable(r) => r,
+        }
+    }
+}
+
+/// Read `jobs/<job>.json`.
 async fn job_record(
     store: &dyn ObjectStore,
     bucket: &str,
     job: &str,
-) -> Result<std::result::Result<JobRecord, String>> {
+) -> Result<std::result::Result<JobRecord, NoRecord>> {
     let key = keys::job_record_key(job);
     match get_json::<JobRecord>(store, bucket, &key).await {
         Ok(Some(r)) => Ok(Ok(r)),
-        Ok(None) => Ok(Err(format!("no job record {key}"))),
-        Err(e @ crate::Error::Document { .. }) => Ok(Err(e.to_string())),
+        Ok(None) => Ok(Err(NoRecord::Missing(format!("no job record {key}")))),
+        Err(e @ crate::Error::Document { .. }) => Ok(Err(NoRecord::Unreadable(e.to_string()))),
         Err(e) => Err(e),
     }
 }
@@ -257,6 +278,7 @@ pub async fn ingest_transcript(
             cfg,
         ),
         Err(why) => {
+            let why = why.reason();
             // Still moderate the speech; the report says what is unknown.
             let id = keys::id_from_job_name(&job).unwrap_or_else(|| job.clone());
             let mut d = audio_doc(&id, obj.uri(), None, None, Trigger::upload(), cfg);
@@ -293,6 +315,18 @@ pub async fn ingest_transcript(
     doc.usage.transcribe_seconds = covered_seconds(&content);
     let threshold = doc.threshold;
     match content {
+        // Silence, music or speech the recogniser could not make out is not "clean".
+        TranscriptContent::Scored(segments) if segments.is_empty() => {
+            doc.status = Status::Partial;
+            doc.errors.push(ErrorEntry::new(
+                STAGE,
+                None,
+                format!(
+                    "transcript {}: no speech was recognised in the recording; a person should listen to it",
+                    obj.key
+                ),
+            ));
+        }
         TranscriptContent::Scored(segments) => {
             doc.items = segments
                 .into_iter()
@@ -388,12 +422,30 @@ pub async fn job_state_changed(
             "job {job} was not started by this chain"
         )));
     }
+    let reason = || async {
+        deps.jobs
+            .failure_reason(job)
+            .await
+            .map(|r| r.unwrap_or_else(|| "no FailureReason was given".into()))
+    };
     let record = match job_record(deps.store, bucket, job).await? {
         Ok(r) => r,
-        Err(why) => {
+        Err(NoRecord::Missing(why)) => {
             return Ok(Outcome::Ignored(format!(
                 "{why} in {bucket}: job {job} belongs to another deployment"
             )))
+        }
+        // Ours, but what it was for is lost: still report the failure.
+        Err(NoRecord::Unreadable(why)) => {
+            let id = keys::id_from_job_name(job).unwrap_or_else(|| job.to_string());
+            let uri = keys::s3_uri(bucket, &keys::job_record_key(job));
+            let doc = audio_doc(&id, uri, None, None, Trigger::upload(), cfg);
+            let msg = format!(
+                "{} job {job} failed: {}; its job record is unreadable ({why})",
+                deps.jobs.name(),
+                reason().await?
+            );
+            return write_doc(deps.store, bucket, &failed(doc, msg)).await;
         }
     };
     if let Some(why) = superseded(
@@ -406,11 +458,7 @@ pub async fn job_state_changed(
     {
         return Ok(Outcome::Ignored(why));
     }
-    let reason = deps
-        .jobs
-        .failure_reason(job)
-        .await?
-        .unwrap_or_else(|| "no FailureReason was given".into());
+    let reason = reason().await?;
     let doc = audio_doc(
         &record.id,
         record.source.uri,
@@ -500,14 +548,14 @@ where
     }
     info!(recordings = recordings.len(), report_id = %report.report_id, "user report");
     let mut written = Vec::new();
+    let mut retry: Option<crate::Error> = None;
     for key in recordings {
         let obj = ObjectRef::new(bucket, key.clone());
         let id = keys::user_report_id(bucket, &key, &report.report_id);
-        let outcome = match keys::kind_of(&key) {
-            Some(SourceKind::Audio) => {
-                start_audio_job(&obj, &id, trigger.clone(), deps, cfg).await?
-            }
-            Some(SourceKind::Text) => screen_text(obj, id, trigger.clone()).await?,
+        let kind = keys::kind_of(&key);
+        let result = match kind {
+            Some(SourceKind::Audio) => start_audio_job(&obj, &id, trigger.clone(), deps, cfg).await,
+            Some(SourceKind::Text) => screen_text(obj.clone(), id.clone(), trigger.clone()).await,
             _ => {
                 let doc = audio_doc(&id, obj.uri(), None, None, trigger.clone(), cfg);
                 let reason = format!(
@@ -515,10 +563,31 @@ where
                     keys::AUDIO_EXTENSIONS.join(", "),
                     keys::TEXT_EXTENSIONS.join(", ")
                 );
-                write_doc(deps.store, bucket, &failed(doc, reason)).await?
+                write_doc(deps.store, bucket, &failed(doc, reason)).await
+            }
+        };
+        let outcome = match result {
+            Ok(o) => o,
+            // The others still run; the message is redelivered for this one (started jobs
+            // answer ConflictException, so only chat logs are screened again).
+            Err(e) if e.is_retryable() => {
+                warn!(key = %key, error = %e, "recording of a user report failed; will retry");
+                retry.get_or_insert(e);
+                continue;
+            }
+            // One recording that cannot be moderated must not hide the others: its own report
+            // says why.
+            Err(e) => {
+                let mut doc = audio_doc(&id, obj.uri(), None, None, trigger.clone(), cfg);
+                doc.source.kind = kind.unwrap_or(SourceKind::Audio);
+                let doc = failed(doc, format!("{key}: {e}"));
+                write_doc(deps.store, bucket, &doc).await?
             }
         };
         written.extend(outcome.written().iter().cloned());
     }
-    Ok(Outcome::Wrote(written))
+    match retry {
+        Some(e) => Err(e),
+        None => Ok(Outcome::Wrote(written)),
+    }
 }

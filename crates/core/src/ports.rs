@@ -158,6 +158,8 @@ pub struct TranscriptionRequest {
     pub output_bucket: String,
     /// `transcripts/<job>.json`.
     pub output_key: String,
+    /// KMS key for the transcript; without one Transcribe writes it with S3-managed keys.
+    pub output_kms_key_id: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

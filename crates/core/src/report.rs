@@ -484,8 +484,9 @@ async fn media_link(report: &Report, bucket: &str, deps: &ReportDeps<'_>) -> Opt
         return None;
     }
     let (src_bucket, key) = keys::parse_s3_uri(&report.source.uri)?;
-    // A user report on an empty conversation names a folder, not a recording.
-    if key.is_empty() || key.ends_with('/') {
+    // A user report on an empty conversation names a folder, not a recording; a transcript
+    // whose job record was lost names the transcript.
+    if key.is_empty() || key.ends_with('/') || key.starts_with(keys::TRANSCRIPTS) {
         return None;
     }
     if let Some(links) = deps.media {

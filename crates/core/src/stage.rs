@@ -170,7 +170,13 @@ where
 /// names no object is recorded in `home_bucket`, the bucket the stage serves.
 fn dead_letter_subject(work: &Work, home_bucket: Option<&str>) -> Option<(ObjectRef, String)> {
     match work {
-        Work::Object(obj) => Some((obj.clone(), keys::source_id(&obj.bucket, &obj.key))),
+        Work::Object(obj) => {
+            // A transcript's failure belongs to the recording's id, like its report.
+            let id = keys::id_from_document_key(&obj.key, keys::TRANSCRIPTS)
+                .and_then(|job| keys::id_from_job_name(&job))
+                .unwrap_or_else(|| keys::source_id(&obj.bucket, &obj.key));
+            Some((obj.clone(), id))
+        }
         Work::TranscribeJob { job_name, .. } => {
             let bucket = home_bucket?;
             let id = keys::id_from_job_name(job_name).unwrap_or_else(|| job_name.clone());

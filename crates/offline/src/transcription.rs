@@ -109,6 +109,15 @@ impl TranscriptionJobs for LocalTranscription {
         for batch in texts.chunks(self.detector.limits().max_segments.max(1)) {
             scores.extend(self.detector.detect(batch).await?);
         }
+        // Every segment keeps a score, or the job is not done.
+        if scores.len() != texts.len() {
+            return Err(moderation_core::Error::Input(format!(
+                "{} returned {} scores for {} segments",
+                self.detector.name(),
+                scores.len(),
+                texts.len()
+            )));
+        }
         let segments: Vec<SpeechSegment> = timed
             .into_iter()
             .zip(scores)
@@ -184,6 +193,7 @@ mod tests {
             language_code: "en-US".into(),
             output_bucket: "b".into(),
             output_key: "transcripts/moderation-clip-0011-aabbccdd.json".into(),
+            output_kms_key_id: None,
         }
     }
 

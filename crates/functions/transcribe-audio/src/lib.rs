@@ -38,6 +38,9 @@ pub struct Config {
     pub max_audio_bytes: u64,
     /// `WHISPER_DIR`: the offline speech model (builds with the `whisper` feature).
     pub whisper_dir: PathBuf,
+    /// `TRANSCRIPT_KMS_KEY_ID`: KMS key Transcribe encrypts transcripts with (set it when the
+    /// bucket uses SSE-KMS, or transcripts are written with S3-managed keys).
+    pub transcript_kms_key_id: Option<String>,
 }
 
 impl Config {
@@ -57,6 +60,7 @@ impl Config {
             bucket: v.get("MODERATION_BUCKET").filter(|b| !b.is_empty()),
             max_audio_bytes: v.count("MAX_AUDIO_BYTES", DEFAULT_MAX_AUDIO_BYTES as usize)? as u64,
             whisper_dir: PathBuf::from(whisper_dir),
+            transcript_kms_key_id: v.get("TRANSCRIPT_KMS_KEY_ID").filter(|k| !k.is_empty()),
         })
     }
 }
@@ -99,6 +103,7 @@ impl App {
                 max_audio_bytes: config.max_audio_bytes,
                 language_code: "en-US".into(),
                 max_concurrency: text.concurrency(),
+                output_kms_key_id: config.transcript_kms_key_id.clone(),
             },
             text,
             jobs,
