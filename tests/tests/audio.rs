@@ -582,6 +582,13 @@ impl TranscriptionJobs for Picky {
                 "BadRequestException: the media file is corrupt".into(),
             ));
         }
+        if req.media_key.contains("long") {
+            return Err(moderation_core::Error::service(
+                "transcribe",
+                moderation_core::error::ServiceErrorKind::TooLarge,
+                "LimitExceededException: Your input file is too long.",
+            ));
+        }
         if req.media_key.contains("busy") {
             return Err(moderation_core::Error::service(
                 "transcribe",
@@ -685,5 +692,32 @@ async fn a_failed_job_with_an_unreadable_record_is_still_reported() {
     assert!(
         msg.contains("unreadable") && msg.contains("media format"),
         "{msg}"
+    );
+}
+
+#[tokio::test]
+async fn a_recording_transcribe_refuses_gets_a_failed_report() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path();
+    let key = "incoming/audio/match-42/five-hours-long.wav";
+    put(root, key, &wav(1.0));
+    let mut apps = Apps::offline(root).await;
+    apps.audio = audio_app_with_jobs(root, |_| Arc::new(Picky)).await;
+    let mut ev = fixture("s3-put-audio.json");
+    ev["Records"][0]["s3"]["object"]["key"] = json!(key);
+    invoke_and_follow(&apps, ev).await;
+    let report: Report = read_doc(
+        root,
+        &keys::report_json_key(&keys::source_id(FIXTURE_BUCKET, key)),
+    );
+    assert_eq!(report.status, Status::Failed);
+    assert!(
+        report.errors[0].message.contains("too long"),
+        "{:?}",
+        report.errors
+    );
+    assert!(
+        keys_under(root, keys::FAILED).is_empty(),
+        "a report, not a dead letter"
     );
 }

@@ -40,6 +40,20 @@ pub fn kind_of_code(code: &str) -> ServiceErrorKind {
     }
 }
 
+/// Transcribe answers `LimitExceededException` both for too many requests and for an input
+/// file that is too long; only the first is worth retrying.
+fn kind_of_message(kind: ServiceErrorKind, message: Option<&str>) -> ServiceErrorKind {
+    let too_long = message.is_some_and(|m| {
+        let m = m.to_ascii_lowercase();
+        m.contains("too long") || m.contains("duration") || m.contains("exceeds the maximum")
+    });
+    if kind == ServiceErrorKind::Throttled && too_long {
+        ServiceErrorKind::TooLarge
+    } else {
+        kind
+    }
+}
+
 /// Map an SDK error to the domain error (after the SDK's own retries are spent).
 pub fn classify<E, R>(service: &'static str, err: SdkError<E, R>) -> CoreError
 where
@@ -52,7 +66,7 @@ where
         SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => ServiceErrorKind::Unavailable,
         SdkError::ConstructionFailure(_) => ServiceErrorKind::InvalidInput,
         SdkError::ServiceError(_) => match err.code() {
-            Some(code) => kind_of_code(code),
+            Some(code) => kind_of_message(kind_of_code(code), err.message()),
             None => ServiceErrorKind::Other,
         },
         _ => ServiceErrorKind::Other,
@@ -83,6 +97,14 @@ mod tests {
             ServiceErrorKind::Timeout
         );
         assert!(kind_of_code("ServiceUnavailableException").is_retryable());
+        let limit = kind_of_code("LimitExceededException");
+        assert_eq!(
+            kind_of_message(limit, Some("Rate exceeded")),
+            ServiceErrorKind::Throttled
+        );
+        let long = kind_of_message(limit, Some("Your input file is too long."));
+        assert_eq!(long, ServiceErrorKind::TooLarge);
+        assert!(!long.is_retryable());
         assert!(!kind_of_code("ValidationException").is_retryable());
     }
 }

@@ -8,7 +8,7 @@
 use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
 
-use crate::error::Result;
+use crate::error::{Result, ServiceErrorKind};
 use crate::event::ObjectRef;
 use crate::keys::{self, Stage};
 use crate::model::{
@@ -206,7 +206,18 @@ pub async fn start_audio_job(
         output_key: keys::transcript_key(&job),
         output_kms_key_id: cfg.output_kms_key_id.clone(),
     };
-    match deps.jobs.start(&req).await? {
+    let started = match deps.jobs.start(&req).await {
+        Ok(s) => s,
+        // The recording itself was refused (too long, bad media): the report says why.
+        Err(
+            e @ crate::Error::Service {
+                kind: ServiceErrorKind::TooLarge | ServiceErrorKind::InvalidInput,
+                ..
+            },
+        ) => JobStart::Failed(e.to_string()),
+        Err(e) => return Err(e),
+    };
+    match started {
         JobStart::Started => {
             info!(job = %job, "transcription job started");
             Ok(Outcome::Wrote(vec![record_key]))
