@@ -181,13 +181,17 @@ struct Request {
     body: Vec<u8>,
 }
 
-async fn read_request(r: &mut BufReader<tokio::net::tcp::OwnedReadHalf>) -> Option<Request> {
+/// An HTTP/1.1 request line and headers (names lower-cased); `None` when the client closed the
+/// connection or sent garbage. The loopback servers of the tests and the benchmarks share it.
+pub async fn read_request_head<R: tokio::io::AsyncBufRead + Unpin>(
+    r: &mut R,
+) -> Option<(String, String, HashMap<String, String>)> {
     let mut line = String::new();
     if r.read_line(&mut line).await.ok()? == 0 {
         return None;
     }
     let mut parts = line.split_whitespace();
-    let (method, path) = (parts.next()?.to_string(), parts.next()?.to_string());
+    let (method, target) = (parts.next()?.to_string(), parts.next()?.to_string());
     let mut headers = HashMap::new();
     loop {
         let mut h = String::new();
@@ -202,6 +206,11 @@ async fn read_request(r: &mut BufReader<tokio::net::tcp::OwnedReadHalf>) -> Opti
             headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
         }
     }
+    Some((method, target, headers))
+}
+
+async fn read_request(r: &mut BufReader<tokio::net::tcp::OwnedReadHalf>) -> Option<Request> {
+    let (method, path, headers) = read_request_head(r).await?;
     let len: usize = headers
         .get("content-length")
         .and_then(|v| v.parse().ok())

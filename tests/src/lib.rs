@@ -389,3 +389,28 @@ pub fn dump_dom(browser: &Path, url: &str, budget_ms: u32) -> String {
 pub fn file_url(path: &Path) -> String {
     format!("file://{}", path.display())
 }
+
+/// Chat lines of every kind: banter, allowed swearing, insults, threats, evasions, a scam.
+pub const CHAT_POOL: &[&str] = &[
+    "gl hf everyone",
+    "nice shot, that flank was clean",
+    "this fucking lag is killing me",
+    "you are such an idiot, stop feeding",
+    "y0u 1d10t",
+    "i know where you live, watch your back",
+    "k i l l  y o u r s e l f",
+    "nobody wants you here, uninstall the game",
+    "we got outplayed, rematch?",
+    "FREE ROBUX, verify your account to claim your prize",
+    "shit, forgot my armor again",
+    "i will find you and hurt you",
+    "anyone up for ranked tonight",
+    "shut up loser, nobody asked you",
+    "thanks for the carry, legend",
+    "you're worthless trash",
+];
+
+/// Message `i` of a large upload: a pool line made distinct by a running number.
+pub fn chat_message(i: usize) -> String {
+    format!("{} #{i}", CHAT_POOL[i % CHAT_POOL.len()])
+}

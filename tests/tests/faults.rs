@@ -15,32 +15,12 @@ const MESSAGES: usize = 5_000;
 const MAX_RECEIVE: u32 = 3;
 const ATTEMPT_TIMEOUT: Duration = Duration::from_millis(250);
 
-/// Chat lines of every kind, repeated with a running number so each message is distinct.
-const POOL: &[&str] = &[
-    "gl hf everyone",
-    "nice shot, that flank was clean",
-    "this fucking lag is killing me",
-    "you are such an idiot, stop feeding",
-    "y0u 1d10t",
-    "i know where you live, watch your back",
-    "k i l l  y o u r s e l f",
-    "nobody wants you here, uninstall the game",
-    "we got outplayed, rematch?",
-    "FREE ROBUX, verify your account to claim your prize",
-    "shit, forgot my armor again",
-    "i will find you and hurt you",
-    "anyone up for ranked tonight",
-    "shut up loser, nobody asked you",
-    "thanks for the carry, legend",
-    "you're worthless trash",
-];
-
 fn write_upload(root: &Path) -> String {
     let key = "incoming/text/big-match.txt";
     let path = root.join(FIXTURE_BUCKET).join(key);
     std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
     let text: String = (0..MESSAGES)
-        .map(|i| format!("{} #{i}\n", POOL[i % POOL.len()]))
+        .map(|i| moderation_tests::chat_message(i) + "\n")
         .collect();
     std::fs::write(&path, text).expect("write upload");
     key.to_string()

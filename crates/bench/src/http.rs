@@ -3,8 +3,6 @@
 //! `Expect: 100-continue` (boto3 and the Rust SDK send it on S3 PUT), and S3's `aws-chunked`
 //! content encoding.
 
-use std::collections::HashMap;
-
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 
@@ -20,31 +18,11 @@ pub async fn read_request(
     r: &mut BufReader<OwnedReadHalf>,
     w: &mut OwnedWriteHalf,
 ) -> Option<Request> {
-    let mut line = String::new();
-    if r.read_line(&mut line).await.ok()? == 0 {
-        return None;
-    }
-    let mut parts = line.split_whitespace();
-    let method = parts.next()?.to_string();
-    let target = parts.next()?;
+    let (method, target, headers) = moderation_tests::fake_aws::read_request_head(r).await?;
     let path = target
         .split_once('?')
-        .map_or(target, |(p, _)| p)
+        .map_or(target.as_str(), |(p, _)| p)
         .to_string();
-    let mut headers = HashMap::new();
-    loop {
-        let mut h = String::new();
-        if r.read_line(&mut h).await.ok()? == 0 {
-            return None;
-        }
-        let h = h.trim_end();
-        if h.is_empty() {
-            break;
-        }
-        if let Some((k, v)) = h.split_once(':') {
-            headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
-        }
-    }
     if headers
         .get("expect")
         .is_some_and(|v| v.eq_ignore_ascii_case("100-continue"))

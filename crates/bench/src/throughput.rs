@@ -242,9 +242,24 @@ async fn one(ctx: &Ctx, spec: &Spec, i: usize) -> Result<RunResult, String> {
     let r = launch::run(&l).await?;
     r.first_ok()
         .map_err(|e| format!("{label}: function error: {e}"))?;
+    let mut result = collect(ctx, &fake, &bucket, &label, r.invoke.as_secs_f64()).await?;
+    result.rss_mib = r.peak_rss_kib as f64 / 1024.0;
+    result.cpu_seconds = r.cpu.as_secs_f64();
+    Ok(result)
+}
+
+/// What a run did: the fake's DetectToxicContent counts and the screened document's items (the
+/// bucket folder is removed afterwards). No RSS or CPU figures: the caller knows those.
+async fn collect(
+    ctx: &Ctx,
+    fake: &FakeAws,
+    bucket: &str,
+    label: &str,
+    seconds: f64,
+) -> Result<RunResult, String> {
     let stats = fake.stats();
     let op = "DetectToxicContent";
-    let dir = ctx.work.join(&bucket);
+    let dir = ctx.work.join(bucket);
     let (items, unscored) = tokio::task::spawn_blocking(move || {
         let counts = screened_items(&dir);
         // The document is ~0.5 KB a message; keep the disk use of a full run small.
@@ -254,14 +269,14 @@ async fn one(ctx: &Ctx, spec: &Spec, i: usize) -> Result<RunResult, String> {
     .await
     .map_err(|e| format!("{label}: {e}"))??;
     Ok(RunResult {
-        seconds: r.invoke.as_secs_f64(),
+        seconds,
         requests: stats.requests.get(op).copied().unwrap_or(0),
         ok: stats.ok.get(op).copied().unwrap_or(0),
         capped: stats.capped,
         items,
         unscored,
-        rss_mib: r.peak_rss_kib as f64 / 1024.0,
-        cpu_seconds: r.cpu.as_secs_f64(),
+        rss_mib: f64::NAN,
+        cpu_seconds: f64::NAN,
     })
 }
 
@@ -322,27 +337,7 @@ async fn in_process(
     )
     .await
     .map_err(|e| format!("{label}: {e}"))?;
-    let seconds = t.elapsed().as_secs_f64();
-    let stats = fake.stats();
-    let op = "DetectToxicContent";
-    let dir = ctx.work.join(bucket);
-    let (items, unscored) = tokio::task::spawn_blocking(move || {
-        let counts = screened_items(&dir);
-        let _ = std::fs::remove_dir_all(&dir);
-        counts
-    })
-    .await
-    .map_err(|e| format!("{label}: {e}"))??;
-    Ok(RunResult {
-        seconds,
-        requests: stats.requests.get(op).copied().unwrap_or(0),
-        ok: stats.ok.get(op).copied().unwrap_or(0),
-        capped: stats.capped,
-        items,
-        unscored,
-        rss_mib: f64::NAN,
-        cpu_seconds: f64::NAN,
-    })
+    collect(ctx, fake, bucket, &label, t.elapsed().as_secs_f64()).await
 }
 
 /// Items in the one `screened/` document of a bucket folder, and how many have no scores.

@@ -5,31 +5,10 @@ use std::path::{Path, PathBuf};
 
 use serde_json::json;
 
-/// Chat lines of every kind (the fault-injection suite's pool), each message made distinct by
-/// a running number. All well under Comprehend's 1 KB segment limit, so the fewest possible
-/// DetectToxicContent requests for N messages is ⌈N / 10⌉.
-pub const POOL: &[&str] = &[
-    "gl hf everyone",
-    "nice shot, that flank was clean",
-    "this fucking lag is killing me",
-    "you are such an idiot, stop feeding",
-    "y0u 1d10t",
-    "i know where you live, watch your back",
-    "k i l l  y o u r s e l f",
-    "nobody wants you here, uninstall the game",
-    "we got outplayed, rematch?",
-    "FREE ROBUX, verify your account to claim your prize",
-    "shit, forgot my armor again",
-    "i will find you and hurt you",
-    "anyone up for ranked tonight",
-    "shut up loser, nobody asked you",
-    "thanks for the carry, legend",
-    "you're worthless trash",
-];
-
-pub fn message(i: usize) -> String {
-    format!("{} #{i}", POOL[i % POOL.len()])
-}
+/// Message `i` of the fault-injection suite's pool (`moderation_tests::chat_message`): well
+/// under Comprehend's 1 KB segment limit, so the fewest possible DetectToxicContent requests
+/// for N messages is ⌈N / 10⌉.
+pub use moderation_tests::chat_message as message;
 
 /// A TXT chat log of `n` messages, one a line.
 pub fn chat_log(n: usize) -> String {

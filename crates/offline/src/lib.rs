@@ -92,6 +92,14 @@ pub enum Error {
     },
 }
 
+/// A model library's error as the `source` of [`Error`]'s model variants.
+#[cfg(any(feature = "semantic", feature = "whisper"))]
+pub(crate) fn boxed<E: std::error::Error + Send + Sync + 'static>(
+    e: E,
+) -> Box<dyn std::error::Error + Send + Sync> {
+    Box::new(e)
+}
+
 impl From<Error> for moderation_core::Error {
     fn from(e: Error) -> Self {
         moderation_core::Error::Config(e.to_string())

@@ -32,7 +32,7 @@ use moderation_core::Result as CoreResult;
 use tokenizers::{PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
 
 use crate::policy::{PolicyIndex, PolicySection};
-use crate::Error;
+use crate::{boxed, Error};
 
 /// Where sentence-transformers truncates this model (model card, `sentence_bert_config.json`),
 /// rather than tokenizer.json's 128 or BERT's 512 positions.
@@ -55,12 +55,6 @@ fn model_file(path: &Path) -> impl FnOnce(Box<dyn std::error::Error + Send + Syn
         path: path.display().to_string(),
         source,
     }
-}
-
-fn boxed<E: std::error::Error + Send + Sync + 'static>(
-    e: E,
-) -> Box<dyn std::error::Error + Send + Sync> {
-    Box::new(e)
 }
 
 impl MiniLm {

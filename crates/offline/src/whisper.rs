@@ -45,7 +45,7 @@ use tokenizers::Tokenizer;
 
 use crate::audio::{self, SAMPLE_RATE};
 use crate::ct2::{self, WhisperDims};
-use crate::Error;
+use crate::{boxed, Error};
 
 mod model;
 
@@ -87,12 +87,6 @@ fn model_file(path: &Path) -> impl FnOnce(Box<dyn std::error::Error + Send + Syn
         path: path.display().to_string(),
         source,
     }
-}
-
-fn boxed<E: std::error::Error + Send + Sync + 'static>(
-    e: E,
-) -> Box<dyn std::error::Error + Send + Sync> {
-    Box::new(e)
 }
 
 fn failed(what: &str) -> impl FnOnce(candle_core::Error) -> Error + '_ {
