@@ -19,7 +19,7 @@ FUNCTIONS    := $(notdir $(wildcard crates/functions/*))
 # Tests and lints also cover the semantic search and Whisper, which the Lambda binaries never link.
 TEST_FEATURES := --features moderation-offline/semantic,moderation-offline/whisper,modctl/semantic,moderation-tests/whisper,moderation-bench/whisper
 
-.PHONY: help demo demo-semantic models test lint unit chain deps-test deps-speech build deploy invoke-local invoke-local-audio watch clean
+.PHONY: help demo demo-semantic models train-detector test lint unit chain deps-test deps-speech build deploy invoke-local invoke-local-audio watch clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -37,6 +37,11 @@ demo-semantic: models deps-speech ## The demo with hybrid BM25 + MiniLM policy s
 models: | $(PY)
 	PYTHON=$(PY) crates/offline/scripts/fetch-minilm.sh
 	PYTHON=$(PY) CARGO=$(CARGO) crates/offline/scripts/fetch-whisper.sh
+
+# The offline detector's head: all-MiniLM-L6-v2 embeddings of the labelled set, one logistic
+# regression per label, trained on the lines outside the fixed held-out split.
+train-detector: models ## Retrain crates/offline/data/detector/head.json from train.tsv; prints held-out metrics
+	$(CARGO) run --quiet -p moderation-offline --features semantic --example train-detector
 
 test: deps-test models lint ## Format check, clippy -D warnings, every test (unit, mocks, offline chain, Chromium, embeddings)
 	@mkdir -p target

@@ -17,6 +17,19 @@ use moderation_tests::{
 };
 use serde_json::json;
 
+/// Bytes from a fixed xorshift stream (no NUL): the same "random" file on every run.
+fn random_bytes(n: usize) -> Vec<u8> {
+    let mut x: u32 = 0x1234_5678;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            (x % 255 + 1) as u8
+        })
+        .collect()
+}
+
 fn put(root: &Path, key: &str, body: &[u8]) {
     let path = root.join(FIXTURE_BUCKET).join(key);
     std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
@@ -112,6 +125,11 @@ async fn oversized_and_odd_files_get_reports_that_say_why() {
             Status::Complete,
         ),
         (
+            "incoming/text/random.txt",
+            random_bytes(4096),
+            Status::Failed,
+        ),
+        (
             "incoming/text/archive.csv",
             b"PK\x03\x04\x14\x00\x00\x00\x08\x00bomb".to_vec(),
             Status::Failed,
@@ -145,9 +163,13 @@ async fn oversized_and_odd_files_get_reports_that_say_why() {
                 assert!(rep.items[0].text.len() <= 100_000);
             }
             "incoming/text/latin1.txt" => {
-                assert_eq!(rep.items[0].text, "caf\u{fffd} idiot");
-                assert!(rep.errors[0].message.contains("UTF-8"));
+                assert_eq!(rep.items[0].text, "café idiot");
+                assert!(rep.errors[0].message.contains("Windows-1252"));
                 assert_eq!(rep.items[0].verdict, Some(Verdict::Violation));
+            }
+            "incoming/text/random.txt" => {
+                assert!(rep.items.is_empty(), "{:?}", rep.items.len());
+                assert!(rep.errors[0].message.contains("binary"), "{:?}", rep.errors);
             }
             _ => {}
         }
@@ -341,4 +363,163 @@ async fn the_newest_write_wins_over_a_late_older_event() {
         Some("005F00000000000002")
     );
     assert_eq!(report_for(root, key).summary.violations, 1);
+}
+
+/// Round two of hostile uploads: each of these lost a message, blamed the wrong user or
+/// passed abuse as clean before.
+#[tokio::test]
+async fn no_row_is_lost_and_no_repaired_or_evasive_text_passes_as_clean() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path();
+    let apps = Apps::offline(root).await;
+    let threat = "i will find you and hurt you";
+    let utf16: Vec<u8> = [0xFF, 0xFE]
+        .into_iter()
+        .chain(
+            "user,message\r\nana,you idiot\r\n"
+                .encode_utf16()
+                .flat_map(u16::to_le_bytes),
+        )
+        .collect();
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        (
+            "incoming/text/two-columns.csv",
+            format!("user,message,text\nana,gg,\nbo,,{threat}\n").into_bytes(),
+        ),
+        (
+            "incoming/text/two-fields.jsonl",
+            format!("{{\"user\":\"bo\",\"message\":\"\",\"text\":\"{threat}\"}}\n").into_bytes(),
+        ),
+        (
+            "incoming/text/duplicate-key.jsonl",
+            format!("{{\"user\":\"bo\",\"message\":\"{threat}\",\"message\":\"gg\"}}\n")
+                .into_bytes(),
+        ),
+        (
+            "incoming/text/short-quote.csv",
+            format!("user,message\nana,\"oops\nbo,gg\ncy,{threat}\ndee,ok\neve,nice\n")
+                .into_bytes(),
+        ),
+        (
+            "incoming/text/latin1-evasion.txt",
+            b"k\xedll yours\xe9lf\n".to_vec(),
+        ),
+        ("incoming/text/utf16.csv", utf16),
+        (
+            "incoming/text/cr-only.txt",
+            format!("gg\r{threat}\rok\r").into_bytes(),
+        ),
+        (
+            "incoming/text/emoji.txt",
+            "k🔥i🔥l🔥l y🔥o🔥u🔥r🔥s🔥e🔥l🔥f\n".as_bytes().to_vec(),
+        ),
+        (
+            "incoming/text/rtl.txt",
+            "\u{202E}flesruoy llik\u{202C}\n".as_bytes().to_vec(),
+        ),
+    ];
+    for (key, body) in &cases {
+        put(root, key, body);
+        assert!(moderate(root, &apps, key).await.is_empty(), "{key}");
+        let rep = report_for(root, key);
+        let flagged: Vec<&moderation_core::model::Item> = rep
+            .items
+            .iter()
+            .filter(|i| i.verdict != Some(Verdict::BelowThreshold))
+            .collect();
+        let texts: Vec<&str> = rep.items.iter().map(|i| i.text.as_str()).collect();
+        match *key {
+            "incoming/text/two-columns.csv" => {
+                assert_eq!(texts, ["gg", threat]);
+                assert_eq!(rep.items[1].user.as_deref(), Some("bo"));
+                assert_eq!(rep.items[1].verdict, Some(Verdict::Violation));
+            }
+            "incoming/text/two-fields.jsonl" => {
+                assert_eq!(texts, [threat]);
+                assert_eq!(rep.items[0].verdict, Some(Verdict::Violation));
+            }
+            "incoming/text/duplicate-key.jsonl" => {
+                assert_eq!(texts, [format!("{threat}\ngg")]);
+                assert_eq!(rep.items[0].verdict, Some(Verdict::Violation));
+            }
+            "incoming/text/short-quote.csv" => {
+                let who: Vec<(Option<&str>, &str)> = rep
+                    .items
+                    .iter()
+                    .map(|i| (i.user.as_deref(), i.text.as_str()))
+                    .collect();
+                assert_eq!(
+                    who,
+                    [
+                        (Some("ana"), "oops"),
+                        (Some("bo"), "gg"),
+                        (Some("cy"), threat),
+                        (Some("dee"), "ok"),
+                        (Some("eve"), "nice"),
+                    ]
+                );
+                assert_eq!(rep.items[0].verdict, Some(Verdict::NeedsReview));
+                let why = rep.items[0].review_reason.as_deref().unwrap_or_default();
+                assert!(why.contains("lines 3-6"), "{why}");
+                assert_eq!(rep.items[2].verdict, Some(Verdict::Violation));
+                assert_eq!(rep.status, Status::Partial);
+            }
+            "incoming/text/latin1-evasion.txt" => {
+                assert_eq!(texts, ["kíll yoursélf"]);
+                assert_eq!(rep.items[0].verdict, Some(Verdict::Violation));
+                assert!(rep
+                    .errors
+                    .iter()
+                    .any(|e| e.message.contains("Windows-1252")));
+            }
+            "incoming/text/utf16.csv" => {
+                assert_eq!(texts, ["you idiot"]);
+                assert_eq!(rep.items[0].verdict, Some(Verdict::Violation));
+                assert!(rep.errors.iter().any(|e| e.message.contains("UTF-16LE")));
+            }
+            "incoming/text/cr-only.txt" => {
+                assert_eq!(texts, ["gg", threat, "ok"]);
+                assert_eq!(flagged.len(), 1);
+            }
+            "incoming/text/emoji.txt" | "incoming/text/rtl.txt" => {
+                assert_eq!(rep.items[0].verdict, Some(Verdict::Violation), "{key}");
+                let revealed = rep.items[0].revealed.as_ref().expect("revealed");
+                assert_eq!(revealed.text, "kill yourself");
+            }
+            other => unreachable!("{other}"),
+        }
+    }
+}
+
+/// One malformed record beside good ones: the good records are moderated, the delivery fails
+/// (so the bad one reaches the DLQ or the on-failure destination rather than vanishing).
+#[tokio::test]
+async fn a_malformed_s3_record_does_not_drop_its_neighbours() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path();
+    let apps = Apps::offline(root).await;
+    put(root, "incoming/text/a.txt", b"you idiot\n");
+    put(root, "incoming/text/b.txt", b"gg\n");
+    let good = |key: &str| {
+        json!({"eventSource":"aws:s3","eventName":"ObjectCreated:Put",
+               "s3":{"bucket":{"name":FIXTURE_BUCKET},"object":{"key":key}}})
+    };
+    let bad = json!({"eventSource":"aws:s3","eventName":"ObjectCreated:Put","s3":{"bucket":{}}});
+    let payload =
+        json!({"Records": [good("incoming/text/a.txt"), bad, good("incoming/text/b.txt")]});
+    let err = screen_text::handler(event(payload.clone()), &apps.screen)
+        .await
+        .expect_err("the bad record fails the direct invocation");
+    assert!(err.to_string().contains("event"), "{err}");
+    assert_eq!(keys_under(root, keys::SCREENED).len(), 2);
+    // Wrapped in SQS: only that message is reported failed, after its good records ran.
+    let sqs = json!({"Records": [{"messageId": "m-1", "eventSource": "aws:sqs",
+        "attributes": {"ApproximateReceiveCount": "1"}, "body": payload.to_string()}]});
+    let out = screen_text::handler(event(sqs), &apps.screen)
+        .await
+        .expect("batch");
+    assert_eq!(
+        out,
+        json!({"batchItemFailures": [{"itemIdentifier": "m-1"}]})
+    );
 }

@@ -61,6 +61,7 @@ fn to_score(labels: &ToxicLabels) -> ToxicityScore {
             .map(f64::from)
             .unwrap_or_else(|| categories.max()),
         categories,
+        rule_hits: Vec::new(),
     }
 }
 

@@ -76,7 +76,7 @@ fn parser(c: &mut Criterion) {
         g.bench_function(format!("{name}/1000-messages"), |b| {
             b.iter(|| {
                 let parsed = parse_messages(format, black_box(bytes.as_slice()), &opts);
-                black_box(parsed.map(|m| m.len()))
+                black_box(parsed.map(|m| m.messages.len()))
             })
         });
     }

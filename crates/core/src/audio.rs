@@ -373,6 +373,7 @@ fn segment_item(s: SpeechSegment, rules: &RuleFilter, threshold: f64) -> Item {
         verdict: None,
         evaluation: None,
         review_reason: None,
+        revealed: None,
     };
     if !over_threshold(&item, threshold) {
         item.verdict = Some(Verdict::BelowThreshold);

@@ -69,6 +69,9 @@ pub struct Delivery {
     /// SQS `ApproximateReceiveCount`: 1 on the first delivery.
     pub receive_count: Option<u32>,
     pub work: Result<Vec<Work>, EventError>,
+    /// Records of this delivery that could not be decoded while the others could: the good
+    /// ones still run, and the delivery then fails so that nothing is dropped silently.
+    pub rejected: Vec<EventError>,
 }
 
 /// A decoded invocation.
@@ -93,7 +96,7 @@ pub fn decode_s3_notification_key(raw: &str) -> Result<String, EventError> {
 #[derive(Deserialize)]
 struct S3Notification {
     #[serde(rename = "Records", default)]
-    records: Vec<S3Record>,
+    records: Vec<Value>,
 }
 
 #[derive(Deserialize)]
@@ -190,18 +193,23 @@ pub fn decode_invocation(payload: &Value) -> Result<Invocation, EventError> {
                 .and_then(|a| a.get("ApproximateReceiveCount"))
                 .and_then(Value::as_str)
                 .and_then(|n| n.parse().ok());
-            let work = match raw.get("body").and_then(Value::as_str) {
+            let decoded = match raw.get("body").and_then(Value::as_str) {
                 None => Err(EventError::UnsupportedEvent(format!(
                     "SQS message {message_id} has no string body"
                 ))),
                 Some(body) => serde_json::from_str::<Value>(body)
                     .map_err(EventError::EventShape)
-                    .and_then(|body| decode_work(&body)),
+                    .and_then(|body| decode_work_per_record(&body)),
+            };
+            let (work, rejected) = match decoded {
+                Ok((work, rejected)) => (Ok(work), rejected),
+                Err(e) => (Err(e), Vec::new()),
             };
             deliveries.push(Delivery {
                 message_id: Some(message_id),
                 receive_count,
                 work,
+                rejected,
             });
         }
         return Ok(Invocation {
@@ -209,12 +217,14 @@ pub fn decode_invocation(payload: &Value) -> Result<Invocation, EventError> {
             deliveries,
         });
     }
+    let (work, rejected) = decode_work_per_record(payload)?;
     Ok(Invocation {
         from_sqs: false,
         deliveries: vec![Delivery {
             message_id: None,
             receive_count: None,
-            work: Ok(decode_work(payload)?),
+            work: Ok(work),
+            rejected,
         }],
     })
 }
@@ -261,32 +271,72 @@ impl Work {
     }
 }
 
-/// The work named by one S3 notification or EventBridge event (not SQS-wrapped).
+/// The work named by one S3 notification or EventBridge event (not SQS-wrapped); any record
+/// that cannot be decoded fails the whole event.
 pub fn decode_work(payload: &Value) -> Result<Vec<Work>, EventError> {
+    let (work, rejected) = decode_work_per_record(payload)?;
+    match rejected.into_iter().next() {
+        Some(e) => Err(e),
+        None => Ok(work),
+    }
+}
+
+fn decode_s3_record(raw: Value) -> Result<Option<Work>, EventError> {
+    let r: S3Record = serde_json::from_value(raw).map_err(EventError::EventShape)?;
+    // Deletions and other non-create events carry no content to moderate.
+    if !r.event_name.is_empty() && !r.event_name.starts_with("ObjectCreated") {
+        return Ok(None);
+    }
+    Ok(Some(Work::Object(ObjectRef {
+        bucket: r.s3.bucket.name,
+        key: decode_s3_notification_key(&r.s3.object.key)?,
+        size: r.s3.object.size,
+        etag: r.s3.object.etag,
+        version_id: r.s3.object.version_id,
+        sequencer: r.s3.object.sequencer,
+    })))
+}
+
+/// Like [`decode_work`], but an S3 notification's records are decoded one by one: the work of
+/// the good records, and the errors of the bad ones.
+pub fn decode_work_per_record(payload: &Value) -> Result<(Vec<Work>, Vec<EventError>), EventError> {
     // S3 sends a test event when notifications are configured; it names no object.
     if payload.get("Event").and_then(Value::as_str) == Some("s3:TestEvent") {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), Vec::new()));
     }
-    if payload.get("Records").is_some() {
+    if let Some(records) = payload.get("Records") {
         let n: S3Notification =
-            serde_json::from_value(payload.clone()).map_err(EventError::EventShape)?;
+            serde_json::from_value(json_records(records)?).map_err(EventError::EventShape)?;
         let mut out = Vec::with_capacity(n.records.len());
-        for r in n.records {
-            // Deletions and other non-create events carry no content to moderate.
-            if !r.event_name.is_empty() && !r.event_name.starts_with("ObjectCreated") {
-                continue;
+        let mut rejected = Vec::new();
+        for raw in n.records {
+            match decode_s3_record(raw) {
+                Ok(Some(work)) => out.push(work),
+                Ok(None) => {}
+                Err(e) => rejected.push(e),
             }
-            out.push(Work::Object(ObjectRef {
-                bucket: r.s3.bucket.name,
-                key: decode_s3_notification_key(&r.s3.object.key)?,
-                size: r.s3.object.size,
-                etag: r.s3.object.etag,
-                version_id: r.s3.object.version_id,
-                sequencer: r.s3.object.sequencer,
-            }));
         }
-        return Ok(out);
+        return Ok((out, rejected));
     }
+    decode_event(payload).map(|w| (w, Vec::new()))
+}
+
+/// `{"Records": [...]}` with the records left as JSON, so that each is decoded alone.
+fn json_records(records: &Value) -> Result<Value, EventError> {
+    match records {
+        Value::Array(_) => Ok(serde_json::json!({ "Records": records })),
+        other => Err(EventError::UnsupportedEvent(format!(
+            "\"Records\" is not a list but {}",
+            match other {
+                Value::Object(_) => "an object",
+                Value::String(_) => "a string",
+                _ => "a scalar",
+            }
+        ))),
+    }
+}
+
+fn decode_event(payload: &Value) -> Result<Vec<Work>, EventError> {
     if payload.get("detail-type").is_some() {
         let e: EventBridgeEvent =
             serde_json::from_value(payload.clone()).map_err(EventError::EventShape)?;

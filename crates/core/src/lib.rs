@@ -3,7 +3,9 @@
 
 pub mod audio;
 pub mod config;
+pub mod encoding;
 pub mod error;
+pub mod evasion;
 pub mod event;
 pub mod keys;
 pub mod model;

@@ -223,6 +223,11 @@ pub struct Item {
     pub toxicity: f64,
     pub categories: CategoryScores,
     pub rule_hits: Vec<RuleHit>,
+    /// The text as a reader sees it when it was written to evade scoring (symbols between
+    /// letters, reversed under a bidi override, look-alike letters…); scored and rule-scanned
+    /// beside `text`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revealed: Option<crate::evasion::Revealed>,
     /// `None` until a stage decides; screening sets `below_threshold`, evaluation the rest.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verdict: Option<Verdict>,

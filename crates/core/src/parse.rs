@@ -1,11 +1,14 @@
 //! Chat-log parsing (TXT, CSV, JSONL) from a streaming reader.
 //!
-//! Lines are read with a byte bound so one enormous line cannot exhaust memory, invalid UTF-8 is
-//! replaced and flagged rather than dropped, and every problem names the line it came from.
+//! Lines are read with a byte bound so one enormous line cannot exhaust memory; UTF-16 is
+//! transcoded, lines that are not UTF-8 are read as Windows-1252 when that is plausible and
+//! flagged as damaged when not; no row is dropped; every problem names the line it came from.
 
 use std::io::{BufRead, BufReader, Read};
 
 use serde_json::Value;
+
+use crate::encoding::{self, FileEncoding, LineDecoding};
 
 /// A CSV record spanning more lines than this is flagged as a likely unbalanced quote.
 const MAX_RECORD_LINES: u64 = 20;
@@ -66,8 +69,15 @@ pub struct ParsedMessage {
     pub issues: Vec<ItemIssue>,
 }
 
-/// Parsing result: either messages (each possibly with issues) or a file-level failure.
-pub type ParseResult = Result<Vec<ParsedMessage>, String>;
+/// A parsed upload: its messages, and notes about the file as a whole (how it was decoded).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Parsed {
+    pub messages: Vec<ParsedMessage>,
+    pub notes: Vec<String>,
+}
+
+/// Parsing result: messages (each possibly with issues) or a file-level failure.
+pub type ParseResult = Result<Parsed, String>;
 
 pub fn parse_messages<R: Read>(format: TextFormat, reader: R, opts: &ParseOptions) -> ParseResult {
     let mut reader = BufReader::with_capacity(64 * 1024, reader);
@@ -77,19 +87,35 @@ pub fn parse_messages<R: Read>(format: TextFormat, reader: R, opts: &ParseOption
     if head.is_empty() {
         return Err("the file is empty".into());
     }
-    // A NUL byte does not occur in chat text; it means a binary file with a text extension.
-    if head.iter().take(8192).any(|b| *b == 0) {
-        return Err("the file looks binary (NUL bytes), not a text chat log".into());
-    }
-    let messages = match format {
-        TextFormat::Txt => parse_txt(reader, opts)?,
-        TextFormat::Csv => parse_csv(reader, opts)?,
-        TextFormat::Jsonl => parse_jsonl(reader, opts)?,
+    let encoding = encoding::sniff(head)?;
+    let notes: Vec<String> = encoding.describe().into_iter().collect();
+    let messages = match encoding {
+        FileEncoding::Utf8 => parse_format(format, reader, opts)?,
+        FileEncoding::Utf16 { encoding, .. } => parse_format(
+            format,
+            BufReader::with_capacity(
+                64 * 1024,
+                encoding::TranscodingReader::new(reader, encoding),
+            ),
+            opts,
+        )?,
     };
     if messages.is_empty() {
         return Err("the file contains no messages (only blank lines)".into());
     }
-    Ok(messages)
+    Ok(Parsed { messages, notes })
+}
+
+fn parse_format<R: BufRead>(
+    format: TextFormat,
+    reader: R,
+    opts: &ParseOptions,
+) -> Result<Vec<ParsedMessage>, String> {
+    match format {
+        TextFormat::Txt => parse_txt(reader, opts),
+        TextFormat::Csv => parse_csv(reader, opts),
+        TextFormat::Jsonl => parse_jsonl(reader, opts),
+    }
 }
 
 /// One physical line, bounded: bytes past `max` are skipped, not buffered.
@@ -98,10 +124,13 @@ struct BoundedLine {
     truncated_at: Option<usize>,
 }
 
+/// Read up to the next line end: `\n`, `\r\n`, or a lone `\r` (old Mac exports; without it a
+/// whole CR-only file would be one message).
 fn read_bounded_line<R: BufRead>(r: &mut R, max: usize) -> Result<Option<BoundedLine>, String> {
     let mut bytes = Vec::new();
     let mut total = 0usize;
     let mut saw_any = false;
+    let mut ended_by_cr = false;
     loop {
         let buf = r
             .fill_buf()
@@ -110,24 +139,29 @@ fn read_bounded_line<R: BufRead>(r: &mut R, max: usize) -> Result<Option<Bounded
             break;
         }
         saw_any = true;
-        let (chunk, found_newline) = match buf.iter().position(|b| *b == b'\n') {
-            Some(i) => (&buf[..i], true),
-            None => (buf, false),
-        };
+        let end = buf.iter().position(|b| *b == b'\n' || *b == b'\r');
+        let chunk = &buf[..end.unwrap_or(buf.len())];
         let room = max.saturating_sub(bytes.len());
         bytes.extend_from_slice(&chunk[..chunk.len().min(room)]);
         total += chunk.len();
-        let consumed = chunk.len() + usize::from(found_newline);
+        let consumed = chunk.len() + usize::from(end.is_some());
+        ended_by_cr = end.is_some_and(|i| buf[i] == b'\r');
         r.consume(consumed);
-        if found_newline {
+        if end.is_some() {
             break;
         }
     }
     if !saw_any {
         return Ok(None);
     }
-    if bytes.last() == Some(&b'\r') {
-        bytes.pop();
+    if ended_by_cr {
+        // `\r\n` is one line end, even when the `\n` is in the next buffer.
+        let next = r
+            .fill_buf()
+            .map_err(|e| format!("could not read the file: {e}"))?;
+        if next.first() == Some(&b'\n') {
+            r.consume(1);
+        }
     }
     Ok(Some(BoundedLine {
         bytes,
@@ -135,23 +169,24 @@ fn read_bounded_line<R: BufRead>(r: &mut R, max: usize) -> Result<Option<Bounded
     }))
 }
 
-/// Decode with replacement, cutting back to a char boundary if the bound split a character.
-fn decode(bytes: &[u8], truncated: bool) -> (String, bool) {
-    match std::str::from_utf8(bytes) {
-        Ok(s) => (s.to_string(), false),
-        Err(e) if truncated && e.error_len().is_none() => (
-            String::from_utf8_lossy(&bytes[..e.valid_up_to()]).into_owned(),
-            false,
-        ),
-        Err(_) => (String::from_utf8_lossy(bytes).into_owned(), true),
-    }
-}
-
-fn utf8_issue() -> ItemIssue {
-    ItemIssue {
-        message: "invalid UTF-8 bytes were replaced with U+FFFD".into(),
-        needs_review: false,
-    }
+/// Decode one line or field, with the issue its decoding raises.
+fn decode(bytes: &[u8], truncated: bool) -> (String, Option<ItemIssue>) {
+    let (text, how) = encoding::decode_line(bytes, truncated);
+    let issue = match how {
+        LineDecoding::Utf8 => None,
+        LineDecoding::Windows1252 => Some(ItemIssue {
+            message: "not UTF-8: decoded as Windows-1252 (Latin-1)".into(),
+            needs_review: false,
+        }),
+        // Scores of damaged text say nothing about what was written: a person must read it.
+        LineDecoding::Replaced => Some(ItemIssue {
+            message: "bytes that are neither UTF-8 nor Windows-1252 text were replaced with \
+                      U+FFFD; the text may be damaged"
+                .into(),
+            needs_review: true,
+        }),
+    };
+    (text, issue)
 }
 
 fn truncation_issue(max: usize) -> ItemIssue {
@@ -161,12 +196,13 @@ fn truncation_issue(max: usize) -> ItemIssue {
     }
 }
 
-fn parse_txt<R: BufRead>(mut r: R, opts: &ParseOptions) -> ParseResult {
+fn parse_txt<R: BufRead>(mut r: R, opts: &ParseOptions) -> Result<Vec<ParsedMessage>, String> {
     let mut out = Vec::new();
     let mut line_no = 0usize;
     while let Some(line) = read_bounded_line(&mut r, opts.max_message_bytes)? {
         line_no += 1;
-        let (text, replaced) = decode(&line.bytes, line.truncated_at.is_some());
+        let (text, decoding) = decode(&line.bytes, line.truncated_at.is_some());
+        let text = text.trim_start_matches('\u{feff}');
         if text.trim().is_empty() {
             continue;
         }
@@ -175,9 +211,7 @@ fn parse_txt<R: BufRead>(mut r: R, opts: &ParseOptions) -> ParseResult {
             text: text.trim().to_string(),
             ..Default::default()
         };
-        if replaced {
-            msg.issues.push(utf8_issue());
-        }
+        msg.issues.extend(decoding);
         if let Some(max) = line.truncated_at {
             msg.issues.push(truncation_issue(max));
         }
@@ -192,7 +226,135 @@ fn find_column(headers: &[String], wanted: &[&str]) -> Option<usize> {
         .find_map(|w| headers.iter().position(|h| h == w))
 }
 
-fn parse_csv<R: Read>(r: R, opts: &ParseOptions) -> ParseResult {
+const USER_FIELDS: &[&str] = &["user", "username", "user_id"];
+const TIME_FIELDS: &[&str] = &["timestamp", "time", "ts"];
+const CONVERSATION_FIELDS: &[&str] = &["conversation", "conversation_id", "match"];
+
+fn is_metadata_field(name: &str) -> bool {
+    [USER_FIELDS, TIME_FIELDS, CONVERSATION_FIELDS]
+        .iter()
+        .any(|names| names.contains(&name))
+}
+
+/// The text of a row or object: every distinct non-empty value of the text fields, in the
+/// order of [`TEXT_FIELDS`] (a `message` and a `text` column can both hold chat, and a
+/// duplicated JSON key can hide a second message), joined by a line break.
+fn join_texts<'a>(values: impl IntoIterator<Item = &'a str>) -> String {
+    let mut seen: Vec<&str> = Vec::new();
+    for v in values {
+        let v = v.trim();
+        if !v.is_empty() && !seen.contains(&v) {
+            seen.push(v);
+        }
+    }
+    seen.join("\n")
+}
+
+/// The header names to read text from: the override alone, or every known text column.
+fn text_names(opts: &ParseOptions) -> Vec<String> {
+    match &opts.text_column {
+        Some(c) => vec![c.trim().to_lowercase()],
+        None => TEXT_FIELDS.iter().map(|s| s.to_string()).collect(),
+    }
+}
+
+/// How one CSV row maps onto the header.
+struct CsvLayout {
+    headers: Vec<String>,
+    /// Text columns in order of preference.
+    text_cols: Vec<usize>,
+    user_col: Option<usize>,
+    ts_col: Option<usize>,
+    conv_col: Option<usize>,
+}
+
+impl CsvLayout {
+    /// A message from one record; `None` for a row with nothing in it worth reading.
+    fn message(
+        &self,
+        record: &csv::ByteRecord,
+        id: String,
+        opts: &ParseOptions,
+    ) -> Option<ParsedMessage> {
+        let field = |i: Option<usize>| -> Option<String> {
+            let raw = record.get(i?)?;
+            let s = decode(raw, false).0.trim().to_string();
+            (!s.is_empty()).then_some(s)
+        };
+        let mut issues = Vec::new();
+        let mut values = Vec::new();
+        for &col in &self.text_cols {
+            let (value, decoding) = decode(record.get(col).unwrap_or_default(), false);
+            issues.extend(decoding);
+            values.push(value);
+        }
+        let mut text = join_texts(values.iter().map(String::as_str));
+        if text.len() > opts.max_message_bytes {
+            let mut cut = opts.max_message_bytes;
+            while !text.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            text.truncate(cut);
+            issues.push(truncation_issue(opts.max_message_bytes));
+        }
+        if text.is_empty() {
+            let names: Vec<&str> = self
+                .text_cols
+                .iter()
+                .map(|c| self.headers[*c].as_str())
+                .collect();
+            // A short row or content outside the known columns is shown as written; a row of
+            // only a user and a time is an empty message.
+            let other_content = record.iter().enumerate().any(|(i, raw)| {
+                !self.text_cols.contains(&i)
+                    && !self.headers.get(i).is_some_and(|h| is_metadata_field(h))
+                    && decode(raw, false).0.chars().any(char::is_alphanumeric)
+            });
+            let short = self.text_cols.iter().all(|c| record.len() <= *c);
+            if !short && !other_content {
+                return None;
+            }
+            text = record
+                .iter()
+                .map(|raw| decode(raw, false).0)
+                .collect::<Vec<_>>()
+                .join(",");
+            issues.push(ItemIssue {
+                message: format!(
+                    "row has {} fields and no text in {}; the whole row is shown as written",
+                    record.len(),
+                    names.join("/")
+                ),
+                needs_review: true,
+            });
+        }
+        Some(ParsedMessage {
+            id,
+            text,
+            user: field(self.user_col),
+            timestamp: field(self.ts_col),
+            conversation: field(self.conv_col),
+            issues,
+        })
+    }
+
+    /// Whether one physical line parses as a row of this file (as many fields as the header).
+    fn looks_like_row(&self, line: &str) -> bool {
+        self.headers.len() >= 2 && parse_line(line).is_some_and(|r| r.len() == self.headers.len())
+    }
+}
+
+/// One line as a CSV record of its own.
+fn parse_line(line: &str) -> Option<csv::ByteRecord> {
+    let mut rdr = csv::ReaderBuilder::new()
+        .flexible(true)
+        .has_headers(false)
+        .from_reader(line.as_bytes());
+    let mut record = csv::ByteRecord::new();
+    rdr.read_byte_record(&mut record).ok()?.then_some(record)
+}
+
+fn parse_csv<R: Read>(r: R, opts: &ParseOptions) -> Result<Vec<ParsedMessage>, String> {
     let mut rdr = csv::ReaderBuilder::new()
         .flexible(true)
         .has_headers(true)
@@ -202,28 +364,33 @@ fn parse_csv<R: Read>(r: R, opts: &ParseOptions) -> ParseResult {
         .map_err(|e| format!("could not read the CSV header: {e}"))?
         .iter()
         .map(|h| {
-            String::from_utf8_lossy(h)
+            decode(h, false)
+                .0
                 .trim_start_matches('\u{feff}')
                 .trim()
                 .to_lowercase()
         })
         .collect();
     // Headers are matched case-insensitively, so the override is too.
-    let wanted = opts.text_column.as_ref().map(|c| c.trim().to_lowercase());
-    let text_names: Vec<&str> = match &wanted {
-        Some(c) => vec![c.as_str()],
-        None => TEXT_FIELDS.to_vec(),
-    };
-    let text_col = find_column(&headers, &text_names).ok_or_else(|| {
-        format!(
+    let names = text_names(opts);
+    let text_cols: Vec<usize> = names
+        .iter()
+        .filter_map(|n| headers.iter().position(|h| h == n))
+        .collect();
+    if text_cols.is_empty() {
+        return Err(format!(
             "the CSV header has no text column (expected one of {}; found {})",
-            text_names.join(", "),
+            names.join(", "),
             headers.join(", ")
-        )
-    })?;
-    let user_col = find_column(&headers, &["user", "username", "user_id"]);
-    let ts_col = find_column(&headers, &["timestamp", "time"]);
-    let conv_col = find_column(&headers, &["conversation", "conversation_id", "match"]);
+        ));
+    }
+    let layout = CsvLayout {
+        user_col: find_column(&headers, USER_FIELDS),
+        ts_col: find_column(&headers, TIME_FIELDS),
+        conv_col: find_column(&headers, CONVERSATION_FIELDS),
+        headers,
+        text_cols,
+    };
 
     let mut out = Vec::new();
     let mut record = csv::ByteRecord::new();
@@ -233,7 +400,7 @@ fn parse_csv<R: Read>(r: R, opts: &ParseOptions) -> ParseResult {
             Ok(false) => break,
             Ok(true) => {}
             Err(e) => {
-                // A structural error (e.g. unbalanced quote) leaves the reader unusable past here.
+                // A structural error leaves the reader unusable past here.
                 out.push(ParsedMessage {
                     id: format!("line-{line_no}"),
                     issues: vec![ItemIssue {
@@ -245,60 +412,100 @@ fn parse_csv<R: Read>(r: R, opts: &ParseOptions) -> ParseResult {
                 break;
             }
         }
-        let field = |i: Option<usize>| -> Option<String> {
-            let raw = record.get(i?)?;
-            let s = String::from_utf8_lossy(raw).trim().to_string();
-            (!s.is_empty()).then_some(s)
+        let last_line = rdr.position().line().saturating_sub(1).max(line_no);
+        if last_line > line_no {
+            if let Some(split) = split_swallowed_rows(&layout, &record, line_no, last_line, opts) {
+                out.extend(split);
+                continue;
+            }
+        }
+        let Some(mut msg) = layout.message(&record, format!("line-{line_no}"), opts) else {
+            continue;
         };
-        let raw_text = record.get(text_col).unwrap_or_default();
-        let mut issues = Vec::new();
-        let spanned = rdr.position().line().saturating_sub(line_no);
+        let spanned = last_line - line_no + 1;
         if spanned > MAX_RECORD_LINES {
-            // A chat message this tall is almost always an unbalanced quote that swallowed
-            // the rows after it; those rows are inside this item's text, not lost.
-            issues.push(ItemIssue {
+            // A chat message this tall is almost always an unbalanced quote.
+            msg.issues.push(ItemIssue {
                 message: format!(
-                    "CSV record spans {spanned} lines; an unbalanced quote may have merged rows"
+                    "CSV record spans {spanned} lines ({line_no}-{last_line}); an unbalanced \
+                     quote may have merged rows"
                 ),
                 needs_review: true,
             });
         }
-        let (mut text, replaced) = decode(raw_text, false);
-        if replaced {
-            issues.push(utf8_issue());
-        }
-        if text.len() > opts.max_message_bytes {
-            let mut cut = opts.max_message_bytes;
-            while !text.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            text.truncate(cut);
-            issues.push(truncation_issue(opts.max_message_bytes));
-        }
-        if text.trim().is_empty() {
-            if record.len() <= text_col {
-                issues.push(ItemIssue {
-                    message: format!(
-                        "row has {} fields, none in the text column {}",
-                        record.len(),
-                        headers[text_col]
-                    ),
-                    needs_review: true,
-                });
-            } else {
-                continue;
-            }
-        }
-        out.push(ParsedMessage {
-            id: format!("line-{line_no}"),
-            text: text.trim().to_string(),
-            user: field(user_col),
-            timestamp: field(ts_col),
-            conversation: field(conv_col),
-            issues,
-        });
+        out.push(msg);
     }
     Ok(out)
+}
+
+/// A record whose quoted text runs over line breaks into lines shaped like rows of this file
+/// swallowed them behind an unbalanced quote: its own first line becomes an item that needs
+/// review and names the lines, and each swallowed line is read as the row it looks like, so
+/// its text is scored under its own user.
+fn split_swallowed_rows(
+    layout: &CsvLayout,
+    record: &csv::ByteRecord,
+    first: u64,
+    last: u64,
+    opts: &ParseOptions,
+) -> Option<Vec<ParsedMessage>> {
+    let &col = layout
+        .text_cols
+        .iter()
+        .find(|c| record.get(**c).is_some_and(|f| f.contains(&b'\n')))?;
+    let (field, _) = decode(record.get(col)?, false);
+    let mut lines = field.split('\n');
+    let head = lines.next().unwrap_or_default().to_string();
+    let rest: Vec<&str> = lines.collect();
+    if !rest.iter().any(|l| layout.looks_like_row(l)) {
+        return None;
+    }
+    let mut opening = record.clone();
+    let mut fields: Vec<Vec<u8>> = opening.iter().map(<[u8]>::to_vec).collect();
+    fields[col] = head.into_bytes();
+    opening = csv::ByteRecord::from(fields);
+    let mut first_msg = layout
+        .message(&opening, format!("line-{first}"), opts)
+        .unwrap_or(ParsedMessage {
+            id: format!("line-{first}"),
+            ..Default::default()
+        });
+    first_msg.issues.push(ItemIssue {
+        message: format!(
+            "an unbalanced quote in column {} on line {first} runs over line breaks: lines \
+             {}-{last} were inside it and are read as separate rows; check who wrote what",
+            layout.headers[col],
+            first + 1
+        ),
+        needs_review: true,
+    });
+    let mut out = vec![first_msg];
+    for (k, line) in rest.iter().enumerate() {
+        let line_no = first + 1 + k as u64;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let recovered = parse_line(line)
+            .filter(|_| layout.looks_like_row(line))
+            .and_then(|r| layout.message(&r, format!("line-{line_no}"), opts));
+        let mut msg = recovered.unwrap_or_else(|| ParsedMessage {
+            id: format!("line-{line_no}"),
+            text: line.trim().to_string(),
+            issues: vec![ItemIssue {
+                message: "line inside an unclosed quote that is not shaped like a row; shown \
+                          as written"
+                    .into(),
+                needs_review: true,
+            }],
+            ..Default::default()
+        });
+        msg.issues.push(ItemIssue {
+            message: format!("recovered from inside the unclosed quote of line {first}"),
+            needs_review: false,
+        });
+        out.push(msg);
+    }
+    Some(out)
 }
 
 fn scalar_string(v: &Value) -> Option<String> {
@@ -310,24 +517,46 @@ fn scalar_string(v: &Value) -> Option<String> {
     }
 }
 
-fn parse_jsonl<R: BufRead>(mut r: R, opts: &ParseOptions) -> ParseResult {
+/// A JSON object's entries in order, duplicates kept (serde_json's map keeps only the last
+/// value of a repeated key, which would hide `{"message":"<threat>","message":"gg"}`).
+struct Entries(Vec<(String, Value)>);
+
+impl<'de> serde::Deserialize<'de> for Entries {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = Entries;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Entries, A::Error> {
+                let mut out = Vec::new();
+                while let Some((k, v)) = map.next_entry::<String, Value>()? {
+                    out.push((k, v));
+                }
+                Ok(Entries(out))
+            }
+        }
+        d.deserialize_map(Visit)
+    }
+}
+
+fn parse_jsonl<R: BufRead>(mut r: R, opts: &ParseOptions) -> Result<Vec<ParsedMessage>, String> {
     let mut out = Vec::new();
     let mut line_no = 0usize;
-    let text_names: Vec<&str> = match &opts.text_column {
-        Some(c) => vec![c.as_str()],
-        None => TEXT_FIELDS.to_vec(),
-    };
+    let names = text_names(opts);
     while let Some(line) = read_bounded_line(&mut r, opts.max_message_bytes)? {
         line_no += 1;
         let id = format!("line-{line_no}");
-        let (raw, replaced) = decode(&line.bytes, line.truncated_at.is_some());
+        let (raw, decoding) = decode(&line.bytes, line.truncated_at.is_some());
+        let raw = raw.trim_start_matches('\u{feff}');
         if raw.trim().is_empty() {
             continue;
         }
-        let mut issues = Vec::new();
-        if replaced {
-            issues.push(utf8_issue());
-        }
+        let mut issues: Vec<ItemIssue> = decoding.into_iter().collect();
         // A line we cannot use is kept, as written, for a moderator to read.
         let unusable = |mut issues: Vec<ItemIssue>, why: String| {
             issues.push(ItemIssue {
@@ -336,7 +565,7 @@ fn parse_jsonl<R: BufRead>(mut r: R, opts: &ParseOptions) -> ParseResult {
             });
             ParsedMessage {
                 id: id.clone(),
-                text: raw.clone(),
+                text: raw.to_string(),
                 issues,
                 ..Default::default()
             }
@@ -349,8 +578,14 @@ fn parse_jsonl<R: BufRead>(mut r: R, opts: &ParseOptions) -> ParseResult {
             ));
             continue;
         }
-        let obj = match serde_json::from_str::<Value>(&raw) {
-            Ok(Value::Object(o)) => o,
+        let entries = match serde_json::from_str::<Value>(raw) {
+            Ok(Value::Object(_)) => match serde_json::from_str::<Entries>(raw) {
+                Ok(Entries(e)) => e,
+                Err(e) => {
+                    out.push(unusable(issues, format!("line is not valid JSON: {e}")));
+                    continue;
+                }
+            },
             Ok(_) => {
                 out.push(unusable(issues, "line is JSON but not an object".into()));
                 continue;
@@ -360,28 +595,75 @@ fn parse_jsonl<R: BufRead>(mut r: R, opts: &ParseOptions) -> ParseResult {
                 continue;
             }
         };
-        let text = text_names
-            .iter()
-            .find_map(|k| obj.get(*k).and_then(Value::as_str));
-        let Some(text) = text else {
-            let why = format!("object has no string field {}", text_names.join("/"));
+        let mut texts = Vec::new();
+        let mut odd_types = Vec::new();
+        for name in &names {
+            let values: Vec<&Value> = entries
+                .iter()
+                .filter(|(k, _)| k == name)
+                .map(|(_, v)| v)
+                .collect();
+            if values.len() > 1 {
+                issues.push(ItemIssue {
+                    message: format!(
+                        "key {name:?} appears {} times; every value was moderated",
+                        values.len()
+                    ),
+                    needs_review: false,
+                });
+            }
+            for v in values {
+                match v {
+                    Value::Null => {}
+                    v => match scalar_string(v) {
+                        Some(s) => texts.push(s),
+                        None if v.is_string() => {}
+                        None => odd_types.push(name.as_str()),
+                    },
+                }
+            }
+        }
+        if !odd_types.is_empty() {
+            let why = format!(
+                "field {} is not a string; the line is shown as written",
+                odd_types.join("/")
+            );
             out.push(unusable(issues, why));
             continue;
-        };
-        if text.trim().is_empty() {
+        }
+        let text = join_texts(texts.iter().map(String::as_str));
+        if text.is_empty() {
+            let has_text_key = entries.iter().any(|(k, _)| names.contains(k));
+            // Words elsewhere in the object may be the message under a name we do not know.
+            let other_content = entries.iter().any(|(k, v)| {
+                !is_metadata_field(k)
+                    && v.as_str()
+                        .is_some_and(|s| s.chars().any(char::is_alphanumeric))
+            });
+            if has_text_key && !other_content {
+                continue;
+            }
+            let why = format!(
+                "object has no text in a string field {}; the line is shown as written",
+                names.join("/")
+            );
+            out.push(unusable(issues, why));
             continue;
         }
-        let get = |names: &[&str]| {
-            names
-                .iter()
-                .find_map(|k| obj.get(*k).and_then(scalar_string))
+        let get = |wanted: &[&str]| {
+            wanted.iter().find_map(|k| {
+                entries
+                    .iter()
+                    .find(|(key, _)| key == k)
+                    .and_then(|(_, v)| scalar_string(v))
+            })
         };
         out.push(ParsedMessage {
             id,
-            text: text.trim().to_string(),
-            user: get(&["user", "username", "user_id"]),
-            timestamp: get(&["timestamp", "time", "ts"]),
-            conversation: get(&["conversation", "conversation_id", "match"]),
+            text,
+            user: get(USER_FIELDS),
+            timestamp: get(TIME_FIELDS),
+            conversation: get(CONVERSATION_FIELDS),
             issues,
         });
     }
@@ -392,8 +674,12 @@ fn parse_jsonl<R: BufRead>(mut r: R, opts: &ParseOptions) -> ParseResult {
 mod tests {
     use super::*;
 
-    fn parse(format: TextFormat, data: &[u8]) -> ParseResult {
-        parse_messages(format, data, &ParseOptions::default())
+    fn parse(format: TextFormat, data: &[u8]) -> Result<Vec<ParsedMessage>, String> {
+        parse_messages(format, data, &ParseOptions::default()).map(|p| p.messages)
+    }
+
+    fn needs_review(m: &ParsedMessage) -> bool {
+        m.issues.iter().any(|i| i.needs_review)
     }
 
     #[test]
@@ -421,11 +707,127 @@ mod tests {
     }
 
     #[test]
-    fn invalid_utf8_is_replaced_and_flagged() {
+    fn undecodable_bytes_are_replaced_and_need_review() {
         let m = parse(TextFormat::Txt, b"ok\nbad \xff\xfe byte\n").expect("parses");
         assert_eq!(m[1].text, "bad \u{fffd}\u{fffd} byte");
-        assert!(m[1].issues[0].message.contains("UTF-8"));
+        assert!(m[1].issues[0].message.contains("U+FFFD"));
+        assert!(needs_review(&m[1]));
         assert!(m[0].issues.is_empty());
+    }
+
+    #[test]
+    fn latin1_lines_are_decoded_and_named() {
+        let m = parse(TextFormat::Txt, b"k\xedll yours\xe9lf\nplain\n").expect("parses");
+        assert_eq!(m[0].text, "kíll yoursélf");
+        assert!(m[0].issues[0].message.contains("Windows-1252"));
+        assert!(!needs_review(&m[0]));
+        let m = parse(TextFormat::Csv, b"user,message\nana,t\xfa eres tonto\n").expect("csv");
+        assert_eq!(m[0].text, "tú eres tonto");
+    }
+
+    #[test]
+    fn utf16_files_are_decoded_with_a_note() {
+        let text = "user,message\r\nana,you idiot\r\nbo,gg\r\n";
+        let mut bytes = vec![0xFF, 0xFE];
+        bytes.extend(text.encode_utf16().flat_map(u16::to_le_bytes));
+        let p = parse_messages(TextFormat::Csv, &bytes[..], &ParseOptions::default()).expect("ok");
+        assert_eq!(p.messages.len(), 2);
+        assert_eq!(p.messages[0].text, "you idiot");
+        assert!(p.notes[0].contains("UTF-16LE"), "{:?}", p.notes);
+        let txt: Vec<u8> = "hello\nworld\n"
+            .encode_utf16()
+            .flat_map(u16::to_be_bytes)
+            .collect();
+        let m = parse(TextFormat::Txt, &txt).expect("utf-16be without a BOM");
+        assert_eq!(m[1].text, "world");
+    }
+
+    #[test]
+    fn cr_only_line_endings_split_messages() {
+        let m = parse(TextFormat::Txt, b"one\rtwo\r\rthree\r\nfour").expect("parses");
+        let texts: Vec<&str> = m.iter().map(|m| m.text.as_str()).collect();
+        assert_eq!(texts, ["one", "two", "three", "four"]);
+        assert_eq!(m[2].id, "line-4");
+        let m = parse(TextFormat::Jsonl, b"{\"text\":\"a\"}\r{\"text\":\"b\"}\r").expect("jsonl");
+        assert_eq!(m.len(), 2);
+        let m = parse(TextFormat::Csv, b"user,message\rana,hi\rbo,yo\r").expect("csv");
+        assert_eq!(m.len(), 2);
+    }
+
+    #[test]
+    fn every_text_column_is_read_and_no_row_is_dropped() {
+        let data = "user,message,text\n\
+                    ana,gg,\n\
+                    bo,,i will find you and hurt you\n\
+                    cy,same,same\n\
+                    dee,one,two\n\
+                    eve,,\n";
+        let m = parse(TextFormat::Csv, data.as_bytes()).expect("parses");
+        let texts: Vec<&str> = m.iter().map(|m| m.text.as_str()).collect();
+        assert_eq!(
+            texts,
+            ["gg", "i will find you and hurt you", "same", "one\ntwo"]
+        );
+        assert_eq!(m[1].user.as_deref(), Some("bo"));
+        // Text outside the known columns is not lost: the row needs review, shown whole.
+        let m = parse(TextFormat::Csv, b"user,message,note\nana,,go die\n").expect("parses");
+        assert_eq!(m[0].text, "ana,,go die");
+        assert!(needs_review(&m[0]));
+    }
+
+    #[test]
+    fn csv_short_unbalanced_quote_is_split_and_flagged() {
+        let data =
+            "user,message\nana,\"oops\nbo,you are trash\ncy,gg\ndee,i will hurt you\neve,ok\n";
+        let m = parse(TextFormat::Csv, data.as_bytes()).expect("parses");
+        let rows: Vec<(&str, Option<&str>, &str)> = m
+            .iter()
+            .map(|m| (m.id.as_str(), m.user.as_deref(), m.text.as_str()))
+            .collect();
+        assert_eq!(
+            rows,
+            [
+                ("line-2", Some("ana"), "oops"),
+                ("line-3", Some("bo"), "you are trash"),
+                ("line-4", Some("cy"), "gg"),
+                ("line-5", Some("dee"), "i will hurt you"),
+                ("line-6", Some("eve"), "ok"),
+            ]
+        );
+        assert!(needs_review(&m[0]));
+        assert!(
+            m[0].issues[0].message.contains("lines 3-6"),
+            "{:?}",
+            m[0].issues
+        );
+        assert!(!needs_review(&m[3]));
+        // A real two-line message is not split.
+        let m = parse(
+            TextFormat::Csv,
+            b"user,message\nana,\"two\nlines\"\nbo,hi\n",
+        )
+        .expect("ok");
+        assert_eq!(m[0].text, "two\nlines");
+        assert!(m[0].issues.is_empty());
+    }
+
+    #[test]
+    fn jsonl_reads_every_text_field_and_duplicate_key() {
+        let data = b"{\"message\":\"\",\"text\":\"i will hurt you\"}\n\
+                     {\"message\":\"die\",\"message\":\"gg\"}\n\
+                     {\"user\":\"a\",\"message\":\"\"}\n\
+                     {\"user\":\"a\",\"body\":\"go die\"}\n\
+                     {\"message\":{\"body\":\"x\"}}\n";
+        let m = parse(TextFormat::Jsonl, data).expect("parses");
+        let texts: Vec<&str> = m.iter().map(|m| m.text.as_str()).collect();
+        assert_eq!(texts[0], "i will hurt you");
+        assert_eq!(texts[1], "die\ngg");
+        assert!(m[1].issues[0].message.contains("2 times"));
+        // An empty message with nothing else is skipped; unknown fields with words are not.
+        assert_eq!(m.len(), 4);
+        assert_eq!(m[2].id, "line-4");
+        assert!(needs_review(&m[2]) && m[2].text.contains("go die"));
+        assert!(needs_review(&m[3]));
     }
 
     #[test]
@@ -434,8 +836,9 @@ mod tests {
             max_message_bytes: 5,
             ..Default::default()
         };
-        let m =
-            parse_messages(TextFormat::Txt, "abcdé€xyz\nnext\n".as_bytes(), &opts).expect("parses");
+        let m = parse_messages(TextFormat::Txt, "abcdé€xyz\nnext\n".as_bytes(), &opts)
+            .expect("parses")
+            .messages;
         assert_eq!(m[0].text, "abcd");
         assert!(m[0].issues[0].needs_review);
         assert_eq!(m[1].text, "next");
@@ -477,13 +880,13 @@ mod tests {
             ..Default::default()
         };
         let m = parse_messages(TextFormat::Csv, &b"user,when\na,b\n"[..], &opts).expect("ok");
-        assert_eq!(m[0].text, "b");
+        assert_eq!(m.messages[0].text, "b");
         let opts = ParseOptions {
             text_column: Some("When".into()),
             ..Default::default()
         };
         let m = parse_messages(TextFormat::Csv, &b"user,WHEN\na,b\n"[..], &opts).expect("ok");
-        assert_eq!(m[0].text, "b");
+        assert_eq!(m.messages[0].text, "b");
     }
 
     #[test]

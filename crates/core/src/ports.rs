@@ -47,10 +47,13 @@ pub struct SegmentLimits {
     pub max_request_bytes: usize,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct ToxicityScore {
     pub toxicity: f64,
     pub categories: CategoryScores,
+    /// Rule-only categories a detector recognised (a trained head's `scam`); they join the
+    /// item's rule hits, so the gate and the policy evaluator see them.
+    pub rule_hits: Vec<crate::model::RuleHit>,
 }
 
 #[async_trait]

@@ -201,6 +201,14 @@ fn render_item(out: &mut String, item: &Item, threshold: f64, player: bool) {
         item.toxicity,
         esc(&item.text)
     );
+    if let Some(r) = &item.revealed {
+        let _ = write!(
+            out,
+            "<p class=\"revealed\">Reads as: “{}” <small>({}; scored too)</small></p>",
+            esc(&r.text),
+            esc(&r.evasions.join(", ").replace('_', " "))
+        );
+    }
     if let Some(r) = &item.review_reason {
         let _ = write!(out, "<p class=\"review\">Needs a person: {}</p>", esc(r));
     }

@@ -82,15 +82,30 @@ pub async fn screen_messages(
     let mut items: Vec<Item> = Vec::with_capacity(messages.len());
     let mut segments = Vec::new();
     for (idx, m) in messages.into_iter().enumerate() {
-        // Empty text (a short CSV row) has nothing to score and would fail a whole batch.
-        for chunk in chunk_text(&m.text, limits.max_segment_bytes)
-            .into_iter()
-            .filter(|c| !c.trim().is_empty())
-        {
-            segments.push(Segment {
-                item: idx,
-                text: chunk,
-            });
+        let revealed = crate::evasion::reveal(&m.text);
+        // The revealed reading is scored beside the original; the most toxic chunk wins.
+        let readings =
+            std::iter::once(m.text.as_str()).chain(revealed.as_ref().map(|r| r.text.as_str()));
+        let mut rule_hits = Vec::new();
+        for reading in readings {
+            // Empty text (a short CSV row) has nothing to score and would fail a whole batch.
+            for chunk in chunk_text(reading, limits.max_segment_bytes)
+                .into_iter()
+                .filter(|c| !c.trim().is_empty())
+            {
+                segments.push(Segment {
+                    item: idx,
+                    text: chunk,
+                });
+            }
+            for hit in deps.rules.scan(reading) {
+                if !rule_hits
+                    .iter()
+                    .any(|h: &crate::model::RuleHit| h.rule == hit.rule)
+                {
+                    rule_hits.push(hit);
+                }
+            }
         }
         let mut review = Vec::new();
         for issue in &m.issues {
@@ -100,7 +115,8 @@ pub async fn screen_messages(
             }
         }
         items.push(Item {
-            rule_hits: deps.rules.scan(&m.text),
+            rule_hits,
+            revealed,
             id: m.id,
             text: m.text,
             user: m.user,
@@ -138,6 +154,11 @@ pub async fn screen_messages(
                     if !scored[seg.item] || score.toxicity > item.toxicity {
                         item.toxicity = score.toxicity;
                         item.categories = score.categories;
+                    }
+                    for hit in score.rule_hits {
+                        if !item.rule_hits.iter().any(|h| h.rule == hit.rule) {
+                            item.rule_hits.push(hit);
+                        }
                     }
                     scored[seg.item] = true;
                 }
@@ -274,10 +295,12 @@ pub async fn screen_text_object_as(
                 format!("{}: {reason}", obj.key),
             ));
         }
-        Ok(messages) => {
+        Ok(parsed) => {
             let threshold = cfg.thresholds.for_kind(SourceKind::Text);
-            let (items, errors, usage) =
-                screen_messages(messages, deps, threshold, cfg.max_concurrency).await;
+            let (items, mut errors, usage) =
+                screen_messages(parsed.messages, deps, threshold, cfg.max_concurrency).await;
+            let notes = parsed.notes.into_iter();
+            errors.splice(0..0, notes.map(|n| ErrorEntry::new("parse", None, n)));
             // Detector failures, or content that was cut or unreadable, leave the report partial.
             if errors.iter().any(|e| e.stage == STAGE)
                 || items.iter().any(|i| i.review_reason.is_some())

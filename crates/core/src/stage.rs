@@ -290,6 +290,12 @@ where
             delivery_failed = true;
             first_error.get_or_insert(e);
         }
+        for e in delivery.rejected {
+            // The good records of this delivery ran; the bad one must not vanish with it.
+            error!(stage = stage.name(), error = %e, "undecodable record in the delivery");
+            delivery_failed = true;
+            first_error.get_or_insert(e);
+        }
         if delivery_failed {
             failures.extend(delivery.message_id);
         }

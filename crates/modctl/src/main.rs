@@ -1,6 +1,7 @@
 //! modctl: moderate local files through the same stages as the Lambda chain (offline by
 //! default), write reports, and print one line per source. DESIGN.md §4 is its contract.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -169,7 +170,7 @@ impl Chain {
                     None => Arc::new(RulesJudge),
                 };
                 (
-                    Arc::new(OfflineDetector::embedded().map_err(moderation_core::Error::from)?),
+                    offline_detector(&vars)?,
                     policy_search(&run.policy, &vars)?,
                     judge,
                 )
@@ -322,6 +323,50 @@ impl Chain {
     }
 }
 
+/// The offline toxicity detector: lexicons + linear model, raised by the all-MiniLM-L6-v2
+/// trained head (`OFFLINE_DETECTOR=embedding`, the default with feature `semantic`), or the
+/// lexicons alone (`lexicon`, what the Lambda binaries run offline).
+fn offline_detector(vars: &Vars) -> Result<Arc<dyn ToxicityDetector>, CliError> {
+    let lexicon = || -> Result<Arc<dyn ToxicityDetector>, CliError> {
+        Ok(Arc::new(
+            OfflineDetector::embedded().map_err(moderation_core::Error::from)?,
+        ))
+    };
+    match vars.get("OFFLINE_DETECTOR").as_deref() {
+        Some("lexicon") => lexicon(),
+        None | Some("embedding") => embedding_detector(vars),
+        Some(other) => Err(CliError::Usage(format!(
+            "OFFLINE_DETECTOR={other:?}: expected `embedding` or `lexicon`"
+        ))),
+    }
+}
+
+#[cfg(feature = "semantic")]
+fn embedding_detector(vars: &Vars) -> Result<Arc<dyn ToxicityDetector>, CliError> {
+    let dir = vars.or("MINILM_DIR", ".cache/models/all-minilm-l6-v2");
+    let detector = moderation_offline::embedding::EmbeddingDetector::load(Path::new(&dir))
+        .map_err(|e| {
+            CliError::Usage(format!(
+                "the offline detector needs all-MiniLM-L6-v2 in {dir} (run `make models`, or set \
+                 OFFLINE_DETECTOR=lexicon for the lexicons alone): {e}"
+            ))
+        })?;
+    Ok(Arc::new(detector))
+}
+
+#[cfg(not(feature = "semantic"))]
+fn embedding_detector(vars: &Vars) -> Result<Arc<dyn ToxicityDetector>, CliError> {
+    match vars.get("OFFLINE_DETECTOR") {
+        // Built without the model: the lexicons are the default here.
+        None => Ok(Arc::new(
+            OfflineDetector::embedded().map_err(moderation_core::Error::from)?,
+        )),
+        Some(_) => Err(CliError::Usage(
+            "OFFLINE_DETECTOR=embedding needs modctl built with `--features semantic`".into(),
+        )),
+    }
+}
+
 /// The offline knowledge base: BM25 over the policy sections, or with `POLICY_SEARCH=hybrid`
 /// BM25 fused with all-MiniLM-L6-v2 embeddings (feature `semantic`, model in `MINILM_DIR`).
 fn policy_search(policy: &Path, vars: &Vars) -> Result<Arc<dyn PolicyRetriever>, CliError> {
@@ -468,14 +513,40 @@ async fn run(cli: Cli) -> Result<(), CliError> {
     // Check every argument before moderating anything, so a typo does not leave half a run.
     let keys = upload_keys(&paths)?;
     let chain = Chain::build(&run).await?;
+    let mut out = Lines::new(std::io::stdout());
     for (p, key) in paths.iter().zip(keys) {
-        println!("{}", chain.moderate(p, key).await?);
+        out.line(&chain.moderate(p, key).await?);
     }
-    println!(
+    out.line(&format!(
         "index: {}",
         run.out.join(keys::report_index_key()).display()
-    );
+    ));
     Ok(())
+}
+
+/// Standard output that may close early (`modctl moderate … | head -1`): a closed pipe ends
+/// the printing, not the work, so every report is still written.
+struct Lines<W: Write> {
+    out: W,
+    closed: bool,
+}
+
+impl<W: Write> Lines<W> {
+    fn new(out: W) -> Self {
+        Lines { out, closed: false }
+    }
+
+    fn line(&mut self, text: &str) {
+        if self.closed {
+            return;
+        }
+        if let Err(e) = writeln!(self.out, "{text}").and_then(|()| self.out.flush()) {
+            self.closed = true;
+            if e.kind() != std::io::ErrorKind::BrokenPipe {
+                eprintln!("modctl: standard output failed ({e}); reports are still written");
+            }
+        }
+    }
 }
 
 #[tokio::main]

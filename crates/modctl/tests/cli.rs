@@ -200,3 +200,38 @@ fn moderate_takes_a_recording_and_reports_its_segments() {
     assert!(first.contains("clip.wav: 2 items, 1 violations"), "{text}");
     assert!(first.contains("1 below threshold (Complete)"), "{text}");
 }
+
+/// `modctl moderate a b | true`: the reader is gone before the first line; every source is
+/// still moderated and the exit code is the usual one (no panic, no SIGABRT).
+#[test]
+fn a_closed_stdout_does_not_stop_the_work() {
+    use std::process::Stdio;
+    let out = tempfile::tempdir().expect("tempdir");
+    let dir = out.path().display().to_string();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_modctl"))
+        .args([
+            "moderate",
+            "events/uploads/lobby-chat.txt",
+            "events/uploads/guild-chat.jsonl",
+            "--out",
+            &dir,
+        ])
+        .current_dir(workspace())
+        .env_remove("MODERATION_BACKEND")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("modctl starts");
+    // Close our end of the pipe at once, as `| true` does.
+    drop(child.stdout.take());
+    let o = child.wait_with_output().expect("modctl ends");
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let reports = std::fs::read_dir(out.path().join("reports"))
+        .expect("reports dir")
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".json"))
+        .count();
+    assert_eq!(reports, 2);
+}

@@ -114,6 +114,7 @@ impl OfflineDetector {
         ToxicityScore {
             toxicity: categories.max(),
             categories,
+            rule_hits: Vec::new(),
         }
     }
 }

@@ -7,6 +7,9 @@ pub mod audio;
 #[cfg(feature = "whisper")]
 pub mod ct2;
 pub mod detector;
+#[cfg(feature = "semantic")]
+pub mod embedding;
+pub mod head;
 pub mod openai;
 pub mod policy;
 pub mod profanity;
@@ -40,6 +43,12 @@ pub enum Error {
     },
     #[error("profanity model is inconsistent: {0}")]
     ProfanityShape(String),
+    #[error("detector training set line {line}: {reason}")]
+    TrainingSet { line: usize, reason: String },
+    #[error("detector head JSON could not be parsed")]
+    HeadParse(#[source] serde_json::Error),
+    #[error("detector head is inconsistent: {0}")]
+    HeadShape(String),
     #[error("lexicon line {line}: {reason}")]
     Lexicon { line: usize, reason: String },
     #[error("policy folder {path}: {source}")]

@@ -1,0 +1,372 @@
+//! The trained head of the offline embedding detector: one logistic regression per label over
+//! all-MiniLM-L6-v2 sentence embeddings. The labelled set (`data/detector/train.tsv`) is part
+//! of the product; `make train-detector` retrains the head from it and writes
+//! `data/detector/head.json` with the set's sha256 and the held-out metrics.
+//!
+//! Training and scoring are plain Rust over `f32` vectors, so the head loads (and its
+//! arithmetic is tested) without the model; only embedding needs the `semantic` feature.
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::Error;
+
+/// The seven Comprehend categories and the policy's rule category `scam`.
+pub const LABELS: [&str; 8] = [
+    "profanity",
+    "hate_speech",
+    "sexual",
+    "insult",
+    "violence_or_threat",
+    "graphic",
+    "harassment_or_abuse",
+    "scam",
+];
+
+pub const DEFAULT_TRAINING_SET: &str = include_str!("../data/detector/train.tsv");
+pub const DEFAULT_HEAD: &str = include_str!("../data/detector/head.json");
+
+/// One labelled line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Example {
+    /// Indexes into [`LABELS`]; empty for a benign (`none`) line.
+    pub labels: Vec<usize>,
+    pub text: String,
+    pub source: String,
+}
+
+impl Example {
+    pub fn has(&self, label: usize) -> bool {
+        self.labels.contains(&label)
+    }
+}
+
+/// Parse `labels<TAB>text<TAB>source` lines (`#` comments, blank lines ignored). Labels are
+/// comma-separated names from [`LABELS`], or `none`.
+pub fn parse_tsv(text: &str) -> Result<Vec<Example>, Error> {
+    let mut out = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        if line.trim().is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let bad = |reason: String| Error::TrainingSet {
+            line: n + 1,
+            reason,
+        };
+        let mut fields = line.split('\t');
+        let (Some(labels), Some(text), Some(source), None) =
+            (fields.next(), fields.next(), fields.next(), fields.next())
+        else {
+            return Err(bad(
+                "expected three tab-separated fields: labels, text, source".into(),
+            ));
+        };
+        let labels = match labels.trim() {
+            "none" => Vec::new(),
+            list => list
+                .split(',')
+                .map(|l| {
+                    LABELS
+                        .iter()
+                        .position(|k| *k == l.trim())
+                        .ok_or_else(|| bad(format!("unknown label {l:?}")))
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+        };
+        if text.trim().is_empty() {
+            return Err(bad("empty text".into()));
+        }
+        out.push(Example {
+            labels,
+            text: text.trim().to_string(),
+            source: source.trim().to_string(),
+        });
+    }
+    Ok(out)
+}
+
+/// The fixed split: a line is held out (never trained on) when the first byte of the sha256 of
+/// its lower-cased text is below 52 (about 20 %). Adding lines never moves old ones across.
+pub fn is_held_out(text: &str) -> bool {
+    Sha256::digest(text.trim().to_lowercase().as_bytes())[0] < 52
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Per-label logistic regressions.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Head {
+    pub labels: Vec<String>,
+    pub dim: usize,
+    /// `labels.len()` rows of `dim` weights.
+    pub weights: Vec<Vec<f32>>,
+    pub bias: Vec<f32>,
+    /// What it was trained on, for audit: the set's sha256 and how many lines were used.
+    pub training_set_sha256: String,
+    pub trained_lines: usize,
+    pub held_out_lines: usize,
+    pub embedding_model: String,
+}
+
+/// Training settings: L2 strength, epochs of full-batch gradient descent, learning rate.
+#[derive(Debug, Clone, Copy)]
+pub struct TrainOptions {
+    pub l2: f32,
+    pub epochs: usize,
+    pub learning_rate: f32,
+    /// Positive lines weigh `(negatives / positives) ^ balance`: 0 is unweighted, 1 balanced.
+    pub balance: f32,
+}
+
+impl Default for TrainOptions {
+    fn default() -> Self {
+        TrainOptions {
+            l2: 1e-4,
+            epochs: 3000,
+            learning_rate: 8.0,
+            balance: 0.5,
+        }
+    }
+}
+
+fn sigmoid(z: f32) -> f32 {
+    1.0 / (1.0 + (-z).exp())
+}
+
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+impl Head {
+    pub fn embedded() -> Result<Self, Error> {
+        Self::from_json(DEFAULT_HEAD)
+    }
+
+    pub fn from_json(text: &str) -> Result<Self, Error> {
+        let head: Head = serde_json::from_str(text).map_err(Error::HeadParse)?;
+        let shape_ok = head.weights.len() == head.labels.len()
+            && head.bias.len() == head.labels.len()
+            && head.weights.iter().all(|w| w.len() == head.dim);
+        if !shape_ok {
+            return Err(Error::HeadShape(format!(
+                "{} labels, {} weight rows, {} biases, dim {}",
+                head.labels.len(),
+                head.weights.len(),
+                head.bias.len(),
+                head.dim
+            )));
+        }
+        Ok(head)
+    }
+
+    /// Fit one logistic regression per label. `x` are unit-length embeddings.
+    pub fn train(x: &[Vec<f32>], examples: &[Example], opts: TrainOptions) -> Head {
+        let dim = x.first().map_or(0, Vec::len);
+        let n = x.len().max(1) as f32;
+        let mut weights = Vec::with_capacity(LABELS.len());
+        let mut bias = Vec::with_capacity(LABELS.len());
+        for label in 0..LABELS.len() {
+            let y: Vec<f32> = examples
+                .iter()
+                .map(|e| if e.has(label) { 1.0 } else { 0.0 })
+                .collect();
+            let positives = y.iter().filter(|v| **v > 0.5).count().max(1) as f32;
+            let pos_weight = ((y.len() as f32 - positives).max(1.0) / positives).powf(opts.balance);
+            let mut w = vec![0.0f32; dim];
+            let mut b = 0.0f32;
+            let mut grad = vec![0.0f32; dim];
+            for _ in 0..opts.epochs {
+                grad.iter_mut().for_each(|g| *g = 0.0);
+                let mut grad_b = 0.0f32;
+                for (xi, yi) in x.iter().zip(&y) {
+                    let weight = if *yi > 0.5 { pos_weight } else { 1.0 };
+                    let err = weight * (sigmoid(dot(&w, xi) + b) - yi);
+                    for (g, v) in grad.iter_mut().zip(xi) {
+                        *g += err * v;
+                    }
+                    grad_b += err;
+                }
+                for (wj, gj) in w.iter_mut().zip(&grad) {
+                    *wj -= opts.learning_rate * (gj / n + opts.l2 * *wj);
+                }
+                b -= opts.learning_rate * grad_b / n;
+            }
+            weights.push(w);
+            bias.push(b);
+        }
+        Head {
+            labels: LABELS.iter().map(|s| s.to_string()).collect(),
+            dim,
+            weights,
+            bias,
+            training_set_sha256: String::new(),
+            trained_lines: x.len(),
+            held_out_lines: 0,
+            embedding_model: String::new(),
+        }
+    }
+
+    /// The probability of each label, in `labels` order.
+    pub fn predict(&self, embedding: &[f32]) -> Vec<f32> {
+        self.weights
+            .iter()
+            .zip(&self.bias)
+            .map(|(w, b)| sigmoid(dot(w, embedding) + b))
+            .collect()
+    }
+}
+
+/// Precision, recall and F1 of one label at a decision threshold.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct LabelMetrics {
+    pub true_pos: usize,
+    pub false_pos: usize,
+    pub false_neg: usize,
+}
+
+impl LabelMetrics {
+    pub fn precision(&self) -> f64 {
+        let d = self.true_pos + self.false_pos;
+        if d == 0 {
+            1.0
+        } else {
+            self.true_pos as f64 / d as f64
+        }
+    }
+
+    pub fn recall(&self) -> f64 {
+        let d = self.true_pos + self.false_neg;
+        if d == 0 {
+            1.0
+        } else {
+            self.true_pos as f64 / d as f64
+        }
+    }
+
+    pub fn f1(&self) -> f64 {
+        let (p, r) = (self.precision(), self.recall());
+        if p + r == 0.0 {
+            0.0
+        } else {
+            2.0 * p * r / (p + r)
+        }
+    }
+
+    fn count(&mut self, predicted: bool, actual: bool) {
+        match (predicted, actual) {
+            (true, true) => self.true_pos += 1,
+            (true, false) => self.false_pos += 1,
+            (false, true) => self.false_neg += 1,
+            (false, false) => {}
+        }
+    }
+}
+
+/// Per-label metrics, plus "any abuse" (some label predicted vs some label true), of
+/// predictions `probs[i][label]` at `threshold`.
+pub fn evaluate(
+    probs: &[Vec<f32>],
+    examples: &[Example],
+    threshold: f32,
+) -> (Vec<LabelMetrics>, LabelMetrics) {
+    let mut per = vec![LabelMetrics::default(); LABELS.len()];
+    let mut any = LabelMetrics::default();
+    for (p, e) in probs.iter().zip(examples) {
+        let mut predicted_any = false;
+        for (label, m) in per.iter_mut().enumerate() {
+            let predicted = p.get(label).is_some_and(|v| *v >= threshold);
+            predicted_any |= predicted;
+            m.count(predicted, e.has(label));
+        }
+        any.count(predicted_any, !e.labels.is_empty());
+    }
+    (per, any)
+}
+
+/// A Markdown table of `evaluate`'s result.
+pub fn metrics_table(per: &[LabelMetrics], any: &LabelMetrics) -> String {
+    let mut out =
+        String::from("| label | precision | recall | F1 | support |\n|---|---|---|---|---|\n");
+    let row = |name: &str, m: &LabelMetrics| {
+        format!(
+            "| {name} | {:.2} | {:.2} | {:.2} | {} |\n",
+            m.precision(),
+            m.recall(),
+            m.f1(),
+            m.true_pos + m.false_neg
+        )
+    };
+    for (label, m) in LABELS.iter().zip(per) {
+        out.push_str(&row(label, m));
+    }
+    out.push_str(&row("any abuse", any));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shipped_set_parses_and_covers_every_label() {
+        let set = parse_tsv(DEFAULT_TRAINING_SET).expect("parses");
+        assert!(set.len() >= 1500, "{}", set.len());
+        for (i, label) in LABELS.iter().enumerate() {
+            let n = set.iter().filter(|e| e.has(i)).count();
+            assert!(n >= 60, "{label}: {n}");
+        }
+        let benign = set.iter().filter(|e| e.labels.is_empty()).count();
+        assert!(benign >= 500, "{benign}");
+        let held = set.iter().filter(|e| is_held_out(&e.text)).count();
+        let share = held as f64 / set.len() as f64;
+        assert!((0.15..0.25).contains(&share), "{share}");
+    }
+
+    #[test]
+    fn bad_lines_are_named() {
+        let e = parse_tsv("insult\tyou idiot\town\nthreat\tx\town\n").expect_err("label");
+        assert!(e.to_string().contains("line 2"), "{e}");
+        let e = parse_tsv("insult\tyou idiot\n").expect_err("fields");
+        assert!(e.to_string().contains("three"), "{e}");
+    }
+
+    #[test]
+    fn training_separates_a_toy_problem() {
+        // Two clusters on the unit circle, one per label.
+        let examples: Vec<Example> = (0..40)
+            .map(|i| Example {
+                labels: if i % 2 == 0 { vec![0] } else { Vec::new() },
+                text: format!("{i}"),
+                source: String::new(),
+            })
+            .collect();
+        let x: Vec<Vec<f32>> = (0..40)
+            .map(|i| {
+                let a = if i % 2 == 0 { 0.3f32 } else { 2.8 } + (i as f32) * 0.001;
+                vec![a.cos(), a.sin()]
+            })
+            .collect();
+        let head = Head::train(&x, &examples, TrainOptions::default());
+        let probs: Vec<Vec<f32>> = x.iter().map(|v| head.predict(v)).collect();
+        let (per, _) = evaluate(&probs, &examples, 0.5);
+        assert_eq!(per[0].f1(), 1.0, "{per:?}");
+        let json = serde_json::to_string(&head).expect("serialises");
+        assert_eq!(Head::from_json(&json).expect("loads"), head);
+    }
+
+    #[test]
+    fn the_committed_head_matches_the_committed_set() {
+        let head = Head::embedded().expect("head loads");
+        assert_eq!(head.labels, LABELS);
+        assert_eq!(
+            head.training_set_sha256,
+            sha256_hex(DEFAULT_TRAINING_SET.as_bytes()),
+            "train.tsv changed: run `make train-detector`"
+        );
+    }
+}

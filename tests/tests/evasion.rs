@@ -1,0 +1,188 @@
+//! Evasion classes, measured: abusive lines rewritten by each evasion must be flagged by the
+//! screening gate (offline detector + rule filter) as often as the plain lines, and benign chat
+//! with emoji and text in other scripts must gain no flags. The lines were written for this
+//! test, apart from the lexicons and the sample uploads; the transforms are applied in code.
+
+use moderation_core::model::Item;
+use moderation_core::parse::ParsedMessage;
+use moderation_core::rules::RuleFilter;
+use moderation_core::screen::{screen_messages, ScreenDeps};
+use moderation_offline::{FolderStore, OfflineDetector};
+
+const ABUSIVE: &[&str] = &[
+    "kill yourself",
+    "you are a worthless idiot",
+    "i will kill you",
+    "shut up you stupid moron",
+    "go hang yourself loser",
+    "you fucking retard",
+    "nobody wants you here, uninstall",
+    "i know where you live",
+    "send nudes",
+    "free robux click here",
+    "you dumb bitch",
+    "i will find you and hurt you",
+];
+
+const BENIGN: &[&str] = &[
+    "gg wp 🔥🔥🔥",
+    "❤️ thanks for the carry",
+    "👨‍👩‍👧 family stream tonight 🎮",
+    "nice shot 🎯 you killed it",
+    "brb 🍕",
+    "🇧🇷 🇺🇸 🇯🇵 friendly match?",
+    "مرحبا كيف حالك؟ لعبة رائعة",
+    "שלום לכולם, משחק טוב",
+    "\u{202B}שלום\u{202C} gg",
+    "привет, как дела? хорошая игра",
+    "こんにちは、元気？いい試合でした",
+    "café, élève, año, straße — bien joué",
+    "u r a legend",
+    "e.g. the boss at 10:30",
+    "re-enter the lobby via discord.gg/abc123",
+    "😂😂 that was close",
+    "ok 👍",
+    "Ζεύς is my main",
+];
+
+fn map_letters(line: &str, f: impl Fn(char) -> String) -> String {
+    line.chars()
+        .map(|c| {
+            if c.is_ascii_alphabetic() {
+                f(c.to_ascii_lowercase())
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
+fn offset(c: char, base: u32) -> String {
+    char::from_u32(base + (c as u32 - 'a' as u32)).map_or_else(String::new, String::from)
+}
+
+/// Put `sep` between the letters of every word.
+fn between_letters(line: &str, sep: &str) -> String {
+    line.split(' ')
+        .map(|w| w.chars().map(String::from).collect::<Vec<_>>().join(sep))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// An evasion class and how it rewrites a line.
+type Evasion = (&'static str, fn(&str) -> String);
+
+fn evasions() -> Vec<Evasion> {
+    vec![
+        ("emoji between letters", |l| between_letters(l, "🔥")),
+        ("symbol between letters", |l| between_letters(l, "★")),
+        ("dots between letters", |l| between_letters(l, ".")),
+        ("repeated punctuation inside words", |l| {
+            l.split(' ')
+                .map(|w| match w.char_indices().nth(w.chars().count() / 2) {
+                    Some((i, _)) if w.len() >= 4 => format!("{}..{}", &w[..i], &w[i..]),
+                    _ => w.to_string(),
+                })
+                .collect::<Vec<_>>()
+                .join(" ")
+        }),
+        ("right-to-left override", |l| {
+            format!("\u{202E}{}\u{202C}", l.chars().rev().collect::<String>())
+        }),
+        ("zero-width spaces", |l| between_letters(l, "\u{200B}")),
+        ("variation selectors", |l| between_letters(l, "\u{FE0F}")),
+        ("mathematical bold", |l| {
+            map_letters(l, |c| offset(c, 0x1D41A))
+        }),
+        ("circled letters", |l| map_letters(l, |c| offset(c, 0x24D0))),
+        ("full-width letters", |l| {
+            map_letters(l, |c| offset(c, 0xFF41))
+        }),
+        ("regional indicators", |l| {
+            map_letters(l, |c| offset(c, 0x1F1E6))
+        }),
+        ("Cyrillic look-alikes", |l| {
+            map_letters(l, |c| {
+                match c {
+                    'a' => 'а',
+                    'e' => 'е',
+                    'o' => 'о',
+                    'p' => 'р',
+                    'c' => 'с',
+                    'x' => 'х',
+                    'y' => 'у',
+                    'i' => 'і',
+                    c => c,
+                }
+                .to_string()
+            })
+        }),
+        ("stacked marks (Zalgo)", |l| {
+            map_letters(l, |c| format!("{c}\u{0336}\u{0315}"))
+        }),
+        ("letters spelled with spaces", |l| {
+            l.split(' ')
+                .map(|w| w.chars().map(String::from).collect::<Vec<_>>().join(" "))
+                .collect::<Vec<_>>()
+                .join("  ")
+        }),
+    ]
+}
+
+async fn screen(lines: &[String]) -> Vec<Item> {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = FolderStore::new(dir.path());
+    let detector = OfflineDetector::embedded().expect("detector");
+    let rules = RuleFilter::default_list().expect("rules");
+    let deps = ScreenDeps {
+        store: &store,
+        detector: &detector,
+        rules: &rules,
+    };
+    let messages = lines
+        .iter()
+        .enumerate()
+        .map(|(i, t)| ParsedMessage {
+            id: format!("line-{}", i + 1),
+            text: t.clone(),
+            ..Default::default()
+        })
+        .collect();
+    screen_messages(messages, &deps, 0.5, 1).await.0
+}
+
+/// Passed the gate: over the threshold or a rule hit (`verdict` is left for evaluation).
+fn flagged(items: &[Item]) -> usize {
+    items.iter().filter(|i| i.verdict.is_none()).count()
+}
+
+#[tokio::test]
+async fn every_evasion_class_is_flagged_as_often_as_plain_text() {
+    let plain: Vec<String> = ABUSIVE.iter().map(|s| s.to_string()).collect();
+    let baseline = flagged(&screen(&plain).await);
+    assert_eq!(baseline, ABUSIVE.len(), "the plain lines are the baseline");
+    let mut misses = Vec::new();
+    for (class, transform) in evasions() {
+        let lines: Vec<String> = ABUSIVE.iter().map(|l| transform(l)).collect();
+        let items = screen(&lines).await;
+        for (item, line) in items.iter().zip(ABUSIVE) {
+            if item.verdict.is_some() {
+                misses.push(format!("{class}: {line:?} written {:?}", item.text));
+            }
+        }
+        eprintln!("{class}: {}/{} flagged", flagged(&items), ABUSIVE.len());
+    }
+    assert!(misses.is_empty(), "{misses:#?}");
+}
+
+#[tokio::test]
+async fn benign_emoji_and_other_scripts_gain_no_flags() {
+    let lines: Vec<String> = BENIGN.iter().map(|s| s.to_string()).collect();
+    let items = screen(&lines).await;
+    let flags: Vec<_> = items
+        .iter()
+        .filter(|i| i.verdict.is_none() || i.revealed.is_some())
+        .map(|i| (&i.text, &i.revealed, i.toxicity))
+        .collect();
+    assert!(flags.is_empty(), "{flags:#?}");
+}
