@@ -17,7 +17,7 @@ OFFLINE_ROOT ?= $(CURDIR)/moderation-out/lambda-root
 BUCKET       := moderation-demo
 FUNCTIONS    := $(notdir $(wildcard crates/functions/*))
 # Tests and lints also cover the semantic search and Whisper, which the Lambda binaries never link.
-TEST_FEATURES := --features moderation-offline/semantic,moderation-offline/whisper,modctl/semantic,moderation-tests/whisper,moderation-bench/whisper
+TEST_FEATURES := --features moderation-offline/semantic,moderation-offline/whisper,modctl/semantic,moderation-tests/whisper,moderation-bench/whisper,moderation-bench/semantic
 
 .PHONY: help demo demo-semantic models train-detector test lint unit chain deps-test deps-speech build deploy invoke-local invoke-local-audio watch clean
 
@@ -143,8 +143,9 @@ invoke-local-audio: $(VENV)/bin/cargo-lambda ## With `make watch` running: the a
 # (e.g. BENCH_ARGS="--quick --runs 2").
 BOTO3_VERSION := 1.44.5
 BENCH_ARGS ?=
-# `make bench BENCH_FEATURES=` skips the Whisper measurement (and ~4 min of release build).
-BENCH_FEATURES ?= whisper
+# `make bench BENCH_FEATURES=` skips the Whisper and embedding-detector measurements (and
+# ~4 min of release build).
+BENCH_FEATURES ?= whisper semantic
 BENCH_DIR := target/bench
 .PHONY: bench
 bench: models deps-speech | $(PY) ## Benchmarks → target/bench/results.md + bench.png (about 15 min from a fresh clone on 2 busy cores)

@@ -1,5 +1,6 @@
 //! Offline backend speed: the embedded toxicity model (linear model + lexicons) in messages
-//! per second on one core, and — once it lands — Whisper's real-time factor on a 60 s clip.
+//! per second on one core, the MiniLM detector head (feature `semantic`) in messages per
+//! second on the machine's cores, and Whisper's real-time factor on a 60 s clip.
 
 use std::time::Instant;
 
@@ -15,6 +16,20 @@ pub struct OfflineResult {
     pub scoring: Vec<f64>,
     pub messages_per_run: usize,
     pub whisper: Whisper,
+    pub embedding: Embedding,
+}
+
+/// The embedding detector (lexicons + all-MiniLM-L6-v2 head), batches of 32 as modctl runs it.
+#[derive(Debug, Clone, Default)]
+pub enum Embedding {
+    Measured {
+        /// Messages per second, one value per run (distinct messages each run: no cache hits).
+        per_s: Vec<f64>,
+        messages_per_run: usize,
+    },
+    #[default]
+    NotBuilt,
+    Failed(String),
 }
 
 #[derive(Debug, Clone, Default)]
@@ -36,11 +51,54 @@ pub async fn run(ctx: &Ctx) -> OfflineResult {
         .await
         .unwrap_or_default();
     eprintln!("bench:   offline scoring {:.0} msg/s", median(&scoring));
+    let embedding = embedding_speed(ctx).await;
+    if let Embedding::Measured { per_s, .. } = &embedding {
+        eprintln!("bench:   embedding detector {:.0} msg/s", median(per_s));
+    }
     OfflineResult {
         scoring,
         messages_per_run: n,
         whisper: whisper_rtf(ctx).await,
+        embedding,
     }
+}
+
+#[cfg(not(feature = "semantic"))]
+async fn embedding_speed(_ctx: &Ctx) -> Embedding {
+    Embedding::NotBuilt
+}
+
+#[cfg(feature = "semantic")]
+async fn embedding_speed(ctx: &Ctx) -> Embedding {
+    let runs = ctx.runs;
+    let dir = std::env::var_os("MINILM_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| ctx.root.join(".cache/models/all-minilm-l6-v2"));
+    tokio::task::spawn_blocking(move || {
+        let detector = match moderation_offline::embedding::EmbeddingDetector::load(&dir) {
+            Ok(d) => d,
+            Err(e) => return Embedding::Failed(format!("{e} (make models)")),
+        };
+        let n = 1_024;
+        let mut per_s = Vec::new();
+        for run in 0..runs {
+            let messages: Vec<String> = (0..n).map(|i| message(run * n + i)).collect();
+            let t = Instant::now();
+            for batch in messages.chunks(32) {
+                let refs: Vec<&str> = batch.iter().map(String::as_str).collect();
+                if let Err(e) = detector.score_all(&refs) {
+                    return Embedding::Failed(e.to_string());
+                }
+            }
+            per_s.push(n as f64 / t.elapsed().as_secs_f64());
+        }
+        Embedding::Measured {
+            per_s,
+            messages_per_run: n,
+        }
+    })
+    .await
+    .unwrap_or_else(|e| Embedding::Failed(e.to_string()))
 }
 
 /// Single-threaded, so one core: score `n` distinct messages, `runs` times.

@@ -10,7 +10,7 @@ use crate::coldstart::{Lang, Series};
 use crate::evaluate::EvalResult;
 use crate::machine::Machine;
 use crate::micro::Micro;
-use crate::offline::{OfflineResult, Whisper};
+use crate::offline::{Embedding, OfflineResult, Whisper};
 use crate::stats::{median, summarize};
 use crate::throughput::{Retry, Scenario};
 
@@ -212,6 +212,20 @@ fn goals(r: &Results) -> Vec<Goal> {
         }
     }
     if let Some(o) = &r.offline {
+        if let Embedding::Measured { per_s, .. } = &o.embedding {
+            let rate = median(per_s);
+            g.push(Goal {
+                what: "Offline embedding detector (lexicons + MiniLM head), batches of 32".into(),
+                target: "≥ 150 messages/s on 2 cores".into(),
+                measured: format!("{} messages/s", med_range(per_s, 0)),
+                met: rate.is_finite().then_some(rate >= 150.0),
+                why: if rate < 150.0 {
+                    "a 22M-parameter encoder per message on the CPU".into()
+                } else {
+                    String::new()
+                },
+            });
+        }
         g.push(Goal {
             what: "Whisper real-time factor on a 60 s clip".into(),
             target: "measured".into(),
@@ -296,6 +310,23 @@ pub fn markdown(r: &Results) -> String {
                 .into(),
             Whisper::Failed(e) => format!("failed: {e}"),
         };
+        let embedding = match &o.embedding {
+            Embedding::Measured {
+                per_s,
+                messages_per_run,
+            } => format!(
+                "**{} messages/s** ({messages_per_run} distinct messages a run, batches of 32, \
+                 all cores; {:.0}× slower than the lexicons alone on one core)",
+                med_range(per_s, 0),
+                median(&o.scoring) / median(per_s)
+            ),
+            Embedding::NotBuilt => "not measured: semantic feature not built".into(),
+            Embedding::Failed(e) => format!("failed: {e}"),
+        };
+        let _ = writeln!(
+            s,
+            "- Embedding detector (lexicons + all-MiniLM-L6-v2 head): {embedding}."
+        );
         let _ = writeln!(s, "- Whisper real-time factor: {whisper}.\n");
     }
     if !r.micro.is_empty() {
@@ -583,6 +614,10 @@ pub fn json(r: &Results) -> Value {
             "seconds": e.runs.iter().map(|r| r.seconds).collect::<Vec<_>>(),
             "failures": e.failures})),
         "offline_scoring_messages_per_s": r.offline.as_ref().map(|o| o.scoring.clone()),
+        "offline_embedding_messages_per_s": r.offline.as_ref().and_then(|o| match &o.embedding {
+            Embedding::Measured { per_s, .. } => Some(per_s.clone()),
+            _ => None,
+        }),
         "micro": r.micro.iter().map(|m| json!({"id": m.id, "median_ns": m.median_ns})).collect::<Vec<_>>(),
         "build_seconds": r.build.iter().map(|(k, v)| json!({"step": k, "seconds": v})).collect::<Vec<_>>(),
         "harness_seconds": r.harness_seconds,

@@ -1,6 +1,8 @@
 //! modctl: moderate local files through the same stages as the Lambda chain (offline by
 //! default), write reports, and print one line per source. DESIGN.md §4 is its contract.
 
+mod progress;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -105,6 +107,8 @@ enum CliError {
 
 struct Chain {
     store: Arc<FolderStore>,
+    /// The detector, counting for the status line on a terminal.
+    progress: Arc<progress::Progress>,
     detector: Arc<dyn ToxicityDetector>,
     /// Speech-to-text on this machine (Whisper), whichever backend scores the text.
     jobs: Arc<dyn TranscriptionJobs>,
@@ -190,6 +194,8 @@ impl Chain {
                 )
             }
         };
+        let progress = progress::Progress::wrap(detector);
+        let detector: Arc<dyn ToxicityDetector> = progress.clone();
         let store = Arc::new(FolderStore::single_bucket(&run.out));
         let jobs = Arc::new(LocalTranscription::with_model_dir(
             store.clone(),
@@ -199,6 +205,7 @@ impl Chain {
         let concurrency = vars.count("COMPREHEND_CONCURRENCY", 4)?;
         Ok(Chain {
             store,
+            progress,
             jobs,
             audio: AudioConfig {
                 thresholds,
@@ -273,6 +280,13 @@ impl Chain {
 
     /// Upload one file under `key` and run the chain until the report is written.
     async fn moderate(&self, path: &Path, key: String) -> Result<String, CliError> {
+        self.progress.begin(&path.display().to_string());
+        let line = self.moderate_file(path, key).await;
+        self.progress.end();
+        line
+    }
+
+    async fn moderate_file(&self, path: &Path, key: String) -> Result<String, CliError> {
         let body = std::fs::read(path).map_err(|source| CliError::Io {
             path: path.display().to_string(),
             source,

