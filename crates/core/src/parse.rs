@@ -460,10 +460,9 @@ fn split_swallowed_rows(
     if !rest.iter().any(|l| layout.looks_like_row(l)) {
         return None;
     }
-    let mut opening = record.clone();
-    let mut fields: Vec<Vec<u8>> = opening.iter().map(<[u8]>::to_vec).collect();
+    let mut fields: Vec<Vec<u8>> = record.iter().map(<[u8]>::to_vec).collect();
     fields[col] = head.into_bytes();
-    opening = csv::ByteRecord::from(fields);
+    let opening = csv::ByteRecord::from(fields);
     let mut first_msg = layout
         .message(&opening, format!("line-{first}"), opts)
         .unwrap_or(ParsedMessage {

@@ -69,6 +69,14 @@ pub struct ScreenDeps<'a> {
     pub rules: &'a RuleFilter,
 }
 
+/// One hit per rule: a term found in both readings of a message, or a detector's rule
+/// category found in several chunks, is listed once.
+fn add_rule_hit(hits: &mut Vec<crate::model::RuleHit>, hit: crate::model::RuleHit) {
+    if !hits.iter().any(|h| h.rule == hit.rule) {
+        hits.push(hit);
+    }
+}
+
 /// Score parsed messages: rule hits, detector scores (the most toxic chunk wins), the gate.
 /// Items whose scores could not be obtained are `needs_review`, never `below_threshold`.
 pub async fn screen_messages(
@@ -99,12 +107,7 @@ pub async fn screen_messages(
                 });
             }
             for hit in deps.rules.scan(reading) {
-                if !rule_hits
-                    .iter()
-                    .any(|h: &crate::model::RuleHit| h.rule == hit.rule)
-                {
-                    rule_hits.push(hit);
-                }
+                add_rule_hit(&mut rule_hits, hit);
             }
         }
         let mut review = Vec::new();
@@ -156,9 +159,7 @@ pub async fn screen_messages(
                         item.categories = score.categories;
                     }
                     for hit in score.rule_hits {
-                        if !item.rule_hits.iter().any(|h| h.rule == hit.rule) {
-                            item.rule_hits.push(hit);
-                        }
+                        add_rule_hit(&mut item.rule_hits, hit);
                     }
                     scored[seg.item] = true;
                 }

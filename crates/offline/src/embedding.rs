@@ -2,7 +2,8 @@
 //! trained per-label head ([`crate::head`]) beside the linear profanity model and lexicons.
 //! The lexicons are precise; the head generalises to abuse phrased in ways no lexicon lists.
 //! Category scores are the higher of the two; the head's `scam` (a rule category, not one of
-//! Comprehend's seven) becomes a rule hit so that the gate and the policy evaluator see it.
+//! Comprehend's seven) becomes a rule hit (`scam:embedding head`, the probability beside the
+//! text) so that the gate and the policy evaluator see it.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -129,8 +130,11 @@ impl EmbeddingDetector {
                     match Category::parse(label) {
                         Some(c) => score.categories.raise(c, signal),
                         None if detected => score.rule_hits.push(RuleHit {
-                            rule: format!("{label}:embedding head {prob:.2}"),
-                            matched: text.chars().take(120).collect(),
+                            rule: format!("{label}:embedding head"),
+                            matched: format!(
+                                "{} (p {prob:.2})",
+                                text.chars().take(120).collect::<String>()
+                            ),
                         }),
                         None => {}
                     }
