@@ -198,19 +198,7 @@ mod tests {
         static DETECTOR: OnceLock<Option<EmbeddingDetector>> = OnceLock::new();
         DETECTOR
             .get_or_init(|| {
-                let dir = std::env::var_os("MINILM_DIR")
-                    .map(PathBuf::from)
-                    .unwrap_or_else(|| workspace().join(".cache/models/all-minilm-l6-v2"));
-                if !dir.join("model.safetensors").is_file() {
-                    // CI sets REQUIRE_MODELS=1 so a missing model cannot pass as a skip.
-                    assert!(
-                        std::env::var("REQUIRE_MODELS").as_deref() != Ok("1"),
-                        "REQUIRE_MODELS=1 but {} has no model.safetensors; run `make models`",
-                        dir.display()
-                    );
-                    eprintln!("skipping: no all-MiniLM-L6-v2 in {}", dir.display());
-                    return None;
-                }
+                let dir = crate::semantic::test_model_dir()?;
                 Some(EmbeddingDetector::load(&dir).expect("detector loads"))
             })
             .as_ref()

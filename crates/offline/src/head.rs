@@ -289,22 +289,20 @@ pub struct LabelMetrics {
 }
 
 impl LabelMetrics {
-    pub fn precision(&self) -> f64 {
-        let d = self.true_pos + self.false_pos;
-        if d == 0 {
-            1.0
-        } else {
-            self.true_pos as f64 / d as f64
+    /// `true_pos / (true_pos + other)`; 1 when nothing was predicted (or nothing was there).
+    fn share(&self, other: usize) -> f64 {
+        match self.true_pos + other {
+            0 => 1.0,
+            d => self.true_pos as f64 / d as f64,
         }
     }
 
+    pub fn precision(&self) -> f64 {
+        self.share(self.false_pos)
+    }
+
     pub fn recall(&self) -> f64 {
-        let d = self.true_pos + self.false_neg;
-        if d == 0 {
-            1.0
-        } else {
-            self.true_pos as f64 / d as f64
-        }
+        self.share(self.false_neg)
     }
 
     pub fn f1(&self) -> f64 {

@@ -251,6 +251,31 @@ impl PolicyRetriever for HybridIndex {
     }
 }
 
+/// The all-MiniLM-L6-v2 folder for this crate's model tests (`MINILM_DIR`, or the workspace's
+/// `.cache/models/all-minilm-l6-v2`); `None`, after a skip line, when it was never fetched.
+/// CI sets `REQUIRE_MODELS=1`, so a missing model cannot pass as a skip.
+#[cfg(test)]
+pub(crate) fn test_model_dir() -> Option<std::path::PathBuf> {
+    let dir = std::env::var_os("MINILM_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.cache/models/all-minilm-l6-v2")
+        });
+    if dir.join("model.safetensors").is_file() {
+        return Some(dir);
+    }
+    assert!(
+        std::env::var("REQUIRE_MODELS").as_deref() != Ok("1"),
+        "REQUIRE_MODELS=1 but {} has no model.safetensors; run `make models`",
+        dir.display()
+    );
+    eprintln!(
+        "skipping: no all-MiniLM-L6-v2 in {} (make models)",
+        dir.display()
+    );
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use std::path::PathBuf;
@@ -276,23 +301,7 @@ mod tests {
         static FIXTURE: OnceLock<Option<Fixture>> = OnceLock::new();
         FIXTURE
             .get_or_init(|| {
-                let dir = std::env::var_os("MINILM_DIR")
-                    .map(PathBuf::from)
-                    .unwrap_or_else(|| workspace().join(".cache/models/all-minilm-l6-v2"));
-                if !dir.join("model.safetensors").is_file() {
-                    // CI sets REQUIRE_MODELS=1 so a missing model cannot pass as a skip.
-                    assert!(
-                        std::env::var("REQUIRE_MODELS").as_deref() != Ok("1"),
-                        "REQUIRE_MODELS=1 but {} has no model.safetensors; \
-                         run crates/offline/scripts/fetch-minilm.sh",
-                        dir.display()
-                    );
-                    eprintln!(
-                        "skipping: no all-MiniLM-L6-v2 in {} (crates/offline/scripts/fetch-minilm.sh)",
-                        dir.display()
-                    );
-                    return None;
-                }
+                let dir = test_model_dir()?;
                 let bm25 =
                     PolicyIndex::load_dir(&workspace().join("infra/policies")).expect("policy");
                 let model = MiniLm::load(&dir).expect("model loads");
