@@ -39,8 +39,9 @@ models: | $(PY)
 	PYTHON=$(PY) CARGO=$(CARGO) crates/offline/scripts/fetch-whisper.sh
 
 # The offline detector's head: all-MiniLM-L6-v2 embeddings of the labelled set, one logistic
-# regression per label, trained on the lines outside the fixed held-out split.
-train-detector: models ## Retrain crates/offline/data/detector/head.json from train.tsv; prints held-out metrics
+# regression per label plus the nearest-neighbour bank, from the lines outside the fixed
+# held-out split.
+train-detector: models ## Retrain crates/offline/data/detector/head.json and bank.bin from train.tsv; prints held-out metrics
 	$(CARGO) run --quiet -p moderation-offline --features semantic --example train-detector
 
 test: deps-test models lint ## Format check, clippy -D warnings, every test (unit, mocks, offline chain, Chromium, embeddings)

