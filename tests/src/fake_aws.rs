@@ -1,7 +1,7 @@
 //! A fault-injecting fake of the AWS services the chain calls, for tests on loopback only.
 //!
-//! It speaks the wire protocols the SDK clients use — Comprehend `DetectToxicContent`
-//! (awsJson1.1), Bedrock Runtime `Converse` and Bedrock Agent Runtime `Retrieve` (restJson1) —
+//! It speaks the wire protocols the SDK clients use — Comprehend `DetectToxicContent` and
+//! `BatchDetectDominantLanguage`, Translate `TranslateText` (awsJson1.1), Bedrock Runtime `Converse` and Bedrock Agent Runtime `Retrieve` (restJson1) —
 //! so the real adapters, with their real retry and timeout handling, are exercised through the
 //! SDK's endpoint override. Answers are deterministic: toxicity from the offline detector,
 //! passages from the offline policy index, and a verdict from the prompt's screening signals,
@@ -38,6 +38,8 @@ pub struct Faults {
     pub hang: Duration,
     /// A TPS cap per operation; `None` (the default) admits everything.
     pub rate_limit: Option<RateLimit>,
+    /// Inject the faults above into this operation only (e.g. `TranslateText`); `None`: all.
+    pub only: Option<&'static str>,
 }
 
 /// A token bucket per operation: `per_second` tokens a second, at most `burst` saved up. A
@@ -229,7 +231,7 @@ struct Response {
     status: u16,
     content_type: &'static str,
     error_type: Option<&'static str>,
-    body: String,
+    body: Vec<u8>,
 }
 
 async fn serve(stream: TcpStream, state: Arc<State>) {
@@ -246,19 +248,29 @@ async fn serve(stream: TcpStream, state: Arc<State>) {
         if let Some(t) = resp.error_type {
             head.push_str(&format!("x-amzn-errortype: {t}\r\n"));
         }
+        if resp.content_type == CBOR {
+            head.push_str("smithy-protocol: rpc-v2-cbor\r\n");
+        }
         head.push_str("\r\n");
         // One write: a separate small body write can sit out Nagle + delayed ACK (~40 ms),
         // which would add to the configured latency.
-        head.push_str(&resp.body);
-        if write.write_all(head.as_bytes()).await.is_err() {
+        let mut bytes = head.into_bytes();
+        bytes.extend_from_slice(&resp.body);
+        if write.write_all(&bytes).await.is_err() {
             return; // the client gave up (attempt timeout)
         }
     }
 }
 
+const CBOR: &str = "application/cbor";
+
 fn operation(req: &Request) -> String {
     if let Some(target) = req.headers.get("x-amz-target") {
         return target.rsplit('.').next().unwrap_or_default().to_string();
+    }
+    // Smithy RPC v2 (Translate): POST /service/<service>/operation/<operation>.
+    if let Some((_, op)) = req.path.split_once("/operation/") {
+        return op.to_string();
     }
     if req.method == "POST" && req.path.ends_with("/converse") {
         return "Converse".into();
@@ -275,14 +287,33 @@ fn operation(req: &Request) -> String {
     format!("{} {}", req.method, req.path)
 }
 
+/// RPC v2 CBOR requests (Translate) are answered like awsJson ones, then re-encoded in CBOR.
 async fn handle(req: &Request, state: &State) -> Response {
+    let cbor = req.headers.get("content-type").map(String::as_str) == Some(CBOR);
+    let mut resp = handle_decoded(req, state, cbor).await;
+    if cbor {
+        let value: Value = serde_json::from_slice(&resp.body).unwrap_or(Value::Null);
+        let mut out = Vec::new();
+        if ciborium::into_writer(&value, &mut out).is_ok() {
+            resp.body = out;
+            resp.content_type = CBOR;
+        }
+    }
+    resp
+}
+
+async fn handle_decoded(req: &Request, state: &State, cbor: bool) -> Response {
     let op = operation(req);
     let n = state.counter.fetch_add(1, Ordering::Relaxed);
     if let Ok(mut s) = state.stats.lock() {
         *s.requests.entry(op.clone()).or_default() += 1;
     }
     let f = state.faults;
-    let json_1_1 = op == "DetectToxicContent";
+    let json_1_1 = cbor
+        || matches!(
+            op.as_str(),
+            "DetectToxicContent" | "BatchDetectDominantLanguage"
+        );
     if let Some(limit) = f.rate_limit {
         let now = Instant::now();
         let admitted = match state.buckets.lock() {
@@ -305,7 +336,11 @@ async fn handle(req: &Request, state: &State) -> Response {
     if !f.latency.is_zero() {
         tokio::time::sleep(f.latency).await;
     }
-    let r = draw(state.seed, n);
+    let r = if f.only.is_none_or(|o| o == op) {
+        draw(state.seed, n)
+    } else {
+        1.0
+    };
     let fault = if r < f.throttle {
         Some(throttled(json_1_1))
     } else if r < f.throttle + f.server_error {
@@ -332,9 +367,15 @@ async fn handle(req: &Request, state: &State) -> Response {
         }
         return resp;
     }
-    let body: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
+    let body: Value = if cbor {
+        ciborium::from_reader(req.body.as_slice()).unwrap_or(Value::Null)
+    } else {
+        serde_json::from_slice(&req.body).unwrap_or(Value::Null)
+    };
     let resp = match op.as_str() {
         "DetectToxicContent" => detect(&body, state),
+        "BatchDetectDominantLanguage" => dominant_language(&body),
+        "TranslateText" => translate(&body),
         "Retrieve" => retrieve(&body, state),
         "Converse" => converse(&body, state),
         "ChatCompletions" => chat_completions(&body, state),
@@ -364,14 +405,16 @@ fn error(status: u16, json_1_1: bool, code: &'static str, message: &str) -> Resp
             status,
             content_type: "application/x-amz-json-1.1",
             error_type: None,
-            body: json!({"__type": code, "Message": message}).to_string(),
+            body: json!({"__type": code, "Message": message})
+                .to_string()
+                .into_bytes(),
         }
     } else {
         Response {
             status,
             content_type: "application/json",
             error_type: Some(code),
-            body: json!({"message": message}).to_string(),
+            body: json!({"message": message}).to_string().into_bytes(),
         }
     }
 }
@@ -381,7 +424,7 @@ fn ok(content_type: &'static str, body: Value) -> Response {
         status: 200,
         content_type,
         error_type: None,
-        body: body.to_string(),
+        body: body.to_string().into_bytes(),
     }
 }
 
@@ -427,6 +470,70 @@ fn detect(body: &Value, state: &State) -> Response {
     ok(
         "application/x-amz-json-1.1",
         json!({ "ResultList": results }),
+    )
+}
+
+/// Languages from the offline identifier (the trigram model), with Comprehend's limits.
+fn dominant_language(body: &Value) -> Response {
+    let docs = body["TextList"].as_array().cloned().unwrap_or_default();
+    if docs.is_empty() || docs.len() > 25 {
+        return error(
+            400,
+            true,
+            "BatchSizeLimitExceededException",
+            "1 to 25 documents",
+        );
+    }
+    let mut results = Vec::new();
+    for (i, d) in docs.iter().enumerate() {
+        let text = d.as_str().unwrap_or_default();
+        if text.len() >= 5_000 {
+            return error(400, true, "TextSizeLimitExceededException", "document size");
+        }
+        let (code, score) = moderation_core::language::identify_text(text)
+            .map_or(("en".to_string(), 0.5), |l| (l.code, l.confidence.max(0.5)));
+        results.push(json!({"Index": i, "Languages": [{"LanguageCode": code, "Score": score}]}));
+    }
+    ok(
+        "application/x-amz-json-1.1",
+        json!({"ResultList": results, "ErrorList": []}),
+    )
+}
+
+/// A phrasebook stand-in for Translate: known sentences, otherwise the text marked untranslated.
+fn translate(body: &Value) -> Response {
+    let text = body["Text"].as_str().unwrap_or_default();
+    let source = body["SourceLanguageCode"].as_str().unwrap_or_default();
+    if text.len() > 10_000 {
+        return error(400, true, "TextSizeLimitExceededException", "text size");
+    }
+    if body["TargetLanguageCode"] != "en" {
+        return error(400, true, "UnsupportedLanguagePairException", "target");
+    }
+    const PHRASEBOOK: &[(&str, &str)] = &[
+        (
+            "te voy a encontrar y te voy a matar, sé dónde vives",
+            "I'm going to find you and I'm going to kill you, I know where you live",
+        ),
+        (
+            "hola a todos, alguien para la mazmorra?",
+            "hi everyone, anyone for the dungeon?",
+        ),
+        (
+            "buenas noches, nos vemos mañana",
+            "good night, see you tomorrow",
+        ),
+    ];
+    let english = PHRASEBOOK
+        .iter()
+        .find(|(from, _)| *from == text)
+        .map_or_else(
+            || format!("[untranslated] {text}"),
+            |(_, to)| to.to_string(),
+        );
+    ok(
+        "application/x-amz-json-1.1",
+        json!({"TranslatedText": english, "SourceLanguageCode": source, "TargetLanguageCode": "en"}),
     )
 }
 

@@ -210,6 +210,20 @@ pub async fn apps_on_fake_aws_in_mode(
     }
 }
 
+/// As [`apps_on_fake_aws`], with screen-text identifying languages through Comprehend and
+/// translating through Translate, both at the fake.
+pub async fn apps_on_fake_aws_translating(root: &Path, sdk: &aws_config::SdkConfig) -> Apps {
+    use std::sync::Arc;
+    let mut apps = apps_on_fake_aws(root, sdk, 2).await;
+    apps.screen = apps.screen.with_languages(
+        Arc::new(moderation_aws::ComprehendLanguages::from_sdk_config(sdk)),
+        Some(Arc::new(
+            moderation_aws::TranslateToEnglish::from_sdk_config(sdk),
+        )),
+    );
+    apps
+}
+
 /// Deliver an S3 notification for `key` to `stage` the way an SQS queue with
 /// `max_receive` does: again while the handler reports the message failed, then to the DLQ.
 /// Returns the number of deliveries and whether the message ended in the dead-letter queue.

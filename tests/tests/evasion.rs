@@ -138,6 +138,8 @@ async fn screen(lines: &[String]) -> Vec<Item> {
         store: &store,
         detector: &detector,
         rules: &rules,
+        languages: &moderation_core::language::OfflineIdentifier,
+        translator: None,
     };
     let messages = lines
         .iter()

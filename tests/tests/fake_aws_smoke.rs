@@ -38,3 +38,22 @@ async fn each_operation_round_trips_through_the_sdk() {
     assert!(reply.input_tokens > 0);
     assert_eq!(fake.ok_calls("DetectToxicContent"), 1);
 }
+
+#[tokio::test]
+async fn languages_and_translation_round_trip_through_the_sdk() {
+    use moderation_core::ports::{LanguageIdentifier, Translator};
+    let fake = FakeAws::start(Faults::default(), 7).await;
+    let sdk = sdk_config(&fake.url(), Duration::from_millis(500)).await;
+    let ids = moderation_aws::ComprehendLanguages::from_sdk_config(&sdk);
+    let got = ids
+        .identify(&["du bist so schlecht, hör einfach auf zu spielen".into()])
+        .await
+        .expect("identifies");
+    assert_eq!(got[0].as_ref().map(|i| i.code.as_str()), Some("de"));
+    let t = moderation_aws::TranslateToEnglish::from_sdk_config(&sdk);
+    let english = t
+        .to_english("buenas noches, nos vemos mañana", "es")
+        .await
+        .expect("translates");
+    assert_eq!(english, "good night, see you tomorrow");
+}

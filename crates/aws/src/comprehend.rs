@@ -238,6 +238,8 @@ mod tests {
             store: &store,
             detector: &d,
             rules: &rules,
+            languages: &moderation_core::language::OfflineIdentifier,
+            translator: None,
         };
         let msg = ParsedMessage {
             id: "line-1".into(),
@@ -275,6 +277,8 @@ mod tests {
             store: &store,
             detector: &d,
             rules: &rules,
+            languages: &moderation_core::language::OfflineIdentifier,
+            translator: None,
         };
         let mut msgs: Vec<ParsedMessage> = (0..24)
             .map(|i| ParsedMessage {

@@ -27,6 +27,9 @@ pub fn kind_of_code(code: &str) -> ServiceErrorKind {
         "ValidationException"
         | "InvalidRequestException"
         | "UnsupportedLanguageException"
+        // Translate: no model for the pair, or it could not tell the source language.
+        | "UnsupportedLanguagePairException"
+        | "DetectedLanguageLowConfidenceException"
         | "BadRequestException" => ServiceErrorKind::InvalidInput,
         "InternalServerException"
         | "InternalFailure"

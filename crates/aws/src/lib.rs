@@ -4,11 +4,13 @@
 pub mod bedrock;
 pub mod comprehend;
 pub mod errors;
+pub mod language;
 pub mod s3;
 pub mod transcribe;
 
 pub use bedrock::{ConverseModel, KnowledgeBaseRetriever};
 pub use comprehend::ComprehendDetector;
+pub use language::{ComprehendLanguages, TranslateToEnglish};
 pub use moderation_core::config::SdkSettings;
 pub use s3::S3Store;
 pub use transcribe::TranscribeJobs;

@@ -86,6 +86,9 @@ impl AudioDeps<'_> {
             store: self.store,
             detector: self.detector,
             rules: self.rules,
+            // Transcripts are en-US (Transcribe with toxicity detection, Whisper tiny.en).
+            languages: &crate::language::OfflineIdentifier,
+            translator: None,
         }
     }
 }
@@ -374,6 +377,8 @@ fn segment_item(s: SpeechSegment, rules: &RuleFilter, threshold: f64) -> Item {
         evaluation: None,
         review_reason: None,
         revealed: None,
+        language: None,
+        translation: None,
     };
     if !over_threshold(&item, threshold) {
         item.verdict = Some(Verdict::BelowThreshold);

@@ -228,6 +228,12 @@ pub struct Item {
     /// beside `text`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revealed: Option<crate::evasion::Revealed>,
+    /// The message's language (ISO 639-1) when it is not English; `text` stays the original.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub language: Option<String>,
+    /// The English translation that was scored and rule-scanned beside the original.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub translation: Option<String>,
     /// `None` until a stage decides; screening sets `below_threshold`, evaluation the rest.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verdict: Option<Verdict>,
@@ -266,10 +272,22 @@ pub struct Usage {
     pub llm_calls: u64,
     pub llm_input_tokens: u64,
     pub llm_output_tokens: u64,
+    /// Characters sent to Translate (its billing unit).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub translated_characters: u64,
+    /// Comprehend language-detection units (one per 100 characters, 3 minimum, per document).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub language_units: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl Usage {
     pub fn add(&mut self, other: &Usage) {
+        self.translated_characters += other.translated_characters;
+        self.language_units += other.language_units;
         self.comprehend_units += other.comprehend_units;
         self.transcribe_seconds += other.transcribe_seconds;
         self.llm_calls += other.llm_calls;

@@ -68,6 +68,31 @@ pub trait ToxicityDetector: Send + Sync {
     async fn detect(&self, segments: &[String]) -> Result<Vec<ToxicityScore>>;
 }
 
+/// Identifies the dominant language of texts (Comprehend `BatchDetectDominantLanguage`, or an
+/// offline trigram model). Callers send at most [`Self::batch_size`] texts a call.
+#[async_trait]
+pub trait LanguageIdentifier: Send + Sync {
+    fn name(&self) -> &str;
+    fn batch_size(&self) -> usize;
+    /// Billing units identifying one text costs (Comprehend: one per 100 characters, at least
+    /// three); 0 when free.
+    fn billing_units(&self, _text: &str) -> u64 {
+        0
+    }
+    /// One answer per text, in order; `None` when the language could not be told.
+    async fn identify(&self, texts: &[String]) -> Result<Vec<Option<crate::language::Identified>>>;
+}
+
+/// Translates a text into English (Amazon Translate). There is none offline.
+#[async_trait]
+pub trait Translator: Send + Sync {
+    fn name(&self) -> &str;
+    /// The longest text (UTF-8 bytes) one call takes; callers split longer messages.
+    fn max_bytes(&self) -> usize;
+    /// The English text; `source` is the ISO 639-1 code the identifier gave.
+    async fn to_english(&self, text: &str, source: &str) -> Result<String>;
+}
+
 /// A passage of the customer's policy returned by a knowledge-base search.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PolicyPassage {

@@ -95,7 +95,10 @@ header,main{max-width:1100px;margin:0 auto;padding:16px 24px}h1{font-size:22px;m
 .item.violation{border-left-color:var(--v)}.item.needs_review{border-left-color:var(--r)}.item.no_violation{border-left-color:var(--ok)}
 .verdict{font-weight:600;text-transform:uppercase;font-size:12px;padding:2px 8px;border-radius:10px;color:#fff;background:var(--bt)}
 .violation .verdict{background:var(--v)}.needs_review .verdict{background:var(--r)}.no_violation .verdict{background:var(--ok)}
-.text{white-space:pre-wrap;word-break:break-word;margin:6px 0;font-size:16px}.who{color:#555;font-size:13px}
+.text{white-space:pre-wrap;word-break:break-word;margin:6px 0;font-size:16px}
+.lang{display:inline-block;padding:0 6px;border-radius:4px;background:#1d4ed8;color:#fff;font-weight:600;text-transform:uppercase;font-size:12px}
+.bilingual{display:grid;grid-template-columns:1fr 1fr;gap:12px}.translation{white-space:pre-wrap;word-break:break-word;margin:6px 0;color:#374151;border-left:3px solid #93c5fd;padding-left:8px}
+@media (max-width:700px){.bilingual{grid-template-columns:1fr}}.who{color:#555;font-size:13px}
 .bars{display:grid;grid-template-columns:170px 1fr 44px;gap:2px 8px;align-items:center;font-size:12px;margin:6px 0}
 .bar{background:#eee;height:8px;border-radius:4px;overflow:hidden}.bar span{display:block;height:100%;background:#7c3aed}
 .bar span.hi{background:var(--v)}.rules{font-size:13px}.rules code{background:#fde2e1;padding:1px 4px;border-radius:3px}
@@ -195,12 +198,34 @@ fn render_item(out: &mut String, item: &Item, threshold: f64, player: bool) {
             );
         }
     }
-    let _ = write!(
-        out,
-        "· toxicity {:.2}</span></div><p class=\"text\">{}</p>",
-        item.toxicity,
-        esc(&item.text)
-    );
+    if let Some(lang) = &item.language {
+        let _ = write!(
+            out,
+            "<span class=\"lang\" title=\"language of the original\">{}</span> ",
+            esc(lang)
+        );
+    }
+    let _ = write!(out, "· toxicity {:.2}</span></div>", item.toxicity);
+    let lang_attr = item
+        .language
+        .as_ref()
+        .map(|l| format!(" lang=\"{}\"", esc(l)))
+        .unwrap_or_default();
+    match &item.translation {
+        // The original and the English that was scored, side by side.
+        Some(english) => {
+            let _ = write!(
+                out,
+                "<div class=\"bilingual\"><p class=\"text\"{lang_attr}>{}</p>\
+                 <p class=\"translation\" lang=\"en\"><small>English (machine translation, scored)</small><br>{}</p></div>",
+                esc(&item.text),
+                esc(english)
+            );
+        }
+        None => {
+            let _ = write!(out, "<p class=\"text\"{lang_attr}>{}</p>", esc(&item.text));
+        }
+    }
     if let Some(r) = &item.revealed {
         let _ = write!(
             out,
@@ -353,9 +378,12 @@ pub fn render_html(report: &Report, threshold: f64, media_url: Option<&str>) -> 
     let u = &report.usage;
     let _ = write!(
         b,
-        "<p class=\"meta\">Usage: {} Comprehend units · {:.1} s transcribed · {} LLM calls \
-         ({} input / {} output tokens)</p></main>",
+        "<p class=\"meta\">Usage: {} Comprehend units · {} language-detection units · {} \
+         characters translated · {:.1} s transcribed · {} LLM calls ({} input / {} output \
+         tokens)</p></main>",
         u.comprehend_units,
+        u.language_units,
+        u.translated_characters,
         u.transcribe_seconds,
         u.llm_calls,
         u.llm_input_tokens,

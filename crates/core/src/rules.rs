@@ -117,6 +117,22 @@ struct Token {
     end: usize,
     /// Built from letters spelled out one by one (`k.i.l.l`), so word boundaries inside it are lost.
     spelled: bool,
+    /// One character of a script written without spaces (Chinese, Japanese, Thai): every
+    /// character is its own token, so a term matches inside a sentence.
+    unspaced: bool,
+}
+
+/// Scripts written without spaces between words.
+fn is_unspaced(c: char) -> bool {
+    matches!(c,
+        '\u{3040}'..='\u{30FF}' // Hiragana, Katakana
+        | '\u{3400}'..='\u{4DBF}' // CJK extension A
+        | '\u{4E00}'..='\u{9FFF}' // CJK unified ideographs
+        | '\u{F900}'..='\u{FAFF}' // CJK compatibility ideographs
+        | '\u{0E00}'..='\u{0EFF}' // Thai, Lao
+        | '\u{1000}'..='\u{109F}' // Myanmar
+        | '\u{1780}'..='\u{17FF}' // Khmer
+    )
 }
 
 impl RuleFilter {
@@ -291,6 +307,20 @@ fn tokenize(text: &str) -> Vec<Token> {
     let mut cur_start = 0usize;
     let mut buf = String::new();
     for (pos, c) in text.char_indices() {
+        if is_unspaced(c) {
+            if !cur.is_empty() {
+                raw.extend(finish_token(&cur, cur_start));
+                cur.clear();
+            }
+            raw.push(Token {
+                text: c.to_string(),
+                start: pos,
+                end: pos + c.len_utf8(),
+                spelled: false,
+                unspaced: true,
+            });
+            continue;
+        }
         buf.clear();
         normalise_char(c, &mut buf);
         let word_char = !buf.is_empty()
@@ -331,6 +361,7 @@ fn finish_token(chars: &[(char, usize)], start: usize) -> Option<Token> {
         start,
         end: chars[keep - 1].1,
         spelled: false,
+        unspaced: false,
     })
 }
 
@@ -344,6 +375,7 @@ fn join_spelled(tokens: Vec<Token>) -> Vec<Token> {
                 start: run[0].start,
                 end: run[run.len() - 1].end,
                 spelled: true,
+                unspaced: false,
             });
         } else {
             out.append(run);
@@ -351,7 +383,7 @@ fn join_spelled(tokens: Vec<Token>) -> Vec<Token> {
         run.clear();
     };
     for t in tokens {
-        if t.text.chars().count() == 1 {
+        if t.text.chars().count() == 1 && !t.unspaced {
             run.push(t);
         } else {
             flush(&mut run, &mut out);
@@ -454,5 +486,62 @@ mod tests {
     fn default_list_parses_and_is_not_empty() {
         let f = RuleFilter::default_list().expect("default list");
         assert!(f.len() > 20);
+    }
+}
+
+#[cfg(test)]
+mod multilingual_tests {
+    use super::*;
+
+    #[test]
+    fn terms_in_other_scripts_and_accents_match() {
+        let f = RuleFilter::parse(
+            "violence_or_threat убей себя\nviolence_or_threat mátate\ninsult 死ね\ninsult 傻逼\nharassment_or_abuse hurensohn\n",
+        )
+        .expect("list");
+        for (text, rule) in [
+            ("просто убей себя уже", "violence_or_threat:убей себя"),
+            ("УБЕЙ СЕБЯ", "violence_or_threat:убей себя"),
+            ("mátate de una vez", "violence_or_threat:mátate"),
+            ("matate ya", "violence_or_threat:mátate"),
+            ("お前は死ね", "insult:死ね"),
+            ("死ね", "insult:死ね"),
+            ("你这个傻逼", "insult:傻逼"),
+            ("du h u r e n s o h n", "harassment_or_abuse:hurensohn"),
+        ] {
+            let hits = f.scan(text);
+            assert!(hits.iter().any(|h| h.rule == rule), "{text}: {hits:?}");
+        }
+        for benign in ["убедись в себе", "mata el jefe", "死んだ", "smart move"] {
+            assert!(f.scan(benign).is_empty(), "{benign}: {:?}", f.scan(benign));
+        }
+    }
+
+    #[test]
+    fn the_default_list_carries_self_harm_terms_in_other_languages() {
+        let f = RuleFilter::default_list().expect("default list");
+        for text in [
+            "eres un manco, mátate ya",
+            "vai se matar, ninguém gosta de você",
+            "просто сдохни",
+            "お前なんか死ね",
+            "你去死吧",
+            "bring dich um, du noob",
+        ] {
+            assert!(
+                f.scan(text)
+                    .iter()
+                    .any(|h| h.category() == "violence_or_threat"),
+                "{text}"
+            );
+        }
+        for text in [
+            "el jefe mata a todos",
+            "я убил босса",
+            "死んだ、もう一回",
+            "matar el dragón",
+        ] {
+            assert!(f.scan(text).is_empty(), "{text}: {:?}", f.scan(text));
+        }
     }
 }

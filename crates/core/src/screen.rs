@@ -1,5 +1,6 @@
-//! screen-text: parse a chat log, run the rule filter and the toxicity detector, apply the
-//! threshold gate, and write `screened/<id>.json`.
+//! screen-text: parse a chat log, identify each message's language (translating what is not
+//! English), run the rule filter and the toxicity detector, apply the threshold gate, and write
+//! `screened/<id>.json`.
 
 use futures::stream::{self, StreamExt};
 use tracing::{info, warn};
@@ -8,11 +9,12 @@ use crate::error::{Error, Result};
 use crate::event::sequencer_is_newer;
 use crate::event::ObjectRef;
 use crate::keys::{self, Stage};
+use crate::language::{guess, Guess, Identified};
 use crate::model::{
     ErrorEntry, Item, SourceKind, StageDocument, Status, Trigger, Usage, Verdict, SCREENED_SCHEMA,
 };
 use crate::parse::{parse_messages, ParseOptions, ParsedMessage, TextFormat};
-use crate::ports::{ObjectStore, ToxicityDetector, ToxicityScore};
+use crate::ports::{LanguageIdentifier, ObjectStore, ToxicityDetector, ToxicityScore, Translator};
 use crate::rules::RuleFilter;
 use crate::segment::{batch_segments, chunk_text, Segment};
 use crate::stage::{dead_letter, get_json, now_rfc3339, put_json, Outcome};
@@ -67,6 +69,131 @@ pub struct ScreenDeps<'a> {
     pub store: &'a dyn ObjectStore,
     pub detector: &'a dyn ToxicityDetector,
     pub rules: &'a RuleFilter,
+    pub languages: &'a dyn LanguageIdentifier,
+    /// `None` offline: a message in another language is then `needs_review` unless a rule
+    /// catches it.
+    pub translator: Option<&'a dyn Translator>,
+}
+
+/// One identifier call's answer: a language (or none) per text.
+type IdentifyResult = Result<Vec<Option<Identified>>>;
+
+/// What became of one message's language.
+#[derive(Debug, Default)]
+struct LanguageOf {
+    /// Not English (or the identifier's answer was English: `None`).
+    language: Option<Identified>,
+    translation: Option<String>,
+    /// Why a person must look: no translator, or a failed call.
+    problem: Option<String>,
+}
+
+/// Languages for `texts`: the pre-filter, then the identifier (in its batch size) for lines the
+/// pre-filter cannot settle, then Translate for the ones not in English.
+async fn languages_of(
+    texts: &[&str],
+    ids: &[&str],
+    deps: &ScreenDeps<'_>,
+    max_concurrency: usize,
+    usage: &mut Usage,
+    errors: &mut Vec<ErrorEntry>,
+) -> Vec<LanguageOf> {
+    let mut out: Vec<LanguageOf> = Vec::with_capacity(texts.len());
+    let mut unsure: Vec<usize> = Vec::new();
+    for (i, t) in texts.iter().enumerate() {
+        let mut l = LanguageOf::default();
+        match guess(t) {
+            Guess::English => {}
+            Guess::Other(id) => l.language = Some(id),
+            Guess::Unsure => unsure.push(i),
+        }
+        out.push(l);
+    }
+    let batch = deps.languages.batch_size().max(1);
+    let calls: Vec<Vec<usize>> = unsure.chunks(batch).map(<[usize]>::to_vec).collect();
+    let results: Vec<(Vec<usize>, IdentifyResult)> = stream::iter(calls)
+        .map(|idx| async move {
+            let docs: Vec<String> = idx.iter().map(|i| texts[*i].to_string()).collect();
+            let r = deps.languages.identify(&docs).await;
+            (idx, r)
+        })
+        .buffer_unordered(max_concurrency.max(1))
+        .collect()
+        .await;
+    for (idx, r) in results {
+        usage.language_units += idx
+            .iter()
+            .map(|i| deps.languages.billing_units(texts[*i]))
+            .sum::<u64>();
+        match r {
+            Ok(found) if found.len() == idx.len() => {
+                for (i, id) in idx.into_iter().zip(found) {
+                    out[i].language = id.filter(|id| !id.is_english());
+                }
+            }
+            Ok(found) => {
+                let why = format!(
+                    "{} returned {} languages for {} texts",
+                    deps.languages.name(),
+                    found.len(),
+                    idx.len()
+                );
+                for i in idx {
+                    errors.push(ErrorEntry::new(STAGE, Some(ids[i]), why.clone()));
+                    out[i].problem = Some(format!("language not identified: {why}"));
+                }
+            }
+            Err(e) => {
+                warn!(error = %e, texts = idx.len(), "language identification failed");
+                for i in idx {
+                    let why = format!("language not identified ({e}); scored as English");
+                    errors.push(ErrorEntry::new(STAGE, Some(ids[i]), why.clone()));
+                    out[i].problem = Some(why);
+                }
+            }
+        }
+    }
+    let foreign: Vec<(usize, String)> = out
+        .iter()
+        .enumerate()
+        .filter_map(|(i, l)| Some((i, l.language.as_ref()?.code.clone())))
+        .collect();
+    let Some(translator) = deps.translator else {
+        for (i, code) in foreign {
+            out[i].problem = Some(format!("language {code}: no offline toxicity model"));
+        }
+        return out;
+    };
+    let done: Vec<(usize, String, Result<String>)> = stream::iter(foreign)
+        .map(|(i, code)| async move {
+            // Long messages go in pieces under the service's limit, split between words.
+            let mut english = Vec::new();
+            for piece in chunk_text(texts[i], translator.max_bytes()) {
+                match translator.to_english(&piece, &code).await {
+                    Ok(t) => english.push(t),
+                    Err(e) => return (i, code, Err(e)),
+                }
+            }
+            (i, code, Ok(english.join(" ")))
+        })
+        .buffer_unordered(max_concurrency.max(1))
+        .collect()
+        .await;
+    for (i, code, r) in done {
+        match r {
+            Ok(english) => {
+                usage.translated_characters += texts[i].chars().count() as u64;
+                out[i].translation = Some(english);
+            }
+            Err(e) => {
+                warn!(error = %e, "translation failed");
+                let why = format!("language {code}: translation failed ({e}); scored untranslated");
+                errors.push(ErrorEntry::new(STAGE, Some(ids[i]), why.clone()));
+                out[i].problem = Some(why);
+            }
+        }
+    }
+    out
 }
 
 /// One hit per rule: a term found in both readings of a message, or a detector's rule
@@ -87,13 +214,20 @@ pub async fn screen_messages(
 ) -> (Vec<Item>, Vec<ErrorEntry>, Usage) {
     let limits = deps.detector.limits();
     let mut errors = Vec::new();
+    let mut usage = Usage::default();
+    let texts: Vec<&str> = messages.iter().map(|m| m.text.as_str()).collect();
+    let ids: Vec<&str> = messages.iter().map(|m| m.id.as_str()).collect();
+    let languages =
+        languages_of(&texts, &ids, deps, max_concurrency, &mut usage, &mut errors).await;
     let mut items: Vec<Item> = Vec::with_capacity(messages.len());
     let mut segments = Vec::new();
-    for (idx, m) in messages.into_iter().enumerate() {
+    for ((idx, m), lang) in messages.into_iter().enumerate().zip(languages) {
         let revealed = crate::evasion::reveal(&m.text);
-        // The revealed reading is scored beside the original; the most toxic chunk wins.
-        let readings =
-            std::iter::once(m.text.as_str()).chain(revealed.as_ref().map(|r| r.text.as_str()));
+        // The revealed reading and the English translation are scored beside the original;
+        // the most toxic chunk wins.
+        let readings = std::iter::once(m.text.as_str())
+            .chain(revealed.as_ref().map(|r| r.text.as_str()))
+            .chain(lang.translation.as_deref());
         let mut rule_hits = Vec::new();
         for reading in readings {
             // Empty text (a short CSV row) has nothing to score and would fail a whole batch.
@@ -110,7 +244,7 @@ pub async fn screen_messages(
                 add_rule_hit(&mut rule_hits, hit);
             }
         }
-        let mut review = Vec::new();
+        let mut review: Vec<String> = lang.problem.into_iter().collect();
         for issue in &m.issues {
             errors.push(ErrorEntry::new("parse", Some(&m.id), issue.message.clone()));
             if issue.needs_review {
@@ -120,6 +254,8 @@ pub async fn screen_messages(
         items.push(Item {
             rule_hits,
             revealed,
+            language: lang.language.map(|l| l.code),
+            translation: lang.translation,
             id: m.id,
             text: m.text,
             user: m.user,
@@ -210,10 +346,7 @@ pub async fn screen_messages(
             });
         }
     }
-    let usage = Usage {
-        comprehend_units: units,
-        ..Default::default()
-    };
+    usage.comprehend_units = units;
     (items, errors, usage)
 }
 

@@ -13,11 +13,13 @@ use moderation_core::audio::{ingest_transcript, start_audio_job, AudioConfig, Au
 use moderation_core::config::Vars;
 use moderation_core::event::ObjectRef;
 use moderation_core::keys::{self, Stage};
+use moderation_core::language::OfflineIdentifier;
 use moderation_core::model::{Report, Trigger};
 use moderation_core::parse::ParseOptions;
 use moderation_core::policy::{evaluate_object, EvaluateConfig, EvaluateDeps, LlmJudge};
 use moderation_core::ports::{
-    ObjectStore, PolicyJudge, PolicyRetriever, ToxicityDetector, TranscriptionJobs,
+    LanguageIdentifier, ObjectStore, PolicyJudge, PolicyRetriever, ToxicityDetector,
+    TranscriptionJobs, Translator,
 };
 use moderation_core::prompt::PromptTemplate;
 use moderation_core::report::{write_report_object, ReportDeps};
@@ -110,6 +112,9 @@ struct Chain {
     /// The detector, counting for the status line on a terminal.
     progress: Arc<progress::Progress>,
     detector: Arc<dyn ToxicityDetector>,
+    languages: Arc<dyn LanguageIdentifier>,
+    /// Translate on the AWS backend; none offline.
+    translator: Option<Arc<dyn Translator>>,
     /// Speech-to-text on this machine (Whisper), whichever backend scores the text.
     jobs: Arc<dyn TranscriptionJobs>,
     audio: AudioConfig,
@@ -142,6 +147,8 @@ impl Chain {
                 )))
             }
         };
+        let mut languages: Arc<dyn LanguageIdentifier> = Arc::new(OfflineIdentifier);
+        let mut translator: Option<Arc<dyn Translator>> = None;
         let (detector, retriever, judge): (
             Arc<dyn ToxicityDetector>,
             Arc<dyn PolicyRetriever>,
@@ -183,6 +190,10 @@ impl Chain {
                 let kb = vars.required("KNOWLEDGE_BASE_ID")?;
                 let model = vars.or("MODEL_ID", moderation_aws::DEFAULT_MODEL_ID);
                 let sdk = moderation_aws::load_sdk_config(&vars.sdk_settings()?).await;
+                languages = Arc::new(moderation_aws::ComprehendLanguages::from_sdk_config(&sdk));
+                translator = Some(Arc::new(
+                    moderation_aws::TranslateToEnglish::from_sdk_config(&sdk),
+                ));
                 (
                     Arc::new(moderation_aws::ComprehendDetector::from_sdk_config(&sdk)),
                     Arc::new(moderation_aws::KnowledgeBaseRetriever::from_sdk_config(
@@ -213,6 +224,8 @@ impl Chain {
                 ..AudioConfig::default()
             },
             detector,
+            languages,
+            translator,
             rules: RuleFilter::default_list()?,
             retriever,
             judge,
@@ -242,6 +255,8 @@ impl Chain {
                     store,
                     detector: self.detector.as_ref(),
                     rules: &self.rules,
+                    languages: self.languages.as_ref(),
+                    translator: self.translator.as_deref(),
                 };
                 screen_text_object(&obj, Trigger::upload(), &deps, &self.screen).await
             }

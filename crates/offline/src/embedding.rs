@@ -273,6 +273,8 @@ mod tests {
                 categories: s.categories,
                 rule_hits,
                 revealed: None,
+                language: None,
+                translation: None,
                 verdict: None,
                 evaluation: None,
                 review_reason: None,

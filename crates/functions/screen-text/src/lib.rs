@@ -7,9 +7,10 @@ use lambda_runtime::LambdaEvent;
 use moderation_core::config::{Backend, Vars};
 use moderation_core::event::ObjectRef;
 use moderation_core::keys::Stage;
+use moderation_core::language::OfflineIdentifier;
 use moderation_core::model::Trigger;
 use moderation_core::parse::ParseOptions;
-use moderation_core::ports::{ObjectStore, ToxicityDetector};
+use moderation_core::ports::{LanguageIdentifier, ObjectStore, ToxicityDetector, Translator};
 use moderation_core::rules::RuleFilter;
 use moderation_core::screen::{screen_text_object_as, ScreenConfig, ScreenDeps, Thresholds};
 use moderation_core::stage::{handle_payload, Outcome};
@@ -56,6 +57,8 @@ impl Config {
 pub struct App {
     store: Arc<dyn ObjectStore>,
     detector: Arc<dyn ToxicityDetector>,
+    languages: Arc<dyn LanguageIdentifier>,
+    translator: Option<Arc<dyn Translator>>,
     rules: RuleFilter,
     config: ScreenConfig,
     failure: moderation_core::stage::FailurePolicy,
@@ -63,10 +66,15 @@ pub struct App {
 
 impl App {
     pub async fn build(config: Config) -> Result<Self> {
+        let mut languages: Option<(Arc<dyn LanguageIdentifier>, Arc<dyn Translator>)> = None;
         let (store, detector): (Arc<dyn ObjectStore>, Arc<dyn ToxicityDetector>) =
             match &config.backend {
                 Backend::Aws => {
                     let sdk = moderation_aws::load_sdk_config(&config.sdk).await;
+                    languages = Some((
+                        Arc::new(moderation_aws::ComprehendLanguages::from_sdk_config(&sdk)),
+                        Arc::new(moderation_aws::TranslateToEnglish::from_sdk_config(&sdk)),
+                    ));
                     (
                         Arc::new(moderation_aws::S3Store::from_sdk_config(&sdk)),
                         Arc::new(moderation_aws::ComprehendDetector::from_sdk_config(&sdk)),
@@ -85,7 +93,11 @@ impl App {
                     .map_err(|e| Error::Config(format!("FORBIDDEN_TERMS_URI {uri}: {e}")))?
             }
         };
-        Ok(Self::from_parts(store, detector, rules, &config))
+        let app = Self::from_parts(store, detector, rules, &config);
+        Ok(match languages {
+            Some((identifier, translator)) => app.with_languages(identifier, Some(translator)),
+            None => app,
+        })
     }
 
     pub fn from_parts(
@@ -97,6 +109,8 @@ impl App {
         App {
             store,
             detector,
+            languages: Arc::new(OfflineIdentifier),
+            translator: None,
             rules,
             failure: config.failure,
             config: ScreenConfig {
@@ -109,6 +123,18 @@ impl App {
                 },
             },
         }
+    }
+
+    /// Identify languages with `languages` and translate with `translator` (the AWS backend's
+    /// Comprehend and Translate) instead of the offline identifier and no translator.
+    pub fn with_languages(
+        mut self,
+        languages: Arc<dyn LanguageIdentifier>,
+        translator: Option<Arc<dyn Translator>>,
+    ) -> Self {
+        self.languages = languages;
+        self.translator = translator;
+        self
     }
 
     pub async fn process(&self, obj: ObjectRef) -> Result<Outcome> {
@@ -128,6 +154,8 @@ impl App {
             store: self.store.as_ref(),
             detector: self.detector.as_ref(),
             rules: &self.rules,
+            languages: self.languages.as_ref(),
+            translator: self.translator.as_deref(),
         };
         screen_text_object_as(&obj, &id, trigger, &deps, &self.config).await
     }

@@ -1,0 +1,153 @@
+//! Chat in other languages through the real AWS adapters against the loopback fake: Comprehend
+//! identifies the language, Translate turns it into English, the English is scored and judged,
+//! and the report keeps the original beside the translation.
+
+use std::time::Duration;
+
+use moderation_core::keys;
+use moderation_core::model::{Report, Verdict};
+use moderation_core::stage::run_chain;
+use moderation_tests::fake_aws::{sdk_config, FakeAws, Faults};
+use moderation_tests::{
+    apps_on_fake_aws_translating, chromium_or_skip, dispatch, dump_dom, file_url, read_doc,
+    workspace_root, FIXTURE_BUCKET,
+};
+
+fn stage_world_chat(root: &std::path::Path) -> String {
+    let key = "incoming/text/world-chat.jsonl";
+    let dest = root.join(FIXTURE_BUCKET).join(key);
+    std::fs::create_dir_all(dest.parent().expect("parent")).expect("mkdir");
+    std::fs::copy(
+        workspace_root().join("events/uploads/world-chat.jsonl"),
+        &dest,
+    )
+    .expect("copy");
+    key.to_string()
+}
+
+async fn moderate(faults: Faults) -> (Report, FakeAws) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (report, fake) = moderate_in(dir.path(), faults).await;
+    (report, fake)
+}
+
+async fn moderate_in(root: &std::path::Path, faults: Faults) -> (Report, FakeAws) {
+    let fake = FakeAws::start(faults, 11).await;
+    let sdk = sdk_config(&fake.url(), Duration::from_secs(2)).await;
+    let apps = apps_on_fake_aws_translating(root, &sdk).await;
+    let key = stage_world_chat(root);
+    run_chain(FIXTURE_BUCKET, vec![key.clone()], |stage, obj| {
+        let a = &apps;
+        async move { dispatch(a, stage, &obj.key).await }
+    })
+    .await
+    .expect("chain runs");
+    let id = keys::source_id(FIXTURE_BUCKET, &key);
+    (read_doc(root, &keys::report_json_key(&id)), fake)
+}
+
+fn item<'a>(r: &'a Report, id: &str) -> &'a moderation_core::model::Item {
+    r.items.iter().find(|i| i.id == id).expect("item")
+}
+
+#[tokio::test]
+async fn a_spanish_threat_is_scored_on_its_translation_and_judged_a_violation() {
+    let (report, fake) = moderate(Faults::default()).await;
+    let threat = item(&report, "line-9");
+    assert_eq!(threat.language.as_deref(), Some("es"), "{threat:?}");
+    assert!(
+        threat
+            .translation
+            .as_deref()
+            .is_some_and(|t| t.contains("kill you")),
+        "{threat:?}"
+    );
+    assert!(threat.text.starts_with("te voy a encontrar"));
+    assert_eq!(threat.verdict, Some(Verdict::Violation), "{threat:?}");
+    // A friendly Spanish line is translated and passes like English would.
+    let hello = item(&report, "line-3");
+    assert_eq!(hello.language.as_deref(), Some("es"));
+    assert_eq!(hello.verdict, Some(Verdict::BelowThreshold), "{hello:?}");
+    // Short English lines cost no language call and are not held for their language.
+    for id in ["line-2", "line-4", "line-6", "line-28"] {
+        let i = item(&report, id);
+        assert_eq!(i.language, None, "{i:?}");
+        assert_eq!(i.verdict, Some(Verdict::BelowThreshold), "{i:?}");
+    }
+    assert!(report.usage.translated_characters > 0, "{:?}", report.usage);
+    assert!(fake.ok_calls("TranslateText") >= 1);
+    // The pre-filter settled most lines; only the unsure ones went to Comprehend.
+    assert!(fake.ok_calls("BatchDetectDominantLanguage") <= 2);
+}
+
+#[tokio::test]
+async fn throttled_translation_holds_the_message_for_a_person() {
+    // Every Translate call throttled: the SDK's retries run out, and no message in another
+    // language passes; English lines are judged as usual.
+    let faults = Faults {
+        throttle: 1.0,
+        only: Some("TranslateText"),
+        ..Faults::default()
+    };
+    let (report, _fake) = moderate(faults).await;
+    let foreign: Vec<_> = report
+        .items
+        .iter()
+        .filter(|i| i.language.is_some())
+        .collect();
+    assert!(foreign.len() >= 5, "{foreign:?}");
+    for i in foreign {
+        assert_eq!(i.translation, None, "{i:?}");
+        assert!(
+            matches!(i.verdict, Some(Verdict::NeedsReview | Verdict::Violation)),
+            "{i:?}"
+        );
+        assert!(
+            i.review_reason
+                .as_deref()
+                .is_some_and(|r| r.contains("translation failed")),
+            "{i:?}"
+        );
+    }
+    assert_eq!(item(&report, "line-19").verdict, Some(Verdict::Violation));
+    assert_eq!(
+        item(&report, "line-2").verdict,
+        Some(Verdict::BelowThreshold)
+    );
+    assert!(report
+        .errors
+        .iter()
+        .any(|e| e.message.contains("translation failed")));
+}
+
+#[tokio::test]
+async fn the_report_shows_the_original_beside_its_translation() {
+    let Some(browser) = chromium_or_skip() else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (report, _fake) = moderate_in(dir.path(), Faults::default()).await;
+    let html = dir
+        .path()
+        .join(FIXTURE_BUCKET)
+        .join(keys::report_html_key(&report.report_id));
+    let dom = dump_dom(&browser, &file_url(&html), 0);
+    let translated = report
+        .items
+        .iter()
+        .filter(|i| i.translation.is_some())
+        .count();
+    assert!(translated >= 3, "{translated}");
+    assert_eq!(
+        dom.matches("<div class=\"bilingual\">").count(),
+        translated,
+        "{dom}"
+    );
+    assert!(
+        dom.contains("<p class=\"text\" lang=\"es\">te voy a encontrar"),
+        "{dom}"
+    );
+    assert!(dom.contains("I'm going to find you and I'm going to kill you"));
+    assert!(dom.contains("<span class=\"lang\" title=\"language of the original\">ru</span>"));
+    assert!(dom.contains("characters translated"));
+}
