@@ -1,7 +1,7 @@
 //! A fault-injecting fake of the AWS services the chain calls, for tests on loopback only.
 //!
 //! It speaks the wire protocols the SDK clients use — Comprehend `DetectToxicContent` and
-//! `BatchDetectDominantLanguage`, Translate `TranslateText` (awsJson1.1), Bedrock Runtime `Converse` and Bedrock Agent Runtime `Retrieve` (restJson1) —
+//! `BatchDetectDominantLanguage` (awsJson1.1), Translate `TranslateText` (Smithy RPC v2 CBOR), Bedrock Runtime `Converse` and Bedrock Agent Runtime `Retrieve` (restJson1) —
 //! so the real adapters, with their real retry and timeout handling, are exercised through the
 //! SDK's endpoint override. Answers are deterministic: toxicity from the offline detector,
 //! passages from the offline policy index, and a verdict from the prompt's screening signals,
@@ -38,7 +38,8 @@ pub struct Faults {
     pub hang: Duration,
     /// A TPS cap per operation; `None` (the default) admits everything.
     pub rate_limit: Option<RateLimit>,
-    /// Inject the faults above into this operation only (e.g. `TranslateText`); `None`: all.
+    /// Inject throttling, 5xx and timeouts into this operation only (e.g. `TranslateText`);
+    /// `None`: all. Latency and the rate limit apply to every operation.
     pub only: Option<&'static str>,
 }
 

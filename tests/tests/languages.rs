@@ -151,3 +151,114 @@ async fn the_report_shows_the_original_beside_its_translation() {
     assert!(dom.contains("<span class=\"lang\" title=\"language of the original\">ru</span>"));
     assert!(dom.contains("characters translated"));
 }
+
+/// An identifier that cannot tell one text, and a translator that echoes.
+struct Stubs;
+
+#[async_trait::async_trait]
+impl moderation_core::ports::LanguageIdentifier for Stubs {
+    fn name(&self) -> &str {
+        "stub"
+    }
+    fn batch_size(&self) -> usize {
+        25
+    }
+    async fn identify(
+        &self,
+        texts: &[String],
+    ) -> moderation_core::Result<Vec<moderation_core::language::Answer>> {
+        use moderation_core::language::{Answer, Identified};
+        Ok(texts
+            .iter()
+            .map(|t| {
+                if t.contains("???") {
+                    Answer::Unknown("item error".into())
+                } else {
+                    Answer::Other(Identified {
+                        code: "es".into(),
+                        confidence: 0.9,
+                    })
+                }
+            })
+            .collect())
+    }
+}
+
+#[async_trait::async_trait]
+impl moderation_core::ports::Translator for Stubs {
+    fn name(&self) -> &str {
+        "stub"
+    }
+    fn max_bytes(&self) -> usize {
+        10_000
+    }
+    async fn to_english(&self, text: &str, _source: &str) -> moderation_core::Result<String> {
+        Ok(format!("english: {text}"))
+    }
+}
+
+#[tokio::test]
+async fn an_unidentified_line_and_one_past_the_budget_are_held_for_a_person() {
+    use moderation_core::parse::ParsedMessage;
+    use moderation_core::screen::{screen_messages_within, ScreenDeps};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = moderation_offline::FolderStore::new(dir.path());
+    let detector = moderation_offline::OfflineDetector::embedded().expect("detector");
+    let rules = moderation_core::rules::RuleFilter::default_list().expect("rules");
+    let deps = ScreenDeps {
+        store: &store,
+        detector: &detector,
+        rules: &rules,
+        languages: &Stubs,
+        translator: Some(&Stubs),
+    };
+    let lines = [
+        "qué tal la partida de hoy amigos",
+        "zzkx qwpt ??? vmmr lrrp",
+        "otra partida más por favor amigos",
+    ];
+    let messages = lines
+        .iter()
+        .enumerate()
+        .map(|(i, t)| ParsedMessage {
+            id: format!("line-{}", i + 1),
+            text: t.to_string(),
+            ..Default::default()
+        })
+        .collect();
+    // Budget for the first line only.
+    let budget = lines[0].chars().count() as u64;
+    let (items, errors, usage) = screen_messages_within(messages, &deps, 0.5, 2, budget).await;
+    assert_eq!(
+        items[0].translation.as_deref(),
+        Some("english: qué tal la partida de hoy amigos")
+    );
+    assert_eq!(
+        items[0].verdict,
+        Some(Verdict::BelowThreshold),
+        "{:?}",
+        items[0]
+    );
+    assert_eq!(usage.translated_characters, budget);
+    assert_eq!(
+        items[1].verdict,
+        Some(Verdict::NeedsReview),
+        "{:?}",
+        items[1]
+    );
+    assert!(items[1]
+        .review_reason
+        .as_deref()
+        .is_some_and(|r| r.contains("language not identified (item error)")));
+    assert_eq!(
+        items[2].verdict,
+        Some(Verdict::NeedsReview),
+        "{:?}",
+        items[2]
+    );
+    assert!(items[2]
+        .review_reason
+        .as_deref()
+        .is_some_and(|r| r.contains("MAX_TRANSLATED_CHARS_PER_OBJECT")));
+    assert_eq!(errors.len(), 2, "{errors:?}");
+}

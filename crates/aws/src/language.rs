@@ -6,7 +6,7 @@
 use async_trait::async_trait;
 use aws_sdk_comprehend::Client as Comprehend;
 use aws_sdk_translate::Client as Translate;
-use moderation_core::language::Identified;
+use moderation_core::language::{Answer, Identified};
 use moderation_core::ports::{LanguageIdentifier, Translator};
 use moderation_core::Result as CoreResult;
 
@@ -62,7 +62,7 @@ impl LanguageIdentifier for ComprehendLanguages {
         (chars.div_ceil(100) as u64).max(3)
     }
 
-    async fn identify(&self, texts: &[String]) -> CoreResult<Vec<Option<Identified>>> {
+    async fn identify(&self, texts: &[String]) -> CoreResult<Vec<Answer>> {
         let docs: Vec<String> = texts
             .iter()
             .map(|t| prefix(t, MAX_DOCUMENT_BYTES).to_string())
@@ -74,23 +74,34 @@ impl LanguageIdentifier for ComprehendLanguages {
             .send()
             .await
             .map_err(|e| classify("comprehend", e))?;
-        // Results carry their index; a document in ErrorList has none and stays `None`.
-        let mut found = vec![None; texts.len()];
+        // Results and errors carry their document's index; a document with neither is unknown,
+        // never English.
+        let mut found =
+            vec![Answer::Unknown("comprehend returned no result for it".into()); texts.len()];
+        let slot = |i: Option<i32>| i.and_then(|i| usize::try_from(i).ok());
         for r in out.result_list() {
             let best = r
                 .languages()
                 .iter()
                 .filter_map(|l| Some((l.language_code()?, l.score()?)))
                 .max_by(|a, b| a.1.total_cmp(&b.1));
-            let slot = r
-                .index()
-                .and_then(|i| usize::try_from(i).ok())
-                .and_then(|i| found.get_mut(i));
-            if let (Some(slot), Some((code, score))) = (slot, best) {
-                *slot = Some(Identified {
-                    code: code.to_string(),
-                    confidence: f64::from(score),
-                });
+            if let Some(answer) = slot(r.index()).and_then(|i| found.get_mut(i)) {
+                *answer = match best {
+                    Some((code, score)) => Answer::from_identified(Identified {
+                        code: code.to_string(),
+                        confidence: f64::from(score),
+                    }),
+                    None => Answer::Unknown("comprehend named no language".into()),
+                };
+            }
+        }
+        for e in out.error_list() {
+            if let Some(answer) = slot(e.index()).and_then(|i| found.get_mut(i)) {
+                *answer = Answer::Unknown(format!(
+                    "comprehend item error {}: {}",
+                    e.error_code().unwrap_or("unknown"),
+                    e.error_message().unwrap_or("no message")
+                ));
             }
         }
         Ok(found)
@@ -165,7 +176,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn results_are_placed_by_index_and_errors_stay_unknown() {
+    async fn results_are_placed_by_index_and_item_errors_are_unknown_not_english() {
         let rule = mock!(Comprehend::batch_detect_dominant_language)
             .match_requests(|r| {
                 r.text_list().len() == 3 && r.text_list().iter().all(|t| t.len() <= 4_900)
@@ -190,11 +201,18 @@ mod tests {
             .identify(&["olá pessoal".into(), long, "hola amigos".into()])
             .await
             .expect("identified");
-        let codes: Vec<Option<&str>> = got
-            .iter()
-            .map(|i| i.as_ref().map(|i| i.code.as_str()))
-            .collect();
-        assert_eq!(codes, vec![Some("pt"), None, Some("es")]);
+        assert!(
+            matches!(&got[0], Answer::Other(i) if i.code == "pt"),
+            "{got:?}"
+        );
+        assert!(
+            matches!(&got[1], Answer::Unknown(why) if why.contains("INTERNAL_SERVER_ERROR")),
+            "{got:?}"
+        );
+        assert!(
+            matches!(&got[2], Answer::Other(i) if i.code == "es"),
+            "{got:?}"
+        );
         assert_eq!(rule.num_calls(), 1);
         assert_eq!(ids.billing_units("hi"), 3);
         assert_eq!(ids.billing_units(&"a".repeat(450)), 5);

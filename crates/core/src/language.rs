@@ -27,6 +27,26 @@ impl Identified {
     }
 }
 
+/// An identifier's answer for one text.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Answer {
+    English,
+    Other(Identified),
+    /// The service could not tell (an item error): the message must not pass as English.
+    Unknown(String),
+}
+
+impl Answer {
+    /// English for an English code, otherwise the language.
+    pub fn from_identified(id: Identified) -> Answer {
+        if id.is_english() {
+            Answer::English
+        } else {
+            Answer::Other(id)
+        }
+    }
+}
+
 /// What the pre-filter could tell without a service.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Guess {
@@ -82,7 +102,9 @@ const ENGLISH: &[&str] = &[
 fn words(text: &str) -> Vec<String> {
     text.split_whitespace()
         .map(|w| {
-            w.trim_matches(|c: char| !c.is_alphanumeric() && c != '\'')
+            // Phones type a curly apostrophe: "don’t" is "don't".
+            w.replace('\u{2019}', "'")
+                .trim_matches(|c: char| !c.is_alphanumeric() && c != '\'')
                 .to_lowercase()
         })
         .filter(|w| w.chars().any(char::is_alphabetic))
@@ -115,11 +137,15 @@ pub fn guess(text: &str) -> Guess {
     }
     let w = words(text);
     let english = w.iter().filter(|w| ENGLISH.contains(&w.as_str())).count();
-    if english * 3 >= w.len() {
+    let foreign = function_word_language(&w).map_or(0, |(_, hits)| hits);
+    // Mostly English words, and not more of another language's function words than half the
+    // English ones ("gg ez noob hijo de puta" is asked about).
+    if english * 3 >= w.len() && foreign * 2 <= english {
         return Guess::English;
     }
-    // A short line is English unless it has letters English does not use ("dzięki", "sağlık").
-    if w.len() < MIN_WORDS && !has_foreign_letters(text) {
+    // A short line is English unless it has letters English does not use ("dzięki", "sağlık")
+    // or a function word of another language and no English word ("du hurensohn").
+    if w.len() < MIN_WORDS && !has_foreign_letters(text) && (foreign == 0 || english > 0) {
         return Guess::English;
     }
     Guess::Unsure
@@ -136,7 +162,7 @@ const FUNCTION_WORDS: &[(&str, &[&str])] = &[
         "puedes", "nada", "todo", "todos", "hay", "ser", "cuando", "donde", "dónde", "qué",
         "quién", "tu", "tú", "él", "ella", "nosotros", "ustedes", "mi", "sus", "les", "nos", "te",
         "sin", "más", "también", "aquí", "ahora", "siempre", "nunca", "jugar", "juego", "hola",
-        "gracias", "bien", "mal", "pues", "vete", "eres", "ya", "bueno", "otra", "otro", "hacer",
+        "gracias", "bien", "mal", "pues", "vete", "eres", "bueno", "otra", "otro", "hacer",
         "mejor",
     ]),
     ("pt", &[
@@ -178,14 +204,14 @@ const FUNCTION_WORDS: &[(&str, &[&str])] = &[
         "waar", "niks", "niets", "alles", "gewoon",
     ]),
     ("pl", &[
-        "nie", "jest", "się", "sie", "że", "ze", "jak", "ale", "ty", "ona", "wy", "oni", "mój",
+        "nie", "jest", "się", "sie", "że", "ze", "jak", "ale", "ona", "wy", "oni", "mój",
         "twój", "jesteś", "jestes", "bardzo", "tak", "już", "juz", "teraz", "zawsze", "nigdy",
         "tutaj", "gra", "grać", "grac", "dzięki", "dzieki", "cześć", "czesc", "dlaczego", "gdzie",
         "kto", "nic", "wszystko", "tylko", "może", "moze", "czy",
     ]),
     ("tr", &[
         "bir", "ve", "bu", "şu", "değil", "degil", "ben", "sen", "biz", "siz", "onlar", "çok",
-        "cok", "ama", "için", "icin", "ile", "gibi", "daha", "şimdi", "simdi", "her", "hiç",
+        "cok", "ama", "için", "icin", "ile", "gibi", "daha", "şimdi", "simdi", "hiç",
         "hic", "burada", "oyun", "oyna", "teşekkürler", "tesekkurler", "merhaba", "neden",
         "nasıl", "nasil", "kim", "nerede", "hiçbir", "yok", "sana", "seni", "beni", "bana", "mı",
         "mi", "mu", "mü",
@@ -263,9 +289,13 @@ pub const UNMARKED_CONFIDENCE: f64 = 0.2;
 /// Otherwise the trigram model decides when it is confident. `None` means English or unknown.
 pub fn identify_offline(text: &str) -> Option<Identified> {
     let w = words(text);
+    let latin = identify_latin(text);
     if let Some((code, hits)) = function_word_language(&w) {
         let english = w.iter().filter(|x| ENGLISH.contains(&x.as_str())).count();
-        if hits >= 2 && hits > english {
+        // One function word is enough in a line with no English word when the trigram model
+        // names the same language ("du hurensohn").
+        let agreed = hits == 1 && english == 0 && latin.as_ref().is_some_and(|l| l.code == code);
+        if (hits >= 2 && hits > english) || agreed {
             return Some(Identified {
                 code: code.into(),
                 confidence: hits as f64 / w.len().max(1) as f64,
@@ -276,7 +306,7 @@ pub fn identify_offline(text: &str) -> Option<Identified> {
     // not use ("ü", "ñ", "ę"; then any confidence will do), or a function word of the
     // language it names and a confident model.
     let marked = has_foreign_letters(text);
-    identify_latin(text).filter(|i| {
+    latin.filter(|i| {
         let named = FUNCTION_WORDS
             .iter()
             .any(|(code, list)| *code == i.code && w.iter().any(|x| list.contains(&x.as_str())));
@@ -287,7 +317,7 @@ pub fn identify_offline(text: &str) -> Option<Identified> {
     })
 }
 
-/// The offline identifier: whatlang's trigram model (pure Rust, 69 languages). `None` when it is
+/// The offline identifier: whatlang's trigram model (pure Rust, 70 languages). `None` when it is
 /// not confident, and such a line is treated as English.
 #[derive(Debug, Default, Clone)]
 pub struct OfflineIdentifier;
@@ -302,8 +332,12 @@ impl LanguageIdentifier for OfflineIdentifier {
         256
     }
 
-    async fn identify(&self, texts: &[String]) -> Result<Vec<Option<Identified>>> {
-        Ok(texts.iter().map(|t| identify_offline(t)).collect())
+    /// No evidence of another language is English here: offline there is nobody to ask.
+    async fn identify(&self, texts: &[String]) -> Result<Vec<Answer>> {
+        Ok(texts
+            .iter()
+            .map(|t| identify_offline(t).map_or(Answer::English, Answer::from_identified))
+            .collect())
     }
 }
 
@@ -435,7 +469,10 @@ mod tests {
         ] {
             assert_eq!(guess(t), Guess::Unsure, "{t}");
             let got = id.identify(&[t.to_string()]).await.expect("identify");
-            assert_eq!(got[0].as_ref().map(|i| i.code.as_str()), Some(code), "{t}");
+            assert!(
+                matches!(&got[0], Answer::Other(i) if i.code == code),
+                "{t}: {got:?}"
+            );
         }
     }
 }
@@ -527,11 +564,11 @@ mod measured {
             "{n} lines: identified {found} ({exact} with the right code); abusive held {held} of {abusive}"
         );
         assert!(english_misread.is_empty(), "{english_misread:?}");
-        // Measured: 197 of 260 identified (183 exactly), abusive held 91 of 104; the rest are
+        // Measured: 205 of 260 identified (191 exactly), abusive held 92 of 104; the rest are
         // mostly lines of two or three words in plain ASCII ("guten abend zusammen"), taken as
         // English on purpose.
-        assert!(found * 100 >= n * 72, "identified {found} of {n}");
-        assert!(exact * 100 >= n * 66, "right code {exact} of {n}");
+        assert!(found * 100 >= n * 75, "identified {found} of {n}");
+        assert!(exact * 100 >= n * 70, "right code {exact} of {n}");
         assert!(
             held * 100 >= abusive * 80,
             "abusive held {held} of {abusive}"

@@ -79,8 +79,8 @@ pub trait LanguageIdentifier: Send + Sync {
     fn billing_units(&self, _text: &str) -> u64 {
         0
     }
-    /// One answer per text, in order; `None` when the language could not be told.
-    async fn identify(&self, texts: &[String]) -> Result<Vec<Option<crate::language::Identified>>>;
+    /// One answer per text, in order.
+    async fn identify(&self, texts: &[String]) -> Result<Vec<crate::language::Answer>>;
 }
 
 /// Translates a text into English (Amazon Translate). There is none offline.

@@ -117,8 +117,9 @@ struct Token {
     end: usize,
     /// Built from letters spelled out one by one (`k.i.l.l`), so word boundaries inside it are lost.
     spelled: bool,
-    /// One character of a script written without spaces (Chinese, Japanese, Thai): every
-    /// character is its own token, so a term matches inside a sentence.
+    /// One character of a script written without spaces (Chinese, Japanese, Thai) or with
+    /// endings joined to the word (Korean): every character is its own token, so a term
+    /// matches inside a sentence or a word.
     unspaced: bool,
 }
 
@@ -132,6 +133,8 @@ fn is_unspaced(c: char) -> bool {
         | '\u{0E00}'..='\u{0EFF}' // Thai, Lao
         | '\u{1000}'..='\u{109F}' // Myanmar
         | '\u{1780}'..='\u{17FF}' // Khmer
+        // Hangul syllables: Korean has spaces, but endings join the word ("자살해라").
+        | '\u{AC00}'..='\u{D7AF}'
     )
 }
 
@@ -527,6 +530,7 @@ mod multilingual_tests {
             "お前なんか死ね",
             "你去死吧",
             "bring dich um, du noob",
+            "그냥 자살해라",
         ] {
             assert!(
                 f.scan(text)

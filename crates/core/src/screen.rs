@@ -9,7 +9,7 @@ use crate::error::{Error, Result};
 use crate::event::sequencer_is_newer;
 use crate::event::ObjectRef;
 use crate::keys::{self, Stage};
-use crate::language::{guess, Guess, Identified};
+use crate::language::{guess, Answer, Guess, Identified};
 use crate::model::{
     ErrorEntry, Item, SourceKind, StageDocument, Status, Trigger, Usage, Verdict, SCREENED_SCHEMA,
 };
@@ -63,7 +63,13 @@ pub struct ScreenConfig {
     /// Detector calls in flight at once.
     pub max_concurrency: usize,
     pub parse: ParseOptions,
+    /// `MAX_TRANSLATED_CHARS_PER_OBJECT`: Translate bills by the character; past this many a
+    /// message in another language is `needs_review` untranslated.
+    pub max_translated_chars: u64,
 }
+
+/// The default translation budget per upload: a million characters (about 15 USD).
+pub const DEFAULT_MAX_TRANSLATED_CHARS: u64 = 1_000_000;
 
 pub struct ScreenDeps<'a> {
     pub store: &'a dyn ObjectStore,
@@ -75,26 +81,28 @@ pub struct ScreenDeps<'a> {
     pub translator: Option<&'a dyn Translator>,
 }
 
-/// One identifier call's answer: a language (or none) per text.
-type IdentifyResult = Result<Vec<Option<Identified>>>;
+/// One identifier call's answer per text.
+type IdentifyResult = Result<Vec<Answer>>;
 
 /// What became of one message's language.
 #[derive(Debug, Default)]
 struct LanguageOf {
-    /// Not English (or the identifier's answer was English: `None`).
+    /// `None` for English (or a line the identifier could not place offline).
     language: Option<Identified>,
     translation: Option<String>,
-    /// Why a person must look: no translator, or a failed call.
+    /// Why a person must look: no translator, a failed call, the budget spent.
     problem: Option<String>,
 }
 
 /// Languages for `texts`: the pre-filter, then the identifier (in its batch size) for lines the
-/// pre-filter cannot settle, then Translate for the ones not in English.
+/// pre-filter cannot settle, then Translate for the ones not in English, while `budget`
+/// characters last.
 async fn languages_of(
     texts: &[&str],
     ids: &[&str],
     deps: &ScreenDeps<'_>,
     max_concurrency: usize,
+    mut budget: u64,
     usage: &mut Usage,
     errors: &mut Vec<ErrorEntry>,
 ) -> Vec<LanguageOf> {
@@ -104,6 +112,9 @@ async fn languages_of(
         let mut l = LanguageOf::default();
         match guess(t) {
             Guess::English => {}
+            // With a translator (AWS) the service names the source language: the trigram
+            // model confuses related languages on short lines (ru/uk/bg, kanji-only ja/zh).
+            Guess::Other(_) if deps.translator.is_some() => unsure.push(i),
             Guess::Other(id) => l.language = Some(id),
             Guess::Unsure => unsure.push(i),
         }
@@ -120,35 +131,45 @@ async fn languages_of(
         .buffer_unordered(max_concurrency.max(1))
         .collect()
         .await;
+    let mut unknown = |out: &mut [LanguageOf], i: usize, why: String| {
+        errors.push(ErrorEntry::new(STAGE, Some(ids[i]), why.clone()));
+        out[i].problem = Some(why);
+    };
     for (idx, r) in results {
-        usage.language_units += idx
-            .iter()
-            .map(|i| deps.languages.billing_units(texts[*i]))
-            .sum::<u64>();
         match r {
             Ok(found) if found.len() == idx.len() => {
-                for (i, id) in idx.into_iter().zip(found) {
-                    out[i].language = id.filter(|id| !id.is_english());
+                usage.language_units += idx
+                    .iter()
+                    .map(|i| deps.languages.billing_units(texts[*i]))
+                    .sum::<u64>();
+                for (i, answer) in idx.into_iter().zip(found) {
+                    match answer {
+                        Answer::English => {}
+                        Answer::Other(id) => out[i].language = Some(id),
+                        Answer::Unknown(why) => unknown(
+                            &mut out,
+                            i,
+                            format!("language not identified ({why}); scored as English"),
+                        ),
+                    }
                 }
             }
             Ok(found) => {
                 let why = format!(
-                    "{} returned {} languages for {} texts",
+                    "language not identified: {} returned {} answers for {} texts",
                     deps.languages.name(),
                     found.len(),
                     idx.len()
                 );
                 for i in idx {
-                    errors.push(ErrorEntry::new(STAGE, Some(ids[i]), why.clone()));
-                    out[i].problem = Some(format!("language not identified: {why}"));
+                    unknown(&mut out, i, why.clone());
                 }
             }
             Err(e) => {
                 warn!(error = %e, texts = idx.len(), "language identification failed");
                 for i in idx {
                     let why = format!("language not identified ({e}); scored as English");
-                    errors.push(ErrorEntry::new(STAGE, Some(ids[i]), why.clone()));
-                    out[i].problem = Some(why);
+                    unknown(&mut out, i, why);
                 }
             }
         }
@@ -164,27 +185,45 @@ async fn languages_of(
         }
         return out;
     };
-    let done: Vec<(usize, String, Result<String>)> = stream::iter(foreign)
+    // Translate bills by the character: past the upload's budget a person reads the rest.
+    let mut within = Vec::new();
+    for (i, code) in foreign {
+        let chars = texts[i].chars().count() as u64;
+        if chars <= budget {
+            budget -= chars;
+            within.push((i, code));
+        } else {
+            let why = format!(
+                "language {code}: not translated, the upload's translation budget \
+                 (MAX_TRANSLATED_CHARS_PER_OBJECT) is spent"
+            );
+            errors.push(ErrorEntry::new(STAGE, Some(ids[i]), why.clone()));
+            out[i].problem = Some(why);
+        }
+    }
+    let done: Vec<(usize, String, u64, Result<String>)> = stream::iter(within)
         .map(|(i, code)| async move {
             // Long messages go in pieces under the service's limit, split between words.
             let mut english = Vec::new();
+            let mut billed = 0u64;
             for piece in chunk_text(texts[i], translator.max_bytes()) {
                 match translator.to_english(&piece, &code).await {
-                    Ok(t) => english.push(t),
-                    Err(e) => return (i, code, Err(e)),
+                    Ok(t) => {
+                        billed += piece.chars().count() as u64;
+                        english.push(t);
+                    }
+                    Err(e) => return (i, code, billed, Err(e)),
                 }
             }
-            (i, code, Ok(english.join(" ")))
+            (i, code, billed, Ok(english.join(" ")))
         })
         .buffer_unordered(max_concurrency.max(1))
         .collect()
         .await;
-    for (i, code, r) in done {
+    for (i, code, billed, r) in done {
+        usage.translated_characters += billed;
         match r {
-            Ok(english) => {
-                usage.translated_characters += texts[i].chars().count() as u64;
-                out[i].translation = Some(english);
-            }
+            Ok(english) => out[i].translation = Some(english),
             Err(e) => {
                 warn!(error = %e, "translation failed");
                 let why = format!("language {code}: translation failed ({e}); scored untranslated");
@@ -212,28 +251,63 @@ pub async fn screen_messages(
     threshold: f64,
     max_concurrency: usize,
 ) -> (Vec<Item>, Vec<ErrorEntry>, Usage) {
+    screen_messages_within(messages, deps, threshold, max_concurrency, u64::MAX).await
+}
+
+/// [`screen_messages`] translating at most `translate_budget` characters.
+pub async fn screen_messages_within(
+    messages: Vec<ParsedMessage>,
+    deps: &ScreenDeps<'_>,
+    threshold: f64,
+    max_concurrency: usize,
+    translate_budget: u64,
+) -> (Vec<Item>, Vec<ErrorEntry>, Usage) {
     let limits = deps.detector.limits();
     let mut errors = Vec::new();
     let mut usage = Usage::default();
-    let texts: Vec<&str> = messages.iter().map(|m| m.text.as_str()).collect();
+    // Language is told from the revealed reading when there is one: English written with
+    // look-alike Cyrillic letters is still English.
+    let revealed: Vec<Option<crate::evasion::Revealed>> = messages
+        .iter()
+        .map(|m| crate::evasion::reveal(&m.text))
+        .collect();
+    let texts: Vec<&str> = messages
+        .iter()
+        .zip(&revealed)
+        .map(|(m, r)| r.as_ref().map_or(m.text.as_str(), |r| r.text.as_str()))
+        .collect();
     let ids: Vec<&str> = messages.iter().map(|m| m.id.as_str()).collect();
-    let languages =
-        languages_of(&texts, &ids, deps, max_concurrency, &mut usage, &mut errors).await;
+    let languages = languages_of(
+        &texts,
+        &ids,
+        deps,
+        max_concurrency,
+        translate_budget,
+        &mut usage,
+        &mut errors,
+    )
+    .await;
     let mut items: Vec<Item> = Vec::with_capacity(messages.len());
     let mut segments = Vec::new();
-    for ((idx, m), lang) in messages.into_iter().enumerate().zip(languages) {
-        let revealed = crate::evasion::reveal(&m.text);
+    for (((idx, m), lang), revealed) in messages
+        .into_iter()
+        .enumerate()
+        .zip(languages)
+        .zip(revealed)
+    {
         // The revealed reading and the English translation are scored beside the original;
-        // the most toxic chunk wins.
-        let readings = std::iter::once(m.text.as_str())
-            .chain(revealed.as_ref().map(|r| r.text.as_str()))
-            .chain(lang.translation.as_deref());
+        // the most toxic chunk wins. With a translation the original is rule-scanned only:
+        // the detector reads English, and would only be billed for noise.
+        let translated = lang.translation.is_some();
+        let readings = std::iter::once((m.text.as_str(), !translated))
+            .chain(revealed.as_ref().map(|r| (r.text.as_str(), !translated)))
+            .chain(lang.translation.as_deref().map(|t| (t, true)));
         let mut rule_hits = Vec::new();
-        for reading in readings {
+        for (reading, score) in readings {
             // Empty text (a short CSV row) has nothing to score and would fail a whole batch.
             for chunk in chunk_text(reading, limits.max_segment_bytes)
                 .into_iter()
-                .filter(|c| !c.trim().is_empty())
+                .filter(|c| score && !c.trim().is_empty())
             {
                 segments.push(Segment {
                     item: idx,
@@ -431,8 +505,14 @@ pub async fn screen_text_object_as(
         }
         Ok(parsed) => {
             let threshold = cfg.thresholds.for_kind(SourceKind::Text);
-            let (items, mut errors, usage) =
-                screen_messages(parsed.messages, deps, threshold, cfg.max_concurrency).await;
+            let (items, mut errors, usage) = screen_messages_within(
+                parsed.messages,
+                deps,
+                threshold,
+                cfg.max_concurrency,
+                cfg.max_translated_chars,
+            )
+            .await;
             let notes = parsed.notes.into_iter();
             errors.splice(0..0, notes.map(|n| ErrorEntry::new("parse", None, n)));
             // Detector failures, or content that was cut or unreadable, leave the report partial.

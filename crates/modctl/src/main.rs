@@ -237,6 +237,10 @@ impl Chain {
                     text_column: run.text_column.clone(),
                     ..ParseOptions::default()
                 },
+                max_translated_chars: vars.count(
+                    "MAX_TRANSLATED_CHARS_PER_OBJECT",
+                    moderation_core::screen::DEFAULT_MAX_TRANSLATED_CHARS as usize,
+                )? as u64,
             },
             evaluate: EvaluateConfig {
                 top_k: vars.count("RETRIEVE_TOP_K", 3)?,

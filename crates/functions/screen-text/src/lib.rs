@@ -26,6 +26,8 @@ pub struct Config {
     pub max_message_bytes: usize,
     /// `MAX_OBJECT_BYTES`: larger uploads get a failed report naming the limit.
     pub max_object_bytes: u64,
+    /// `MAX_TRANSLATED_CHARS_PER_OBJECT`: Translate's spend cap per upload, in characters.
+    pub max_translated_chars: u64,
     /// `FORBIDDEN_TERMS_URI`: a file path or `s3://bucket/key`; the built-in list when unset.
     pub forbidden_terms_uri: Option<String>,
     pub sdk: moderation_core::config::SdkSettings,
@@ -46,6 +48,10 @@ impl Config {
             max_object_bytes: v.count(
                 "MAX_OBJECT_BYTES",
                 moderation_core::screen::DEFAULT_MAX_OBJECT_BYTES as usize,
+            )? as u64,
+            max_translated_chars: v.count(
+                "MAX_TRANSLATED_CHARS_PER_OBJECT",
+                moderation_core::screen::DEFAULT_MAX_TRANSLATED_CHARS as usize,
             )? as u64,
             forbidden_terms_uri: v.get("FORBIDDEN_TERMS_URI"),
             sdk: v.sdk_settings()?,
@@ -121,6 +127,7 @@ impl App {
                     max_message_bytes: config.max_message_bytes,
                     text_column: None,
                 },
+                max_translated_chars: config.max_translated_chars,
             },
         }
     }
