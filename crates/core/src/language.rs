@@ -116,6 +116,11 @@ fn has_foreign_letters(text: &str) -> bool {
     text.chars().any(|c| c.is_alphabetic() && !c.is_ascii())
 }
 
+/// How many of `w` are on the [`ENGLISH`] list.
+fn english_words(w: &[String]) -> usize {
+    w.iter().filter(|x| ENGLISH.contains(&x.as_str())).count()
+}
+
 fn is_latin(c: char) -> bool {
     c.is_ascii_alphabetic() || ('\u{00C0}'..='\u{024F}').contains(&c)
 }
@@ -136,7 +141,7 @@ pub fn guess(text: &str) -> Guess {
         }));
     }
     let w = words(text);
-    let english = w.iter().filter(|w| ENGLISH.contains(&w.as_str())).count();
+    let english = english_words(&w);
     let foreign = function_word_language(&w).map_or(0, |(_, hits)| hits);
     // Mostly English words, and not more of another language's function words than half the
     // English ones ("gg ez noob hijo de puta" is asked about).
@@ -260,20 +265,21 @@ const LATIN_CHAT: &[whatlang::Lang] = {
 
 /// [`identify_text`] restricted to [`LATIN_CHAT`].
 fn identify_latin(text: &str) -> Option<Identified> {
-    let info = whatlang::Detector::with_allowlist(LATIN_CHAT.to_vec()).detect(text)?;
-    Some(Identified {
-        code: iso639_1(info.lang().code()).to_string(),
-        confidence: info.confidence(),
-    })
+    whatlang::Detector::with_allowlist(LATIN_CHAT.to_vec())
+        .detect(text)
+        .map(identified)
 }
 
 /// The trigram identifier's reading of one text, mapped to ISO 639-1.
 pub fn identify_text(text: &str) -> Option<Identified> {
-    let info = whatlang::detect(text)?;
-    Some(Identified {
+    whatlang::detect(text).map(identified)
+}
+
+fn identified(info: whatlang::Info) -> Identified {
+    Identified {
         code: iso639_1(info.lang().code()).to_string(),
         confidence: info.confidence(),
-    })
+    }
 }
 
 /// The trigram model below this confidence is not trusted to call a Latin-script line foreign:
@@ -289,9 +295,9 @@ pub const UNMARKED_CONFIDENCE: f64 = 0.2;
 /// Otherwise the trigram model decides when it is confident. `None` means English or unknown.
 pub fn identify_offline(text: &str) -> Option<Identified> {
     let w = words(text);
+    let english = english_words(&w);
     let latin = identify_latin(text);
     if let Some((code, hits)) = function_word_language(&w) {
-        let english = w.iter().filter(|x| ENGLISH.contains(&x.as_str())).count();
         // One function word is enough in a line with no English word when the trigram model
         // names the same language ("du hurensohn").
         let agreed = hits == 1 && english == 0 && latin.as_ref().is_some_and(|l| l.code == code);
@@ -310,7 +316,7 @@ pub fn identify_offline(text: &str) -> Option<Identified> {
         let named = FUNCTION_WORDS
             .iter()
             .any(|(code, list)| *code == i.code && w.iter().any(|x| list.contains(&x.as_str())));
-        let no_english = !w.iter().any(|x| ENGLISH.contains(&x.as_str()));
+        let no_english = english == 0;
         marked
             || (named && i.confidence >= MIN_CONFIDENCE)
             || (no_english && w.len() >= MIN_WORDS && i.confidence >= UNMARKED_CONFIDENCE)
