@@ -525,9 +525,11 @@ fn translate(body: &Value) -> Response {
             "good night, see you tomorrow",
         ),
     ];
+    // Transcripts capitalise and punctuate the same sentences.
+    let plain = |t: &str| t.trim_end_matches(['.', '!']).to_lowercase();
     let english = PHRASEBOOK
         .iter()
-        .find(|(from, _)| *from == text)
+        .find(|(from, _)| plain(from) == plain(text))
         .map_or_else(
             || format!("[untranslated] {text}"),
             |(_, to)| to.to_string(),

@@ -224,6 +224,36 @@ pub async fn apps_on_fake_aws_translating(root: &Path, sdk: &aws_config::SdkConf
     apps
 }
 
+/// transcribe-audio whose transcripts in other languages are identified and translated through
+/// the fake at `sdk`'s endpoint (Comprehend, Translate), with `languages` as `AUDIO_LANGUAGES`
+/// and the transcription jobs `jobs`.
+pub async fn audio_app_on_fake_aws_translating(
+    root: &Path,
+    sdk: &aws_config::SdkConfig,
+    languages: &str,
+    jobs: std::sync::Arc<dyn moderation_core::ports::TranscriptionJobs>,
+) -> transcribe_audio::App {
+    use std::sync::Arc;
+    let mut config = with_offline_vars(root, |v| {
+        transcribe_audio::Config::from_vars(v).expect("transcribe-audio config")
+    });
+    config.languages =
+        moderation_core::ports::SpeechLanguages::parse(languages).expect("AUDIO_LANGUAGES");
+    let text = screen_text::App::from_parts(
+        Arc::new(moderation_offline::FolderStore::new(root)),
+        Arc::new(moderation_aws::ComprehendDetector::from_sdk_config(sdk)),
+        moderation_core::rules::RuleFilter::default_list().expect("rules"),
+        &config.text,
+    )
+    .with_languages(
+        Arc::new(moderation_aws::ComprehendLanguages::from_sdk_config(sdk)),
+        Some(Arc::new(
+            moderation_aws::TranslateToEnglish::from_sdk_config(sdk),
+        )),
+    );
+    transcribe_audio::App::from_parts(text, jobs, &config)
+}
+
 /// Deliver an S3 notification for `key` to `stage` the way an SQS queue with
 /// `max_receive` does: again while the handler reports the message failed, then to the DLQ.
 /// Returns the number of deliveries and whether the message ended in the dead-letter queue.
@@ -313,15 +343,29 @@ pub async fn offline_audio_app(
     root: &Path,
     speech: Result<std::sync::Arc<dyn moderation_core::ports::SpeechToText>, String>,
 ) -> transcribe_audio::App {
-    let jobs =
-        |app: &screen_text::App| -> std::sync::Arc<dyn moderation_core::ports::TranscriptionJobs> {
-            std::sync::Arc::new(moderation_offline::LocalTranscription::new(
-                app.store().clone(),
-                speech,
-                app.detector().clone(),
-            ))
-        };
-    audio_app_with_jobs(root, jobs).await
+    offline_audio_app_in(root, speech, "en-US").await
+}
+
+/// [`offline_audio_app`] with `languages` as `AUDIO_LANGUAGES`.
+pub async fn offline_audio_app_in(
+    root: &Path,
+    speech: Result<std::sync::Arc<dyn moderation_core::ports::SpeechToText>, String>,
+    languages: &str,
+) -> transcribe_audio::App {
+    let mut config = with_offline_vars(root, |v| {
+        transcribe_audio::Config::from_vars(v).expect("transcribe-audio config")
+    });
+    config.languages =
+        moderation_core::ports::SpeechLanguages::parse(languages).expect("AUDIO_LANGUAGES");
+    let text = screen_text::App::build(config.text.clone())
+        .await
+        .expect("screen-text app");
+    let jobs = std::sync::Arc::new(moderation_offline::LocalTranscription::new(
+        text.store().clone(),
+        speech,
+        text.detector().clone(),
+    ));
+    transcribe_audio::App::from_parts(text, jobs, &config)
 }
 
 /// transcribe-audio over the folder bucket at `root` with the transcription jobs `jobs` makes.

@@ -15,7 +15,7 @@ use moderation_core::ports::{
 use moderation_core::stage::run_chain;
 use moderation_tests::{
     audio_app_with_jobs, chromium_or_skip, dispatch, dump_dom, event, file_url, fixture,
-    keys_under, offline_audio_app, read_doc, Apps, FIXTURE_BUCKET,
+    keys_under, offline_audio_app, offline_audio_app_in, read_doc, Apps, FIXTURE_BUCKET,
 };
 use serde_json::{json, Value};
 
@@ -303,7 +303,10 @@ async fn duplicate_uploads_start_one_job_and_a_failed_job_reports_why() {
     assert_eq!(requests[0].job_name, job_from_fixture);
     assert_eq!(requests[0].media_key, AUDIO_KEY);
     assert_eq!(requests[0].media_format, "wav");
-    assert_eq!(requests[0].language_code, "en-US");
+    assert_eq!(
+        requests[0].languages,
+        moderation_core::ports::SpeechLanguages::UsEnglish
+    );
     assert_eq!(
         requests[0].output_key,
         keys::transcript_key(&requests[0].job_name)
@@ -720,4 +723,44 @@ async fn a_recording_transcribe_refuses_gets_a_failed_report() {
         keys_under(root, keys::FAILED).is_empty(),
         "a report, not a dead letter"
     );
+}
+
+#[tokio::test]
+async fn other_languages_offline_are_reported_not_passed() {
+    // The offline speech model is English-only. Asked for Spanish alone it transcribes nothing
+    // and the report says why; asked to identify among languages that include US English it
+    // transcribes as English and the report says a person should listen.
+    for (languages, status, want) in [
+        ("es-US", Status::Failed, "transcribes English only"),
+        (
+            "es-US,en-US",
+            Status::Partial,
+            "AUDIO_LANGUAGES is es-US,en-US but offline transcription transcribed the recording as US English only",
+        ),
+    ] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path();
+        put(root, AUDIO_KEY, &wav(7.0));
+        let mut apps = Apps::offline(root).await;
+        apps.audio = offline_audio_app_in(root, Ok(squad_voice()), languages).await;
+        invoke_and_follow(&apps, fixture("s3-put-audio.json")).await;
+        let report: Report = read_doc(
+            root,
+            &keys::report_json_key(&keys::source_id(FIXTURE_BUCKET, AUDIO_KEY)),
+        );
+        assert_eq!(report.status, status, "{languages}: {:?}", report.errors);
+        assert!(
+            report.errors.iter().any(|e| e.message.contains(want)),
+            "{languages}: {:?}",
+            report.errors
+        );
+        if status == Status::Partial {
+            // Still moderated: the threat in the English transcript is caught.
+            assert_eq!(report.source.language.as_deref(), Some("en-US"));
+            assert!(report
+                .items
+                .iter()
+                .any(|i| i.verdict == Some(Verdict::Violation)));
+        }
+    }
 }

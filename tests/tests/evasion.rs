@@ -140,6 +140,7 @@ async fn screen(lines: &[String]) -> Vec<Item> {
         rules: &rules,
         languages: &moderation_core::language::OfflineIdentifier,
         translator: None,
+        known_language: None,
     };
     let messages = lines
         .iter()

@@ -211,6 +211,7 @@ async fn an_unidentified_line_and_one_past_the_budget_are_held_for_a_person() {
         rules: &rules,
         languages: &Stubs,
         translator: Some(&Stubs),
+        known_language: None,
     };
     let lines = [
         "qué tal la partida de hoy amigos",
@@ -261,4 +262,124 @@ async fn an_unidentified_line_and_one_past_the_budget_are_held_for_a_person() {
         .as_deref()
         .is_some_and(|r| r.contains("MAX_TRANSLATED_CHARS_PER_OBJECT")));
     assert_eq!(errors.len(), 2, "{errors:?}");
+}
+
+/// Transcribe as far as starting a job goes: remembers the requests.
+#[derive(Default)]
+struct StartedJobs(std::sync::Mutex<Vec<moderation_core::ports::TranscriptionRequest>>);
+
+#[async_trait::async_trait]
+impl moderation_core::ports::TranscriptionJobs for StartedJobs {
+    fn name(&self) -> &str {
+        "Amazon Transcribe"
+    }
+    async fn start(
+        &self,
+        req: &moderation_core::ports::TranscriptionRequest,
+    ) -> moderation_core::Result<moderation_core::ports::JobStart> {
+        self.0.lock().expect("lock").push(req.clone());
+        Ok(moderation_core::ports::JobStart::Started)
+    }
+    async fn failure_reason(&self, _job: &str) -> moderation_core::Result<Option<String>> {
+        Ok(None)
+    }
+}
+
+#[tokio::test]
+async fn a_spanish_recording_is_identified_translated_and_judged_on_its_english() {
+    use moderation_core::ports::SpeechLanguages;
+    use moderation_tests::{audio_app_on_fake_aws_translating, event, fixture};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path();
+    let fake = FakeAws::start(Faults::default(), 12).await;
+    let sdk = sdk_config(&fake.url(), Duration::from_secs(2)).await;
+    let jobs = std::sync::Arc::new(StartedJobs::default());
+    let mut apps = apps_on_fake_aws_translating(root, &sdk).await;
+    apps.audio = audio_app_on_fake_aws_translating(root, &sdk, "es-US,en-US", jobs.clone()).await;
+
+    // The upload starts a job that identifies the language, without toxicity detection.
+    let upload = fixture("s3-put-audio-spanish.json");
+    let recording = upload["Records"][0]["s3"]["object"]["key"]
+        .as_str()
+        .expect("key")
+        .to_string();
+    let dest = root.join(FIXTURE_BUCKET).join(&recording);
+    std::fs::create_dir_all(dest.parent().expect("parent")).expect("mkdir");
+    std::fs::write(&dest, b"RIFF").expect("write");
+    transcribe_audio::handler(event(upload), &apps.audio)
+        .await
+        .expect("job started");
+    let requests = jobs.0.lock().expect("lock").clone();
+    assert_eq!(requests.len(), 1);
+    assert_eq!(
+        requests[0].languages,
+        SpeechLanguages::Identify(vec!["es-US".into(), "en-US".into()])
+    );
+
+    // Transcribe writes the transcript where the job said; its S3 event is the fixture.
+    let transcript = fixture("s3-put-transcript-spanish.json");
+    let transcript_key = transcript["Records"][0]["s3"]["object"]["key"]
+        .as_str()
+        .expect("key")
+        .to_string();
+    assert_eq!(requests[0].output_key, transcript_key);
+    let dest = root.join(FIXTURE_BUCKET).join(&transcript_key);
+    std::fs::create_dir_all(dest.parent().expect("parent")).expect("mkdir");
+    std::fs::copy(
+        workspace_root().join("events/transcripts/plaza-voice-es.json"),
+        dest,
+    )
+    .expect("copy transcript");
+    run_chain(FIXTURE_BUCKET, vec![transcript_key], |stage, obj| {
+        let a = &apps;
+        async move { dispatch(a, stage, &obj.key).await }
+    })
+    .await
+    .expect("chain runs");
+    let id = keys::source_id(FIXTURE_BUCKET, &recording);
+    let report: Report = read_doc(root, &keys::report_json_key(&id));
+
+    assert_eq!(report.source.language.as_deref(), Some("es-US"));
+    assert_eq!(report.items.len(), 3, "{:?}", report.items);
+    let threat = &report.items[1];
+    assert!(threat.text.starts_with("Te voy a encontrar"), "{threat:?}");
+    assert_eq!(threat.language.as_deref(), Some("es"));
+    assert!(
+        threat
+            .translation
+            .as_deref()
+            .is_some_and(|t| t.contains("kill you")),
+        "{threat:?}"
+    );
+    assert_eq!(
+        (threat.start_time, threat.end_time),
+        (Some(3.1), Some(6.17))
+    );
+    assert_eq!(threat.verdict, Some(Verdict::Violation), "{threat:?}");
+    for friendly in [&report.items[0], &report.items[2]] {
+        assert_eq!(friendly.language.as_deref(), Some("es"));
+        assert_eq!(
+            friendly.verdict,
+            Some(Verdict::BelowThreshold),
+            "{friendly:?}"
+        );
+    }
+    assert!(report.usage.translated_characters > 0, "{:?}", report.usage);
+    // Transcribe named the language: nothing was asked of Comprehend about it.
+    assert_eq!(fake.ok_calls("BatchDetectDominantLanguage"), 0);
+    assert_eq!(report.usage.language_units, 0);
+
+    // The moderator sees the spoken language, and each sentence beside its English.
+    if let Some(browser) = chromium_or_skip() {
+        let html = root
+            .join(FIXTURE_BUCKET)
+            .join(keys::report_html_key(&report.report_id));
+        let dom = dump_dom(&browser, &file_url(&html), 0);
+        assert!(
+            dom.contains("spoken language <span class=\"lang\">es-US</span>"),
+            "{dom}"
+        );
+        assert!(dom.contains("Te voy a encontrar y te voy a matar"));
+        assert!(dom.contains("I'm going to find you and I'm going to kill you"));
+    }
 }

@@ -232,10 +232,10 @@ fn doc(items: Vec<Item>) -> StageDocument {
         schema: "moderation.screened/v1".into(),
         id: "t".into(),
         created_at: "2026-11-22T00:00:00Z".into(),
-        source: moderation_core::model::Source {
-            uri: "s3://b/incoming/text/t.csv".into(),
-            kind: moderation_core::model::SourceKind::Text,
-        },
+        source: moderation_core::model::Source::new(
+            "s3://b/incoming/text/t.csv",
+            moderation_core::model::SourceKind::Text,
+        ),
         source_version: None,
         source_sequencer: None,
         trigger: Trigger::upload(),

@@ -240,6 +240,7 @@ mod tests {
             rules: &rules,
             languages: &moderation_core::language::OfflineIdentifier,
             translator: None,
+            known_language: None,
         };
         let msg = ParsedMessage {
             id: "line-1".into(),
@@ -279,6 +280,7 @@ mod tests {
             rules: &rules,
             languages: &moderation_core::language::OfflineIdentifier,
             translator: None,
+            known_language: None,
         };
         let mut msgs: Vec<ParsedMessage> = (0..24)
             .map(|i| ParsedMessage {

@@ -7,7 +7,7 @@ use aws_sdk_transcribe::types::{
     LanguageCode, Media, MediaFormat, ToxicityCategory, ToxicityDetectionSettings,
 };
 use aws_sdk_transcribe::Client;
-use moderation_core::ports::{JobStart, TranscriptionJobs, TranscriptionRequest};
+use moderation_core::ports::{JobStart, SpeechLanguages, TranscriptionJobs, TranscriptionRequest};
 use moderation_core::Result as CoreResult;
 
 use crate::errors::classify;
@@ -44,6 +44,25 @@ fn media_format(ext: &str) -> Option<MediaFormat> {
     })
 }
 
+/// Refuse, at start-up, `AUDIO_LANGUAGES` codes Transcribe does not know: otherwise every
+/// recording would fail one by one.
+pub fn check_languages(languages: &SpeechLanguages) -> CoreResult<()> {
+    let known = LanguageCode::values();
+    let unknown: Vec<&str> = languages
+        .codes()
+        .into_iter()
+        .filter(|c| !known.contains(c))
+        .collect();
+    if unknown.is_empty() {
+        Ok(())
+    } else {
+        Err(moderation_core::Error::Config(format!(
+            "AUDIO_LANGUAGES: {} not a language Amazon Transcribe knows",
+            unknown.join(", ") + if unknown.len() == 1 { " is" } else { " are" }
+        )))
+    }
+}
+
 #[async_trait]
 impl TranscriptionJobs for TranscribeJobs {
     fn name(&self) -> &str {
@@ -57,18 +76,30 @@ impl TranscriptionJobs for TranscribeJobs {
                 req.media_format
             )));
         };
-        let toxicity = ToxicityDetectionSettings::builder()
-            .toxicity_categories(ToxicityCategory::All)
-            .build()
-            .map_err(|source| Error::Build {
-                what: "ToxicityDetectionSettings",
-                source,
-            })?;
-        let sent = self
-            .client
-            .start_transcription_job()
+        let job = self.client.start_transcription_job();
+        // Toxicity detection exists for en-US only and cannot be combined with identification.
+        let job = match &req.languages {
+            SpeechLanguages::UsEnglish => job.language_code(LanguageCode::EnUs).toxicity_detection(
+                ToxicityDetectionSettings::builder()
+                    .toxicity_categories(ToxicityCategory::All)
+                    .build()
+                    .map_err(|source| Error::Build {
+                        what: "ToxicityDetectionSettings",
+                        source,
+                    })?,
+            ),
+            SpeechLanguages::Fixed(code) => job.language_code(LanguageCode::from(code.as_str())),
+            SpeechLanguages::Identify(codes) => {
+                job.identify_language(true).set_language_options(Some(
+                    codes
+                        .iter()
+                        .map(|c| LanguageCode::from(c.as_str()))
+                        .collect(),
+                ))
+            }
+        };
+        let sent = job
             .transcription_job_name(&req.job_name)
-            .language_code(LanguageCode::from(req.language_code.as_str()))
             .media(
                 Media::builder()
                     .media_file_uri(moderation_core::keys::s3_uri(
@@ -81,7 +112,6 @@ impl TranscriptionJobs for TranscribeJobs {
             .output_bucket_name(&req.output_bucket)
             .output_key(&req.output_key)
             .set_output_encryption_kms_key_id(req.output_kms_key_id.clone())
-            .toxicity_detection(toxicity)
             .send()
             .await;
         match sent {
@@ -130,7 +160,7 @@ mod tests {
             media_bucket: "moderation-demo".into(),
             media_key: "incoming/audio/match-42/voice.wav".into(),
             media_format: "wav".into(),
-            language_code: "en-US".into(),
+            languages: SpeechLanguages::UsEnglish,
             output_bucket: "moderation-demo".into(),
             output_key: "transcripts/moderation-voice-wav-0a1b2c3d4e5f-01234567.json".into(),
             output_kms_key_id: None,
@@ -164,6 +194,51 @@ mod tests {
             JobStart::Started
         );
         assert_eq!(rule.num_calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn other_languages_are_identified_or_fixed_without_toxicity_detection() {
+        let identify = mock!(Client::start_transcription_job)
+            .match_requests(|r| {
+                r.identify_language() == Some(true)
+                    && r.language_options() == [LanguageCode::EsUs, LanguageCode::EnUs]
+                    && r.language_code().is_none()
+                    && r.toxicity_detection().is_empty()
+            })
+            .then_output(|| StartTranscriptionJobOutput::builder().build());
+        let fixed = mock!(Client::start_transcription_job)
+            .match_requests(|r| {
+                r.language_code() == Some(&LanguageCode::PtBr)
+                    && r.identify_language().is_none()
+                    && r.language_options().is_empty()
+                    && r.toxicity_detection().is_empty()
+            })
+            .then_output(|| StartTranscriptionJobOutput::builder().build());
+        let client = mock_client!(
+            aws_sdk_transcribe,
+            RuleMode::Sequential,
+            [&identify, &fixed]
+        );
+        let jobs = TranscribeJobs::new(client);
+        for list in ["es-US,en-US", "pt-BR"] {
+            let req = TranscriptionRequest {
+                languages: SpeechLanguages::parse(list).expect("valid"),
+                ..request()
+            };
+            assert_eq!(jobs.start(&req).await.expect("starts"), JobStart::Started);
+        }
+        assert_eq!((identify.num_calls(), fixed.num_calls()), (1, 1));
+    }
+
+    #[test]
+    fn unknown_language_codes_are_refused_at_start_up() {
+        let ok = SpeechLanguages::parse("es-US,en-US,de-DE").expect("valid");
+        assert!(check_languages(&ok).is_ok());
+        let bad = SpeechLanguages::parse("es-US,xx-YY").expect("shaped right");
+        let err = check_languages(&bad)
+            .expect_err("xx-YY is unknown")
+            .to_string();
+        assert!(err.contains("xx-YY is not"), "{err}");
     }
 
     #[tokio::test]

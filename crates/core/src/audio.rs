@@ -11,16 +11,21 @@ use tracing::{info, warn};
 use crate::error::{Result, ServiceErrorKind};
 use crate::event::ObjectRef;
 use crate::keys::{self, Stage};
+use crate::language::Identified;
 use crate::model::{
     ErrorEntry, Item, Source, SourceKind, StageDocument, Status, Trigger, TriggerKind, UserReport,
     Verdict, SCREENED_SCHEMA,
 };
 use crate::parse::ParsedMessage;
 use crate::ports::{
-    JobStart, ObjectStore, ToxicityDetector, TranscriptionJobs, TranscriptionRequest,
+    JobStart, LanguageIdentifier, ObjectStore, SpeechLanguages, ToxicityDetector,
+    TranscriptionJobs, TranscriptionRequest, Translator,
 };
 use crate::rules::RuleFilter;
-use crate::screen::{over_threshold, screen_messages, superseded, ScreenDeps, Thresholds};
+use crate::screen::{
+    over_threshold, screen_messages_within, superseded, ScreenDeps, Thresholds,
+    DEFAULT_MAX_TRANSLATED_CHARS,
+};
 use crate::stage::{dead_letter, get_json, now_rfc3339, put_json, Outcome};
 use crate::transcript::{
     covered_seconds, parse_transcript, SpeechSegment, TranscriptContent, Utterance,
@@ -52,12 +57,15 @@ pub struct AudioConfig {
     pub thresholds: Thresholds,
     /// Larger recordings are reported as errors instead of being sent to Transcribe.
     pub max_audio_bytes: u64,
-    /// `en-US`: Transcribe's toxicity detection is US English only.
-    pub language_code: String,
+    /// `AUDIO_LANGUAGES`: `en-US` with Transcribe's toxicity detection (the default), or other
+    /// languages whose transcripts are scored through the text path.
+    pub languages: SpeechLanguages,
     /// Detector calls in flight when an unscored transcript is scored here.
     pub max_concurrency: usize,
     /// KMS key Transcribe encrypts the transcript with (else S3-managed keys).
     pub output_kms_key_id: Option<String>,
+    /// Translate's character budget per recording (`MAX_TRANSLATED_CHARS_PER_OBJECT`).
+    pub max_translated_chars: u64,
 }
 
 impl Default for AudioConfig {
@@ -65,9 +73,10 @@ impl Default for AudioConfig {
         AudioConfig {
             thresholds: Thresholds::uniform(0.5),
             max_audio_bytes: DEFAULT_MAX_AUDIO_BYTES,
-            language_code: "en-US".into(),
+            languages: SpeechLanguages::UsEnglish,
             max_concurrency: 4,
             output_kms_key_id: None,
+            max_translated_chars: DEFAULT_MAX_TRANSLATED_CHARS,
         }
     }
 }
@@ -78,17 +87,20 @@ pub struct AudioDeps<'a> {
     /// Scores transcripts that came back without toxicity detection.
     pub detector: &'a dyn ToxicityDetector,
     pub rules: &'a RuleFilter,
+    /// The text path's identifier and translator, for transcripts in other languages.
+    pub languages: &'a dyn LanguageIdentifier,
+    pub translator: Option<&'a dyn Translator>,
 }
 
 impl AudioDeps<'_> {
-    fn screen(&self) -> ScreenDeps<'_> {
+    fn screen(&self, known_language: Option<Identified>) -> ScreenDeps<'_> {
         ScreenDeps {
             store: self.store,
             detector: self.detector,
             rules: self.rules,
-            // Transcripts are en-US (Transcribe with toxicity detection, Whisper tiny.en).
-            languages: &crate::language::OfflineIdentifier,
-            translator: None,
+            languages: self.languages,
+            translator: self.translator,
+            known_language,
         }
     }
 }
@@ -106,10 +118,7 @@ fn audio_doc(
         schema: SCREENED_SCHEMA.into(),
         id: id.to_string(),
         created_at: now_rfc3339(),
-        source: Source {
-            uri: source_uri,
-            kind: SourceKind::Audio,
-        },
+        source: Source::new(source_uri, SourceKind::Audio),
         source_version: version,
         source_sequencer: sequencer,
         trigger,
@@ -187,10 +196,7 @@ pub async fn start_audio_job(
         schema: JOB_RECORD_SCHEMA.into(),
         job_name: job.clone(),
         id: id.to_string(),
-        source: Source {
-            uri: obj.uri(),
-            kind: SourceKind::Audio,
-        },
+        source: Source::new(obj.uri(), SourceKind::Audio),
         source_version: obj.version(),
         source_sequencer: obj.sequencer.clone(),
         trigger: trigger.clone(),
@@ -204,7 +210,7 @@ pub async fn start_audio_job(
         media_bucket: obj.bucket.clone(),
         media_key: obj.key.clone(),
         media_format: ext,
-        language_code: cfg.language_code.clone(),
+        languages: cfg.languages.clone(),
         output_bucket: obj.bucket.clone(),
         output_key: keys::transcript_key(&job),
         output_kms_key_id: cfg.output_kms_key_id.clone(),
@@ -319,14 +325,33 @@ pub async fn ingest_transcript(
         let reason = format!("{} no longer exists", obj.uri());
         return dead_letter(deps.store, Stage::TranscribeAudio, obj, &doc.id, &reason).await;
     };
-    let content = match parse_transcript(&bytes) {
-        Ok(c) => c,
+    let transcript = match parse_transcript(&bytes) {
+        Ok(t) => t,
         Err(reason) => {
             let doc = failed(doc, format!("transcript {}: {reason}", obj.key));
             return write_doc(deps.store, &obj.bucket, &doc).await;
         }
     };
+    let content = transcript.content;
     doc.usage.transcribe_seconds = covered_seconds(&content);
+    doc.source.language = transcript.language.as_ref().map(|l| l.code.clone());
+    // Asked for other languages, transcribed as US English only (the offline speech model is
+    // English-only): speech in another language would come out as English-sounding noise.
+    if !matches!(cfg.languages, SpeechLanguages::UsEnglish)
+        && matches!(content, TranscriptContent::Scored(_))
+    {
+        doc.status = Status::Partial;
+        doc.errors.push(ErrorEntry::new(
+            STAGE,
+            None,
+            format!(
+                "AUDIO_LANGUAGES is {} but {} transcribed the recording as US English only; \
+                 speech in another language is not understood: a person should listen to it",
+                cfg.languages,
+                deps.jobs.name()
+            ),
+        ));
+    }
     let threshold = doc.threshold;
     match content {
         // Silence, music or speech the recogniser could not make out is not "clean".
@@ -348,14 +373,20 @@ pub async fn ingest_transcript(
                 .collect();
         }
         TranscriptContent::Unscored(utterances) => {
+            // Single-language identification transcribes everything in the language found.
+            let known = transcript
+                .language
+                .map(|l| Identified::from_speech(&l.code, l.score.unwrap_or(1.0)));
             let (items, errors, usage) =
-                score_utterances(utterances, deps, threshold, cfg.max_concurrency).await;
+                score_utterances(utterances, deps, known, threshold, cfg).await;
             if !errors.is_empty() || items.iter().any(|i| i.review_reason.is_some()) {
                 doc.status = Status::Partial;
             }
             doc.items = items;
             doc.errors.extend(errors);
             doc.usage.comprehend_units += usage.comprehend_units;
+            doc.usage.language_units += usage.language_units;
+            doc.usage.translated_characters += usage.translated_characters;
         }
     }
     write_doc(deps.store, &obj.bucket, &doc).await
@@ -391,8 +422,9 @@ fn segment_item(s: SpeechSegment, rules: &RuleFilter, threshold: f64) -> Item {
 async fn score_utterances(
     utterances: Vec<Utterance>,
     deps: &AudioDeps<'_>,
+    known_language: Option<Identified>,
     threshold: f64,
-    max_concurrency: usize,
+    cfg: &AudioConfig,
 ) -> (Vec<Item>, Vec<ErrorEntry>, crate::model::Usage) {
     let times: Vec<(Option<f64>, Option<f64>)> = utterances
         .iter()
@@ -410,8 +442,14 @@ async fn score_utterances(
             issues: Vec::new(),
         })
         .collect();
-    let (mut items, errors, usage) =
-        screen_messages(messages, &deps.screen(), threshold, max_concurrency).await;
+    let (mut items, errors, usage) = screen_messages_within(
+        messages,
+        &deps.screen(known_language),
+        threshold,
+        cfg.max_concurrency,
+        cfg.max_translated_chars,
+    )
+    .await;
     for (item, (start, end)) in items.iter_mut().zip(times) {
         item.start_time = start;
         item.end_time = end;

@@ -110,6 +110,14 @@ impl<'a> Vars<'a> {
         })
     }
 
+    /// `AUDIO_LANGUAGES` (default `en-US`, with toxicity detection): one Transcribe language
+    /// code, or several for Transcribe to identify among.
+    pub fn speech_languages(&self) -> Result<crate::ports::SpeechLanguages> {
+        let list = self.or("AUDIO_LANGUAGES", "en-US");
+        crate::ports::SpeechLanguages::parse(&list)
+            .map_err(|e| crate::Error::Config(format!("AUDIO_LANGUAGES={list:?}: {e}")))
+    }
+
     /// `AWS_MAX_ATTEMPTS` (default 5) and `AWS_ATTEMPT_TIMEOUT_SECS` (default 60).
     pub fn sdk_settings(&self) -> Result<SdkSettings> {
         Ok(SdkSettings {
@@ -201,6 +209,32 @@ mod tests {
         assert_eq!(t.for_kind(crate::model::SourceKind::Audio), 0.7);
         let pairs = [("TOXICITY_THRESHOLD", "1.5")];
         assert!(Vars::from_pairs(&pairs).thresholds().is_err());
+    }
+
+    #[test]
+    fn audio_languages_choose_toxicity_detection_a_fixed_language_or_identification() {
+        use crate::ports::SpeechLanguages;
+        let langs = |v: &str| Vars::from_pairs(&[("AUDIO_LANGUAGES", v)]).speech_languages();
+        assert_eq!(
+            Vars::from_pairs(&[]).speech_languages().expect("default"),
+            SpeechLanguages::UsEnglish
+        );
+        assert_eq!(langs(" en-US ").expect("valid"), SpeechLanguages::UsEnglish);
+        assert_eq!(
+            langs("pt-BR").expect("valid"),
+            SpeechLanguages::Fixed("pt-BR".into())
+        );
+        let many = langs("es-US, en-US,es-US,de-DE").expect("valid");
+        assert_eq!(
+            many,
+            SpeechLanguages::Identify(vec!["es-US".into(), "en-US".into(), "de-DE".into()])
+        );
+        assert!(many.allows_us_english());
+        assert_eq!(many.to_string(), "es-US,en-US,de-DE");
+        for bad in [" , ", "english", "es_US", "EN-us", "es-US,fr"] {
+            let e = langs(bad).expect_err(bad).to_string();
+            assert!(e.contains("AUDIO_LANGUAGES"), "{bad}: {e}");
+        }
     }
 
     #[test]

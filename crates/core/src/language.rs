@@ -27,6 +27,24 @@ impl Identified {
     }
 }
 
+impl Identified {
+    /// A speech service's language (Transcribe's `es-US`, `fr-CA`) as the identifiers and
+    /// Translate name it: the language alone, but the regional variants Translate translates
+    /// differently keep their region.
+    pub fn from_speech(code: &str, confidence: f64) -> Identified {
+        const REGIONAL: &[&str] = &["fr-CA", "pt-PT", "zh-TW", "es-MX"];
+        let code = if REGIONAL.contains(&code) {
+            code
+        } else {
+            code.split('-').next().unwrap_or(code)
+        };
+        Identified {
+            code: code.to_string(),
+            confidence,
+        }
+    }
+}
+
 /// An identifier's answer for one text.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Answer {

@@ -32,6 +32,19 @@ impl SourceKind {
 pub struct Source {
     pub uri: String,
     pub kind: SourceKind,
+    /// A recording's spoken language as the speech service gave it (`es-US`), when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub language: Option<String>,
+}
+
+impl Source {
+    pub fn new(uri: impl Into<String>, kind: SourceKind) -> Self {
+        Source {
+            uri: uri.into(),
+            kind,
+            language: None,
+        }
+    }
 }
 
 /// The seven toxicity categories Comprehend and Transcribe share, in snake_case.

@@ -171,8 +171,68 @@ pub trait SpeechToText: Send + Sync {
     fn transcribe(&self, audio: &[u8], extension: &str) -> Result<Vec<TimedText>>;
 }
 
-/// A batch transcription job with toxicity detection (Amazon Transcribe, or the offline
-/// stand-in that writes the same output document).
+/// The language(s) recordings are transcribed in (`AUDIO_LANGUAGES`, Transcribe's codes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SpeechLanguages {
+    /// `en-US` with Transcribe's toxicity detection, which exists for US English only.
+    UsEnglish,
+    /// One other language, no toxicity detection: the transcript's sentences go through the
+    /// text path (translated to English for scoring).
+    Fixed(String),
+    /// Transcribe identifies the recording's language among these (`IdentifyLanguage` with
+    /// `LanguageOptions`); no toxicity detection, so the text path scores the sentences.
+    Identify(Vec<String>),
+}
+
+impl SpeechLanguages {
+    /// A comma-separated list of language codes such as `en-US` or `es-US,en-US,de-DE`.
+    pub fn parse(list: &str) -> std::result::Result<Self, String> {
+        let mut codes: Vec<String> = Vec::new();
+        for code in list.split(',').map(str::trim).filter(|c| !c.is_empty()) {
+            let (lang, region) = code.split_once('-').unwrap_or((code, ""));
+            let shaped = (2..=3).contains(&lang.len())
+                && lang.bytes().all(|b| b.is_ascii_lowercase())
+                && region.len() == 2
+                && region.bytes().all(|b| b.is_ascii_uppercase());
+            if !shaped {
+                return Err(format!(
+                    "{code:?} is not a Transcribe language code (language-REGION, e.g. en-US, es-US, pt-BR)"
+                ));
+            }
+            if !codes.iter().any(|c| c == code) {
+                codes.push(code.to_string());
+            }
+        }
+        match codes.len() {
+            0 => Err("no language codes (e.g. en-US, or es-US,en-US to identify)".into()),
+            1 if codes[0] == "en-US" => Ok(SpeechLanguages::UsEnglish),
+            1 => Ok(SpeechLanguages::Fixed(codes.remove(0))),
+            _ => Ok(SpeechLanguages::Identify(codes)),
+        }
+    }
+
+    pub fn codes(&self) -> Vec<&str> {
+        match self {
+            SpeechLanguages::UsEnglish => vec!["en-US"],
+            SpeechLanguages::Fixed(c) => vec![c.as_str()],
+            SpeechLanguages::Identify(cs) => cs.iter().map(String::as_str).collect(),
+        }
+    }
+
+    /// Whether a transcript in US English answers the request.
+    pub fn allows_us_english(&self) -> bool {
+        self.codes().contains(&"en-US")
+    }
+}
+
+impl std::fmt::Display for SpeechLanguages {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.codes().join(","))
+    }
+}
+
+/// A batch transcription job (Amazon Transcribe, or the offline stand-in that writes the same
+/// output document).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TranscriptionRequest {
     pub job_name: String,
@@ -181,8 +241,8 @@ pub struct TranscriptionRequest {
     pub media_key: String,
     /// Lower-case file extension, one of [`crate::keys::AUDIO_EXTENSIONS`].
     pub media_format: String,
-    /// `en-US`: toxicity detection exists for US English only.
-    pub language_code: String,
+    /// US English with toxicity detection, or other languages without it.
+    pub languages: SpeechLanguages,
     pub output_bucket: String,
     /// `transcripts/<job>.json`.
     pub output_key: String,

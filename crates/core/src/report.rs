@@ -304,11 +304,17 @@ pub fn render_html(report: &Report, threshold: f64, media_url: Option<&str>) -> 
     let _ = write!(
         b,
         "<header><p class=\"meta\"><a href=\"index.html\">← all reports</a></p>\
-         <h1>Moderation report: {}</h1><p class=\"meta\">Source <code>{}</code> ({}) · \
+         <h1>Moderation report: {}</h1><p class=\"meta\">Source <code>{}</code> ({}{}) · \
          created {} · status <b class=\"status-{st}\">{st}</b> · trigger {}</p>",
         esc(&report.report_id),
         esc(&report.source.uri),
         report.source.kind.as_str(),
+        report
+            .source
+            .language
+            .as_deref()
+            .map(|l| format!(", spoken language <span class=\"lang\">{}</span>", esc(l)))
+            .unwrap_or_default(),
         esc(&report.created_at),
         match report.trigger.kind {
             TriggerKind::Upload => "upload",

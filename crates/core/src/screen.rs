@@ -79,6 +79,9 @@ pub struct ScreenDeps<'a> {
     /// `None` offline: a message in another language is then `needs_review` unless a rule
     /// catches it.
     pub translator: Option<&'a dyn Translator>,
+    /// The language every message is in, when the source says (a transcript whose language
+    /// Transcribe identified): nothing is identified per message.
+    pub known_language: Option<Identified>,
 }
 
 /// One identifier call's answer per text.
@@ -94,15 +97,13 @@ struct LanguageOf {
     problem: Option<String>,
 }
 
-/// Languages for `texts`: the pre-filter, then the identifier (in its batch size) for lines the
-/// pre-filter cannot settle, then Translate for the ones not in English, while `budget`
-/// characters last.
-async fn languages_of(
+/// Each text's language: the pre-filter, then the identifier in its batch size for the lines
+/// the pre-filter cannot settle.
+async fn identify_each(
     texts: &[&str],
     ids: &[&str],
     deps: &ScreenDeps<'_>,
     max_concurrency: usize,
-    mut budget: u64,
     usage: &mut Usage,
     errors: &mut Vec<ErrorEntry>,
 ) -> Vec<LanguageOf> {
@@ -174,6 +175,30 @@ async fn languages_of(
             }
         }
     }
+    out
+}
+
+/// Languages for `texts` (the source's known language, or [`identify_each`]), then Translate
+/// for the ones not in English, while `budget` characters last.
+async fn languages_of(
+    texts: &[&str],
+    ids: &[&str],
+    deps: &ScreenDeps<'_>,
+    max_concurrency: usize,
+    mut budget: u64,
+    usage: &mut Usage,
+    errors: &mut Vec<ErrorEntry>,
+) -> Vec<LanguageOf> {
+    let mut out = match &deps.known_language {
+        Some(known) => texts
+            .iter()
+            .map(|_| LanguageOf {
+                language: (!known.is_english()).then(|| known.clone()),
+                ..LanguageOf::default()
+            })
+            .collect(),
+        None => identify_each(texts, ids, deps, max_concurrency, usage, errors).await,
+    };
     let foreign: Vec<(usize, String)> = out
         .iter()
         .enumerate()
@@ -549,10 +574,7 @@ fn screened_doc(
         schema: SCREENED_SCHEMA.into(),
         id: id.to_string(),
         created_at: now_rfc3339(),
-        source: crate::model::Source {
-            uri: obj.uri(),
-            kind: SourceKind::Text,
-        },
+        source: crate::model::Source::new(obj.uri(), SourceKind::Text),
         source_version: version,
         source_sequencer: obj.sequencer.clone(),
         trigger,

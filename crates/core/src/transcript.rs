@@ -28,6 +28,23 @@ pub enum TranscriptContent {
     Unscored(Vec<Utterance>),
 }
 
+/// The language a transcript is in: `results.language_code`, with the score from
+/// `results.language_identification` when Transcribe identified it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SpokenLanguage {
+    /// Transcribe's code, e.g. `es-US`.
+    pub code: String,
+    pub score: Option<f64>,
+}
+
+/// A parsed transcript.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Transcript {
+    pub content: TranscriptContent,
+    /// `None` when the transcript does not say (jobs with a fixed language need not).
+    pub language: Option<SpokenLanguage>,
+}
+
 /// A sentence of an unscored transcript, timed when the transcript has word timings.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Utterance {
@@ -146,6 +163,7 @@ pub fn transcribe_output(job_name: &str, segments: &[SpeechSegment]) -> Value {
         "accountId": "offline",
         "status": "COMPLETED",
         "results": {
+            "language_code": "en-US",
             "transcripts": [{"transcript": text.join(" ")}],
             "items": [],
             "toxicity_detection": toxicity,
@@ -195,8 +213,41 @@ fn score(seg: &Value, field: &str, n: usize) -> Result<f64, String> {
     Ok(v)
 }
 
+/// The identified language: `language_code`, scored by its `language_identification` entry;
+/// without a `language_code`, the best-scored entry.
+fn spoken_language(results: &Value) -> Option<SpokenLanguage> {
+    let scored: Vec<(&str, Option<f64>)> = results["language_identification"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|e| {
+                    let score = match &e["score"] {
+                        Value::String(s) => s.trim().parse::<f64>().ok(),
+                        v => v.as_f64(),
+                    }
+                    .filter(|s| s.is_finite());
+                    Some((e["code"].as_str()?, score))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let code = match results["language_code"].as_str().filter(|c| !c.is_empty()) {
+        Some(c) => c,
+        None => {
+            scored
+                .iter()
+                .max_by(|a, b| a.1.unwrap_or(0.0).total_cmp(&b.1.unwrap_or(0.0)))?
+                .0
+        }
+    };
+    Some(SpokenLanguage {
+        code: code.to_string(),
+        score: scored.iter().find(|(c, _)| *c == code).and_then(|e| e.1),
+    })
+}
+
 /// Parse a Transcribe output document.
-pub fn parse_transcript(bytes: &[u8]) -> Result<TranscriptContent, String> {
+pub fn parse_transcript(bytes: &[u8]) -> Result<Transcript, String> {
     let doc: Value = serde_json::from_slice(bytes)
         .map_err(|e| format!("the transcript is not valid JSON (truncated?): {e}"))?;
     let results = match &doc["results"] {
@@ -204,6 +255,13 @@ pub fn parse_transcript(bytes: &[u8]) -> Result<TranscriptContent, String> {
         Value::Null => return Err("the transcript has no `results`".into()),
         other => return Err(format!("`results` is {}, not an object", kind(other))),
     };
+    Ok(Transcript {
+        content: parse_content(results)?,
+        language: spoken_language(results),
+    })
+}
+
+fn parse_content(results: &Value) -> Result<TranscriptContent, String> {
     match &results["toxicity_detection"] {
         Value::Array(segments) => {
             let mut out = Vec::with_capacity(segments.len());
@@ -298,8 +356,9 @@ mod tests {
 
     #[test]
     fn the_documented_shape_parses_with_times_and_categories() {
-        let TranscriptContent::Scored(segs) =
-            parse_transcript(DOCUMENTED.as_bytes()).expect("parses")
+        let TranscriptContent::Scored(segs) = parse_transcript(DOCUMENTED.as_bytes())
+            .expect("parses")
+            .content
         else {
             panic!("expected scored segments");
         };
@@ -321,9 +380,32 @@ mod tests {
             end_time: None,
         };
         assert_eq!(
-            parse_transcript(doc.as_bytes()).expect("parses"),
+            parse_transcript(doc.as_bytes()).expect("parses").content,
             TranscriptContent::Unscored(vec![untimed("hola a todos."), untimed("que tal?")])
         );
+    }
+
+    #[test]
+    fn an_identified_language_is_read_with_its_score() {
+        // Shaped like Transcribe's single-language identification output.
+        let doc = r#"{"results":{"language_code":"es-US","language_identification":[
+          {"score":"0.9121","code":"es-US"},{"score":"0.0712","code":"en-US"}],
+          "transcripts":[{"transcript":"te voy a encontrar."}],"items":[]}}"#;
+        let t = parse_transcript(doc.as_bytes()).expect("parses");
+        assert_eq!(
+            t.language,
+            Some(SpokenLanguage {
+                code: "es-US".into(),
+                score: Some(0.9121)
+            })
+        );
+        // Without language_code the best-scored entry names it; without either, nothing.
+        let doc = r#"{"results":{"language_identification":[{"score":0.2,"code":"en-US"},
+          {"score":0.7,"code":"pt-BR"}],"transcripts":[{"transcript":"oi."}]}}"#;
+        let t = parse_transcript(doc.as_bytes()).expect("parses");
+        assert_eq!(t.language.map(|l| l.code), Some("pt-BR".into()));
+        let t = parse_transcript(DOCUMENTED.as_bytes()).expect("parses");
+        assert_eq!(t.language, None);
     }
 
     #[test]
@@ -334,7 +416,8 @@ mod tests {
           {"start_time":"1.0","end_time":"1.6","alternatives":[{"content":"amigo"}],"type":"pronunciation"},
           {"alternatives":[{"content":"."}],"type":"punctuation"},
           {"start_time":"4.25","end_time":"5.0","alternatives":[{"content":"Adios"}],"type":"pronunciation"}]}}"#;
-        let TranscriptContent::Unscored(u) = parse_transcript(doc.as_bytes()).expect("parses")
+        let TranscriptContent::Unscored(u) =
+            parse_transcript(doc.as_bytes()).expect("parses").content
         else {
             panic!("expected unscored");
         };
@@ -347,14 +430,17 @@ mod tests {
 
     #[test]
     fn offline_output_round_trips_through_the_parser() {
-        let TranscriptContent::Scored(segs) =
-            parse_transcript(DOCUMENTED.as_bytes()).expect("parses")
+        let TranscriptContent::Scored(segs) = parse_transcript(DOCUMENTED.as_bytes())
+            .expect("parses")
+            .content
         else {
             panic!("expected scored segments");
         };
         let out = transcribe_output("job", &segs).to_string();
         assert_eq!(
-            parse_transcript(out.as_bytes()).expect("round trip"),
+            parse_transcript(out.as_bytes())
+                .expect("round trip")
+                .content,
             TranscriptContent::Scored(segs)
         );
     }

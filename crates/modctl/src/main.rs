@@ -221,6 +221,7 @@ impl Chain {
             audio: AudioConfig {
                 thresholds,
                 max_concurrency: concurrency,
+                languages: vars.speech_languages()?,
                 ..AudioConfig::default()
             },
             detector,
@@ -261,6 +262,7 @@ impl Chain {
                     rules: &self.rules,
                     languages: self.languages.as_ref(),
                     translator: self.translator.as_deref(),
+                    known_language: None,
                 };
                 screen_text_object(&obj, Trigger::upload(), &deps, &self.screen).await
             }
@@ -286,6 +288,8 @@ impl Chain {
                     jobs: self.jobs.as_ref(),
                     detector: self.detector.as_ref(),
                     rules: &self.rules,
+                    languages: self.languages.as_ref(),
+                    translator: self.translator.as_deref(),
                 };
                 if obj.key.starts_with(keys::TRANSCRIPTS) {
                     ingest_transcript(&obj, &deps, &self.audio).await

@@ -78,6 +78,16 @@ impl TranscriptionJobs for LocalTranscription {
     }
 
     async fn start(&self, req: &TranscriptionRequest) -> CoreResult<JobStart> {
+        // Whisper tiny.en hears English only: a recording it cannot understand must not be
+        // reported as clean speech.
+        if !req.languages.allows_us_english() {
+            return Ok(JobStart::Failed(format!(
+                "AUDIO_LANGUAGES is {} but the offline speech model (Whisper tiny.en) \
+                 transcribes English only; a person should listen, or moderate it with \
+                 Amazon Transcribe (MODERATION_BACKEND=aws)",
+                req.languages
+            )));
+        }
         let speech = match self.speech.get_or_init(|| (self.load)()) {
             Ok(s) => s.clone(),
             Err(why) => return Ok(JobStart::Failed(why.clone())),
@@ -190,7 +200,7 @@ mod tests {
             media_bucket: "b".into(),
             media_key: "incoming/audio/c/clip.wav".into(),
             media_format: "wav".into(),
-            language_code: "en-US".into(),
+            languages: moderation_core::ports::SpeechLanguages::UsEnglish,
             output_bucket: "b".into(),
             output_key: "transcripts/moderation-clip-0011-aabbccdd.json".into(),
             output_kms_key_id: None,
@@ -224,7 +234,8 @@ mod tests {
             .await
             .expect("read")
             .expect("written");
-        let TranscriptContent::Scored(segs) = parse_transcript(&bytes).expect("parses") else {
+        let TranscriptContent::Scored(segs) = parse_transcript(&bytes).expect("parses").content
+        else {
             panic!("expected scored segments");
         };
         assert_eq!(segs.len(), 2);

@@ -163,6 +163,7 @@ impl App {
             rules: &self.rules,
             languages: self.languages.as_ref(),
             translator: self.translator.as_deref(),
+            known_language: None,
         };
         screen_text_object_as(&obj, &id, trigger, &deps, &self.config).await
     }
@@ -177,6 +178,18 @@ impl App {
 
     pub fn rules(&self) -> &RuleFilter {
         &self.rules
+    }
+
+    pub fn languages(&self) -> &Arc<dyn LanguageIdentifier> {
+        &self.languages
+    }
+
+    pub fn translator(&self) -> Option<&Arc<dyn Translator>> {
+        self.translator.as_ref()
+    }
+
+    pub fn max_translated_chars(&self) -> u64 {
+        self.config.max_translated_chars
     }
 
     pub fn thresholds(&self) -> Thresholds {

@@ -21,7 +21,7 @@ use moderation_core::config::{Backend, Vars};
 use moderation_core::event::Work;
 use moderation_core::keys::{self, Stage};
 use moderation_core::model::Trigger;
-use moderation_core::ports::TranscriptionJobs;
+use moderation_core::ports::{SpeechLanguages, TranscriptionJobs};
 use moderation_core::stage::{handle_work, Outcome};
 use moderation_core::{Error, Result};
 use serde_json::Value;
@@ -41,6 +41,8 @@ pub struct Config {
     /// `TRANSCRIPT_KMS_KEY_ID`: KMS key Transcribe encrypts transcripts with (set it when the
     /// bucket uses SSE-KMS, or transcripts are written with S3-managed keys).
     pub transcript_kms_key_id: Option<String>,
+    /// `AUDIO_LANGUAGES`: `en-US` (toxicity detection) or the languages to identify among.
+    pub languages: SpeechLanguages,
 }
 
 impl Config {
@@ -61,6 +63,7 @@ impl Config {
             max_audio_bytes: v.count("MAX_AUDIO_BYTES", DEFAULT_MAX_AUDIO_BYTES as usize)? as u64,
             whisper_dir: PathBuf::from(whisper_dir),
             transcript_kms_key_id: v.get("TRANSCRIPT_KMS_KEY_ID").filter(|k| !k.is_empty()),
+            languages: v.speech_languages()?,
         })
     }
 }
@@ -78,6 +81,7 @@ impl App {
         let text = screen_text::App::build(config.text.clone()).await?;
         let jobs: Arc<dyn TranscriptionJobs> = match &config.text.backend {
             Backend::Aws => {
+                moderation_aws::transcribe::check_languages(&config.languages)?;
                 let sdk = moderation_aws::load_sdk_config(&config.text.sdk).await;
                 Arc::new(moderation_aws::TranscribeJobs::from_sdk_config(&sdk))
             }
@@ -101,9 +105,10 @@ impl App {
             audio: AudioConfig {
                 thresholds: text.thresholds(),
                 max_audio_bytes: config.max_audio_bytes,
-                language_code: "en-US".into(),
+                languages: config.languages.clone(),
                 max_concurrency: text.concurrency(),
                 output_kms_key_id: config.transcript_kms_key_id.clone(),
+                max_translated_chars: text.max_translated_chars(),
             },
             text,
             jobs,
@@ -127,6 +132,8 @@ impl App {
             jobs: self.jobs.as_ref(),
             detector: self.text.detector().as_ref(),
             rules: self.text.rules(),
+            languages: self.text.languages().as_ref(),
+            translator: self.text.translator().map(|t| t.as_ref()),
         };
         match work {
             Work::Object(obj) if obj.key.starts_with(keys::TRANSCRIPTS) => {
