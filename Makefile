@@ -19,16 +19,16 @@ FUNCTIONS    := $(notdir $(wildcard crates/functions/*))
 # Tests and lints also cover the semantic search and Whisper, which the Lambda binaries never link.
 TEST_FEATURES := --features moderation-offline/semantic,moderation-offline/whisper,modctl/semantic,moderation-tests/whisper,moderation-bench/whisper,moderation-bench/semantic
 
-.PHONY: help demo demo-semantic models train-detector test lint unit chain deps-test deps-speech build deploy invoke-local invoke-local-audio watch clean
+.PHONY: help demo demo-semantic models train-detector test lint unit chain deps-test deps-speech deps-image build deploy invoke-local invoke-local-audio watch clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
 
-demo: models deps-speech ## Moderate the sample chat logs and spoken voice chat offline; print where the reports are
+demo: models deps-speech deps-image ## Moderate the sample chat logs, images and spoken voice chat offline; print where the reports are
 	$(CARGO) run --quiet -p modctl -- demo --out moderation-out
 	@echo "Open moderation-out/reports/index.html in a browser."
 
-demo-semantic: models deps-speech ## The demo with hybrid BM25 + MiniLM policy search
+demo-semantic: models deps-speech deps-image ## The demo with hybrid BM25 + MiniLM policy search
 	POLICY_SEARCH=hybrid $(CARGO) run --quiet -p modctl --features semantic -- demo --out moderation-out
 	@echo "Open moderation-out/reports/index.html in a browser."
 
@@ -46,7 +46,7 @@ train-detector: models ## Retrain crates/offline/data/detector/head.json and ban
 
 test: deps-test models lint ## Format check, clippy -D warnings, every test (unit, mocks, offline chain, Chromium, embeddings)
 	@mkdir -p target
-	REQUIRE_CHROMIUM=1 REQUIRE_MODELS=1 $(CARGO) test --workspace --all-targets --no-fail-fast $(TEST_FEATURES) 2>&1 | tee target/test-output.log
+	REQUIRE_CHROMIUM=1 REQUIRE_MODELS=1 REQUIRE_TESSERACT=1 $(CARGO) test --workspace --all-targets --no-fail-fast $(TEST_FEATURES) 2>&1 | tee target/test-output.log
 	@awk '/^test result:/ {p += $$4; f += $$6} END {printf "%d passed, %d failed\n", p, f}' target/test-output.log
 
 lint: $(VENV)/bin/cfn-lint ## rustfmt check, clippy -D warnings, cfn-lint on the SAM template
@@ -58,17 +58,23 @@ unit: ## Library unit tests only (fast)
 	$(CARGO) test --workspace --lib
 
 chain: ## The offline whole-chain tests only
-	REQUIRE_CHROMIUM=1 $(CARGO) test -p moderation-tests
+	REQUIRE_CHROMIUM=1 REQUIRE_TESSERACT=1 $(CARGO) test -p moderation-tests
 
 # Debian packages, installed once: chromium checks the HTML reports; espeak-ng speaks the demo's
 # voice chat and the speech-to-text test clips.
 APT_INSTALL = if [ "$$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi; \
 	  $$SUDO apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends
-deps-test: deps-speech
+deps-test: deps-speech deps-image
 	@command -v chromium >/dev/null 2>&1 || { \
 	  echo "Installing Debian chromium for the HTML report tests"; \
 	  $(APT_INSTALL) chromium >/dev/null; }
+
+# Tesseract reads the text in images offline (memes, chat screenshots).
+deps-image:
+	@command -v tesseract >/dev/null 2>&1 || { \
+	  echo "Installing Debian tesseract-ocr to read text in images offline"; \
+	  $(APT_INSTALL) tesseract-ocr tesseract-ocr-eng >/dev/null; }
 
 deps-speech:
 	@command -v espeak-ng >/dev/null 2>&1 || { \

@@ -29,10 +29,23 @@ pub fn fixture(name: &str) -> serde_json::Value {
 /// The bucket the fixtures name.
 pub const FIXTURE_BUCKET: &str = "moderation-demo";
 
-/// Copy the sample uploads into `<root>/<bucket>/incoming/text/`, as an uploader would.
+/// Copy the sample chat logs into `<root>/<bucket>/incoming/text/`, as an uploader would.
 pub fn stage_uploads(root: &Path) -> Vec<String> {
+    stage_samples(root, moderation_core::model::SourceKind::Text)
+}
+
+/// Copy the sample images into `<root>/<bucket>/incoming/image/samples/`.
+pub fn stage_images(root: &Path) -> Vec<String> {
+    stage_samples(root, moderation_core::model::SourceKind::Image)
+}
+
+fn stage_samples(root: &Path, kind: moderation_core::model::SourceKind) -> Vec<String> {
     let src = workspace_root().join("events/uploads");
-    let dest = root.join(FIXTURE_BUCKET).join("incoming/text");
+    let folder = match kind {
+        moderation_core::model::SourceKind::Image => "incoming/image/samples",
+        _ => "incoming/text",
+    };
+    let dest = root.join(FIXTURE_BUCKET).join(folder);
     std::fs::create_dir_all(&dest).unwrap_or_else(|e| panic!("{}: {e}", dest.display()));
     let mut keys = Vec::new();
     let mut entries: Vec<_> = std::fs::read_dir(&src)
@@ -42,8 +55,11 @@ pub fn stage_uploads(root: &Path) -> Vec<String> {
     entries.sort_by_key(|e| e.file_name());
     for e in entries {
         let name = e.file_name().to_string_lossy().into_owned();
+        if moderation_core::keys::kind_of(&name) != Some(kind) {
+            continue;
+        }
         std::fs::copy(e.path(), dest.join(&name)).unwrap_or_else(|err| panic!("{name}: {err}"));
-        keys.push(format!("incoming/text/{name}"));
+        keys.push(format!("{folder}/{name}"));
     }
     keys
 }
@@ -52,6 +68,7 @@ pub fn stage_uploads(root: &Path) -> Vec<String> {
 pub struct Apps {
     pub audio: transcribe_audio::App,
     pub screen: screen_text::App,
+    pub image: screen_image::App,
     pub evaluate: evaluate_policy::App,
     pub report: write_report::App,
 }
@@ -97,12 +114,24 @@ impl Apps {
                 .await
                 .expect("transcribe-audio app"),
             screen: screen_text::App::build(s).await.expect("screen-text app"),
+            image: offline_image_app(root).await,
             evaluate: evaluate_policy::App::build(e)
                 .await
                 .expect("evaluate-policy app"),
             report: write_report::App::build(r).await.expect("write-report app"),
         }
     }
+}
+
+/// screen-image over the folder bucket at `root`, built from configuration as its `main` does
+/// (offline: no image classifier, Tesseract OCR).
+pub async fn offline_image_app(root: &Path) -> screen_image::App {
+    let config = with_offline_vars(root, |v| {
+        screen_image::Config::from_vars(v).expect("screen-image config")
+    });
+    screen_image::App::build(config)
+        .await
+        .expect("screen-image app")
 }
 
 /// A Lambda event as the runtime delivers it.
@@ -117,6 +146,7 @@ pub async fn dispatch(a: &Apps, stage: Stage, key: &str) -> moderation_core::Res
         "s3":{"bucket":{"name":FIXTURE_BUCKET},"object":{"key":s3_notification_key(key)}}}]});
     let out = match stage {
         Stage::ScreenText => screen_text::handler(event(payload), &a.screen).await?,
+        Stage::ScreenImage => screen_image::handler(event(payload), &a.image).await?,
         Stage::EvaluatePolicy => evaluate_policy::handler(event(payload), &a.evaluate).await?,
         Stage::WriteReport => write_report::handler(event(payload), &a.report).await?,
         Stage::TranscribeAudio => transcribe_audio::handler(event(payload), &a.audio).await?,
@@ -205,6 +235,7 @@ pub async fn apps_on_fake_aws_in_mode(
     Apps {
         audio,
         screen,
+        image: offline_image_app(root).await,
         evaluate,
         report,
     }
@@ -267,6 +298,7 @@ pub async fn deliver_via_sqs(a: &Apps, stage: Stage, key: &str, max_receive: u32
             "attributes":{"ApproximateReceiveCount": n.to_string()},"body": body}]});
         let out = match stage {
             Stage::ScreenText => screen_text::handler(event(payload), &a.screen).await,
+            Stage::ScreenImage => screen_image::handler(event(payload), &a.image).await,
             Stage::EvaluatePolicy => evaluate_policy::handler(event(payload), &a.evaluate).await,
             Stage::WriteReport => write_report::handler(event(payload), &a.report).await,
             Stage::TranscribeAudio => transcribe_audio::handler(event(payload), &a.audio).await,
@@ -412,22 +444,60 @@ pub fn chromium_or_skip() -> Option<PathBuf> {
     found
 }
 
+/// Whether the `tesseract` program is installed; with `REQUIRE_TESSERACT` set, it must be.
+pub fn tesseract_or_skip() -> bool {
+    let found = std::process::Command::new("tesseract")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !found {
+        assert!(
+            std::env::var("REQUIRE_TESSERACT").is_err(),
+            "REQUIRE_TESSERACT is set but tesseract was not found (make test installs Debian's tesseract-ocr)"
+        );
+        eprintln!("skipping: tesseract not installed (make test installs it)");
+    }
+    found
+}
+
+/// Headless Chromium on a closed network: without the background-networking flags it keeps
+/// trying hosts it cannot reach.
+const HEADLESS: &[&str] = &[
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+];
+
+/// A PNG screenshot of `url` at `width` × `height`, taken by headless Chromium.
+pub fn screenshot(browser: &Path, url: &str, out: &Path, width: u32, height: u32) {
+    let profile = tempfile::tempdir().expect("chromium profile dir");
+    let status = std::process::Command::new(browser)
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .args(HEADLESS)
+        .args([
+            "--hide-scrollbars",
+            &format!("--window-size={width},{height}"),
+            &format!("--screenshot={}", out.display()),
+            url,
+        ])
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("chromium runs");
+    assert!(status.success(), "chromium --screenshot failed: {status}");
+}
+
 /// The DOM of `url` once loaded, or, with a `budget_ms`, after headless Chromium has run its
 /// scripts for that much virtual time (media metadata loads, event handlers fire).
 pub fn dump_dom(browser: &Path, url: &str, budget_ms: u32) -> String {
     let profile = tempfile::tempdir().expect("profile dir");
     let out = std::process::Command::new(browser)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--autoplay-policy=no-user-gesture-required",
-        ])
+        .args(HEADLESS)
+        .arg("--autoplay-policy=no-user-gesture-required")
         // Without a budget the DOM is dumped once the page has loaded.
         .args((budget_ms > 0).then(|| format!("--virtual-time-budget={budget_ms}")))
         .arg(format!("--user-data-dir={}", profile.path().display()))

@@ -103,6 +103,7 @@ async fn oversized_and_odd_files_get_reports_that_say_why() {
     let apps = Apps {
         audio: moderation_tests::offline_audio_app(root, Err("no audio here".into())).await,
         screen,
+        image: moderation_tests::offline_image_app(root).await,
         evaluate: evaluate_policy::App::build(e).await.expect("app"),
         report: write_report::App::build(r).await.expect("app"),
     };

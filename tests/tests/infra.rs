@@ -45,6 +45,7 @@ fn vars_read_by(function: &str) -> Vec<String> {
         "screen-text" => drop(screen_text::Config::from_vars(&vars).expect("config")),
         "evaluate-policy" => drop(evaluate_policy::Config::from_vars(&vars).expect("config")),
         "write-report" => drop(write_report::Config::from_vars(&vars).expect("config")),
+        "screen-image" => drop(screen_image::Config::from_vars(&vars).expect("config")),
         other => panic!("function {other} is new: add its Config to this drift test"),
     }
     let mut read = vars.names_read();

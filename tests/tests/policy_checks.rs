@@ -244,6 +244,7 @@ fn doc(items: Vec<Item>) -> StageDocument {
         items,
         errors: Vec::new(),
         usage: Usage::default(),
+        image: None,
     }
 }
 

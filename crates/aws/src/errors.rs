@@ -17,8 +17,12 @@ pub fn kind_of_code(code: &str) -> ServiceErrorKind {
         | "RequestLimitExceeded"
         | "ServiceQuotaExceededException"
         // Transcribe's throttling error.
-        | "LimitExceededException" => ServiceErrorKind::Throttled,
-        "TextSizeLimitExceededException" | "EntityTooLarge" => ServiceErrorKind::TooLarge,
+        | "LimitExceededException"
+        // Rekognition's.
+        | "ProvisionedThroughputExceededException" => ServiceErrorKind::Throttled,
+        "TextSizeLimitExceededException" | "EntityTooLarge" | "ImageTooLargeException" => {
+            ServiceErrorKind::TooLarge
+        }
         "AccessDeniedException"
         | "AccessDenied"
         | "UnrecognizedClientException"
@@ -30,6 +34,10 @@ pub fn kind_of_code(code: &str) -> ServiceErrorKind {
         // Translate: no model for the pair, or it could not tell the source language.
         | "UnsupportedLanguagePairException"
         | "DetectedLanguageLowConfidenceException"
+        // Rekognition: not a PNG/JPEG it can read, an unreadable S3 object, a bad parameter.
+        | "InvalidImageFormatException"
+        | "InvalidS3ObjectException"
+        | "InvalidParameterException"
         | "BadRequestException" => ServiceErrorKind::InvalidInput,
         "InternalServerException"
         | "InternalFailure"

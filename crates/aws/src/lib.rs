@@ -5,6 +5,7 @@ pub mod bedrock;
 pub mod comprehend;
 pub mod errors;
 pub mod language;
+pub mod rekognition;
 pub mod s3;
 pub mod transcribe;
 
@@ -12,6 +13,7 @@ pub use bedrock::{ConverseModel, KnowledgeBaseRetriever};
 pub use comprehend::ComprehendDetector;
 pub use language::{ComprehendLanguages, TranslateToEnglish};
 pub use moderation_core::config::SdkSettings;
+pub use rekognition::RekognitionImages;
 pub use s3::S3Store;
 pub use transcribe::TranscribeJobs;
 

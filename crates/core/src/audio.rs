@@ -127,6 +127,7 @@ fn audio_doc(
         items: Vec::new(),
         errors: Vec::new(),
         usage: Default::default(),
+        image: None,
     }
 }
 
@@ -410,6 +411,7 @@ fn segment_item(s: SpeechSegment, rules: &RuleFilter, threshold: f64) -> Item {
         revealed: None,
         language: None,
         translation: None,
+        bounding_box: None,
     };
     if !over_threshold(&item, threshold) {
         item.verdict = Some(Verdict::BelowThreshold);

@@ -9,6 +9,7 @@ use crate::model::SourceKind;
 
 pub const INCOMING_TEXT: &str = "incoming/text/";
 pub const INCOMING_AUDIO: &str = "incoming/audio/";
+pub const INCOMING_IMAGE: &str = "incoming/image/";
 pub const RECORDINGS: &str = "recordings/";
 pub const TRANSCRIPTS: &str = "transcripts/";
 pub const SCREENED: &str = "screened/";
@@ -27,6 +28,7 @@ pub const JOB_PREFIX: &str = "moderation-";
 pub enum Stage {
     TranscribeAudio,
     ScreenText,
+    ScreenImage,
     EvaluatePolicy,
     WriteReport,
 }
@@ -36,6 +38,7 @@ impl Stage {
         match self {
             Stage::TranscribeAudio => "transcribe-audio",
             Stage::ScreenText => "screen-text",
+            Stage::ScreenImage => "screen-image",
             Stage::EvaluatePolicy => "evaluate-policy",
             Stage::WriteReport => "write-report",
         }
@@ -45,7 +48,7 @@ impl Stage {
     pub fn writes(self) -> &'static [&'static str] {
         match self {
             Stage::TranscribeAudio => &[SCREENED, FAILED, JOBS],
-            Stage::ScreenText => &[SCREENED, FAILED],
+            Stage::ScreenText | Stage::ScreenImage => &[SCREENED, FAILED],
             Stage::EvaluatePolicy => &[EVALUATED, FAILED],
             Stage::WriteReport => &[REPORTS, FAILED],
         }
@@ -57,6 +60,7 @@ pub const ROUTES: &[(&str, Stage)] = &[
     (INCOMING_AUDIO, Stage::TranscribeAudio),
     (TRANSCRIPTS, Stage::TranscribeAudio),
     (INCOMING_TEXT, Stage::ScreenText),
+    (INCOMING_IMAGE, Stage::ScreenImage),
     (SCREENED, Stage::EvaluatePolicy),
     (EVALUATED, Stage::WriteReport),
 ];
@@ -86,6 +90,8 @@ pub fn kind_of(key: &str) -> Option<SourceKind> {
         Some(SourceKind::Text)
     } else if AUDIO_EXTENSIONS.contains(&ext.as_str()) {
         Some(SourceKind::Audio)
+    } else if crate::picture::IMAGE_EXTENSIONS.contains(&ext.as_str()) {
+        Some(SourceKind::Image)
     } else {
         None
     }

@@ -256,6 +256,63 @@ pub struct Item {
     /// unavailable. Such an item is never passed as clean.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub review_reason: Option<String>,
+    /// Where a line of text read from an image sits on it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bounding_box: Option<BoundingBox>,
+}
+
+/// A box on an image as fractions of its width and height (Rekognition's `BoundingBox`).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct BoundingBox {
+    pub left: f64,
+    pub top: f64,
+    pub width: f64,
+    pub height: f64,
+}
+
+/// A moderation label on an image, in Rekognition's taxonomy (level 1 is a top category).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ImageLabel {
+    pub name: String,
+    /// The label one level up; empty for a top category.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub parent: String,
+    pub level: u8,
+    /// 0–100, as Rekognition gives it.
+    pub confidence: f64,
+    /// The top category the label belongs to.
+    pub category: String,
+}
+
+/// Whether an image is animated or illustrated (Rekognition `ContentTypes`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ContentType {
+    pub name: String,
+    pub confidence: f64,
+}
+
+/// What was seen of an image: the upload, what was done to it before checking, the labels and
+/// which models gave them, and what no detector looked for.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ImageFindings {
+    /// The uploaded format and size.
+    pub format: String,
+    pub width: u32,
+    pub height: u32,
+    /// Conversions before checking: "WebP converted to PNG", "upscaled from 40×40…".
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub prepared: Vec<String>,
+    pub labels: Vec<ImageLabel>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub content_types: Vec<ContentType>,
+    /// The labelling model and its version (`ModerationModelVersion` on AWS): audit.
+    pub label_model: String,
+    /// The text reader, when one ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text_model: Option<String>,
+    /// Top categories no detector checked (offline: violence, drugs, hate symbols…).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub not_checked: Vec<String>,
 }
 
 /// An error recorded against a stage and optionally one item, so nothing fails unseen.
@@ -291,6 +348,9 @@ pub struct Usage {
     /// Comprehend language-detection units (one per 100 characters, 3 minimum, per document).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub language_units: u64,
+    /// Images sent to the labelling and text services.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub images: u64,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -301,6 +361,7 @@ impl Usage {
     pub fn add(&mut self, other: &Usage) {
         self.translated_characters += other.translated_characters;
         self.language_units += other.language_units;
+        self.images += other.images;
         self.comprehend_units += other.comprehend_units;
         self.transcribe_seconds += other.transcribe_seconds;
         self.llm_calls += other.llm_calls;
@@ -373,6 +434,9 @@ pub struct StageDocument {
     pub items: Vec<Item>,
     pub errors: Vec<ErrorEntry>,
     pub usage: Usage,
+    /// For an image source: labels, conversions and models.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<ImageFindings>,
 }
 
 impl StageDocument {
@@ -405,6 +469,8 @@ pub struct Report {
     pub items: Vec<Item>,
     pub errors: Vec<ErrorEntry>,
     pub usage: Usage,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<ImageFindings>,
 }
 
 /// `failed/<id>.json`: work a stage could not do, with enough to find and replay it.

@@ -277,3 +277,48 @@ pub trait MediaLinks: Send + Sync {
     /// report then links the file by relative path).
     async fn media_url(&self, bucket: &str, key: &str) -> Result<Option<String>>;
 }
+
+/// An image to check: the prepared pixels and bytes, and where the upload lives (the services
+/// may read an unchanged upload from S3 instead of receiving its bytes).
+pub struct ImageInput<'a> {
+    pub prepared: &'a crate::picture::Prepared,
+    pub bucket: &'a str,
+    pub key: &'a str,
+    pub version: Option<&'a str>,
+}
+
+/// What a labelling model said about an image.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct LabelsFound {
+    pub labels: Vec<crate::model::ImageLabel>,
+    pub content_types: Vec<crate::model::ContentType>,
+    /// Model and version, for the audit trail.
+    pub model: String,
+    /// Top categories this model does not look for.
+    pub not_checked: Vec<String>,
+}
+
+/// Moderation labels for an image (Rekognition `DetectModerationLabels`, or an offline
+/// classifier).
+#[async_trait]
+pub trait ImageModerator: Send + Sync {
+    fn name(&self) -> &str;
+    /// Labels at or above `min_confidence` (0–100).
+    async fn labels(&self, image: &ImageInput<'_>, min_confidence: f64) -> Result<LabelsFound>;
+}
+
+/// A line of text read from an image.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TextLine {
+    pub text: String,
+    /// 0–100.
+    pub confidence: f64,
+    pub bounding_box: crate::model::BoundingBox,
+}
+
+/// Text in an image (Rekognition `DetectText`, or offline OCR), line by line in reading order.
+#[async_trait]
+pub trait ImageTextReader: Send + Sync {
+    fn name(&self) -> &str;
+    async fn lines(&self, image: &ImageInput<'_>) -> Result<Vec<TextLine>>;
+}

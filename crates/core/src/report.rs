@@ -65,6 +65,7 @@ pub fn build_report(doc: StageDocument) -> Report {
         items,
         errors,
         usage: doc.usage,
+        image: doc.image,
     }
 }
 
@@ -105,6 +106,11 @@ header,main{max-width:1100px;margin:0 auto;padding:16px 24px}h1{font-size:22px;m
 .analysis{background:#f3f4f6;border-radius:6px;padding:8px 10px;margin:6px 0}.refs{font-size:13px}.refs blockquote{margin:4px 0 8px;padding:4px 10px;border-left:3px solid #ccc;color:#444;white-space:pre-wrap}
 .errors li{color:var(--v)}table{border-collapse:collapse;width:100%;background:#fff}td,th{border-bottom:1px solid #ddd;padding:6px 8px;text-align:left}
 th{background:#f0f0f2}td.num{text-align:right}a{color:#0b57d0}.review{color:var(--r);font-size:13px}
+.frame{position:relative;display:inline-block;max-width:100%;overflow:hidden;border-radius:6px;background:#222}
+.frame img{display:block;max-width:100%;height:auto}.frame.blurred img{filter:blur(28px) grayscale(60%)}
+.reveal:checked~.frame.blurred img{filter:none}.reveal-label{cursor:pointer;font-weight:600;color:var(--r)}
+.frame .box{position:absolute;border:2px solid #f59e0b;border-radius:2px;box-shadow:0 0 0 1px #0008}
+.frame .box.flagged{border-color:var(--v)}.notchecked{background:#fff4e5;border:1px solid #f5c16c;border-radius:6px;padding:6px 10px}
 "#;
 
 /// The audio player's only script: "play" buttons seek the recording to their segment, and a
@@ -121,9 +127,15 @@ a.addEventListener('error',function(){a.setAttribute('data-error','could not loa
 document.querySelectorAll('button.play').forEach(function(b){b.addEventListener('click',function(){\
 go(parseFloat(b.getAttribute('data-start')),true);});});})();";
 
-fn csp(with_player: bool) -> String {
+fn csp(with_player: bool, with_image: bool) -> String {
+    // The image from the report's own folder (offline) or a presigned S3 URL (https).
+    let img = if with_image {
+        "; img-src 'self' file: https:"
+    } else {
+        ""
+    };
     if !with_player {
-        return "default-src 'none'; style-src 'unsafe-inline'".into();
+        return format!("default-src 'none'; style-src 'unsafe-inline'{img}");
     }
     use base64::Engine as _;
     use sha2::Digest as _;
@@ -135,7 +147,7 @@ fn csp(with_player: bool) -> String {
     )
 }
 
-fn page(title: &str, body: &str, with_player: bool) -> String {
+fn page(title: &str, body: &str, with_player: bool, with_image: bool) -> String {
     let script = if with_player {
         format!("<script>{PLAYER_SCRIPT}</script>")
     } else {
@@ -146,7 +158,7 @@ fn page(title: &str, body: &str, with_player: bool) -> String {
          <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
          <meta http-equiv=\"Content-Security-Policy\" content=\"{}\">\
          <title>{}</title><style>{STYLE}</style></head><body>{body}{script}</body></html>\n",
-        csp(with_player),
+        csp(with_player, with_image),
         esc(title)
     )
 }
@@ -344,7 +356,12 @@ pub fn render_html(report: &Report, threshold: f64, media_url: Option<&str>) -> 
          <div class=\"card\"><b>{:.2}</b>max toxicity</div></div></header><main>",
         s.items, s.over_threshold, s.evaluated, s.violations, s.needs_review, s.max_toxicity
     );
-    if let Some(url) = media_url {
+    let image = report.source.kind == SourceKind::Image;
+    if image {
+        render_image(&mut b, report, media_url);
+    }
+    let player = media_url.filter(|_| !image);
+    if let Some(url) = player {
         let _ = write!(
             b,
             "<h2>Recording</h2><audio id=\"player\" controls preload=\"metadata\" src=\"{}\">\
@@ -379,7 +396,7 @@ pub fn render_html(report: &Report, threshold: f64, media_url: Option<&str>) -> 
     order.sort_by_key(|i| rank(i.verdict));
     b.push_str("<h2>Items</h2>");
     for item in order {
-        render_item(&mut b, item, threshold, media_url.is_some());
+        render_item(&mut b, item, threshold, player.is_some());
     }
     let u = &report.usage;
     let _ = write!(
@@ -398,8 +415,124 @@ pub fn render_html(report: &Report, threshold: f64, media_url: Option<&str>) -> 
     page(
         &format!("Moderation report {}", report.report_id),
         &b,
-        media_url.is_some(),
+        player.is_some(),
+        image && media_url.is_some(),
     )
+}
+
+/// The image, blurred when anything on it was flagged (a click on "show" reveals it, no
+/// script needed), the text lines outlined where they were read, the labels by category with
+/// the model that gave them, and what no detector checked.
+fn render_image(b: &mut String, report: &Report, media_url: Option<&str>) {
+    b.push_str("<h2>Image</h2>");
+    let flagged = report.items.iter().any(|i| {
+        !matches!(
+            i.verdict,
+            Some(Verdict::BelowThreshold | Verdict::NoViolation)
+        )
+    });
+    if let Some(url) = media_url {
+        let blurred = if flagged { " blurred" } else { "" };
+        if flagged {
+            b.push_str(
+                "<p><input type=\"checkbox\" id=\"reveal\" class=\"reveal\">\
+                 <label for=\"reveal\" class=\"reveal-label\">Show the image \
+                 (blurred: something on it was flagged)</label></p>",
+            );
+        }
+        let _ = write!(
+            b,
+            "<div class=\"frame{blurred}\" id=\"image\" data-blurred=\"{flagged}\">\
+             <img src=\"{}\" alt=\"the moderated image\">",
+            esc(url)
+        );
+        for item in &report.items {
+            let Some(bx) = item.bounding_box else {
+                continue;
+            };
+            let hit = matches!(
+                item.verdict,
+                Some(Verdict::Violation | Verdict::NeedsReview)
+            );
+            let _ = write!(
+                b,
+                "<a class=\"box{}\" href=\"#{id}\" title=\"{id}\" data-item=\"{id}\" \
+                 style=\"left:{:.2}%;top:{:.2}%;width:{:.2}%;height:{:.2}%\"></a>",
+                if hit { " flagged" } else { "" },
+                bx.left * 100.0,
+                bx.top * 100.0,
+                bx.width * 100.0,
+                bx.height * 100.0,
+                id = esc(&item.id)
+            );
+        }
+        b.push_str("</div>");
+    }
+    let Some(f) = &report.image else {
+        return;
+    };
+    let _ = write!(
+        b,
+        "<p class=\"meta\">{} · {}×{} px{}</p>",
+        esc(&f.format.to_uppercase()),
+        f.width,
+        f.height,
+        if f.prepared.is_empty() {
+            String::new()
+        } else {
+            format!(" · checked after: {}", esc(&f.prepared.join("; ")))
+        }
+    );
+    if !f.not_checked.is_empty() {
+        let _ = write!(
+            b,
+            "<p class=\"notchecked\" id=\"not-checked\"><b>Not checked by any detector:</b> {}. \
+             A person should look at the image for these.</p>",
+            esc(&f.not_checked.join(", "))
+        );
+    }
+    let _ = write!(
+        b,
+        "<h3>Moderation labels</h3><p class=\"meta\">by {}</p>",
+        esc(&f.label_model)
+    );
+    if f.labels.is_empty() {
+        b.push_str("<p class=\"meta\">No labels.</p>");
+    }
+    let mut categories: Vec<&str> = Vec::new();
+    for l in &f.labels {
+        if !categories.contains(&l.category.as_str()) {
+            categories.push(&l.category);
+        }
+    }
+    for c in categories {
+        let _ = write!(b, "<div class=\"bars\" data-category=\"{}\">", esc(c));
+        for l in f.labels.iter().filter(|l| l.category == c) {
+            let pct = l.confidence.clamp(0.0, 100.0);
+            let _ = write!(
+                b,
+                "<span>{}{}</span><div class=\"bar\"><span class=\"hi\" style=\"width:{pct:.0}%\"></span></div><span>{pct:.0}%</span>",
+                "&nbsp;&nbsp;".repeat(usize::from(l.level.saturating_sub(1))),
+                esc(&l.name)
+            );
+        }
+        b.push_str("</div>");
+    }
+    if !f.content_types.is_empty() {
+        let types: Vec<String> = f
+            .content_types
+            .iter()
+            .map(|t| format!("{} {:.0}%", esc(&t.name), t.confidence))
+            .collect();
+        let _ = write!(
+            b,
+            "<p class=\"meta\">Content type: {}</p>",
+            types.join(", ")
+        );
+    }
+    if let Some(t) = &f.text_model {
+        let _ = write!(b, "<p class=\"meta\">Text read by {}</p>", esc(t));
+    }
 }
 
 pub fn render_index(reports: &[Report]) -> String {
@@ -431,7 +564,7 @@ pub fn render_index(reports: &[Report]) -> String {
         );
     }
     b.push_str("</tbody></table></main>");
-    page("Moderation reports", &b, false)
+    page("Moderation reports", &b, false, false)
 }
 
 pub struct ReportDeps<'a> {
@@ -522,7 +655,7 @@ pub async fn write_report_object(obj: &ObjectRef, deps: &ReportDeps<'_>) -> Resu
 /// URL when the backend makes them, else the path relative to `reports/` in the same bucket.
 /// A link that cannot be made leaves the report without a player rather than failing it.
 async fn media_link(report: &Report, bucket: &str, deps: &ReportDeps<'_>) -> Option<String> {
-    if report.source.kind != SourceKind::Audio {
+    if !matches!(report.source.kind, SourceKind::Audio | SourceKind::Image) {
         return None;
     }
     let (src_bucket, key) = keys::parse_s3_uri(&report.source.uri)?;

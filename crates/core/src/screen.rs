@@ -367,6 +367,7 @@ pub async fn screen_messages_within(
             verdict: None,
             evaluation: None,
             review_reason: (!review.is_empty()).then(|| review.join("; ")),
+            bounding_box: None,
         });
     }
 
@@ -583,6 +584,7 @@ fn screened_doc(
         items: Vec::new(),
         errors: Vec::new(),
         usage: Usage::default(),
+        image: None,
     }
 }
 

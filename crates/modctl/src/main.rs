@@ -73,7 +73,7 @@ struct RunArgs {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Moderate local files (.txt .csv .jsonl; audio .wav .flac .ogg .mp3).
+    /// Moderate local files (.txt .csv .jsonl; audio .wav .flac .ogg .mp3; images .png .jpg .gif .webp).
     Moderate {
         #[arg(required = true)]
         paths: Vec<PathBuf>,
@@ -118,6 +118,10 @@ struct Chain {
     /// Speech-to-text on this machine (Whisper), whichever backend scores the text.
     jobs: Arc<dyn TranscriptionJobs>,
     audio: AudioConfig,
+    /// Image labels and text in images (offline: no classifier yet, Tesseract OCR).
+    image_labels: Arc<dyn moderation_core::ports::ImageModerator>,
+    image_text: Arc<dyn moderation_core::ports::ImageTextReader>,
+    image: moderation_core::screen_image::ImageConfig,
     rules: RuleFilter,
     retriever: Arc<dyn PolicyRetriever>,
     judge: Arc<dyn PolicyJudge>,
@@ -149,6 +153,10 @@ impl Chain {
         };
         let mut languages: Arc<dyn LanguageIdentifier> = Arc::new(OfflineIdentifier);
         let mut translator: Option<Arc<dyn Translator>> = None;
+        let mut image_labels: Arc<dyn moderation_core::ports::ImageModerator> =
+            Arc::new(moderation_offline::NoImageClassifier);
+        let mut image_text: Arc<dyn moderation_core::ports::ImageTextReader> =
+            Arc::new(moderation_offline::TesseractText::default());
         let (detector, retriever, judge): (
             Arc<dyn ToxicityDetector>,
             Arc<dyn PolicyRetriever>,
@@ -191,6 +199,10 @@ impl Chain {
                 let model = vars.or("MODEL_ID", moderation_aws::DEFAULT_MODEL_ID);
                 let sdk = moderation_aws::load_sdk_config(&vars.sdk_settings()?).await;
                 languages = Arc::new(moderation_aws::ComprehendLanguages::from_sdk_config(&sdk));
+                let rekognition =
+                    Arc::new(moderation_aws::RekognitionImages::from_sdk_config(&sdk));
+                image_labels = rekognition.clone();
+                image_text = rekognition;
                 translator = Some(Arc::new(
                     moderation_aws::TranslateToEnglish::from_sdk_config(&sdk),
                 ));
@@ -214,6 +226,7 @@ impl Chain {
             detector.clone(),
         ));
         let concurrency = vars.count("COMPREHEND_CONCURRENCY", 4)?;
+        let image_config = moderation_core::screen_image::ImageSettings::from_vars(&vars)?;
         Ok(Chain {
             store,
             progress,
@@ -243,6 +256,19 @@ impl Chain {
                     moderation_core::screen::DEFAULT_MAX_TRANSLATED_CHARS as usize,
                 )? as u64,
             },
+            image_labels,
+            image_text,
+            image: moderation_core::screen_image::ImageConfig {
+                labels: image_config.labels,
+                min_confidence: image_config.min_confidence,
+                text_threshold: thresholds.for_kind(moderation_core::model::SourceKind::Text),
+                max_image_bytes: image_config.max_image_bytes,
+                max_concurrency: concurrency,
+                max_translated_chars: vars.count(
+                    "MAX_TRANSLATED_CHARS_PER_OBJECT",
+                    moderation_core::screen::DEFAULT_MAX_TRANSLATED_CHARS as usize,
+                )? as u64,
+            },
             evaluate: EvaluateConfig {
                 top_k: vars.count("RETRIEVE_TOP_K", 3)?,
                 max_concurrency: vars.count("LLM_CONCURRENCY", 4)?,
@@ -252,18 +278,39 @@ impl Chain {
         })
     }
 
+    /// The text path over `store`, for chat logs and the text in images.
+    fn screen_deps<'a>(&'a self, store: &'a dyn ObjectStore) -> ScreenDeps<'a> {
+        ScreenDeps {
+            store,
+            detector: self.detector.as_ref(),
+            rules: &self.rules,
+            languages: self.languages.as_ref(),
+            translator: self.translator.as_deref(),
+            known_language: None,
+        }
+    }
+
     async fn dispatch(&self, stage: Stage, obj: ObjectRef) -> moderation_core::Result<Outcome> {
         let store: &dyn ObjectStore = self.store.as_ref();
         match stage {
-            Stage::ScreenText => {
-                let deps = ScreenDeps {
-                    store,
-                    detector: self.detector.as_ref(),
-                    rules: &self.rules,
-                    languages: self.languages.as_ref(),
-                    translator: self.translator.as_deref(),
-                    known_language: None,
+            Stage::ScreenImage => {
+                let deps = moderation_core::screen_image::ImageDeps {
+                    moderator: self.image_labels.as_ref(),
+                    text: self.image_text.as_ref(),
+                    screen: self.screen_deps(store),
                 };
+                let id = keys::source_id(&obj.bucket, &obj.key);
+                moderation_core::screen_image::screen_image_object(
+                    &obj,
+                    &id,
+                    Trigger::upload(),
+                    &deps,
+                    &self.image,
+                )
+                .await
+            }
+            Stage::ScreenText => {
+                let deps = self.screen_deps(store);
                 screen_text_object(&obj, Trigger::upload(), &deps, &self.screen).await
             }
             Stage::EvaluatePolicy => {
@@ -456,12 +503,16 @@ fn upload_keys(paths: &[PathBuf]) -> Result<Vec<String>, CliError> {
             Some(moderation_core::model::SourceKind::Audio) => {
                 format!("{}local/", keys::INCOMING_AUDIO)
             }
-            _ => {
+            Some(moderation_core::model::SourceKind::Image) => {
+                format!("{}local/", keys::INCOMING_IMAGE)
+            }
+            None => {
                 return Err(CliError::Usage(format!(
-                    "{}: unsupported file type (expected .txt, .csv, .jsonl or audio: {})",
-                    p.display(),
-                    keys::AUDIO_EXTENSIONS.join(", ")
-                )))
+                "{}: unsupported file type (expected .txt, .csv, .jsonl, audio: {}, or images: {})",
+                p.display(),
+                keys::AUDIO_EXTENSIONS.join(", "),
+                moderation_core::picture::IMAGE_EXTENSIONS.join(", ")
+            )))
             }
         };
         let mut key = format!("{folder}{name}");

@@ -278,6 +278,7 @@ mod tests {
                 verdict: None,
                 evaluation: None,
                 review_reason: None,
+                bounding_box: None,
             };
             let flagged = over_threshold(&item, 0.5) && {
                 let passages = index.search(&retrieval_query(&item, 0.5), 3);

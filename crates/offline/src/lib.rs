@@ -10,6 +10,7 @@ pub mod detector;
 #[cfg(feature = "semantic")]
 pub mod embedding;
 pub mod head;
+pub mod images;
 pub mod openai;
 pub mod policy;
 pub mod profanity;
@@ -22,6 +23,7 @@ pub mod transcription;
 pub mod whisper;
 
 pub use detector::OfflineDetector;
+pub use images::{NoImageClassifier, TesseractText};
 pub use policy::{PolicyIndex, RulesJudge};
 pub use store::FolderStore;
 pub use transcription::LocalTranscription;

@@ -157,15 +157,19 @@ impl App {
         id: String,
         trigger: Trigger,
     ) -> Result<Outcome> {
-        let deps = ScreenDeps {
+        screen_text_object_as(&obj, &id, trigger, &self.screen_deps(), &self.config).await
+    }
+
+    /// The text path: store, detector, rules, languages (screen-image reads image text with it).
+    pub fn screen_deps(&self) -> ScreenDeps<'_> {
+        ScreenDeps {
             store: self.store.as_ref(),
             detector: self.detector.as_ref(),
             rules: &self.rules,
             languages: self.languages.as_ref(),
             translator: self.translator.as_deref(),
             known_language: None,
-        };
-        screen_text_object_as(&obj, &id, trigger, &deps, &self.config).await
+        }
     }
 
     pub fn store(&self) -> &Arc<dyn ObjectStore> {
@@ -194,6 +198,10 @@ impl App {
 
     pub fn thresholds(&self) -> Thresholds {
         self.config.thresholds
+    }
+
+    pub fn failure(&self) -> moderation_core::stage::FailurePolicy {
+        self.failure
     }
 
     pub fn concurrency(&self) -> usize {

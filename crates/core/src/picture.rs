@@ -1,0 +1,405 @@
+//! Image uploads: what the bytes really are, whether they are safe to decode, and an image the
+//! services accept. Rekognition takes PNG or JPEG, 80–10,000 px a side, ≤ 5 MB inline (≤ 15 MB by
+//! S3 reference); Bedrock Converse ≤ 3.75 MB and ≤ 8,000 px. GIF (first frame) and WebP become
+//! PNG; EXIF rotation is applied; tiny images are upscaled and huge ones scaled down. Every
+//! change is listed so the report can say what was checked.
+
+use std::io::Cursor;
+
+use image::{DynamicImage, ImageDecoder, ImageReader, Limits};
+
+/// An image format we accept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    Png,
+    Jpeg,
+    Gif,
+    Webp,
+}
+
+impl Format {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Format::Png => "png",
+            Format::Jpeg => "jpeg",
+            Format::Gif => "gif",
+            Format::Webp => "webp",
+        }
+    }
+
+    fn codec(self) -> image::ImageFormat {
+        match self {
+            Format::Png => image::ImageFormat::Png,
+            Format::Jpeg => image::ImageFormat::Jpeg,
+            Format::Gif => image::ImageFormat::Gif,
+            Format::Webp => image::ImageFormat::WebP,
+        }
+    }
+
+    /// The format a file extension names.
+    pub fn from_extension(ext: &str) -> Option<Format> {
+        Some(match ext.to_ascii_lowercase().as_str() {
+            "png" => Format::Png,
+            "jpg" | "jpeg" => Format::Jpeg,
+            "gif" => Format::Gif,
+            "webp" => Format::Webp,
+            _ => return None,
+        })
+    }
+}
+
+/// File extensions of images the chain moderates.
+pub const IMAGE_EXTENSIONS: &[&str] = &["png", "jpg", "jpeg", "gif", "webp"];
+
+/// Rekognition refuses smaller sides.
+pub const MIN_SIDE: u32 = 80;
+/// Converse's limit (Rekognition's is 10,000): one prepared image serves both.
+pub const MAX_SIDE: u32 = 8_000;
+/// Declared sizes past this are refused before decoding (decompression bombs): 100 megapixels
+/// is a 400 MB RGBA buffer.
+pub const MAX_PIXELS: u64 = 100_000_000;
+/// What a prepared image may weigh: Rekognition's inline limit is 5 MB, Converse's 3.75 MB.
+pub const MAX_PREPARED_BYTES: usize = 3_750_000;
+/// Decoder allocations past this are refused.
+const MAX_DECODE_ALLOC: u64 = 512 * 1024 * 1024;
+
+/// What the bytes are, by their signature; an error names what they look like instead.
+pub fn sniff(bytes: &[u8]) -> Result<Format, String> {
+    let head = &bytes[..bytes.len().min(512)];
+    if head.starts_with(b"\x89PNG\r\n\x1a\n") {
+        return Ok(Format::Png);
+    }
+    if head.starts_with(&[0xFF, 0xD8, 0xFF]) {
+        return Ok(Format::Jpeg);
+    }
+    if head.starts_with(b"GIF87a") || head.starts_with(b"GIF89a") {
+        return Ok(Format::Gif);
+    }
+    if head.len() >= 12 && &head[..4] == b"RIFF" && &head[8..12] == b"WEBP" {
+        return Ok(Format::Webp);
+    }
+    if bytes.is_empty() {
+        return Err("the file is empty".into());
+    }
+    let text = String::from_utf8_lossy(head).to_ascii_lowercase();
+    let what = if text.contains("<svg") {
+        "an SVG drawing (vector images are not accepted: upload PNG or JPEG)"
+    } else if text.contains("<html") || text.contains("<!doctype") {
+        "an HTML page"
+    } else if head.starts_with(b"%PDF") {
+        "a PDF document"
+    } else if head.starts_with(b"BM") {
+        "a BMP image (upload PNG or JPEG)"
+    } else if head.starts_with(b"II*\0") || head.starts_with(b"MM\0*") {
+        "a TIFF image (upload PNG or JPEG)"
+    } else if head.len() >= 12 && &head[4..8] == b"ftyp" {
+        "an HEIC/AVIF or video file (upload PNG or JPEG)"
+    } else {
+        "not an image in any format we accept (PNG, JPEG, GIF, WebP)"
+    };
+    Err(format!("the bytes are {what}"))
+}
+
+/// An image ready for the services, with what was done to it.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    /// The uploaded format and size.
+    pub original_format: Format,
+    pub original_width: u32,
+    pub original_height: u32,
+    /// PNG or JPEG bytes of `width` × `height`.
+    pub format: Format,
+    pub bytes: Vec<u8>,
+    pub width: u32,
+    pub height: u32,
+    /// The decoded pixels, after rotation and scaling (the offline detectors read these).
+    pub pixels: DynamicImage,
+    /// True when `bytes` are the upload itself (so the services may read it from S3).
+    pub unchanged: bool,
+    /// What was done, in words: "first frame of the GIF", "rotated as its EXIF says"…
+    pub changes: Vec<String>,
+}
+
+/// Check and prepare an upload. `extension` is the key's; the bytes must be what it says.
+pub fn prepare(bytes: &[u8], extension: &str) -> Result<Prepared, String> {
+    let format = sniff(bytes)?;
+    if let Some(named) = Format::from_extension(extension) {
+        // .jpg vs .jpeg both name JPEG; a PNG called .jpg is a mislabelled file.
+        if named != format {
+            return Err(format!(
+                "the file is named .{extension} but its bytes are {}",
+                format.as_str().to_uppercase()
+            ));
+        }
+    }
+    let reader = || {
+        let mut r = ImageReader::with_format(Cursor::new(bytes), format.codec());
+        let mut limits = Limits::default();
+        limits.max_alloc = Some(MAX_DECODE_ALLOC);
+        r.limits(limits);
+        r
+    };
+    let (w, h) = reader()
+        .into_dimensions()
+        .map_err(|e| format!("the {} header cannot be read: {e}", format.as_str()))?;
+    let pixels = u64::from(w) * u64::from(h);
+    if pixels > MAX_PIXELS {
+        return Err(format!(
+            "the image declares {w}×{h} pixels ({:.1} megapixels), over the {} megapixel limit \
+             (a decompression bomb, or a photo to scale down before upload)",
+            pixels as f64 / 1e6,
+            MAX_PIXELS / 1_000_000
+        ));
+    }
+    if w == 0 || h == 0 {
+        return Err(format!("the image declares {w}×{h} pixels"));
+    }
+    let mut decoder = reader()
+        .into_decoder()
+        .map_err(|e| format!("the {} cannot be decoded: {e}", format.as_str()))?;
+    let orientation = decoder
+        .orientation()
+        .unwrap_or(image::metadata::Orientation::NoTransforms);
+    let mut img = DynamicImage::from_decoder(decoder).map_err(|e| {
+        format!(
+            "the {} cannot be decoded (truncated or corrupt?): {e}",
+            format.as_str()
+        )
+    })?;
+    let mut changes = Vec::new();
+    match format {
+        Format::Gif => changes.push("GIF: the first frame, as PNG".to_string()),
+        Format::Webp => changes.push("WebP converted to PNG".to_string()),
+        _ => {}
+    }
+    if orientation != image::metadata::Orientation::NoTransforms {
+        img.apply_orientation(orientation);
+        changes.push(format!(
+            "rotated as its EXIF orientation says ({orientation:?})"
+        ));
+    }
+    let (iw, ih) = (img.width(), img.height());
+    if iw.max(ih) > MAX_SIDE {
+        img = img.resize(MAX_SIDE, MAX_SIDE, image::imageops::FilterType::Triangle);
+        changes.push(format!(
+            "scaled down from {iw}×{ih} to {}×{} (at most {MAX_SIDE} px a side)",
+            img.width(),
+            img.height()
+        ));
+    }
+    let (iw, ih) = (img.width(), img.height());
+    if iw.min(ih) < MIN_SIDE {
+        let scale = f64::from(MIN_SIDE) / f64::from(iw.min(ih));
+        let (nw, nh) = (
+            ((f64::from(iw) * scale).ceil() as u32).clamp(MIN_SIDE, MAX_SIDE),
+            ((f64::from(ih) * scale).ceil() as u32).clamp(MIN_SIDE, MAX_SIDE),
+        );
+        img = img.resize_exact(nw, nh, image::imageops::FilterType::Nearest);
+        changes.push(format!(
+            "upscaled from {iw}×{ih} to {nw}×{nh} (Rekognition reads at least {MIN_SIDE} px a side)"
+        ));
+    }
+    let passthrough = changes.is_empty()
+        && matches!(format, Format::Png | Format::Jpeg)
+        && bytes.len() <= MAX_PREPARED_BYTES;
+    let (out_format, out) = if passthrough {
+        (format, bytes.to_vec())
+    } else {
+        encode_within(&mut img, format, &mut changes)?
+    };
+    Ok(Prepared {
+        original_format: format,
+        original_width: w,
+        original_height: h,
+        format: out_format,
+        width: img.width(),
+        height: img.height(),
+        bytes: out,
+        pixels: img,
+        unchanged: passthrough,
+        changes,
+    })
+}
+
+/// PNG (JPEG for photos, or when PNG is too heavy), scaled down until it fits
+/// [`MAX_PREPARED_BYTES`].
+fn encode_within(
+    img: &mut DynamicImage,
+    source: Format,
+    changes: &mut Vec<String>,
+) -> Result<(Format, Vec<u8>), String> {
+    let encode = |img: &DynamicImage, f: Format| -> Result<Vec<u8>, String> {
+        let mut out = Vec::new();
+        match f {
+            Format::Jpeg => {
+                let rgb = DynamicImage::ImageRgb8(img.to_rgb8());
+                let enc = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 88);
+                rgb.write_with_encoder(enc)
+            }
+            _ => img.write_to(&mut Cursor::new(&mut out), image::ImageFormat::Png),
+        }
+        .map_err(|e| format!("re-encoding as {} failed: {e}", f.as_str()))?;
+        Ok(out)
+    };
+    let mut format = if source == Format::Jpeg {
+        Format::Jpeg
+    } else {
+        Format::Png
+    };
+    let mut out = encode(img, format)?;
+    if out.len() > MAX_PREPARED_BYTES && format == Format::Png {
+        format = Format::Jpeg;
+        out = encode(img, format)?;
+        changes.push("re-encoded as JPEG to fit the services' size limits".into());
+    }
+    while out.len() > MAX_PREPARED_BYTES {
+        let (w, h) = (img.width(), img.height());
+        let scale = (MAX_PREPARED_BYTES as f64 / out.len() as f64).sqrt() * 0.9;
+        let (nw, nh) = (
+            ((f64::from(w) * scale) as u32).max(MIN_SIDE),
+            ((f64::from(h) * scale) as u32).max(MIN_SIDE),
+        );
+        if (nw, nh) == (w, h) {
+            return Err(format!(
+                "the image cannot be brought under {MAX_PREPARED_BYTES} bytes"
+            ));
+        }
+        *img = img.resize(nw, nh, image::imageops::FilterType::Triangle);
+        out = encode(img, format)?;
+        changes.push(format!(
+            "scaled down from {w}×{h} to {}×{} to fit {:.2} MB",
+            img.width(),
+            img.height(),
+            MAX_PREPARED_BYTES as f64 / 1e6
+        ));
+    }
+    Ok((format, out))
+}
+
+/// A plain grey PNG of `w` × `h`, for tests and fixtures.
+pub fn blank_png<W: std::io::Write + std::io::Seek>(w: u32, h: u32, out: &mut W) {
+    // Encoding a small in-memory image cannot fail; a failure leaves `out` short, which the
+    // caller's decode then reports.
+    let _ = DynamicImage::new_rgb8(w, h).write_to(out, image::ImageFormat::Png);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use image::{Rgb, RgbImage, Rgba, RgbaImage};
+
+    fn png(w: u32, h: u32) -> Vec<u8> {
+        let img = RgbImage::from_fn(w, h, |x, y| Rgb([(x % 256) as u8, (y % 256) as u8, 90]));
+        let mut out = Vec::new();
+        DynamicImage::ImageRgb8(img)
+            .write_to(&mut Cursor::new(&mut out), image::ImageFormat::Png)
+            .expect("encode");
+        out
+    }
+
+    fn encoded(img: DynamicImage, f: image::ImageFormat) -> Vec<u8> {
+        let mut out = Vec::new();
+        img.write_to(&mut Cursor::new(&mut out), f).expect("encode");
+        out
+    }
+
+    #[test]
+    fn a_png_of_a_fair_size_passes_unchanged() {
+        let bytes = png(320, 200);
+        let p = prepare(&bytes, "png").expect("prepared");
+        assert!(p.unchanged);
+        assert_eq!((p.width, p.height, p.format), (320, 200, Format::Png));
+        assert_eq!(p.bytes, bytes);
+        assert!(p.changes.is_empty());
+    }
+
+    #[test]
+    fn gif_and_webp_become_png_and_tiny_images_are_upscaled() {
+        let rgba =
+            DynamicImage::ImageRgba8(RgbaImage::from_pixel(100, 90, Rgba([200, 10, 10, 255])));
+        let gif = encoded(rgba.clone(), image::ImageFormat::Gif);
+        let p = prepare(&gif, "gif").expect("gif");
+        assert_eq!(p.format, Format::Png);
+        assert!(!p.unchanged);
+        assert!(p.changes[0].contains("first frame"), "{:?}", p.changes);
+        assert_eq!(sniff(&p.bytes), Ok(Format::Png));
+
+        let one = png(1, 1);
+        let p = prepare(&one, "png").expect("1x1");
+        assert_eq!((p.width, p.height), (80, 80));
+        assert!(p.changes.iter().any(|c| c.contains("upscaled from 1×1")));
+        let p = prepare(&png(40, 200), "png").expect("40 px wide");
+        assert_eq!((p.width, p.height), (80, 400));
+    }
+
+    #[test]
+    fn hostile_and_mislabelled_files_name_their_problem() {
+        let cases: Vec<(Vec<u8>, &str, &str)> = vec![
+            (Vec::new(), "png", "empty"),
+            (
+                b"<?xml version=\"1.0\"?><svg xmlns=\"http://www.w3.org/2000/svg\"/>".to_vec(),
+                "png",
+                "SVG",
+            ),
+            (
+                b"\x89PNG\r\n\x1a\n\x00\x00garbage-after-the-signature".to_vec(),
+                "png",
+                "png",
+            ),
+            (png(300, 200)[..400].to_vec(), "png", "png"),
+            (png(300, 200), "jpg", "named .jpg but its bytes are PNG"),
+            (b"%PDF-1.7 ...".to_vec(), "png", "PDF"),
+        ];
+        for (bytes, ext, want) in cases {
+            let e = prepare(&bytes, ext).expect_err(want);
+            assert!(e.contains(want), "{want}: {e}");
+        }
+    }
+
+    fn crc32(data: &[u8]) -> u32 {
+        let mut crc = 0xFFFF_FFFFu32;
+        for &b in data {
+            crc ^= u32::from(b);
+            for _ in 0..8 {
+                crc = if crc & 1 == 1 {
+                    (crc >> 1) ^ 0xEDB8_8320
+                } else {
+                    crc >> 1
+                };
+            }
+        }
+        !crc
+    }
+
+    #[test]
+    fn a_decompression_bomb_is_refused_before_decoding() {
+        // A valid PNG header declaring 50,000 × 50,000 pixels, and no pixel data.
+        let mut bytes = png(2, 2);
+        bytes[16..20].copy_from_slice(&50_000u32.to_be_bytes());
+        bytes[20..24].copy_from_slice(&50_000u32.to_be_bytes());
+        // The IHDR chunk's CRC covers its type and data (bytes 12..29).
+        let crc = crc32(&bytes[12..29]);
+        bytes[29..33].copy_from_slice(&crc.to_be_bytes());
+        let e = prepare(&bytes, "png").expect_err("bomb");
+        assert!(e.contains("50000×50000"), "{e}");
+        assert!(e.contains("megapixel limit"), "{e}");
+    }
+
+    #[test]
+    fn heavy_images_are_scaled_to_fit_the_services() {
+        // Noise does not compress: a 1,400 × 1,400 PNG of it is ~5.9 MB.
+        let mut seed = 7u32;
+        let img = RgbImage::from_fn(1_400, 1_400, |_, _| {
+            seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            let b = seed.to_le_bytes();
+            Rgb([b[1], b[2], b[3]])
+        });
+        let bytes = encoded(DynamicImage::ImageRgb8(img), image::ImageFormat::Png);
+        assert!(bytes.len() > MAX_PREPARED_BYTES);
+        let p = prepare(&bytes, "png").expect("prepared");
+        assert!(p.bytes.len() <= MAX_PREPARED_BYTES, "{}", p.bytes.len());
+        assert!(!p.unchanged);
+        assert!(!p.changes.is_empty());
+    }
+}

@@ -1,0 +1,123 @@
+//! screen-image: `incoming/image/<conversation>/<file>` → moderation labels, the text in the
+//! image through the text path, → `screened/<id>.json`. Thin glue: configuration, adapters
+//! built once, and [`handler`] over `moderation_core::screen_image`.
+
+use std::sync::Arc;
+
+use lambda_runtime::LambdaEvent;
+use moderation_core::config::{Backend, Vars};
+use moderation_core::event::ObjectRef;
+use moderation_core::keys::Stage;
+use moderation_core::model::Trigger;
+use moderation_core::ports::{ImageModerator, ImageTextReader};
+use moderation_core::screen_image::{screen_image_object, ImageConfig, ImageDeps, ImageSettings};
+use moderation_core::stage::{handle_payload, Outcome};
+use moderation_core::Result;
+use serde_json::Value;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The text path's settings, for the text read from images.
+    pub text: screen_text::Config,
+    /// Label gates, `MinConfidence` and the size limit.
+    pub image: ImageSettings,
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self> {
+        Self::from_vars(&Vars::from_env())
+    }
+
+    pub fn from_vars(v: &Vars) -> Result<Self> {
+        Ok(Config {
+            text: screen_text::Config::from_vars(v)?,
+            image: ImageSettings::from_vars(v)?,
+        })
+    }
+}
+
+pub struct App {
+    text: screen_text::App,
+    moderator: Arc<dyn ImageModerator>,
+    reader: Arc<dyn ImageTextReader>,
+    config: ImageConfig,
+}
+
+impl App {
+    pub async fn build(config: Config) -> Result<Self> {
+        let text = screen_text::App::build(config.text.clone()).await?;
+        let (moderator, reader): (Arc<dyn ImageModerator>, Arc<dyn ImageTextReader>) =
+            match &config.text.backend {
+                Backend::Aws => {
+                    let sdk = moderation_aws::load_sdk_config(&config.text.sdk).await;
+                    let rekognition =
+                        Arc::new(moderation_aws::RekognitionImages::from_sdk_config(&sdk));
+                    (rekognition.clone(), rekognition)
+                }
+                Backend::Offline { .. } => (
+                    Arc::new(moderation_offline::NoImageClassifier),
+                    Arc::new(moderation_offline::TesseractText::default()),
+                ),
+            };
+        Ok(Self::from_parts(text, moderator, reader, &config))
+    }
+
+    pub fn from_parts(
+        text: screen_text::App,
+        moderator: Arc<dyn ImageModerator>,
+        reader: Arc<dyn ImageTextReader>,
+        config: &Config,
+    ) -> Self {
+        App {
+            config: ImageConfig {
+                labels: config.image.labels.clone(),
+                min_confidence: config.image.min_confidence,
+                text_threshold: text
+                    .thresholds()
+                    .for_kind(moderation_core::model::SourceKind::Text),
+                max_image_bytes: config.image.max_image_bytes,
+                max_concurrency: text.concurrency(),
+                max_translated_chars: text.max_translated_chars(),
+            },
+            text,
+            moderator,
+            reader,
+        }
+    }
+
+    pub async fn process(&self, obj: ObjectRef) -> Result<Outcome> {
+        let id = moderation_core::keys::source_id(&obj.bucket, &obj.key);
+        self.process_as(obj, id, Trigger::upload()).await
+    }
+
+    /// Screen an image under a given id and trigger (a screenshot a user report names).
+    pub async fn process_as(
+        &self,
+        obj: ObjectRef,
+        id: String,
+        trigger: Trigger,
+    ) -> Result<Outcome> {
+        let deps = ImageDeps {
+            moderator: self.moderator.as_ref(),
+            text: self.reader.as_ref(),
+            screen: self.text.screen_deps(),
+        };
+        screen_image_object(&obj, &id, trigger, &deps, &self.config).await
+    }
+
+    pub fn store(&self) -> &Arc<dyn moderation_core::ports::ObjectStore> {
+        self.text.store()
+    }
+}
+
+/// The Lambda handler: S3 notification, SQS-wrapped S3 notifications, or EventBridge.
+pub async fn handler(event: LambdaEvent<Value>, app: &App) -> Result<Value> {
+    handle_payload(
+        Stage::ScreenImage,
+        &event.payload,
+        app.text.store().as_ref(),
+        app.text.failure(),
+        |obj| app.process(obj),
+    )
+    .await
+}
