@@ -114,10 +114,11 @@ deploy: $(VENV)/bin/sam $(VENV)/bin/cargo-lambda ## sam build + sam deploy --gui
 	     for p in sorted(pathlib.Path("infra/policies").glob("*.md"))]' "$(POLICY_BUCKET)"; \
 	  echo "Now sync your knowledge base's data source (s3://$(POLICY_BUCKET)/policies/)."; fi
 
-watch: $(VENV)/bin/cargo-lambda models deps-speech ## cargo lambda watch with the offline backend (run invoke-* in another shell)
+watch: $(VENV)/bin/cargo-lambda models deps-speech deps-image ## cargo lambda watch with the offline backend (run invoke-* in another shell)
 	mkdir -p $(OFFLINE_ROOT)/$(BUCKET)/incoming/text $(OFFLINE_ROOT)/$(BUCKET)/incoming/audio/match-42 \
-	  $(OFFLINE_ROOT)/$(BUCKET)/recordings/match-42
-	cp events/uploads/* $(OFFLINE_ROOT)/$(BUCKET)/incoming/text/
+	  $(OFFLINE_ROOT)/$(BUCKET)/recordings/match-42 $(OFFLINE_ROOT)/$(BUCKET)/incoming/image/match-42
+	cp events/uploads/*.txt events/uploads/*.csv events/uploads/*.jsonl $(OFFLINE_ROOT)/$(BUCKET)/incoming/text/
+	cp events/uploads/*.png $(OFFLINE_ROOT)/$(BUCKET)/incoming/image/match-42/
 	grep -v '^#' events/speech/squad-voice.txt | espeak-ng -v en-us -s 150 \
 	  -w $(OFFLINE_ROOT)/$(BUCKET)/incoming/audio/match-42/squad-voice.wav
 	cp $(OFFLINE_ROOT)/$(BUCKET)/incoming/audio/match-42/squad-voice.wav events/uploads/lobby-chat.txt \

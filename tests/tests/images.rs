@@ -142,6 +142,11 @@ async fn the_report_blurs_a_flagged_image_and_outlines_its_text_in_chromium() {
         dom.contains("class=\"frame blurred\" id=\"image\" data-blurred=\"true\""),
         "{dom}"
     );
+    // The checkbox is the frame's sibling, so checking it lifts the blur (no script).
+    assert!(
+        dom.contains("<input type=\"checkbox\" id=\"reveal\" class=\"reveal\"><label"),
+        "{dom}"
+    );
     assert!(dom.contains("<img src=\"../incoming/image/samples/lose%2Dagain%2Dmeme%2Epng\""));
     assert!(
         dom.contains("class=\"box flagged\""),
@@ -155,6 +160,31 @@ async fn the_report_blurs_a_flagged_image_and_outlines_its_text_in_chromium() {
     let bytes = std::fs::read(&shot).expect("screenshot written");
     assert!(bytes.starts_with(b"\x89PNG"));
     assert_eq!(&bytes[16..24], &[0, 0, 3, 232, 0, 0, 4, 176], "1000 × 1200");
+    // The same page with the box ticked shows the picture: the screenshots differ over the
+    // image, not just at the tick.
+    let page = std::fs::read_to_string(&html).expect("html");
+    let ticked = page.replace(
+        "<input type=\"checkbox\" id=\"reveal\" class=\"reveal\">",
+        "<input type=\"checkbox\" id=\"reveal\" class=\"reveal\" checked>",
+    );
+    assert_ne!(ticked, page);
+    let revealed = html.with_file_name("revealed.html");
+    std::fs::write(&revealed, ticked).expect("write");
+    let shot2 = dir.path().join("revealed.png");
+    screenshot(&browser, &file_url(&revealed), &shot2, 1000, 1200);
+    let (a, b) = (
+        image::open(&shot).expect("decode").to_rgb8(),
+        image::open(&shot2).expect("decode").to_rgb8(),
+    );
+    let differing = a
+        .pixels()
+        .zip(b.pixels())
+        .filter(|(p, q)| p.0.iter().zip(q.0).any(|(x, y)| x.abs_diff(y) > 24))
+        .count();
+    assert!(
+        differing > 20_000,
+        "only {differing} pixels changed when revealed"
+    );
 }
 
 #[tokio::test]
@@ -281,4 +311,152 @@ async fn hostile_and_odd_files_get_a_clear_outcome() {
             assert!(r.items.is_empty(), "{name}");
         }
     }
+}
+
+#[tokio::test]
+async fn a_screenshot_attached_to_a_user_report_is_moderated_with_the_report() {
+    if !tesseract_or_skip() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path();
+    let apps = Apps::offline(root).await;
+    let key = "recordings/match-42/squad-chat-screenshot.png";
+    put(
+        root,
+        key,
+        &std::fs::read(workspace_root().join("events/uploads/squad-chat-screenshot.png"))
+            .expect("read"),
+    );
+    let out = transcribe_audio::handler(event(fixture("user-report.json")), &apps.audio)
+        .await
+        .expect("handled");
+    let written: Vec<String> = out["written"]
+        .as_array()
+        .expect("written")
+        .iter()
+        .filter_map(|v| v.as_str().map(str::to_string))
+        .collect();
+    moderate(&apps, written).await;
+    let detail: moderation_core::model::UserReport =
+        serde_json::from_value(fixture("user-report.json")["detail"].clone()).expect("detail");
+    let id = keys::user_report_id(FIXTURE_BUCKET, key, &detail.report_id);
+    let report: Report = read_doc(root, &keys::report_json_key(&id));
+    assert_eq!(
+        report.source.kind,
+        moderation_core::model::SourceKind::Image
+    );
+    assert_eq!(report.trigger.user_report.as_ref(), Some(&detail));
+    assert!(report.summary.violations >= 1, "{:?}", report.items);
+}
+
+/// Rekognition as a test needs it: fixed labels, and a text reader that is throttled.
+struct FixedLabels(moderation_core::ports::LabelsFound);
+
+#[async_trait::async_trait]
+impl moderation_core::ports::ImageModerator for FixedLabels {
+    fn name(&self) -> &str {
+        "Amazon Rekognition"
+    }
+    async fn labels(
+        &self,
+        _image: &moderation_core::ports::ImageInput<'_>,
+        _min: f64,
+    ) -> moderation_core::Result<moderation_core::ports::LabelsFound> {
+        Ok(self.0.clone())
+    }
+}
+
+struct Throttled;
+
+#[async_trait::async_trait]
+impl moderation_core::ports::ImageTextReader for Throttled {
+    fn name(&self) -> &str {
+        "Amazon Rekognition DetectText"
+    }
+    async fn lines(
+        &self,
+        _image: &moderation_core::ports::ImageInput<'_>,
+    ) -> moderation_core::Result<moderation_core::ports::TextRead> {
+        Err(moderation_core::Error::service(
+            "rekognition",
+            moderation_core::error::ServiceErrorKind::Throttled,
+            "ProvisionedThroughputExceededException: slow down",
+        ))
+    }
+}
+
+#[tokio::test]
+async fn unread_text_and_unseen_frames_are_held_for_a_person() {
+    use std::sync::Arc;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path();
+    let config = moderation_tests::with_offline_vars(root, |v| {
+        screen_image::Config::from_vars(v).expect("config")
+    });
+    let text = Arc::new(
+        screen_text::App::build(config.text.clone())
+            .await
+            .expect("text app"),
+    );
+    let violence = moderation_core::model::ImageLabel {
+        name: "Violence".into(),
+        parent: String::new(),
+        level: 1,
+        confidence: 95.0,
+        category: "Violence".into(),
+    };
+    let labels = moderation_core::ports::LabelsFound {
+        labels: vec![violence],
+        model: "Amazon Rekognition moderation model 7.0".into(),
+        ..Default::default()
+    };
+    let image = screen_image::App::from_parts(
+        text,
+        Arc::new(FixedLabels(labels)),
+        Arc::new(Throttled),
+        &config,
+    );
+    // A two-frame GIF: only the first frame can be checked.
+    let mut gif = Vec::new();
+    {
+        use image::{codecs::gif::GifEncoder, Delay, Frame, Rgba, RgbaImage};
+        let mut enc = GifEncoder::new(&mut gif);
+        for shade in [20u8, 230] {
+            enc.encode_frame(Frame::from_parts(
+                RgbaImage::from_pixel(120, 120, Rgba([shade, 0, 0, 255])),
+                0,
+                0,
+                Delay::from_numer_denom_ms(80, 1),
+            ))
+            .expect("frame");
+        }
+    }
+    let key = "incoming/image/match-7/clip.gif";
+    put(root, key, &gif);
+    image
+        .process(moderation_core::event::ObjectRef::new(FIXTURE_BUCKET, key))
+        .await
+        .expect("screened");
+    let id = keys::source_id(FIXTURE_BUCKET, key);
+    let doc: moderation_core::model::StageDocument = read_doc(root, &keys::screened_key(&id));
+    assert_eq!(doc.status, Status::Partial);
+    let picture = doc.items.iter().find(|i| i.id == "image").expect("image");
+    // Over the Violence gate: on to the policy check, with the unseen frames said.
+    assert_eq!(picture.verdict, None, "{picture:?}");
+    assert!(picture
+        .review_reason
+        .as_deref()
+        .is_some_and(|r| r.contains("only the first frame")));
+    assert!((picture.categories.violence_or_threat - 0.95).abs() < 1e-9);
+    let unread = doc
+        .items
+        .iter()
+        .find(|i| i.id == "text")
+        .expect("text item");
+    assert_eq!(unread.verdict, Some(Verdict::NeedsReview));
+    assert!(unread
+        .review_reason
+        .as_deref()
+        .is_some_and(|r| r.contains("text in the image was not read")));
 }

@@ -1,20 +1,20 @@
 //! Amazon Rekognition for images: `DetectModerationLabels` (all three taxonomy levels, content
-//! types and the model version) and `DetectText` (lines with boxes). An upload that needed no
-//! conversion is read from S3 by reference (up to 15 MB); anything converted is sent as bytes.
+//! types and the model version) and `DetectText` (lines with boxes), both sent the prepared
+//! image's bytes.
 
 use async_trait::async_trait;
 use aws_sdk_rekognition::primitives::Blob;
-use aws_sdk_rekognition::types::{Image, S3Object, TextTypes};
+use aws_sdk_rekognition::types::{Image, TextTypes};
 use aws_sdk_rekognition::Client;
 use moderation_core::model::{BoundingBox, ContentType, ImageLabel};
-use moderation_core::ports::{ImageInput, ImageModerator, ImageTextReader, LabelsFound, TextLine};
+use moderation_core::ports::{
+    ImageInput, ImageModerator, ImageTextReader, LabelsFound, TextLine, TextRead,
+};
 use moderation_core::Result as CoreResult;
 
 use crate::errors::classify;
 
 const SERVICE: &str = "rekognition";
-/// Rekognition reads S3 objects up to this size; larger ones go as (scaled) bytes.
-const MAX_S3_IMAGE_BYTES: usize = 15 * 1024 * 1024;
 
 #[derive(Debug, Clone)]
 pub struct RekognitionImages {
@@ -31,22 +31,17 @@ impl RekognitionImages {
     }
 }
 
+/// Always the prepared bytes (at most 3.75 MB, under the 5 MB inline limit): an S3 reference
+/// would need the bucket's version id (an ETag is not one) and could read a newer write than
+/// the one this event is about.
 fn image(input: &ImageInput<'_>) -> Image {
-    let p = input.prepared;
-    if p.unchanged && p.bytes.len() <= MAX_S3_IMAGE_BYTES {
-        Image::builder()
-            .s3_object(
-                S3Object::builder()
-                    .bucket(input.bucket)
-                    .name(input.key)
-                    .set_version(input.version.map(str::to_string))
-                    .build(),
-            )
-            .build()
-    } else {
-        Image::builder().bytes(Blob::new(p.bytes.clone())).build()
-    }
+    Image::builder()
+        .bytes(Blob::new(input.prepared.bytes.clone()))
+        .build()
 }
+
+/// `DetectText` returns at most this many words an image.
+const MAX_WORDS: usize = 100;
 
 /// The top category of each label: its ancestor with no parent.
 fn top_category(name: &str, parents: &[(String, String)]) -> String {
@@ -129,7 +124,7 @@ impl ImageTextReader for RekognitionImages {
         "Amazon Rekognition DetectText"
     }
 
-    async fn lines(&self, input: &ImageInput<'_>) -> CoreResult<Vec<TextLine>> {
+    async fn lines(&self, input: &ImageInput<'_>) -> CoreResult<TextRead> {
         let out = self
             .client
             .detect_text()
@@ -137,7 +132,18 @@ impl ImageTextReader for RekognitionImages {
             .send()
             .await
             .map_err(|e| classify(SERVICE, e))?;
-        Ok(out
+        let words = out
+            .text_detections()
+            .iter()
+            .filter(|d| d.r#type() == Some(&TextTypes::Word))
+            .count();
+        let incomplete = (words >= MAX_WORDS).then(|| {
+            format!(
+                "Rekognition DetectText reads at most {MAX_WORDS} words an image and found \
+                 {words}: text past them is unchecked"
+            )
+        });
+        let lines = out
             .text_detections()
             .iter()
             .filter(|d| d.r#type() == Some(&TextTypes::Line))
@@ -154,7 +160,8 @@ impl ImageTextReader for RekognitionImages {
                     },
                 })
             })
-            .collect())
+            .collect();
+        Ok(TextRead { lines, incomplete })
     }
 }
 
@@ -208,10 +215,10 @@ mod tests {
         assert!(p.unchanged);
         let rule = mock!(Client::detect_moderation_labels)
             .match_requests(|r| {
-                let s3 = r.image().and_then(|i| i.s3_object());
-                s3.and_then(|o| o.bucket()) == Some("moderation-demo")
-                    && s3.and_then(|o| o.name()) == Some("incoming/image/match-42/meme.png")
-                    && s3.and_then(|o| o.version()) == Some("v1")
+                r.image().and_then(|i| i.s3_object()).is_none()
+                    && r.image()
+                        .and_then(|i| i.bytes())
+                        .is_some_and(|b| b.as_ref().starts_with(b"\x89PNG"))
                     && r.min_confidence() == Some(50.0)
             })
             .then_output(|| {
@@ -242,9 +249,8 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn converted_images_go_as_bytes_and_throttling_is_retryable() {
-        let p = png(40, 40); // upscaled to 80 × 80: not the upload any more
-        assert!(!p.unchanged);
+    async fn throttling_is_retryable() {
+        let p = png(40, 40);
         let rule = mock!(Client::detect_moderation_labels)
             .match_requests(|r| {
                 r.image().and_then(|i| i.s3_object()).is_none()
@@ -302,12 +308,39 @@ mod tests {
                 .build()
         });
         let client = mock_client!(aws_sdk_rekognition, [&rule]);
-        let lines = RekognitionImages::new(client)
+        let read = RekognitionImages::new(client)
             .lines(&input(&p))
             .await
             .expect("lines");
+        assert_eq!(read.incomplete, None);
+        let lines = read.lines;
         let texts: Vec<&str> = lines.iter().map(|l| l.text.as_str()).collect();
         assert_eq!(texts, ["WHEN YOU LOSE", "GO KYS"]);
         assert!((lines[1].bounding_box.top - 0.85).abs() < 1e-6);
+    }
+
+    #[tokio::test]
+    async fn a_hundred_words_means_the_text_may_be_cut() {
+        let p = png(200, 120);
+        let rule = mock!(Client::detect_text).then_output(|| {
+            let mut out = DetectTextOutput::builder();
+            for n in 0..100 {
+                out = out.text_detections(
+                    TextDetection::builder()
+                        .detected_text(format!("w{n}"))
+                        .r#type(TextTypes::Word)
+                        .build(),
+                );
+            }
+            out.build()
+        });
+        let client = mock_client!(aws_sdk_rekognition, [&rule]);
+        let read = RekognitionImages::new(client)
+            .lines(&input(&p))
+            .await
+            .expect("read");
+        assert!(read
+            .incomplete
+            .is_some_and(|w| w.contains("at most 100 words")));
     }
 }

@@ -552,15 +552,15 @@ fn conversation_problem(id: &str) -> Option<String> {
 }
 
 /// A user report: moderate every recording under `recordings/<conversation>/` with the report
-/// as the trigger (audio through transcription jobs, text through `screen_text`, the text
-/// path's stage). Each recording gets its own report per user report. A conversation with no
+/// as the trigger (audio through transcription jobs; chat logs and screenshots through
+/// `screen_other`, the text and image paths' stages). Each recording gets its own report per user report. A conversation with no
 /// recordings gets a failed report that says so.
 pub async fn user_report<F, Fut>(
     report: &UserReport,
     bucket: &str,
     deps: &AudioDeps<'_>,
     cfg: &AudioConfig,
-    screen_text: F,
+    screen_other: F,
 ) -> Result<Outcome>
 where
     F: Fn(ObjectRef, String, Trigger) -> Fut,
@@ -612,13 +612,17 @@ where
         let kind = keys::kind_of(&key);
         let result = match kind {
             Some(SourceKind::Audio) => start_audio_job(&obj, &id, trigger.clone(), deps, cfg).await,
-            Some(SourceKind::Text) => screen_text(obj.clone(), id.clone(), trigger.clone()).await,
-            _ => {
+            Some(SourceKind::Text | SourceKind::Image) => {
+                screen_other(obj.clone(), id.clone(), trigger.clone()).await
+            }
+            None => {
                 let doc = audio_doc(&id, obj.uri(), None, None, trigger.clone(), cfg);
                 let reason = format!(
-                    "{key}: unsupported file type; recordings are audio ({}) or chat logs ({})",
+                    "{key}: unsupported file type; recordings are audio ({}), chat logs ({}) or \
+                     screenshots ({})",
                     keys::AUDIO_EXTENSIONS.join(", "),
-                    keys::TEXT_EXTENSIONS.join(", ")
+                    keys::TEXT_EXTENSIONS.join(", "),
+                    crate::picture::IMAGE_EXTENSIONS.join(", ")
                 );
                 write_doc(deps.store, bucket, &failed(doc, reason)).await
             }

@@ -8,6 +8,7 @@ pub mod encoding;
 pub mod error;
 pub mod evasion;
 pub mod event;
+pub mod generation;
 pub mod keys;
 pub mod language;
 pub mod model;

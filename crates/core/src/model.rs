@@ -261,6 +261,31 @@ pub struct Item {
     pub bounding_box: Option<BoundingBox>,
 }
 
+impl Item {
+    /// An item with no scores, hits or verdict yet.
+    pub fn new(id: impl Into<String>, text: impl Into<String>) -> Self {
+        Item {
+            id: id.into(),
+            text: text.into(),
+            user: None,
+            timestamp: None,
+            conversation: None,
+            start_time: None,
+            end_time: None,
+            toxicity: 0.0,
+            categories: CategoryScores::default(),
+            rule_hits: Vec::new(),
+            revealed: None,
+            language: None,
+            translation: None,
+            verdict: None,
+            evaluation: None,
+            review_reason: None,
+            bounding_box: None,
+        }
+    }
+}
+
 /// A box on an image as fractions of its width and height (Rekognition's `BoundingBox`).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct BoundingBox {

@@ -56,9 +56,10 @@ pub const IMAGE_EXTENSIONS: &[&str] = &["png", "jpg", "jpeg", "gif", "webp"];
 pub const MIN_SIDE: u32 = 80;
 /// Converse's limit (Rekognition's is 10,000): one prepared image serves both.
 pub const MAX_SIDE: u32 = 8_000;
-/// Declared sizes past this are refused before decoding (decompression bombs): 100 megapixels
-/// is a 400 MB RGBA buffer.
-pub const MAX_PIXELS: u64 = 100_000_000;
+/// Declared sizes past this are refused before decoding (decompression bombs): 64 megapixels
+/// is a 256 MB RGBA buffer, which with its scaled copy fits the function's 1 GB. A 48 MP phone
+/// photo passes.
+pub const MAX_PIXELS: u64 = 64_000_000;
 /// What a prepared image may weigh: Rekognition's inline limit is 5 MB, Converse's 3.75 MB.
 pub const MAX_PREPARED_BYTES: usize = 3_750_000;
 /// Decoder allocations past this are refused.
@@ -115,10 +116,30 @@ pub struct Prepared {
     pub height: u32,
     /// The decoded pixels, after rotation and scaling (the offline detectors read these).
     pub pixels: DynamicImage,
-    /// True when `bytes` are the upload itself (so the services may read it from S3).
+    /// True when `bytes` are the upload itself, byte for byte.
     pub unchanged: bool,
     /// What was done, in words: "first frame of the GIF", "rotated as its EXIF says"…
     pub changes: Vec<String>,
+    /// More than one frame (GIF, APNG, animated WebP): only the first was checked.
+    pub animated: bool,
+}
+
+/// Whether the image has more than one frame. Frames are counted without decoding them all:
+/// the GIF decoder stops at the second, APNG and WebP say so in their headers.
+fn is_animated(bytes: &[u8], format: Format) -> bool {
+    let cursor = || Cursor::new(bytes);
+    match format {
+        Format::Gif => image::codecs::gif::GifDecoder::new(cursor())
+            .map(|d| image::AnimationDecoder::into_frames(d).take(2).count() > 1)
+            .unwrap_or(false),
+        Format::Png => image::codecs::png::PngDecoder::new(cursor())
+            .and_then(|d| d.is_apng())
+            .unwrap_or(false),
+        Format::Webp => image::codecs::webp::WebPDecoder::new(cursor())
+            .map(|d| d.has_animation())
+            .unwrap_or(false),
+        Format::Jpeg => false,
+    }
 }
 
 /// Check and prepare an upload. `extension` is the key's; the bytes must be what it says.
@@ -168,6 +189,12 @@ pub fn prepare(bytes: &[u8], extension: &str) -> Result<Prepared, String> {
         )
     })?;
     let mut changes = Vec::new();
+    let animated = is_animated(bytes, format);
+    if animated {
+        changes.push(
+            "animated: only the first frame was checked; a person should look at the rest".into(),
+        );
+    }
     match format {
         Format::Gif => changes.push("GIF: the first frame, as PNG".to_string()),
         Format::Webp => changes.push("WebP converted to PNG".to_string()),
@@ -181,7 +208,9 @@ pub fn prepare(bytes: &[u8], extension: &str) -> Result<Prepared, String> {
     }
     let (iw, ih) = (img.width(), img.height());
     if iw.max(ih) > MAX_SIDE {
-        img = img.resize(MAX_SIDE, MAX_SIDE, image::imageops::FilterType::Triangle);
+        // `thumbnail` scales in one pass; `resize` would first build a float copy of the whole
+        // width at the new height (over 1 GB for a 10,000 px image).
+        img = img.thumbnail(MAX_SIDE, MAX_SIDE);
         changes.push(format!(
             "scaled down from {iw}×{ih} to {}×{} (at most {MAX_SIDE} px a side)",
             img.width(),
@@ -201,6 +230,7 @@ pub fn prepare(bytes: &[u8], extension: &str) -> Result<Prepared, String> {
         ));
     }
     let passthrough = changes.is_empty()
+        && !animated
         && matches!(format, Format::Png | Format::Jpeg)
         && bytes.len() <= MAX_PREPARED_BYTES;
     let (out_format, out) = if passthrough {
@@ -219,6 +249,7 @@ pub fn prepare(bytes: &[u8], extension: &str) -> Result<Prepared, String> {
         pixels: img,
         unchanged: passthrough,
         changes,
+        animated,
     })
 }
 
@@ -265,7 +296,7 @@ fn encode_within(
                 "the image cannot be brought under {MAX_PREPARED_BYTES} bytes"
             ));
         }
-        *img = img.resize(nw, nh, image::imageops::FilterType::Triangle);
+        *img = img.thumbnail(nw, nh);
         out = encode(img, format)?;
         changes.push(format!(
             "scaled down from {w}×{h} to {}×{} to fit {:.2} MB",
@@ -331,6 +362,36 @@ mod tests {
         assert!(p.changes.iter().any(|c| c.contains("upscaled from 1×1")));
         let p = prepare(&png(40, 200), "png").expect("40 px wide");
         assert_eq!((p.width, p.height), (80, 400));
+    }
+
+    #[test]
+    fn an_animated_gif_is_checked_on_its_first_frame_and_says_so() {
+        use image::{codecs::gif::GifEncoder, Delay, Frame};
+        let mut out = Vec::new();
+        {
+            let mut enc = GifEncoder::new(&mut out);
+            for shade in [10u8, 240] {
+                let frame = Frame::from_parts(
+                    RgbaImage::from_pixel(100, 100, Rgba([shade, shade, shade, 255])),
+                    0,
+                    0,
+                    Delay::from_numer_denom_ms(100, 1),
+                );
+                enc.encode_frame(frame).expect("frame");
+            }
+        }
+        let p = prepare(&out, "gif").expect("prepared");
+        assert!(p.animated);
+        assert!(
+            p.changes[0].contains("only the first frame"),
+            "{:?}",
+            p.changes
+        );
+        let still = encoded(
+            DynamicImage::ImageRgba8(RgbaImage::from_pixel(100, 100, Rgba([1, 2, 3, 255]))),
+            image::ImageFormat::Gif,
+        );
+        assert!(!prepare(&still, "gif").expect("still").animated);
     }
 
     #[test]

@@ -278,8 +278,7 @@ pub trait MediaLinks: Send + Sync {
     async fn media_url(&self, bucket: &str, key: &str) -> Result<Option<String>>;
 }
 
-/// An image to check: the prepared pixels and bytes, and where the upload lives (the services
-/// may read an unchanged upload from S3 instead of receiving its bytes).
+/// An image to check: the prepared pixels and bytes, and where the upload lives.
 pub struct ImageInput<'a> {
     pub prepared: &'a crate::picture::Prepared,
     pub bucket: &'a str,
@@ -316,9 +315,18 @@ pub struct TextLine {
     pub bounding_box: crate::model::BoundingBox,
 }
 
-/// Text in an image (Rekognition `DetectText`, or offline OCR), line by line in reading order.
+/// The text read from an image.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct TextRead {
+    /// Line by line in reading order.
+    pub lines: Vec<TextLine>,
+    /// Why some text may be missing (Rekognition reads at most 100 words an image).
+    pub incomplete: Option<String>,
+}
+
+/// Text in an image (Rekognition `DetectText`, or offline OCR).
 #[async_trait]
 pub trait ImageTextReader: Send + Sync {
     fn name(&self) -> &str;
-    async fn lines(&self, image: &ImageInput<'_>) -> Result<Vec<TextLine>>;
+    async fn lines(&self, image: &ImageInput<'_>) -> Result<TextRead>;
 }

@@ -425,19 +425,24 @@ pub fn render_html(report: &Report, threshold: f64, media_url: Option<&str>) -> 
 /// the model that gave them, and what no detector checked.
 fn render_image(b: &mut String, report: &Report, media_url: Option<&str>) {
     b.push_str("<h2>Image</h2>");
-    let flagged = report.items.iter().any(|i| {
-        !matches!(
-            i.verdict,
-            Some(Verdict::BelowThreshold | Verdict::NoViolation)
-        )
-    });
+    // Anything short of a complete, clean check keeps the picture blurred: a failed upload
+    // may still be an image a browser shows.
+    let flagged = report.status != Status::Complete
+        || report.items.is_empty()
+        || report.items.iter().any(|i| {
+            !matches!(
+                i.verdict,
+                Some(Verdict::BelowThreshold | Verdict::NoViolation)
+            )
+        });
     if let Some(url) = media_url {
         let blurred = if flagged { " blurred" } else { "" };
         if flagged {
+            // The checkbox is the frame's sibling: `.reveal:checked ~ .frame` lifts the blur.
             b.push_str(
-                "<p><input type=\"checkbox\" id=\"reveal\" class=\"reveal\">\
+                "<input type=\"checkbox\" id=\"reveal\" class=\"reveal\">\
                  <label for=\"reveal\" class=\"reveal-label\">Show the image \
-                 (blurred: something on it was flagged)</label></p>",
+                 (blurred: something on it was flagged, or it was not fully checked)</label><br>",
             );
         }
         let _ = write!(

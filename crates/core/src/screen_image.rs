@@ -215,23 +215,10 @@ fn image_item(found: &LabelsFound, thresholds: &LabelThresholds) -> Item {
         .filter(|(top, c)| *c >= thresholds.for_category(top))
         .collect();
     Item {
-        id: "image".into(),
-        text: describe(found),
-        user: None,
-        timestamp: None,
-        conversation: None,
-        start_time: None,
-        end_time: None,
         toxicity: maxima.first().map_or(0.0, |m| m.1),
         categories,
-        rule_hits: Vec::new(),
-        revealed: None,
-        language: None,
-        translation: None,
         verdict: over.is_empty().then_some(Verdict::BelowThreshold),
-        evaluation: None,
-        review_reason: None,
-        bounding_box: None,
+        ..Item::new("image", describe(found))
     }
 }
 
@@ -323,8 +310,9 @@ pub async fn screen_image_object(
         );
         return write_failed(deps, doc, &obj.bucket, reason).await;
     }
-    // Decoding is CPU-bound (a large photo takes a moment), and a decoder panic on hostile
-    // bytes must end as a report, not a crash.
+    // Decoding is CPU-bound (a large photo takes a moment). Where panics unwind (tests, modctl)
+    // a decoder panic on hostile bytes ends as a failed report; the Lambda profile aborts, so
+    // there the delivery fails and the message goes to the dead-letter queue after its retries.
     let named = ext.clone();
     let prepared = match tokio::task::spawn_blocking(move || prepare(&bytes, &named)).await {
         Ok(Ok(p)) => p,
@@ -362,6 +350,16 @@ pub async fn screen_image_object(
                 );
                 item.review_reason = Some(why);
                 item.verdict = Some(Verdict::NeedsReview);
+            } else if prepared.animated {
+                // Later frames of a GIF, APNG or WebP were never looked at.
+                item.review_reason = Some(
+                    "animated image: only the first frame was checked; a person should look at \
+                     the rest"
+                        .into(),
+                );
+                if item.verdict == Some(Verdict::BelowThreshold) {
+                    item.verdict = Some(Verdict::NeedsReview);
+                }
             }
             doc.items.push(item);
             found
@@ -385,23 +383,25 @@ pub async fn screen_image_object(
         }
     };
     let text_model = match lines {
-        Ok(lines) => {
-            let (items, text_errors, usage) = screen_lines(lines, deps, cfg).await;
+        Ok(read) => {
+            let (items, text_errors, usage) = screen_lines(read.lines, deps, cfg).await;
             doc.items.extend(items);
             errors.extend(text_errors);
             doc.usage.add(&usage);
+            if let Some(why) = read.incomplete {
+                doc.items.push(unread_text_item(why.clone()));
+                errors.push(ErrorEntry::new(STAGE, Some("text"), why));
+            }
             Some(deps.text.name().to_string())
         }
         Err(e) => {
             warn!(error = %e, "reading text in the image failed");
-            errors.push(ErrorEntry::new(
-                STAGE,
-                None,
-                format!(
-                    "text in the image was not read ({}: {e}); a caption or chat in it is unchecked",
-                    deps.text.name()
-                ),
-            ));
+            let why = format!(
+                "text in the image was not read ({}: {e}); a caption or chat in it is unchecked",
+                deps.text.name()
+            );
+            doc.items.push(unread_text_item(why.clone()));
+            errors.push(ErrorEntry::new(STAGE, Some("text"), why));
             None
         }
     };
@@ -421,6 +421,15 @@ pub async fn screen_image_object(
     }
     doc.errors.extend(errors);
     write(deps, &obj.bucket, &doc).await
+}
+
+/// Item `text`: text in the image that no reader could check, held for a person.
+fn unread_text_item(why: String) -> Item {
+    Item {
+        verdict: Some(Verdict::NeedsReview),
+        review_reason: Some(why),
+        ..Item::new("text", "[text in the image] not checked")
+    }
 }
 
 /// Whether the lines read as one text split over lines (a meme's top and bottom caption)

@@ -91,6 +91,18 @@ enum Command {
         #[command(flatten)]
         run: RunArgs,
     },
+    /// Check an image-generation prompt before it reaches an image model: prints allow, warn or
+    /// block with the reasons, and the negative prompt to pass along. Exit status 0 allow,
+    /// 3 warn, 4 block.
+    CheckPrompt {
+        prompt: String,
+        /// Negative-prompt list, one term per line (default NEGATIVE_PROMPTS, else
+        /// infra/negative-prompts.txt).
+        #[arg(long)]
+        negative_prompts: Option<PathBuf>,
+        #[command(flatten)]
+        run: RunArgs,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -585,8 +597,61 @@ fn speak_scripts(scripts: &Path, out: &Path) -> Result<Vec<PathBuf>, CliError> {
     Ok(wavs)
 }
 
-async fn run(cli: Cli) -> Result<(), CliError> {
+/// `modctl check-prompt`: the decision line, the negative prompt, and the exit status.
+async fn check_prompt(
+    prompt: &str,
+    negative_prompts: Option<PathBuf>,
+    run: &RunArgs,
+) -> Result<u8, CliError> {
+    use moderation_core::generation::{self, Decision};
+    let path = negative_prompts
+        .or_else(|| Vars::from_env().get("NEGATIVE_PROMPTS").map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from("infra/negative-prompts.txt"));
+    let list = std::fs::read_to_string(&path).map_err(|source| CliError::Io {
+        path: path.display().to_string(),
+        source,
+    })?;
+    let negative = generation::parse_negative_prompts(&list)
+        .map_err(|e| CliError::Usage(format!("{}: {e}", path.display())))?;
+    let chain = Chain::build(run).await?;
+    let warn_at = chain
+        .screen
+        .thresholds
+        .for_kind(moderation_core::model::SourceKind::Text);
+    let store: &dyn ObjectStore = chain.store.as_ref();
+    let found = generation::check_prompt(
+        prompt,
+        &negative,
+        &chain.screen_deps(store),
+        warn_at,
+        generation::DEFAULT_BLOCK_AT.max(warn_at),
+    )
+    .await;
+    let mut out = Lines::new(std::io::stdout());
+    out.line(&format!(
+        "{}{}",
+        found.decision.as_str(),
+        if found.reasons.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", found.reasons.join("; "))
+        }
+    ));
+    out.line(&format!("negative prompt: {}", negative.join(", ")));
+    Ok(match found.decision {
+        Decision::Allow => 0,
+        Decision::Warn => 3,
+        Decision::Block => 4,
+    })
+}
+
+async fn run(cli: Cli) -> Result<u8, CliError> {
     let (paths, run) = match cli.command {
+        Command::CheckPrompt {
+            prompt,
+            negative_prompts,
+            run,
+        } => return check_prompt(&prompt, negative_prompts, &run).await,
         Command::Moderate { paths, run } => (paths, run),
         Command::Demo {
             uploads,
@@ -609,7 +674,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         "index: {}",
         run.out.join(keys::report_index_key()).display()
     ));
-    Ok(())
+    Ok(0)
 }
 
 /// Standard output that may close early (`modctl moderate … | head -1`): a closed pipe ends
@@ -643,7 +708,7 @@ async fn main() -> ExitCode {
     tracing_subscriber_init();
     let cli = Cli::parse();
     match run(cli).await {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => ExitCode::from(code),
         Err(
             e @ (CliError::Usage(_)
             | CliError::Core(

@@ -235,3 +235,60 @@ fn a_closed_stdout_does_not_stop_the_work() {
         .count();
     assert_eq!(reports, 2);
 }
+
+#[test]
+fn check_prompt_allows_warns_or_blocks_and_prints_the_negative_prompt() {
+    let out = tempfile::tempdir().expect("tempdir");
+    let dir = out.path().display().to_string();
+    for (prompt, code, decision) in [
+        (
+            "a knight riding a dragon over a castle at sunset",
+            0,
+            "allow",
+        ),
+        (
+            "a poster telling the other team to kill yourself",
+            4,
+            "block",
+        ),
+        // Offline there is no model for other languages: a person should look first.
+        (
+            "un caballero montando un dragón sobre el castillo al atardecer",
+            3,
+            "warn",
+        ),
+    ] {
+        let o = modctl(&["check-prompt", prompt, "--out", &dir]);
+        let text = stdout(&o);
+        assert_eq!(o.status.code(), Some(code), "{prompt}: {text}");
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines[0].starts_with(decision), "{prompt}: {text}");
+        assert!(
+            lines[1].starts_with("negative prompt: nudity, nsfw"),
+            "{text}"
+        );
+    }
+    let o = modctl(&[
+        "check-prompt",
+        "a cat",
+        "--negative-prompts",
+        "/nonexistent/list.txt",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("/nonexistent/list.txt"));
+}
+
+#[test]
+fn a_file_named_like_an_image_that_is_not_one_gets_a_failed_report() {
+    let out = tempfile::tempdir().expect("tempdir");
+    let fake = out.path().join("avatar.png");
+    std::fs::write(&fake, b"<svg xmlns=\"http://www.w3.org/2000/svg\"/>").expect("write");
+    let dir = out.path().join("out").display().to_string();
+    let o = modctl(&["moderate", &fake.display().to_string(), "--out", &dir]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = stdout(&o);
+    assert!(
+        text.contains("avatar.png: 0 items") && text.contains("(Failed)"),
+        "{text}"
+    );
+}

@@ -8,7 +8,9 @@ use std::process::{Command, Stdio};
 use async_trait::async_trait;
 use image::DynamicImage;
 use moderation_core::model::BoundingBox;
-use moderation_core::ports::{ImageInput, ImageModerator, ImageTextReader, LabelsFound, TextLine};
+use moderation_core::ports::{
+    ImageInput, ImageModerator, ImageTextReader, LabelsFound, TextLine, TextRead,
+};
 use moderation_core::screen_image::TOP_CATEGORIES;
 use moderation_core::{Error, Result as CoreResult};
 
@@ -30,6 +32,9 @@ impl ImageModerator for NoImageClassifier {
         })
     }
 }
+
+/// One OCR pass taking longer than this is stopped (a 2× 8,000 px image takes a few seconds).
+const OCR_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Lines whose words Tesseract is less sure of than this (0–100) are noise: textures, edges.
 const MIN_LINE_CONFIDENCE: f64 = 35.0;
@@ -72,23 +77,58 @@ impl TesseractText {
                     self.program
                 ))
             })?;
-        if let Some(mut stdin) = child.stdin.take() {
-            // A write error shows as the exit status below.
-            let _ = stdin.write_all(png);
-        }
-        let out = child.wait_with_output().map_err(|e| Error::Io {
-            path: self.program.clone(),
-            source: e,
-        })?;
-        if !out.status.success() {
+        // Feed and drain the pipes on their own threads (a full pipe would stall either side),
+        // and give up on a run that hangs.
+        let mut stdin = child.stdin.take();
+        let input = png.to_vec();
+        let feeder =
+            std::thread::spawn(move || stdin.take().map(|mut s| s.write_all(&input)).transpose());
+        let drain = |pipe: Option<Box<dyn std::io::Read + Send>>| {
+            std::thread::spawn(move || {
+                let mut buf = Vec::new();
+                if let Some(mut p) = pipe {
+                    let _ = p.read_to_end(&mut buf);
+                }
+                buf
+            })
+        };
+        let stdout = drain(child.stdout.take().map(|p| Box::new(p) as _));
+        let stderr = drain(child.stderr.take().map(|p| Box::new(p) as _));
+        let deadline = std::time::Instant::now() + OCR_TIMEOUT;
+        let status = loop {
+            match child.try_wait() {
+                Ok(Some(status)) => break status,
+                Ok(None) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(20))
+                }
+                Ok(None) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return Err(Error::Input(format!(
+                        "{} took over {} s and was stopped",
+                        self.program,
+                        OCR_TIMEOUT.as_secs()
+                    )));
+                }
+                Err(e) => {
+                    return Err(Error::Io {
+                        path: self.program.clone(),
+                        source: e,
+                    })
+                }
+            }
+        };
+        let fed = feeder.join();
+        let out = stdout.join().unwrap_or_default();
+        let err = stderr.join().unwrap_or_default();
+        if !status.success() || !matches!(fed, Ok(Ok(_))) {
             return Err(Error::Input(format!(
-                "{} failed ({}): {}",
+                "{} failed ({status}): {}",
                 self.program,
-                out.status,
-                String::from_utf8_lossy(&out.stderr).trim()
+                String::from_utf8_lossy(&err).trim()
             )));
         }
-        Ok(parse_tsv(&String::from_utf8_lossy(&out.stdout), w, h))
+        Ok(parse_tsv(&String::from_utf8_lossy(&out), w, h))
     }
 }
 
@@ -230,7 +270,7 @@ impl ImageTextReader for TesseractText {
         "Tesseract OCR"
     }
 
-    async fn lines(&self, image: &ImageInput<'_>) -> CoreResult<Vec<TextLine>> {
+    async fn lines(&self, image: &ImageInput<'_>) -> CoreResult<TextRead> {
         let pixels = image.prepared.pixels.clone();
         let program = self.program.clone();
         tokio::task::spawn_blocking(move || {
@@ -240,7 +280,10 @@ impl ImageTextReader for TesseractText {
             for png in pngs {
                 passes.push(reader.pass(&png, w, h)?);
             }
-            Ok(merge(passes))
+            Ok(TextRead {
+                lines: merge(passes),
+                incomplete: None,
+            })
         })
         .await
         .map_err(|e| Error::Input(format!("the OCR task failed: {e}")))?

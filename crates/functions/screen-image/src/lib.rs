@@ -37,7 +37,8 @@ impl Config {
 }
 
 pub struct App {
-    text: screen_text::App,
+    /// The text path, shared with transcribe-audio when it screens a user report's screenshots.
+    text: Arc<screen_text::App>,
     moderator: Arc<dyn ImageModerator>,
     reader: Arc<dyn ImageTextReader>,
     config: ImageConfig,
@@ -45,7 +46,7 @@ pub struct App {
 
 impl App {
     pub async fn build(config: Config) -> Result<Self> {
-        let text = screen_text::App::build(config.text.clone()).await?;
+        let text = Arc::new(screen_text::App::build(config.text.clone()).await?);
         let (moderator, reader): (Arc<dyn ImageModerator>, Arc<dyn ImageTextReader>) =
             match &config.text.backend {
                 Backend::Aws => {
@@ -63,7 +64,7 @@ impl App {
     }
 
     pub fn from_parts(
-        text: screen_text::App,
+        text: Arc<screen_text::App>,
         moderator: Arc<dyn ImageModerator>,
         reader: Arc<dyn ImageTextReader>,
         config: &Config,
@@ -107,6 +108,10 @@ impl App {
 
     pub fn store(&self) -> &Arc<dyn moderation_core::ports::ObjectStore> {
         self.text.store()
+    }
+
+    pub fn text(&self) -> &Arc<screen_text::App> {
+        &self.text
     }
 }
 

@@ -5,7 +5,8 @@
 //! - EventBridge `Transcribe Job State Change` FAILED → a failed `screened/<id>.json` with
 //!   Transcribe's `FailureReason`;
 //! - the `moderation.user-report` event → every recording under `recordings/<conversation>/`
-//!   (audio via Transcribe, chat logs via the text path's stage), carrying the report.
+//!   (audio via Transcribe, chat logs and screenshots via the text and image paths' stages),
+//!   carrying the report.
 //!
 //! Thin glue: configuration, adapters built once, and [`handler`] over `moderation_core::audio`.
 
@@ -20,8 +21,10 @@ use moderation_core::audio::{
 use moderation_core::config::{Backend, Vars};
 use moderation_core::event::Work;
 use moderation_core::keys::{self, Stage};
+use moderation_core::model::SourceKind;
 use moderation_core::model::Trigger;
-use moderation_core::ports::{SpeechLanguages, TranscriptionJobs};
+use moderation_core::ports::{ImageModerator, ImageTextReader, SpeechLanguages, TranscriptionJobs};
+use moderation_core::screen_image::ImageSettings;
 use moderation_core::stage::{handle_work, Outcome};
 use moderation_core::{Error, Result};
 use serde_json::Value;
@@ -43,6 +46,8 @@ pub struct Config {
     pub transcript_kms_key_id: Option<String>,
     /// `AUDIO_LANGUAGES`: `en-US` (toxicity detection) or the languages to identify among.
     pub languages: SpeechLanguages,
+    /// How screenshots attached to a user report are checked (screen-image's settings).
+    pub image: ImageSettings,
 }
 
 impl Config {
@@ -64,12 +69,15 @@ impl Config {
             whisper_dir: PathBuf::from(whisper_dir),
             transcript_kms_key_id: v.get("TRANSCRIPT_KMS_KEY_ID").filter(|k| !k.is_empty()),
             languages: v.speech_languages()?,
+            image: ImageSettings::from_vars(v)?,
         })
     }
 }
 
 pub struct App {
-    text: screen_text::App,
+    text: Arc<screen_text::App>,
+    /// Screenshots under `recordings/<conversation>/` named by a user report.
+    image: screen_image::App,
     jobs: Arc<dyn TranscriptionJobs>,
     audio: AudioConfig,
     bucket: Option<String>,
@@ -79,10 +87,14 @@ pub struct App {
 impl App {
     pub async fn build(config: Config) -> Result<Self> {
         let text = screen_text::App::build(config.text.clone()).await?;
+        let mut rekognition = None;
         let jobs: Arc<dyn TranscriptionJobs> = match &config.text.backend {
             Backend::Aws => {
                 moderation_aws::transcribe::check_languages(&config.languages)?;
                 let sdk = moderation_aws::load_sdk_config(&config.text.sdk).await;
+                rekognition = Some(Arc::new(
+                    moderation_aws::RekognitionImages::from_sdk_config(&sdk),
+                ));
                 Arc::new(moderation_aws::TranscribeJobs::from_sdk_config(&sdk))
             }
             Backend::Offline { .. } => {
@@ -93,7 +105,28 @@ impl App {
                 ))
             }
         };
-        Ok(Self::from_parts(text, jobs, &config))
+        let app = Self::from_parts(text, jobs, &config);
+        Ok(match rekognition {
+            Some(r) => app.with_image_adapters(r.clone(), r, &config),
+            None => app,
+        })
+    }
+
+    /// Check user-report screenshots with these adapters (Rekognition on AWS) instead of the
+    /// offline ones.
+    pub fn with_image_adapters(
+        mut self,
+        moderator: Arc<dyn ImageModerator>,
+        reader: Arc<dyn ImageTextReader>,
+        config: &Config,
+    ) -> Self {
+        self.image = screen_image::App::from_parts(
+            self.text.clone(),
+            moderator,
+            reader,
+            &image_config(config),
+        );
+        self
     }
 
     pub fn from_parts(
@@ -101,7 +134,16 @@ impl App {
         jobs: Arc<dyn TranscriptionJobs>,
         config: &Config,
     ) -> Self {
+        let text = Arc::new(text);
+        // Offline image checks unless `with_image_adapters` says otherwise.
+        let image = screen_image::App::from_parts(
+            text.clone(),
+            Arc::new(moderation_offline::NoImageClassifier),
+            Arc::new(moderation_offline::TesseractText::default()),
+            &image_config(config),
+        );
         App {
+            image,
             audio: AudioConfig {
                 thresholds: text.thresholds(),
                 max_audio_bytes: config.max_audio_bytes,
@@ -152,11 +194,25 @@ impl App {
                     self.home_bucket()?,
                     &deps,
                     &self.audio,
-                    |obj, id, trigger| self.text.process_as(obj, id, trigger),
+                    |obj, id, trigger| async move {
+                        match keys::kind_of(&obj.key) {
+                            Some(SourceKind::Image) => {
+                                self.image.process_as(obj, id, trigger).await
+                            }
+                            _ => self.text.process_as(obj, id, trigger).await,
+                        }
+                    },
                 )
                 .await
             }
         }
+    }
+}
+
+fn image_config(config: &Config) -> screen_image::Config {
+    screen_image::Config {
+        text: config.text.clone(),
+        image: config.image.clone(),
     }
 }
 
