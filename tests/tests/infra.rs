@@ -297,3 +297,53 @@ fn lambda_binaries_link_no_ml_framework() {
         }
     }
 }
+
+/// Every string inside `v`, through tags (`!Sub`, `!If`) and sequences.
+fn strings(v: &Value, out: &mut Vec<String>) {
+    match untag(v) {
+        Value::String(s) => out.push(s.clone()),
+        Value::Sequence(seq) => seq.iter().for_each(|x| strings(x, out)),
+        Value::Mapping(m) => m.values().for_each(|x| strings(x, out)),
+        _ => {}
+    }
+}
+
+/// Whether a function's policies allow `action` on keys under `prefix`.
+fn allows(props: &Value, action: &str, prefix: &str) -> bool {
+    let mut found = false;
+    for policy in props["Policies"].as_sequence().into_iter().flatten() {
+        for st in policy["Statement"].as_sequence().into_iter().flatten() {
+            let mut actions = Vec::new();
+            strings(&st["Action"], &mut actions);
+            let mut resources = Vec::new();
+            strings(&st["Resource"], &mut resources);
+            found |= actions.iter().any(|a| a == action)
+                && resources
+                    .iter()
+                    .any(|r| r.ends_with(&format!("/{prefix}*")));
+        }
+    }
+    found
+}
+
+#[test]
+fn stages_that_write_screened_documents_can_read_them() {
+    // `superseded` reads the previous screened document to drop a late, older event; without
+    // s3:GetObject the read fails (AccessDenied) and the check never fires.
+    let t = template();
+    let deployed = deployed_functions(&t);
+    for stage in [
+        keys::Stage::ScreenText,
+        keys::Stage::ScreenImage,
+        keys::Stage::TranscribeAudio,
+    ] {
+        let f = &deployed[stage.name()];
+        assert!(
+            allows(&f.props, "s3:GetObject", keys::SCREENED),
+            "{} cannot read {}",
+            stage.name(),
+            keys::SCREENED
+        );
+        assert!(allows(&f.props, "s3:PutObject", keys::SCREENED));
+    }
+}
