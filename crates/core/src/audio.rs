@@ -23,7 +23,7 @@ use crate::ports::{
 };
 use crate::rules::RuleFilter;
 use crate::screen::{
-    over_threshold, screen_messages_within, superseded, ScreenDeps, Thresholds,
+    over_threshold, screen_messages_within, superseded, write_screened, ScreenDeps, Thresholds,
     DEFAULT_MAX_TRANSLATED_CHARS,
 };
 use crate::stage::{dead_letter, get_json, now_rfc3339, put_json, Outcome};
@@ -131,19 +131,6 @@ fn audio_doc(
     }
 }
 
-async fn write_doc(store: &dyn ObjectStore, bucket: &str, doc: &StageDocument) -> Result<Outcome> {
-    let key = keys::screened_key(&doc.id);
-    info!(
-        items = doc.items.len(),
-        over_threshold = doc.items.iter().filter(|i| i.verdict.is_none()).count(),
-        errors = doc.errors.len(),
-        status = ?doc.status,
-        "screened"
-    );
-    put_json(store, bucket, &key, doc).await?;
-    Ok(Outcome::Wrote(vec![key]))
-}
-
 fn failed(mut doc: StageDocument, reason: String) -> StageDocument {
     doc.status = Status::Failed;
     doc.errors.push(ErrorEntry::new(STAGE, None, reason));
@@ -179,14 +166,14 @@ pub async fn start_audio_job(
             obj.key,
             keys::AUDIO_EXTENSIONS.join(", ")
         );
-        return write_doc(deps.store, &obj.bucket, &failed(doc(), reason)).await;
+        return write_screened(deps.store, &obj.bucket, &failed(doc(), reason)).await;
     }
     if let Some(size) = obj.size.filter(|s| *s > cfg.max_audio_bytes) {
         let reason = format!(
             "{}: the recording is {size} bytes, over the {} byte limit (MAX_AUDIO_BYTES; Amazon Transcribe takes at most 2 GB)",
             obj.key, cfg.max_audio_bytes
         );
-        return write_doc(deps.store, &obj.bucket, &failed(doc(), reason)).await;
+        return write_screened(deps.store, &obj.bucket, &failed(doc(), reason)).await;
     }
     if let Some(why) = superseded(deps.store, &obj.bucket, id, obj.sequencer.as_deref()).await {
         return Ok(Outcome::Ignored(why));
@@ -245,7 +232,7 @@ pub async fn start_audio_job(
                 deps.jobs.name(),
                 obj.key
             );
-            write_doc(deps.store, &obj.bucket, &failed(doc(), reason)).await
+            write_screened(deps.store, &obj.bucket, &failed(doc(), reason)).await
         }
     }
 }
@@ -330,7 +317,7 @@ pub async fn ingest_transcript(
         Ok(t) => t,
         Err(reason) => {
             let doc = failed(doc, format!("transcript {}: {reason}", obj.key));
-            return write_doc(deps.store, &obj.bucket, &doc).await;
+            return write_screened(deps.store, &obj.bucket, &doc).await;
         }
     };
     let content = transcript.content;
@@ -390,7 +377,7 @@ pub async fn ingest_transcript(
             doc.usage.translated_characters += usage.translated_characters;
         }
     }
-    write_doc(deps.store, &obj.bucket, &doc).await
+    write_screened(deps.store, &obj.bucket, &doc).await
 }
 
 fn segment_item(s: SpeechSegment, rules: &RuleFilter, threshold: f64) -> Item {
@@ -502,7 +489,7 @@ pub async fn job_state_changed(
                 deps.jobs.name(),
                 reason().await?
             );
-            return write_doc(deps.store, bucket, &failed(doc, msg)).await;
+            return write_screened(deps.store, bucket, &failed(doc, msg)).await;
         }
     };
     if let Some(why) = superseded(
@@ -528,7 +515,7 @@ pub async fn job_state_changed(
         doc,
         format!("{} job {job} failed: {reason}", deps.jobs.name()),
     );
-    write_doc(deps.store, bucket, &doc).await
+    write_screened(deps.store, bucket, &doc).await
 }
 
 /// Why a conversation id cannot name a folder, if it cannot.
@@ -584,7 +571,7 @@ where
     };
     if let Some(problem) = conversation_problem(&report.conversation_id) {
         let reason = format!("user report {}: {problem}", report.report_id);
-        return write_doc(deps.store, bucket, &failed(folder_doc(), reason)).await;
+        return write_screened(deps.store, bucket, &failed(folder_doc(), reason)).await;
     }
     let mut recordings: Vec<String> = deps
         .store
@@ -601,7 +588,7 @@ where
             keys::s3_uri(bucket, &folder),
             report.conversation_id
         );
-        return write_doc(deps.store, bucket, &failed(folder_doc(), reason)).await;
+        return write_screened(deps.store, bucket, &failed(folder_doc(), reason)).await;
     }
     info!(recordings = recordings.len(), report_id = %report.report_id, "user report");
     let mut written = Vec::new();
@@ -624,7 +611,7 @@ where
                     keys::TEXT_EXTENSIONS.join(", "),
                     crate::picture::IMAGE_EXTENSIONS.join(", ")
                 );
-                write_doc(deps.store, bucket, &failed(doc, reason)).await
+                write_screened(deps.store, bucket, &failed(doc, reason)).await
             }
         };
         let outcome = match result {
@@ -642,7 +629,7 @@ where
                 let mut doc = audio_doc(&id, obj.uri(), None, None, trigger.clone(), cfg);
                 doc.source.kind = kind.unwrap_or(SourceKind::Audio);
                 let doc = failed(doc, format!("{key}: {e}"));
-                write_doc(deps.store, bucket, &doc).await?
+                write_screened(deps.store, bucket, &doc).await?
             }
         };
         written.extend(outcome.written().iter().cloned());

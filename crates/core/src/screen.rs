@@ -492,7 +492,6 @@ pub async fn screen_text_object_as(
         )
         .await;
     }
-    let key = keys::screened_key(id);
     if let Some(why) = superseded(deps.store, &obj.bucket, id, obj.sequencer.as_deref()).await {
         return Ok(Outcome::Ignored(why));
     }
@@ -552,15 +551,24 @@ pub async fn screen_text_object_as(
             doc.usage = usage;
         }
     }
-    let over = doc.items.iter().filter(|i| i.verdict.is_none()).count();
+    write_screened(deps.store, &obj.bucket, &doc).await
+}
+
+/// Write `screened/<id>.json` and log what it holds: every screening stage ends here.
+pub(crate) async fn write_screened(
+    store: &dyn ObjectStore,
+    bucket: &str,
+    doc: &StageDocument,
+) -> Result<Outcome> {
+    let key = keys::screened_key(&doc.id);
     info!(
         items = doc.items.len(),
-        over_threshold = over,
+        over_threshold = doc.items.iter().filter(|i| i.verdict.is_none()).count(),
         errors = doc.errors.len(),
         status = ?doc.status,
         "screened"
     );
-    put_json(deps.store, &obj.bucket, &key, &doc).await?;
+    put_json(store, bucket, &key, doc).await?;
     Ok(Outcome::Wrote(vec![key]))
 }
 

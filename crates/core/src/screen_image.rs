@@ -8,7 +8,7 @@
 //! checked is said, never passed.
 
 use futures::future::join;
-use tracing::{info, warn};
+use tracing::warn;
 
 use crate::error::Result;
 use crate::event::ObjectRef;
@@ -20,8 +20,8 @@ use crate::model::{
 use crate::parse::ParsedMessage;
 use crate::picture::{prepare, IMAGE_EXTENSIONS};
 use crate::ports::{ImageInput, ImageModerator, ImageTextReader, LabelsFound};
-use crate::screen::{screen_messages_within, superseded, ScreenDeps};
-use crate::stage::{dead_letter, now_rfc3339, put_json, Outcome};
+use crate::screen::{screen_messages_within, superseded, write_screened, ScreenDeps};
+use crate::stage::{dead_letter, now_rfc3339, Outcome};
 
 const STAGE: &str = "screen-image";
 
@@ -240,19 +240,6 @@ fn image_doc(obj: &ObjectRef, id: &str, trigger: Trigger, cfg: &ImageConfig) -> 
     }
 }
 
-async fn write(deps: &ImageDeps<'_>, bucket: &str, doc: &StageDocument) -> Result<Outcome> {
-    let key = keys::screened_key(&doc.id);
-    info!(
-        items = doc.items.len(),
-        over_threshold = doc.items.iter().filter(|i| i.verdict.is_none()).count(),
-        errors = doc.errors.len(),
-        status = ?doc.status,
-        "screened"
-    );
-    put_json(deps.screen.store, bucket, &key, doc).await?;
-    Ok(Outcome::Wrote(vec![key]))
-}
-
 async fn write_failed(
     deps: &ImageDeps<'_>,
     mut doc: StageDocument,
@@ -261,7 +248,7 @@ async fn write_failed(
 ) -> Result<Outcome> {
     doc.status = Status::Failed;
     doc.errors.push(ErrorEntry::new(STAGE, None, reason));
-    write(deps, bucket, &doc).await
+    write_screened(deps.screen.store, bucket, &doc).await
 }
 
 /// The whole stage for one uploaded image.
@@ -420,7 +407,7 @@ pub async fn screen_image_object(
         doc.status = Status::Partial;
     }
     doc.errors.extend(errors);
-    write(deps, &obj.bucket, &doc).await
+    write_screened(deps.screen.store, &obj.bucket, &doc).await
 }
 
 /// Item `text`: text in the image that no reader could check, held for a person.
