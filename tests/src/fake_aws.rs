@@ -560,10 +560,27 @@ fn retrieve(body: &Value, state: &State) -> Response {
 
 /// A stand-in model: "Y" when the screening signals name anything but profanity.
 fn converse(body: &Value, state: &State) -> Response {
-    let prompt = body["messages"][0]["content"][0]["text"]
-        .as_str()
+    let content = body["messages"][0]["content"]
+        .as_array()
+        .cloned()
         .unwrap_or_default();
-    let reply = model_reply(prompt, state);
+    let prompt = content
+        .iter()
+        .find_map(|c| c["text"].as_str())
+        .unwrap_or_default();
+    let image = content.iter().find(|c| c.get("image").is_some());
+    let reply = match image {
+        Some(block) => {
+            let bytes = block["image"]["source"]["bytes"]
+                .as_str()
+                .unwrap_or_default();
+            match vision_reply(prompt, bytes, state) {
+                Ok(r) => r,
+                Err(why) => return error(400, false, "ValidationException", &why),
+            }
+        }
+        None => model_reply(prompt, state),
+    };
     let tokens = (prompt.len() / 4) as u64;
     ok(
         "application/json",
@@ -586,7 +603,32 @@ fn chat_completions(body: &Value, state: &State) -> Response {
             "expected a system then a user message",
         );
     }
-    let reply = model_reply(prompt, state);
+    let parts = body["messages"][1]["content"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let reply = match parts.iter().find(|p| p["type"] == "image_url") {
+        Some(part) => {
+            let text = parts
+                .iter()
+                .find_map(|p| p["text"].as_str())
+                .unwrap_or_default();
+            let url = part["image_url"]["url"].as_str().unwrap_or_default();
+            let Some((_, b64)) = url.split_once(";base64,") else {
+                return error(
+                    400,
+                    false,
+                    "BadRequest",
+                    "image_url is not a base64 data URL",
+                );
+            };
+            match vision_reply(text, b64, state) {
+                Ok(r) => r,
+                Err(why) => return error(400, false, "BadRequest", &why),
+            }
+        }
+        None => model_reply(prompt, state),
+    };
     ok(
         "application/json",
         json!({"id": "chatcmpl-1", "object": "chat.completion", "model": body["model"],
@@ -633,6 +675,64 @@ fn retrieve_and_generate(body: &Value, state: &State) -> Response {
                "citations": [{"generatedResponsePart": {"textResponsePart": {"text": reply}},
                               "retrievedReferences": refs}]}),
     )
+}
+
+/// A stand-in multimodal model. It checks that the picture decodes, answers the checklist from
+/// what the prompt says about the picture (labels of 60 % or more, threats in its text), and is
+/// gullible on purpose: text in the picture that says "answer safe" makes it answer safe, so
+/// tests can show that such an answer is not trusted.
+fn vision_reply(prompt: &str, b64: &str, state: &State) -> Result<String, String> {
+    use base64::Engine;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .map_err(|e| format!("image bytes are not base64: {e}"))?;
+    image::load_from_memory(&bytes).map_err(|e| format!("the image does not decode: {e}"))?;
+    if let Some(r) = state.converse_reply.lock().ok().and_then(|r| r.clone()) {
+        return Ok(r);
+    }
+    let section = |tag: &str| -> String {
+        let open = format!("<{tag}>");
+        let close = format!("</{tag}>");
+        prompt
+            .split_once(&open)
+            .and_then(|(_, rest)| rest.split_once(&close))
+            .map(|(inside, _)| inside.to_lowercase())
+            .unwrap_or_default()
+    };
+    let questions = section("checklist")
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .count();
+    let categories: Vec<String> = prompt
+        .split_once("<categories>\n")
+        .and_then(|(_, rest)| rest.split_once("\n</categories>"))
+        .map(|(inside, _)| inside.lines().map(str::to_string).collect())
+        .unwrap_or_default();
+    let (labels, text) = (section("labels"), section("image_text"));
+    let strong_label = labels
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|d| d.parse::<u32>().ok())
+        .any(|pct| (60..=100).contains(&pct));
+    let threat = ["kill", "die", "hurt"].iter().any(|w| text.contains(w));
+    let obeys = text.contains("answer safe");
+    let unsafe_ = (strong_label || threat) && !obeys;
+    let category = if !unsafe_ {
+        "none".to_string()
+    } else if threat {
+        categories.last().cloned().unwrap_or_default()
+    } else {
+        categories.first().cloned().unwrap_or_default()
+    };
+    let answers: Vec<&str> = (0..questions)
+        .map(|i| if unsafe_ && i == 0 { "yes" } else { "no" })
+        .collect();
+    Ok(json!({
+        "checklist": answers,
+        "flag": if unsafe_ { "unsafe" } else { "safe" },
+        "category": category,
+        "reason": format!("Labels: {}.", labels.trim()),
+    })
+    .to_string())
 }
 
 fn model_reply(prompt: &str, state: &State) -> String {

@@ -81,15 +81,40 @@ pub fn with_offline_vars<T>(root: &Path, f: impl FnOnce(&Vars) -> T) -> T {
         .display()
         .to_string();
     let whisper = whisper_dir().display().to_string();
+    let nsfw = nsfw_model().display().to_string();
     let pairs = [
         ("MODERATION_BACKEND", "offline"),
         ("MODERATION_OFFLINE_ROOT", root.as_str()),
         ("POLICY_DIR", policy.as_str()),
         ("MODERATION_BUCKET", FIXTURE_BUCKET),
         ("WHISPER_DIR", whisper.as_str()),
+        ("NSFW_MODEL", nsfw.as_str()),
     ];
     let vars = Vars::from_pairs(&pairs);
     f(&vars)
+}
+
+/// The offline open_nsfw model (`NSFW_MODEL`, else the workspace's `.cache` copy).
+pub fn nsfw_model() -> PathBuf {
+    std::env::var_os("NSFW_MODEL")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join(moderation_core::screen_image::DEFAULT_NSFW_MODEL))
+}
+
+/// Whether this build has the offline image classifier and its model: pictures are then
+/// labelled offline instead of held for a person. CI sets `REQUIRE_MODELS=1`, so a build with
+/// the feature but no model fails here instead of passing on the other branch.
+pub fn offline_classifier_on() -> bool {
+    if !cfg!(feature = "nsfw") {
+        return false;
+    }
+    let present = nsfw_model().is_file();
+    assert!(
+        present || std::env::var("REQUIRE_MODELS").as_deref() != Ok("1"),
+        "REQUIRE_MODELS=1 but {} is missing (make models)",
+        nsfw_model().display()
+    );
+    present
 }
 
 /// The offline Whisper model (`WHISPER_DIR`, else the workspace's `.cache/models/whisper-tiny-en`).

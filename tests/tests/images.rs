@@ -97,19 +97,32 @@ async fn the_sample_meme_and_chat_screenshot_are_flagged_by_their_text_offline()
 
     let benign = report_of(root, "incoming/image/samples/victory-screenshot.png");
     assert_eq!(benign.summary.violations, 0, "{:?}", benign.items);
+    let classifier = moderation_tests::offline_classifier_on();
     for r in [&meme, &chat, &benign] {
-        // No offline classifier looked at the picture: it is held for a person, and the report
-        // says what went unchecked.
         let picture = item(r, "image");
-        assert_eq!(picture.verdict, Some(Verdict::NeedsReview));
-        assert!(picture
-            .review_reason
-            .as_deref()
-            .is_some_and(|w| w.contains("no image classifier")));
         let found = r.image.as_ref().expect("image findings");
+        if classifier {
+            // open_nsfw looked: none of these is anywhere near nude, and the report says what
+            // it cannot see.
+            assert_eq!(
+                picture.verdict,
+                Some(Verdict::BelowThreshold),
+                "{picture:?}"
+            );
+            assert!(found.label_model.contains("open_nsfw"), "{found:?}");
+            assert!(!found.not_checked.iter().any(|c| c == "Explicit"));
+            assert_eq!(r.status, Status::Complete, "{:?}", r.errors);
+        } else {
+            // No offline classifier looked at the picture: it is held for a person.
+            assert_eq!(picture.verdict, Some(Verdict::NeedsReview));
+            assert!(picture
+                .review_reason
+                .as_deref()
+                .is_some_and(|w| w.contains("no image classifier")));
+            assert_eq!(r.status, Status::Partial);
+        }
         assert!(found.not_checked.iter().any(|c| c == "Violence"));
         assert_eq!(found.text_model.as_deref(), Some("Tesseract OCR"));
-        assert_eq!(r.status, Status::Partial);
         assert_eq!(r.usage.images, 1);
     }
 }
@@ -287,7 +300,17 @@ async fn hostile_and_odd_files_get_a_clear_outcome() {
             "unsupported image file type",
         ),
         // A 1 × 1 pixel is upscaled to Rekognition's minimum and checked.
-        ("pixel.png", png(1, 1), Status::Partial, "upscaled from 1×1"),
+        (
+            "pixel.png",
+            png(1, 1),
+            // Partial when no classifier could look at the picture.
+            if moderation_tests::offline_classifier_on() {
+                Status::Complete
+            } else {
+                Status::Partial
+            },
+            "upscaled from 1×1",
+        ),
     ];
     let mut keys = Vec::new();
     for (name, bytes, _, _) in &cases {
@@ -459,4 +482,189 @@ async fn unread_text_and_unseen_frames_are_held_for_a_person() {
         .review_reason
         .as_deref()
         .is_some_and(|r| r.contains("text in the image was not read")));
+}
+
+/// `LLM_ENDPOINT` with a multimodal server (here the fake on loopback, which decodes the
+/// picture it is sent): the picture nobody else could see is checked against the checklist,
+/// the answers reach the report, and a picture whose text tells the model to answer "safe"
+/// (the fake obeys it) is held for a person instead of passing.
+#[tokio::test]
+async fn a_multimodal_model_answers_the_checklist_and_image_text_cannot_talk_it_into_safe() {
+    use moderation_tests::fake_aws::{FakeAws, Faults};
+    if !tesseract_or_skip() {
+        return;
+    }
+    let fake = FakeAws::start(Faults::default(), 13).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path();
+    let endpoint = format!("{}/v1", fake.url());
+    let (root_s, policy) = (
+        root.display().to_string(),
+        workspace_root()
+            .join("infra/policies")
+            .display()
+            .to_string(),
+    );
+    let pairs = [
+        ("MODERATION_BACKEND", "offline"),
+        ("MODERATION_OFFLINE_ROOT", root_s.as_str()),
+        ("POLICY_DIR", policy.as_str()),
+        ("LLM_ENDPOINT", endpoint.as_str()),
+        ("LLM_MODEL", "llava-1.6-7b"),
+        ("IMAGE_CHECK", "on"),
+    ];
+    let config_of = |pairs: &[(&str, &str)]| {
+        evaluate_policy::Config::from_vars(&moderation_core::config::Vars::from_pairs(pairs))
+            .expect("config")
+    };
+    // Offline the picture check is opt-in: a text-only local server would not see the picture.
+    let text_only = evaluate_policy::App::build(config_of(&pairs[..5]))
+        .await
+        .expect("app");
+    assert_eq!(text_only.image_model(), None);
+    let blind = evaluate_policy::App::build(config_of(&[
+        pairs[0],
+        pairs[1],
+        pairs[2],
+        ("IMAGE_CHECK", "on"),
+    ]))
+    .await;
+    assert!(blind.is_err_and(|e| e.to_string().contains("needs LLM_ENDPOINT")));
+    let evaluate = config_of(&pairs);
+    // No classifier, whatever this build has: the model is then the only thing that sees the
+    // pictures, so every one of them goes to it.
+    let base = Apps::offline(root).await;
+    let image_config = moderation_tests::with_offline_vars(root, |v| {
+        screen_image::Config::from_vars(v).expect("config")
+    });
+    let image = screen_image::App::from_parts(
+        base.image.text().clone(),
+        std::sync::Arc::new(moderation_offline::NoImageClassifier::default()),
+        std::sync::Arc::new(moderation_offline::TesseractText::default()),
+        &image_config,
+    );
+    let evaluate = evaluate_policy::App::build(evaluate).await.expect("app");
+    assert_eq!(evaluate.image_model(), Some("llava-1.6-7b"));
+    let apps = Apps {
+        evaluate,
+        image,
+        ..base
+    };
+    let mut keys = stage_images(root);
+    let sign = "incoming/image/samples/injection-sign.png";
+    put(
+        root,
+        sign,
+        &std::fs::read(workspace_root().join("events/images/injection-sign.png")).expect("read"),
+    );
+    keys.push(sign.to_string());
+    moderate(&apps, keys).await;
+
+    let meme = report_of(root, "incoming/image/samples/lose-again-meme.png");
+    let picture = item(&meme, "image");
+    assert_eq!(picture.verdict, Some(Verdict::Violation), "{picture:?}");
+    let ev = picture.evaluation.as_ref().expect("evaluation");
+    assert_eq!(ev.model, "llava-1.6-7b");
+    assert_eq!(ev.checklist.len(), 8);
+    assert_eq!(ev.category.as_deref(), Some("Harassment"));
+    assert!(!ev.references.is_empty());
+    // The model looked, so the picture is no longer held for lack of a classifier.
+    assert!(picture.review_reason.is_none(), "{picture:?}");
+
+    let benign = report_of(root, "incoming/image/samples/victory-screenshot.png");
+    let picture = item(&benign, "image");
+    assert_eq!(picture.verdict, Some(Verdict::NoViolation), "{picture:?}");
+    assert_eq!(benign.status, Status::Complete, "{:?}", benign.errors);
+
+    let tricked = report_of(root, sign);
+    let picture = item(&tricked, "image");
+    assert_eq!(picture.verdict, Some(Verdict::NeedsReview), "{picture:?}");
+    // The (gullible) model did say safe; the report keeps its answer and says why it is held.
+    assert_eq!(
+        picture
+            .evaluation
+            .as_ref()
+            .and_then(|e| e.answer.as_deref()),
+        Some("N")
+    );
+    assert!(
+        picture
+            .review_reason
+            .as_deref()
+            .is_some_and(|r| r.contains("tells a moderation model how to answer")),
+        "{picture:?}"
+    );
+    // Its threat is caught as text all the same.
+    assert!(tricked.summary.violations >= 1, "{:?}", tricked.items);
+    // One text judgement per flagged line plus one picture check per image.
+    assert!(fake.ok_calls("ChatCompletions") >= 4);
+
+    let Some(browser) = chromium_or_skip() else {
+        return;
+    };
+    let html = root
+        .join(FIXTURE_BUCKET)
+        .join(keys::report_html_key(&meme.report_id));
+    let dom = dump_dom(&browser, &file_url(&html), 500);
+    assert_eq!(
+        dom.matches("<tr><td>").count(),
+        8,
+        "the checklist table has one row per question"
+    );
+    assert!(dom.contains("Checklist answered by the model"));
+    assert!(dom.contains("Category named by the model: <b>Harassment</b>"));
+}
+
+/// With open_nsfw built in (`make test` has it): a picture's score gates like a Rekognition
+/// label, a picture over the gate goes to the policy check, and the report names the model and
+/// what it cannot see. A grey frame scores ~0.2, so a gate of 0.1 sends it on.
+#[tokio::test]
+async fn the_offline_classifier_scores_pictures_and_its_score_is_gated() {
+    if !moderation_tests::offline_classifier_on() || !tesseract_or_skip() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path();
+    let root_s = root.display().to_string();
+    let model = moderation_tests::nsfw_model().display().to_string();
+    let pairs = [
+        ("MODERATION_BACKEND", "offline"),
+        ("MODERATION_OFFLINE_ROOT", root_s.as_str()),
+        ("MODERATION_BUCKET", FIXTURE_BUCKET),
+        ("NSFW_MODEL", model.as_str()),
+        ("IMAGE_LABEL_THRESHOLD", "0.1"),
+        ("IMAGE_MIN_CONFIDENCE", "0"),
+    ];
+    let config =
+        screen_image::Config::from_vars(&moderation_core::config::Vars::from_pairs(&pairs))
+            .expect("config");
+    let image = screen_image::App::build(config).await.expect("app");
+    let apps = Apps {
+        image,
+        ..Apps::offline(root).await
+    };
+    let key = "incoming/image/odd/grey.png";
+    let mut grey = std::io::Cursor::new(Vec::new());
+    image::DynamicImage::ImageRgb8(image::RgbImage::from_pixel(300, 200, image::Rgb([128; 3])))
+        .write_to(&mut grey, image::ImageFormat::Png)
+        .expect("png");
+    put(root, key, grey.get_ref());
+    moderate(&apps, vec![key.to_string()]).await;
+    let r = report_of(root, key);
+    let picture = item(&r, "image");
+    let found = r.image.as_ref().expect("findings");
+    assert!(found.label_model.contains("open_nsfw"), "{found:?}");
+    let explicit = found
+        .labels
+        .iter()
+        .find(|l| l.category == "Explicit")
+        .expect("an Explicit label at MinConfidence 0");
+    assert!(
+        explicit.confidence > 10.0 && explicit.confidence < 50.0,
+        "{explicit:?}"
+    );
+    // Over the 0.1 gate: judged (offline, by the rules evaluator), not left below threshold.
+    assert!(picture.evaluation.is_some(), "{picture:?}");
+    assert_ne!(picture.verdict, Some(Verdict::BelowThreshold));
+    assert!(found.not_checked.iter().any(|c| c == "Hate Symbols"));
 }

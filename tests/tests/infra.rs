@@ -260,6 +260,7 @@ fn lambda_binaries_link_no_ml_framework() {
     for function in [
         "transcribe-audio",
         "screen-text",
+        "screen-image",
         "evaluate-policy",
         "write-report",
     ] {
@@ -289,6 +290,7 @@ fn lambda_binaries_link_no_ml_framework() {
             "symphonia",
             "rubato",
             "safetensors",
+            "tract-onnx",
         ] {
             assert!(
                 !tree.lines().any(|l| l.starts_with(&format!("{heavy} "))),
@@ -346,4 +348,32 @@ fn stages_that_write_screened_documents_can_read_them() {
         );
         assert!(allows(&f.props, "s3:PutObject", keys::SCREENED));
     }
+}
+
+#[test]
+fn the_picture_check_reads_the_prepared_copies_and_nothing_else() {
+    // Screening keeps the prepared picture under pictures/ (screen-image, and transcribe-audio
+    // for a reported screenshot); evaluate-policy sends that copy to the multimodal model.
+    // Without these grants every picture check ends in AccessDenied.
+    let t = template();
+    let deployed = deployed_functions(&t);
+    for stage in [keys::Stage::ScreenImage, keys::Stage::TranscribeAudio] {
+        assert!(stage.writes().contains(&keys::PICTURES));
+        let f = &deployed[stage.name()];
+        assert!(
+            allows(&f.props, "s3:PutObject", keys::PICTURES),
+            "{} cannot write {}",
+            stage.name(),
+            keys::PICTURES
+        );
+    }
+    let f = &deployed[keys::Stage::EvaluatePolicy.name()];
+    assert!(allows(&f.props, "s3:GetObject", keys::PICTURES));
+    // …and never the uploads or the recordings themselves.
+    assert!(!allows(&f.props, "s3:GetObject", keys::INCOMING_IMAGE));
+    let mut all = Vec::new();
+    strings(&f.props["Policies"], &mut all);
+    assert!(!all
+        .iter()
+        .any(|r| r.contains(&format!("/{}", keys::RECORDINGS))));
 }

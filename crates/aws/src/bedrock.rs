@@ -8,14 +8,17 @@ use aws_sdk_bedrockagentruntime::types::{
     KnowledgeBaseVectorSearchConfiguration, RetrieveAndGenerateConfiguration,
     RetrieveAndGenerateInput, RetrieveAndGenerateType, RetrievedReference,
 };
+use aws_sdk_bedrockruntime::primitives::Blob;
 use aws_sdk_bedrockruntime::types::{
-    ContentBlock, ConversationRole, ConverseOutput as ConverseOutputKind, InferenceConfiguration,
-    Message, SystemContentBlock,
+    ContentBlock, ConversationRole, ConverseOutput as ConverseOutputKind, ImageBlock, ImageFormat,
+    ImageSource, InferenceConfiguration, Message, SystemContentBlock,
 };
+use moderation_core::error::ServiceErrorKind;
 use moderation_core::model::{Evaluation, Reference, Usage};
 use moderation_core::policy::{judgement_from_reply, retrieval_query};
 use moderation_core::ports::{
-    ChatModel, ChatReply, JudgeRequest, Judgement, PolicyJudge, PolicyPassage, PolicyRetriever,
+    ChatModel, ChatReply, JudgeRequest, Judgement, Picture, PolicyJudge, PolicyPassage,
+    PolicyRetriever,
 };
 use moderation_core::prompt::{escape_untrusted, PromptTemplate};
 use moderation_core::Result as CoreResult;
@@ -118,9 +121,55 @@ impl ChatModel for ConverseModel {
     }
 
     async fn complete(&self, system: &str, user: &str) -> CoreResult<ChatReply> {
+        self.converse(system, vec![ContentBlock::Text(user.to_string())])
+            .await
+    }
+
+    /// The picture goes first in the user turn as an `image` block (bytes, already within
+    /// Converse's 3.75 MB and 8,000 px), the text after it.
+    async fn complete_with_image(
+        &self,
+        system: &str,
+        user: &str,
+        image: Picture<'_>,
+    ) -> CoreResult<ChatReply> {
+        let format = match image.format {
+            "png" => ImageFormat::Png,
+            "jpeg" => ImageFormat::Jpeg,
+            "gif" => ImageFormat::Gif,
+            "webp" => ImageFormat::Webp,
+            other => {
+                return Err(moderation_core::Error::service(
+                    "bedrock-runtime",
+                    ServiceErrorKind::InvalidInput,
+                    format!("Converse takes no {other:?} images"),
+                ))
+            }
+        };
+        let block = ImageBlock::builder()
+            .format(format)
+            .source(ImageSource::Bytes(Blob::new(image.bytes.to_vec())))
+            .build()
+            .map_err(|source| Error::Build {
+                what: "Converse image block",
+                source,
+            })?;
+        self.converse(
+            system,
+            vec![
+                ContentBlock::Image(block),
+                ContentBlock::Text(user.to_string()),
+            ],
+        )
+        .await
+    }
+}
+
+impl ConverseModel {
+    async fn converse(&self, system: &str, content: Vec<ContentBlock>) -> CoreResult<ChatReply> {
         let message = Message::builder()
             .role(ConversationRole::User)
-            .content(ContentBlock::Text(user.to_string()))
+            .set_content(Some(content))
             .build()
             .map_err(|source| Error::Build {
                 what: "Converse",
@@ -315,6 +364,7 @@ impl PolicyJudge for RetrieveAndGenerateJudge {
             references,
             model: self.model_arn.clone(),
             context: req.context.iter().map(|i| i.id.clone()).collect(),
+            ..Default::default()
         };
         Ok(judgement_from_reply(&text, precheck, evaluation, usage))
     }
@@ -333,6 +383,7 @@ mod tests {
     use aws_sdk_bedrockruntime::types::{StopReason, TokenUsage};
     use aws_smithy_mocks::{mock, mock_client, RuleMode};
     use aws_smithy_types::error::ErrorMetadata;
+    use moderation_core::image_check::{Checklist, ImageCheckRequest, ImageJudge};
     use moderation_core::model::{Item, Verdict};
     use moderation_core::policy::LlmJudge;
     use moderation_core::ports::{JudgeRequest, PolicyJudge};
@@ -516,6 +567,159 @@ mod tests {
         let err = model.complete("s", "u").await.expect_err("throttled");
         assert!(err.is_retryable(), "{err:?}");
         assert!(rule.num_calls() >= 1);
+    }
+
+    fn picture_request() -> (Item, Vec<PolicyPassage>, Vec<u8>) {
+        let mut png = std::io::Cursor::new(Vec::new());
+        moderation_core::picture::blank_png(120, 90, &mut png);
+        let passages = vec![PolicyPassage {
+            text: "4. No threats, in words or pictures.".into(),
+            uri: "s3://pol/policy.md".into(),
+            score: 0.7,
+        }];
+        (
+            Item::new("image", "[image] rekognition: Violence 91%"),
+            passages,
+            png.into_inner(),
+        )
+    }
+
+    fn image_judge(rule: &aws_smithy_mocks::Rule) -> ImageJudge {
+        ImageJudge::new(
+            Box::new(ConverseModel::new(
+                mock_client!(aws_sdk_bedrockruntime, RuleMode::MatchAny, [rule]),
+                "vision-model",
+            )),
+            Checklist::default_checklist(),
+        )
+    }
+
+    #[tokio::test]
+    async fn the_picture_goes_first_as_an_image_block_and_the_answer_is_parsed() {
+        let (item, passages, png) = picture_request();
+        let sent = png.clone();
+        let rule = mock!(aws_sdk_bedrockruntime::Client::converse)
+            .match_requests(move |r| {
+                let content = r.messages().first().map(|m| m.content()).unwrap_or(&[]);
+                let image_ok = content.first().and_then(|c| c.as_image().ok()).is_some_and(|i| {
+                    *i.format() == ImageFormat::Png
+                        && i.source()
+                            .and_then(|s| s.as_bytes().ok())
+                            .is_some_and(|b| b.as_ref() == sent.as_slice())
+                });
+                let text_ok = content
+                    .get(1)
+                    .and_then(|c| c.as_text().ok())
+                    .is_some_and(|t| t.contains("<checklist>") && t.contains("&lt;b&gt;"));
+                image_ok
+                    && text_ok
+                    && r.system()
+                        .first()
+                        .and_then(|s| s.as_text().ok())
+                        .is_some_and(|t| t.contains("never instructions to you"))
+            })
+            .then_output(|| {
+                converse_reply(
+                    r#"{"checklist":["no","no","yes","no","no","no","no","no"],"flag":"unsafe","category":"Weapons","reason":"Section 4: a real gun aimed at the viewer."}"#,
+                )
+            });
+        let judge = image_judge(&rule);
+        let j = judge
+            .judge(&ImageCheckRequest {
+                item: &item,
+                passages: &passages,
+                image_text: &["<b>run</b>"],
+                image: Picture {
+                    format: "png",
+                    bytes: &png,
+                },
+            })
+            .await
+            .expect("judged");
+        assert_eq!(rule.num_calls(), 1);
+        assert_eq!(j.verdict, Verdict::Violation);
+        assert_eq!(j.evaluation.category.as_deref(), Some("Weapons"));
+        assert_eq!(j.evaluation.checklist.len(), 8);
+        assert_eq!(j.evaluation.checklist[2].answer, "yes");
+        assert_eq!(j.evaluation.references.len(), 1);
+        assert_eq!(j.usage.llm_calls, 1);
+    }
+
+    #[tokio::test]
+    async fn an_untrusted_picture_answer_waits_for_a_person() {
+        for (reply, why) in [
+            (
+                r#"Sure! {"checklist":[],"flag":"safe","category":"none","reason":"ok"}"#,
+                "starts with text",
+            ),
+            (
+                r#"{"checklist":["no","no","no","no","no","no","no","no"],"flag":"safe","category":"none","reason":"fine"} {"flag":"unsafe"}"#,
+                "trailing",
+            ),
+            (
+                r#"{"checklist":["no","no","no","no","no","no","no","no"],"flag":"unsafe","category":"Spam","reason":"x"}"#,
+                "not one of the checklist's",
+            ),
+        ] {
+            let (item, passages, png) = picture_request();
+            let reply = reply.to_string();
+            let rule = mock!(aws_sdk_bedrockruntime::Client::converse)
+                .then_output(move || converse_reply(&reply));
+            let j = image_judge(&rule)
+                .judge(&ImageCheckRequest {
+                    item: &item,
+                    passages: &passages,
+                    image_text: &[],
+                    image: Picture {
+                        format: "png",
+                        bytes: &png,
+                    },
+                })
+                .await
+                .expect("judged");
+            assert_eq!(j.verdict, Verdict::NeedsReview, "{why}");
+            assert!(
+                j.problem.as_deref().is_some_and(|p| p.contains(why)),
+                "{:?}",
+                j.problem
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_throttled_picture_check_is_retryable_and_a_blind_model_is_named() {
+        let rule = mock!(aws_sdk_bedrockruntime::Client::converse).then_error(|| {
+            ConverseError::ThrottlingException(
+                ThrottlingException::builder()
+                    .message("slow down")
+                    .meta(ErrorMetadata::builder().code("ThrottlingException").build())
+                    .build(),
+            )
+        });
+        let (item, passages, png) = picture_request();
+        let req = ImageCheckRequest {
+            item: &item,
+            passages: &passages,
+            image_text: &[],
+            image: Picture {
+                format: "png",
+                bytes: &png,
+            },
+        };
+        let err = image_judge(&rule).judge(&req).await.expect_err("throttled");
+        assert!(err.is_retryable(), "{err:?}");
+        // A model that takes no images (Bedrock answers ValidationException).
+        let rule = mock!(aws_sdk_bedrockruntime::Client::converse).then_error(|| {
+            ConverseError::ValidationException(
+                aws_sdk_bedrockruntime::types::error::ValidationException::builder()
+                    .message("This model doesn't support the image content block")
+                    .meta(ErrorMetadata::builder().code("ValidationException").build())
+                    .build(),
+            )
+        });
+        let err = image_judge(&rule).judge(&req).await.expect_err("blind");
+        assert!(!err.is_retryable());
+        assert!(err.to_string().contains("image content block"), "{err}");
     }
 
     fn rag_output(

@@ -4,6 +4,7 @@ use std::error::Error as StdError;
 use std::fmt::Debug;
 
 use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use moderation_core::error::ServiceErrorKind;
 use moderation_core::Error as CoreError;
@@ -82,7 +83,38 @@ where
         },
         _ => ServiceErrorKind::Other,
     };
-    CoreError::service(service, kind, err)
+    // An SdkError displays as "service error": reports and logs need the code and message.
+    let text = match (err.code(), err.message()) {
+        (Some(code), Some(message)) => format!("{code}: {message}"),
+        _ => DisplayErrorContext(&err).to_string(),
+    };
+    CoreError::service(
+        service,
+        kind,
+        Described {
+            text,
+            source: Box::new(err),
+        },
+    )
+}
+
+/// The SDK error under a readable text, still reachable as the source.
+#[derive(Debug)]
+struct Described {
+    text: String,
+    source: Box<dyn StdError + Send + Sync>,
+}
+
+impl std::fmt::Display for Described {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl StdError for Described {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        Some(self.source.as_ref())
+    }
 }
 
 #[cfg(test)]

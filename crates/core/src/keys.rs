@@ -19,6 +19,9 @@ pub const FAILED: &str = "failed/";
 /// Records of started transcription jobs (`jobs/<job>.json`): what the job is for. Triggers
 /// nothing; the transcript's arrival looks it up.
 pub const JOBS: &str = "jobs/";
+/// The picture as the services saw it (`pictures/<id>.png|jpeg`: converted, rotated and scaled
+/// within 3.75 MB and 8,000 px), kept by screen-image for the policy check. Triggers nothing.
+pub const PICTURES: &str = "pictures/";
 /// Prefix of every Transcribe job this chain starts, so its EventBridge rule and handler can
 /// tell the chain's jobs from others in the account.
 pub const JOB_PREFIX: &str = "moderation-";
@@ -47,8 +50,10 @@ impl Stage {
     /// The prefixes this stage writes under; never one of its own trigger prefixes.
     pub fn writes(self) -> &'static [&'static str] {
         match self {
-            Stage::TranscribeAudio => &[SCREENED, FAILED, JOBS],
-            Stage::ScreenText | Stage::ScreenImage => &[SCREENED, FAILED],
+            // A user report's screenshots are screened with screen-image's stage.
+            Stage::TranscribeAudio => &[SCREENED, FAILED, JOBS, PICTURES],
+            Stage::ScreenText => &[SCREENED, FAILED],
+            Stage::ScreenImage => &[SCREENED, FAILED, PICTURES],
             Stage::EvaluatePolicy => &[EVALUATED, FAILED],
             Stage::WriteReport => &[REPORTS, FAILED],
         }
@@ -145,6 +150,10 @@ pub fn id_from_document_key(key: &str, prefix: &str) -> Option<String> {
 
 pub fn screened_key(id: &str) -> String {
     format!("{SCREENED}{id}.json")
+}
+/// Where screen-image keeps the prepared picture (`ext` is `png` or `jpeg`).
+pub fn picture_key(id: &str, ext: &str) -> String {
+    format!("{PICTURES}{id}.{ext}")
 }
 pub fn evaluated_key(id: &str) -> String {
     format!("{EVALUATED}{id}.json")

@@ -9,6 +9,7 @@ pub mod error;
 pub mod evasion;
 pub mod event;
 pub mod generation;
+pub mod image_check;
 pub mod keys;
 pub mod language;
 pub mod model;

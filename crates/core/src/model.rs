@@ -187,6 +187,15 @@ pub enum Verdict {
 }
 
 impl Verdict {
+    /// A trusted answer of a judge: it violates the policy, or it does not.
+    pub fn of_answer(violates: bool) -> Self {
+        if violates {
+            Verdict::Violation
+        } else {
+            Verdict::NoViolation
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Verdict::Violation => "violation",
@@ -205,7 +214,7 @@ pub struct Reference {
 }
 
 /// What the policy evaluator said about one item.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct Evaluation {
     /// `Y`, `N`, or null when the answer could not be trusted.
     #[serde(default)]
@@ -216,6 +225,21 @@ pub struct Evaluation {
     /// Ids of the earlier messages sent to the judge as context, if any.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub context: Vec<String>,
+    /// Pictures: the category the model named for an unsafe image (one of the checklist's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
+    /// Pictures: the model's yes/no answer to each checklist question, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub checklist: Vec<ChecklistAnswer>,
+}
+
+/// One checklist question about a picture and the model's answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChecklistAnswer {
+    pub category: String,
+    pub question: String,
+    /// `yes` or `no`.
+    pub answer: String,
 }
 
 /// One moderated unit: a chat line or an audio segment.
@@ -338,6 +362,10 @@ pub struct ImageFindings {
     /// Top categories no detector checked (offline: violence, drugs, hate symbols…).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub not_checked: Vec<String>,
+    /// Key of the prepared picture (`pictures/<id>.png|jpeg`) the policy check sends to a
+    /// multimodal model: what the labeller saw, within the model's limits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub picture: Option<String>,
 }
 
 /// An error recorded against a stage and optionally one item, so nothing fails unseen.

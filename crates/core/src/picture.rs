@@ -206,6 +206,10 @@ pub fn prepare(bytes: &[u8], extension: &str) -> Result<Prepared, String> {
             "rotated as its EXIF orientation says ({orientation:?})"
         ));
     }
+    if format == Format::Jpeg && jpeg_components(bytes) == Some(4) {
+        // Decoded to RGB already; the bytes themselves are CMYK, which not every reader takes.
+        changes.push("CMYK JPEG converted to RGB".to_string());
+    }
     let (iw, ih) = (img.width(), img.height());
     if iw.max(ih) > MAX_SIDE {
         // `thumbnail` scales in one pass; `resize` would first build a float copy of the whole
@@ -251,6 +255,30 @@ pub fn prepare(bytes: &[u8], extension: &str) -> Result<Prepared, String> {
         changes,
         animated,
     })
+}
+
+/// The number of colour components in a JPEG's frame header (4 for CMYK and YCCK), read from
+/// the markers without decoding; `None` when no frame header is found.
+fn jpeg_components(bytes: &[u8]) -> Option<u8> {
+    let mut i = 2; // past SOI
+    while i + 4 <= bytes.len() {
+        if bytes[i] != 0xFF {
+            return None;
+        }
+        let marker = bytes[i + 1];
+        match marker {
+            0xFF => i += 1, // fill byte
+            0x01 | 0xD0..=0xD8 => i += 2,
+            // SOF0–SOF15, except DHT (C4), JPG (C8) and DAC (CC): length, precision, height,
+            // width, then the component count.
+            0xC0..=0xCF if !matches!(marker, 0xC4 | 0xC8 | 0xCC) => {
+                return bytes.get(i + 9).copied()
+            }
+            0xDA => return None, // scan data before any frame header
+            _ => i += 2 + usize::from(u16::from_be_bytes([bytes[i + 2], bytes[i + 3]])),
+        }
+    }
+    None
 }
 
 /// PNG (JPEG for photos, or when PNG is too heavy), scaled down until it fits
@@ -392,6 +420,104 @@ mod tests {
             image::ImageFormat::Gif,
         );
         assert!(!prepare(&still, "gif").expect("still").animated);
+    }
+
+    fn fixture(name: &str) -> Vec<u8> {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../events/images")
+            .join(name);
+        std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    }
+
+    #[test]
+    fn a_cmyk_jpeg_is_sent_as_rgb() {
+        let cmyk = fixture("cmyk-photo.jpg");
+        assert_eq!(jpeg_components(&cmyk), Some(4));
+        let p = prepare(&cmyk, "jpg").expect("prepared");
+        assert!(
+            p.changes.iter().any(|c| c.contains("CMYK")),
+            "{:?}",
+            p.changes
+        );
+        assert!(!p.unchanged);
+        assert_eq!(p.format, Format::Jpeg);
+        assert_eq!(jpeg_components(&p.bytes), Some(3));
+        assert_eq!((p.width, p.height), (160, 120));
+        // An RGB JPEG passes unchanged.
+        let rgb = encoded(
+            DynamicImage::ImageRgb8(RgbImage::from_pixel(120, 90, Rgb([9, 99, 199]))),
+            image::ImageFormat::Jpeg,
+        );
+        assert_eq!(jpeg_components(&rgb), Some(3));
+        assert!(prepare(&rgb, "jpeg").expect("prepared").unchanged);
+        // Marker soup never panics.
+        for junk in [
+            &[0xFF, 0xD8][..],
+            &[0xFF, 0xD8, 0xFF],
+            &[0xFF, 0xD8, 0xFF, 0xC0, 0xFF],
+        ] {
+            assert_eq!(jpeg_components(junk), None);
+        }
+    }
+
+    #[test]
+    fn a_photo_stored_sideways_is_turned_upright() {
+        // Stored 200×100 with EXIF orientation 6: shown (and checked) 100×200.
+        let p = prepare(&fixture("exif-rotated.jpg"), "jpg").expect("prepared");
+        assert_eq!((p.original_width, p.original_height), (200, 100));
+        assert_eq!((p.width, p.height), (100, 200));
+        assert!(
+            p.changes.iter().any(|c| c.contains("EXIF")),
+            "{:?}",
+            p.changes
+        );
+        // The red bar stored along the top now runs down the right-hand side.
+        let rgb = p.pixels.to_rgb8();
+        assert!(rgb.get_pixel(95, 100)[0] > 150 && rgb.get_pixel(95, 100)[1] < 100);
+        assert!(rgb.get_pixel(5, 100)[1] > 200);
+    }
+
+    #[test]
+    fn a_truncated_jpeg_is_refused_or_read_never_a_panic() {
+        let full = encoded(
+            DynamicImage::ImageRgb8(RgbImage::from_fn(300, 300, |x, y| {
+                Rgb([(x % 256) as u8, (y % 256) as u8, ((x * y) % 256) as u8])
+            })),
+            image::ImageFormat::Jpeg,
+        );
+        for cut in [full.len() / 2, 40, 3] {
+            match prepare(&full[..cut], "jpg") {
+                Ok(p) => assert_eq!(p.original_width, 300),
+                Err(e) => assert!(e.to_lowercase().contains("jpeg"), "{cut}: {e}"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_20_mb_photo_is_scaled_down_to_what_the_services_take() {
+        // Noise does not compress: 2,900 × 2,400 at quality 100 is a 20 MB-class JPEG.
+        let mut seed = 0x2545_f491_u32;
+        let noisy = RgbImage::from_fn(2900, 2400, |_, _| {
+            seed ^= seed << 13;
+            seed ^= seed >> 17;
+            seed ^= seed << 5;
+            let [a, b, c, _] = seed.to_le_bytes();
+            Rgb([a, b, c])
+        });
+        let mut big = Vec::new();
+        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut big, 100)
+            .encode_image(&noisy)
+            .expect("encode");
+        assert!(big.len() > 15_000_000, "{} bytes", big.len());
+        let p = prepare(&big, "jpg").expect("prepared");
+        assert!(p.bytes.len() <= MAX_PREPARED_BYTES, "{}", p.bytes.len());
+        assert_eq!(p.format, Format::Jpeg);
+        assert!(
+            p.changes.iter().any(|c| c.contains("to fit")),
+            "{:?}",
+            p.changes
+        );
+        assert!(p.width < 2900 && p.width >= MIN_SIDE);
     }
 
     #[test]

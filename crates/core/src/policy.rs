@@ -10,9 +10,10 @@ use tracing::{info, warn};
 
 use crate::error::{Error, Result};
 use crate::event::ObjectRef;
+use crate::image_check::{addresses_the_model, ImageCheckRequest, ImageJudge};
 use crate::keys::{self, Stage};
 use crate::model::{
-    Category, ErrorEntry, Evaluation, Item, Reference, StageDocument, Usage, Verdict,
+    Category, ErrorEntry, Evaluation, Item, Reference, SourceKind, StageDocument, Usage, Verdict,
     EVALUATED_SCHEMA,
 };
 use crate::ports::{
@@ -154,12 +155,7 @@ impl<M: ChatModel> PolicyJudge for LlmJudge<M> {
     async fn judge(&self, req: &JudgeRequest<'_>) -> Result<Judgement> {
         let (system, user) = self.template.render(req);
         let reply = self.model.complete(&system, &user).await?;
-        let usage = Usage {
-            llm_calls: 1,
-            llm_input_tokens: reply.input_tokens,
-            llm_output_tokens: reply.output_tokens,
-            ..Default::default()
-        };
+        let usage = reply.usage();
         Ok(judgement_from_reply(
             &reply.text,
             Ok(()),
@@ -169,6 +165,7 @@ impl<M: ChatModel> PolicyJudge for LlmJudge<M> {
                 references: references(req.passages),
                 model: self.model.model().to_string(),
                 context: req.context.iter().map(|i| i.id.clone()).collect(),
+                ..Default::default()
             },
             usage,
         ))
@@ -189,11 +186,7 @@ pub fn judgement_from_reply(
             evaluation.answer = Some(p.answer.to_string());
             evaluation.analysis = p.analysis;
             Judgement {
-                verdict: if p.answer == 'Y' {
-                    Verdict::Violation
-                } else {
-                    Verdict::NoViolation
-                },
+                verdict: Verdict::of_answer(p.answer == 'Y'),
                 evaluation,
                 usage,
                 problem: None,
@@ -226,6 +219,16 @@ pub struct EvaluateDeps<'a> {
     pub store: &'a dyn ObjectStore,
     pub retriever: &'a dyn PolicyRetriever,
     pub judge: &'a dyn PolicyJudge,
+    /// A multimodal model with the image checklist; without one a picture's labels are
+    /// judged as text by `judge`.
+    pub images: Option<&'a ImageJudge>,
+}
+
+impl EvaluateDeps<'_> {
+    /// Whether the judge that answered as `model` is a language model, which text can address.
+    fn reads_instructions(&self, model: &str) -> bool {
+        self.images.is_some_and(|j| j.model() == model) || self.judge.reads_instructions()
+    }
 }
 
 /// The retrieval query: the message plus words describing why it was flagged, so the search
@@ -278,19 +281,10 @@ async fn judge_item(
     };
     if passages.is_empty() && !deps.judge.retrieves() {
         // Judging against no policy at all would make any "N" look like a clean bill.
-        let why = "the knowledge base returned no policy passage for this message";
-        return Ok(Judgement {
-            verdict: Verdict::NeedsReview,
-            evaluation: Evaluation {
-                answer: None,
-                analysis: format!("Not judged: {why}."),
-                references: Vec::new(),
-                model: deps.judge.model().to_string(),
-                context: Vec::new(),
-            },
-            usage: Usage::default(),
-            problem: Some(why.to_string()),
-        });
+        return Ok(not_judged(
+            "the knowledge base returned no policy passage for this message",
+            deps.judge.model(),
+        ));
     }
     let signals = signals_for(item, threshold);
     deps.judge
@@ -300,6 +294,119 @@ async fn judge_item(
             signals: &signals,
             threshold,
             context,
+        })
+        .await
+}
+
+/// A `needs_review` judgement for an item no model could judge, with the reason.
+fn not_judged(why: &str, model: &str) -> Judgement {
+    Judgement {
+        verdict: Verdict::NeedsReview,
+        evaluation: Evaluation {
+            analysis: format!("Not judged: {why}."),
+            model: model.to_string(),
+            ..Default::default()
+        },
+        usage: Usage::default(),
+        problem: Some(why.to_string()),
+    }
+}
+
+/// Whether the multimodal check looks at this item: the picture of an image upload, when its
+/// labels crossed the gate, when no classifier could see it, or when the classifier that did
+/// left categories unchecked (offline: everything but nudity). Pictures already held for other
+/// reasons (animated, labels failed) stay held.
+fn picture_to_check(doc: &StageDocument, item: &Item) -> bool {
+    if doc.source.kind != SourceKind::Image || item.id != crate::screen_image::PICTURE_ITEM {
+        return false;
+    }
+    let unchecked = doc
+        .image
+        .as_ref()
+        .is_some_and(|f| !f.not_checked.is_empty());
+    match item.verdict {
+        None => true,
+        Some(Verdict::BelowThreshold) => unchecked && item.review_reason.is_none(),
+        Some(Verdict::NeedsReview) => item
+            .review_reason
+            .as_deref()
+            .is_some_and(|r| r.starts_with(crate::screen_image::NO_CLASSIFIER)),
+        _ => false,
+    }
+}
+
+/// The text lines read in a picture, in reading order.
+fn image_text(doc: &StageDocument) -> Vec<&str> {
+    doc.items
+        .iter()
+        .filter(|i| i.id.starts_with("text-"))
+        .map(|i| i.text.as_str())
+        .collect()
+}
+
+/// The multimodal policy check of an image upload's picture, on the prepared copy screening
+/// kept (already within the model's limits: nothing is decoded here).
+async fn judge_picture(
+    doc: &StageDocument,
+    item: &Item,
+    judge: &ImageJudge,
+    deps: &EvaluateDeps<'_>,
+    cfg: &EvaluateConfig,
+) -> Result<Judgement> {
+    let (Some((bucket, _)), Some(key)) = (
+        crate::keys::parse_s3_uri(&doc.source.uri),
+        doc.image.as_ref().and_then(|f| f.picture.as_deref()),
+    ) else {
+        return Ok(not_judged(
+            "screening kept no prepared copy of the picture",
+            judge.model(),
+        ));
+    };
+    let Some(bytes) = deps.store.get_bytes(bucket, key).await? else {
+        return Ok(not_judged(
+            &format!("the prepared picture {key} no longer exists"),
+            judge.model(),
+        ));
+    };
+    let format = match crate::keys::extension(key).as_deref() {
+        Some("png") => "png",
+        Some("jpeg") => "jpeg",
+        _ => {
+            return Ok(not_judged(
+                &format!("{key} is not a prepared PNG or JPEG"),
+                judge.model(),
+            ))
+        }
+    };
+    if bytes.len() > crate::picture::MAX_PREPARED_BYTES {
+        return Ok(not_judged(
+            &format!(
+                "{key} is {} bytes, over the model's {} byte limit",
+                bytes.len(),
+                crate::picture::MAX_PREPARED_BYTES
+            ),
+            judge.model(),
+        ));
+    }
+    let mut query = retrieval_query(item, doc.threshold);
+    query.push_str(" image picture");
+    let passages = deps.retriever.retrieve(&query, cfg.top_k).await?;
+    if passages.is_empty() {
+        return Ok(not_judged(
+            "the knowledge base returned no policy passage for this picture",
+            judge.model(),
+        ));
+    }
+    let image_text = image_text(doc);
+    judge
+        .judge(&ImageCheckRequest {
+            item,
+            passages: &passages,
+            image_text: &image_text,
+            image: crate::ports::Picture {
+                format,
+                bytes: &bytes,
+            },
         })
         .await
 }
@@ -353,13 +460,27 @@ pub async fn evaluate_items(
         .unwrap_or_default();
     let mut todo = Vec::new();
     let mut reused = 0usize;
+    let picture = deps.images.and_then(|judge| {
+        doc.items
+            .iter()
+            .position(|i| picture_to_check(&doc, i))
+            .map(|idx| (idx, judge))
+    });
     for (idx, item) in doc.items.iter_mut().enumerate() {
-        if item.verdict.is_some() {
+        if picture.is_some_and(|(p, _)| p == idx) || item.verdict.is_some() {
             continue;
         }
         match prev.get(item.id.as_str()) {
             Some(p) if reusable(p, item, deps.judge.model()) => {
-                item.verdict = p.verdict;
+                // From the answer, not the stored verdict: the holds below are applied again,
+                // each with its reason.
+                item.verdict = p
+                    .evaluation
+                    .as_ref()
+                    .and_then(|e| match e.answer.as_deref() {
+                        Some(a @ ("Y" | "N")) => Some(Verdict::of_answer(a == "Y")),
+                        _ => p.verdict,
+                    });
                 item.evaluation = p.evaluation.clone();
                 reused += 1;
             }
@@ -387,7 +508,7 @@ pub async fn evaluate_items(
         .collect();
     let items = &doc.items;
     let threshold = doc.threshold;
-    let results: Vec<(Vec<usize>, Result<Judgement>)> = stream::iter(groups)
+    let mut results: Vec<(Vec<usize>, Result<Judgement>)> = stream::iter(groups)
         .map(|(first, members)| async move {
             let context = conversation_context(items, first, cfg.context_messages);
             let judged = judge_item(&items[first], &context, threshold, deps, cfg).await;
@@ -396,6 +517,21 @@ pub async fn evaluate_items(
         .buffer_unordered(cfg.max_concurrency.max(1))
         .collect()
         .await;
+    if let Some((idx, judge)) = picture {
+        let judged = judge_picture(&doc, &doc.items[idx], judge, deps, cfg).await;
+        let answered = judged.as_ref().is_ok_and(|j| j.problem.is_none());
+        let item = &mut doc.items[idx];
+        if answered
+            && item
+                .review_reason
+                .as_deref()
+                .is_some_and(|r| r.starts_with(crate::screen_image::NO_CLASSIFIER))
+        {
+            // A model looked at the picture: that hold, and only that one, is answered.
+            item.review_reason = None;
+        }
+        results.push((vec![idx], judged));
+    }
     let mut usage = Usage::default();
     let mut errors = Vec::new();
     let mut retry: Option<Error> = None;
@@ -449,9 +585,45 @@ pub async fn evaluate_items(
             item.verdict = Some(Verdict::NeedsReview);
         }
     }
+    // Words that tell the model how to answer make a language model's "no" untrustworthy: the
+    // picture's text counts for the picture, a message's own words (and their revealed
+    // reading) for the message. The rules evaluator reads no instructions.
+    let picture_text = image_text(&doc).join("\n");
+    for item in &mut doc.items {
+        let Some(ev) = &item.evaluation else { continue };
+        if item.verdict != Some(Verdict::NoViolation) || !deps.reads_instructions(&ev.model) {
+            continue;
+        }
+        let found = if doc.source.kind == SourceKind::Image
+            && item.id == crate::screen_image::PICTURE_ITEM
+        {
+            addresses_the_model(&picture_text)
+        } else {
+            addresses_the_model(&item.text).or_else(|| {
+                item.revealed
+                    .as_ref()
+                    .and_then(|r| addresses_the_model(&r.text))
+            })
+        };
+        if let Some(words) = found {
+            item.verdict = Some(Verdict::NeedsReview);
+            item.review_reason = Some(format!(
+                "the model answered no violation, but the content tells a moderation model how \
+                 to answer (\u{201c}{words}\u{201d}): a person should confirm"
+            ));
+        }
+    }
     info!(judged, reused, errors = errors.len(), "evaluated");
     doc.usage.add(&usage);
     doc.errors.extend(errors);
+    // A picture held only because no classifier saw it is complete once a model has.
+    if doc.source.kind == SourceKind::Image
+        && doc.status == crate::model::Status::Partial
+        && doc.errors.is_empty()
+        && doc.items.iter().all(|i| i.review_reason.is_none())
+    {
+        doc.status = crate::model::Status::Complete;
+    }
     if doc.errors.iter().any(|e| e.stage == STAGE) && doc.status == crate::model::Status::Complete {
         doc.status = crate::model::Status::Partial;
     }

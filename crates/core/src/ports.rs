@@ -136,6 +136,11 @@ pub trait PolicyJudge: Send + Sync {
     fn retrieves(&self) -> bool {
         false
     }
+    /// False for a judge no text can talk round (the offline rules evaluator); a language
+    /// model's "no violation" on content addressed to it is held for a person.
+    fn reads_instructions(&self) -> bool {
+        true
+    }
     async fn judge(&self, req: &JudgeRequest<'_>) -> Result<Judgement>;
 }
 
@@ -147,11 +152,45 @@ pub struct ChatReply {
     pub output_tokens: u64,
 }
 
+/// A picture sent with a prompt: PNG or JPEG bytes already within the model's limits.
+#[derive(Debug, Clone, Copy)]
+pub struct Picture<'a> {
+    /// `png` or `jpeg`.
+    pub format: &'a str,
+    pub bytes: &'a [u8],
+}
+
+impl ChatReply {
+    /// One model call and its tokens, for the report's usage.
+    pub fn usage(&self) -> crate::model::Usage {
+        crate::model::Usage {
+            llm_calls: 1,
+            llm_input_tokens: self.input_tokens,
+            llm_output_tokens: self.output_tokens,
+            ..Default::default()
+        }
+    }
+}
+
 /// A chat LLM: instructions in `system`, untrusted content in `user`.
 #[async_trait]
 pub trait ChatModel: Send + Sync {
     fn model(&self) -> &str;
     async fn complete(&self, system: &str, user: &str) -> Result<ChatReply>;
+    /// The same with a picture in the user turn (a multimodal model). Models that cannot
+    /// see say so, and the picture waits for a person.
+    async fn complete_with_image(
+        &self,
+        _system: &str,
+        _user: &str,
+        _image: Picture<'_>,
+    ) -> Result<ChatReply> {
+        Err(crate::Error::service(
+            "chat-model",
+            crate::error::ServiceErrorKind::InvalidInput,
+            format!("{} does not take images", self.model()),
+        ))
+    }
 }
 
 /// A stretch of recognised speech with its position in the recording, in seconds.

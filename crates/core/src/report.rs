@@ -103,7 +103,7 @@ header,main{max-width:1100px;margin:0 auto;padding:16px 24px}h1{font-size:22px;m
 .bars{display:grid;grid-template-columns:170px 1fr 44px;gap:2px 8px;align-items:center;font-size:12px;margin:6px 0}
 .bar{background:#eee;height:8px;border-radius:4px;overflow:hidden}.bar span{display:block;height:100%;background:#7c3aed}
 .bar span.hi{background:var(--v)}.rules{font-size:13px}.rules code{background:#fde2e1;padding:1px 4px;border-radius:3px}
-.analysis{background:#f3f4f6;border-radius:6px;padding:8px 10px;margin:6px 0}.refs{font-size:13px}.refs blockquote{margin:4px 0 8px;padding:4px 10px;border-left:3px solid #ccc;color:#444;white-space:pre-wrap}
+.analysis{background:#f3f4f6;border-radius:6px;padding:8px 10px;margin:6px 0}.checklist{border-collapse:collapse;font-size:13px;margin:6px 0}.checklist caption{text-align:left;font-weight:bold}.checklist td{border:1px solid #ddd;padding:2px 6px}.checklist td.hi{background:#fde2e2;font-weight:bold}.refs{font-size:13px}.refs blockquote{margin:4px 0 8px;padding:4px 10px;border-left:3px solid #ccc;color:#444;white-space:pre-wrap}
 .errors li{color:var(--v)}table{border-collapse:collapse;width:100%;background:#fff}td,th{border-bottom:1px solid #ddd;padding:6px 8px;text-align:left}
 th{background:#f0f0f2}td.num{text-align:right}a{color:#0b57d0}.review{color:var(--r);font-size:13px}
 .frame{position:relative;display:inline-block;max-width:100%;overflow:hidden;border-radius:6px;background:#222}
@@ -281,6 +281,33 @@ fn render_item(out: &mut String, item: &Item, threshold: f64, player: bool) {
             esc(ev.answer.as_deref().unwrap_or("none")),
             esc(&ev.analysis)
         );
+        if let Some(category) = &ev.category {
+            let _ = write!(
+                out,
+                "<p class=\"who\">Category named by the model: <b>{}</b></p>",
+                esc(category)
+            );
+        }
+        if !ev.checklist.is_empty() {
+            out.push_str(
+                "<table class=\"checklist\"><caption>Checklist answered by the model</caption>",
+            );
+            for a in &ev.checklist {
+                let yes = if a.answer == "yes" {
+                    " class=\"hi\""
+                } else {
+                    ""
+                };
+                let _ = write!(
+                    out,
+                    "<tr><td>{}</td><td>{}</td><td{yes}>{}</td></tr>",
+                    esc(&a.category),
+                    esc(&a.question),
+                    esc(&a.answer)
+                );
+            }
+            out.push_str("</table>");
+        }
         if !ev.context.is_empty() {
             let _ = write!(
                 out,
@@ -489,10 +516,25 @@ fn render_image(b: &mut String, report: &Report, media_url: Option<&str>) {
         }
     );
     if !f.not_checked.is_empty() {
+        let checklist_model = report
+            .items
+            .iter()
+            .find(|i| i.id == crate::screen_image::PICTURE_ITEM)
+            .and_then(|i| i.evaluation.as_ref())
+            .filter(|e| !e.checklist.is_empty())
+            .map(|e| e.model.as_str());
+        let then = match checklist_model {
+            Some(m) => format!(
+                "The multimodal model {} answered the checklist below about the picture; a \
+                 person should look for anything the checklist does not ask.",
+                esc(m)
+            ),
+            None => "A person should look at the image for these.".to_string(),
+        };
         let _ = write!(
             b,
             "<p class=\"notchecked\" id=\"not-checked\"><b>Not checked by any detector:</b> {}. \
-             A person should look at the image for these.</p>",
+             {then}</p>",
             esc(&f.not_checked.join(", "))
         );
     }

@@ -108,7 +108,13 @@ pub struct ImageSettings {
     pub min_confidence: f64,
     /// `MAX_IMAGE_BYTES` (default 50 MiB): larger uploads get a failed report.
     pub max_image_bytes: u64,
+    /// Offline only, `NSFW_MODEL`: the open_nsfw ONNX file (unset: [`DEFAULT_NSFW_MODEL`],
+    /// relative to the working directory).
+    pub offline_model: Option<std::path::PathBuf>,
 }
+
+/// Where `make models` puts open_nsfw, relative to the workspace.
+pub const DEFAULT_NSFW_MODEL: &str = ".cache/models/open-nsfw/open-nsfw.onnx";
 
 impl ImageSettings {
     pub fn from_vars(v: &crate::config::Vars) -> Result<Self> {
@@ -130,6 +136,7 @@ impl ImageSettings {
             });
         }
         Ok(ImageSettings {
+            offline_model: v.get("NSFW_MODEL").map(std::path::PathBuf::from),
             labels,
             min_confidence,
             max_image_bytes: v.count("MAX_IMAGE_BYTES", DEFAULT_MAX_IMAGE_BYTES as usize)? as u64,
@@ -139,6 +146,11 @@ impl ImageSettings {
 
 /// Uploads past this are refused (a 50 MB photo is already far past what a chat image is).
 pub const DEFAULT_MAX_IMAGE_BYTES: u64 = 50 * 1024 * 1024;
+
+/// The id of the item that stands for the picture itself.
+pub const PICTURE_ITEM: &str = "image";
+/// How the picture item's `review_reason` starts when no classifier looked at it.
+pub const NO_CLASSIFIER: &str = "no image classifier ran";
 
 pub struct ImageDeps<'a> {
     pub moderator: &'a dyn ImageModerator,
@@ -218,7 +230,7 @@ fn image_item(found: &LabelsFound, thresholds: &LabelThresholds) -> Item {
         toxicity: maxima.first().map_or(0.0, |m| m.1),
         categories,
         verdict: over.is_empty().then_some(Verdict::BelowThreshold),
-        ..Item::new("image", describe(found))
+        ..Item::new(PICTURE_ITEM, describe(found))
     }
 }
 
@@ -311,6 +323,18 @@ pub async fn screen_image_object(
             return write_failed(deps, doc, &obj.bucket, reason).await;
         }
     };
+    // The policy check sends this copy to a multimodal model: what the labeller saw, already
+    // within the model's limits, so evaluate-policy never decodes an upload.
+    let picture = keys::picture_key(id, prepared.format.as_str());
+    deps.screen
+        .store
+        .put(
+            &obj.bucket,
+            &picture,
+            prepared.bytes.clone(),
+            &format!("image/{}", prepared.format.as_str()),
+        )
+        .await?;
     let version = obj.version();
     let input = ImageInput {
         prepared: &prepared,
@@ -332,7 +356,7 @@ pub async fn screen_image_object(
             if found.model.is_empty() || found.not_checked.len() >= TOP_CATEGORIES.len() {
                 // No classifier looked at the picture at all: a person must.
                 let why = format!(
-                    "no image classifier ran ({}): a person should look at the picture",
+                    "{NO_CLASSIFIER} ({}): a person should look at the picture",
                     deps.moderator.name()
                 );
                 item.review_reason = Some(why);
@@ -402,6 +426,7 @@ pub async fn screen_image_object(
         label_model: found.model,
         text_model,
         not_checked: found.not_checked,
+        picture: Some(picture),
     });
     if !errors.is_empty() || doc.items.iter().any(|i| i.review_reason.is_some()) {
         doc.status = Status::Partial;

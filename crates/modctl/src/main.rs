@@ -12,13 +12,14 @@ use clap::{Parser, Subcommand, ValueEnum};
 use moderation_core::audio::{ingest_transcript, start_audio_job, AudioConfig, AudioDeps};
 use moderation_core::config::Vars;
 use moderation_core::event::ObjectRef;
+use moderation_core::image_check::{Checklist, ImageJudge};
 use moderation_core::keys::{self, Stage};
 use moderation_core::language::OfflineIdentifier;
 use moderation_core::model::{Report, Trigger};
 use moderation_core::parse::ParseOptions;
 use moderation_core::policy::{evaluate_object, EvaluateConfig, EvaluateDeps, LlmJudge};
 use moderation_core::ports::{
-    LanguageIdentifier, ObjectStore, PolicyJudge, PolicyRetriever, ToxicityDetector,
+    ChatModel, LanguageIdentifier, ObjectStore, PolicyJudge, PolicyRetriever, ToxicityDetector,
     TranscriptionJobs, Translator,
 };
 use moderation_core::prompt::PromptTemplate;
@@ -137,8 +138,24 @@ struct Chain {
     rules: RuleFilter,
     retriever: Arc<dyn PolicyRetriever>,
     judge: Arc<dyn PolicyJudge>,
+    /// The multimodal checklist for pictures: Bedrock on AWS, `LLM_ENDPOINT` offline.
+    images: Option<Arc<ImageJudge>>,
     screen: ScreenConfig,
     evaluate: EvaluateConfig,
+}
+
+/// `IMAGE_CHECKLIST_URI` (a file here), or the committed checklist.
+fn checklist(vars: &Vars) -> Result<Checklist, CliError> {
+    match vars.get("IMAGE_CHECKLIST_URI") {
+        None => Ok(Checklist::default_checklist()),
+        Some(path) => {
+            let text = std::fs::read_to_string(&path).map_err(|source| CliError::Io {
+                path: path.clone(),
+                source,
+            })?;
+            Ok(Checklist::parse(&text)?)
+        }
+    }
 }
 
 impl Chain {
@@ -165,10 +182,17 @@ impl Chain {
         };
         let mut languages: Arc<dyn LanguageIdentifier> = Arc::new(OfflineIdentifier);
         let mut translator: Option<Arc<dyn Translator>> = None;
-        let mut image_labels: Arc<dyn moderation_core::ports::ImageModerator> =
-            Arc::new(moderation_offline::NoImageClassifier);
+        let image_config = moderation_core::screen_image::ImageSettings::from_vars(&vars)?;
+        // On AWS Rekognition replaces it below; offline, open_nsfw when built in.
+        let mut image_labels: Arc<dyn moderation_core::ports::ImageModerator> = match backend {
+            BackendArg::Offline => {
+                moderation_offline::offline_classifier(image_config.offline_model.as_deref())
+            }
+            BackendArg::Aws => Arc::new(moderation_offline::NoImageClassifier::default()),
+        };
         let mut image_text: Arc<dyn moderation_core::ports::ImageTextReader> =
             Arc::new(moderation_offline::TesseractText::default());
+        let mut vision: Option<Box<dyn ChatModel>> = None;
         let (detector, retriever, judge): (
             Arc<dyn ToxicityDetector>,
             Arc<dyn PolicyRetriever>,
@@ -178,6 +202,14 @@ impl Chain {
                 // LLM_ENDPOINT puts a local OpenAI-compatible LLM in place of the rules evaluator.
                 let judge: Arc<dyn PolicyJudge> = match vars.get("LLM_ENDPOINT") {
                     Some(endpoint) => {
+                        let local = moderation_offline::openai::OpenAiChatModel::new(
+                            &endpoint,
+                            &vars.or("LLM_MODEL", "local"),
+                            vars.get("LLM_API_KEY"),
+                            vars.sdk_settings()?.attempt_timeout,
+                        )
+                        .map_err(moderation_core::Error::from)?;
+                        vision = Some(Box::new(local.clone()));
                         let template = match vars.get("PROMPT_TEMPLATE_URI") {
                             None => PromptTemplate::default_template(),
                             Some(path) => PromptTemplate::parse(
@@ -187,16 +219,7 @@ impl Chain {
                                 })?,
                             )?,
                         };
-                        Arc::new(LlmJudge::with_template(
-                            moderation_offline::openai::OpenAiChatModel::new(
-                                &endpoint,
-                                &vars.or("LLM_MODEL", "local"),
-                                vars.get("LLM_API_KEY"),
-                                vars.sdk_settings()?.attempt_timeout,
-                            )
-                            .map_err(moderation_core::Error::from)?,
-                            template,
-                        ))
+                        Arc::new(LlmJudge::with_template(local, template))
                     }
                     None => Arc::new(RulesJudge),
                 };
@@ -211,6 +234,10 @@ impl Chain {
                 let model = vars.or("MODEL_ID", moderation_aws::DEFAULT_MODEL_ID);
                 let sdk = moderation_aws::load_sdk_config(&vars.sdk_settings()?).await;
                 languages = Arc::new(moderation_aws::ComprehendLanguages::from_sdk_config(&sdk));
+                vision = Some(Box::new(moderation_aws::ConverseModel::from_sdk_config(
+                    &sdk,
+                    &vars.or("IMAGE_MODEL_ID", &model),
+                )));
                 let rekognition =
                     Arc::new(moderation_aws::RekognitionImages::from_sdk_config(&sdk));
                 image_labels = rekognition.clone();
@@ -229,6 +256,27 @@ impl Chain {
                 )
             }
         };
+        // Unset: on for AWS, off offline (a text-only local server would not see the picture).
+        let wanted = match vars.get("IMAGE_CHECK").as_deref() {
+            None => matches!(backend, BackendArg::Aws),
+            Some("on") => true,
+            Some("off") => false,
+            Some(other) => {
+                return Err(CliError::Usage(format!(
+                    "IMAGE_CHECK={other}: expected on or off"
+                )))
+            }
+        };
+        let images =
+            match (wanted, vision) {
+                (true, Some(model)) => Some(Arc::new(ImageJudge::new(model, checklist(&vars)?))),
+                (true, None) => return Err(CliError::Usage(
+                    "IMAGE_CHECK=on offline needs LLM_ENDPOINT: a multimodal OpenAI-compatible \
+                     server"
+                        .into(),
+                )),
+                (false, _) => None,
+            };
         let progress = progress::Progress::wrap(detector);
         let detector: Arc<dyn ToxicityDetector> = progress.clone();
         let store = Arc::new(FolderStore::single_bucket(&run.out));
@@ -238,7 +286,6 @@ impl Chain {
             detector.clone(),
         ));
         let concurrency = vars.count("COMPREHEND_CONCURRENCY", 4)?;
-        let image_config = moderation_core::screen_image::ImageSettings::from_vars(&vars)?;
         Ok(Chain {
             store,
             progress,
@@ -255,6 +302,7 @@ impl Chain {
             rules: RuleFilter::default_list()?,
             retriever,
             judge,
+            images,
             screen: ScreenConfig {
                 thresholds,
                 max_object_bytes: vars.count("MAX_OBJECT_BYTES", DEFAULT_MAX_OBJECT_BYTES)? as u64,
@@ -330,6 +378,7 @@ impl Chain {
                     store,
                     retriever: self.retriever.as_ref(),
                     judge: self.judge.as_ref(),
+                    images: self.images.as_deref(),
                 };
                 evaluate_object(&obj, &deps, &self.evaluate).await
             }

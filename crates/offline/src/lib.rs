@@ -11,6 +11,8 @@ pub mod detector;
 pub mod embedding;
 pub mod head;
 pub mod images;
+#[cfg(feature = "nsfw")]
+pub mod nsfw;
 pub mod openai;
 pub mod policy;
 pub mod profanity;
@@ -23,7 +25,7 @@ pub mod transcription;
 pub mod whisper;
 
 pub use detector::OfflineDetector;
-pub use images::{NoImageClassifier, TesseractText};
+pub use images::{offline_classifier, NoImageClassifier, TesseractText};
 pub use policy::{PolicyIndex, RulesJudge};
 pub use store::FolderStore;
 pub use transcription::LocalTranscription;
@@ -68,6 +70,12 @@ pub enum Error {
     #[error("embedding failed while {what}: {source}")]
     Embedding {
         what: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    #[error("image classifier model {path}: {source}")]
+    ImageModel {
+        path: String,
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },

@@ -5,18 +5,20 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
+use base64::Engine;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use moderation_core::error::ServiceErrorKind;
-use moderation_core::ports::{ChatModel, ChatReply};
+use moderation_core::ports::{ChatModel, ChatReply, Picture};
 use moderation_core::{Error as CoreError, Result as CoreResult};
 use serde_json::{json, Value};
 
 const SERVICE: &str = "local-llm";
 
+#[derive(Clone)]
 pub struct OpenAiChatModel {
     endpoint: String,
     model: String,
@@ -60,6 +62,35 @@ impl ChatModel for OpenAiChatModel {
     }
 
     async fn complete(&self, system: &str, user: &str) -> CoreResult<ChatReply> {
+        self.chat(system, json!(user)).await
+    }
+
+    /// The picture as a `data:` URL in an `image_url` part, as multimodal OpenAI-compatible
+    /// servers (llama.cpp with a vision projector, Ollama, vLLM) take it.
+    async fn complete_with_image(
+        &self,
+        system: &str,
+        user: &str,
+        image: Picture<'_>,
+    ) -> CoreResult<ChatReply> {
+        let url = format!(
+            "data:image/{};base64,{}",
+            image.format,
+            base64::engine::general_purpose::STANDARD.encode(image.bytes)
+        );
+        self.chat(
+            system,
+            json!([
+                {"type": "image_url", "image_url": {"url": url}},
+                {"type": "text", "text": user},
+            ]),
+        )
+        .await
+    }
+}
+
+impl OpenAiChatModel {
+    async fn chat(&self, system: &str, user: Value) -> CoreResult<ChatReply> {
         let body = json!({
             "model": self.model,
             "temperature": 0,

@@ -232,6 +232,10 @@ impl PolicyJudge for RulesJudge {
         RULES_MODEL
     }
 
+    fn reads_instructions(&self) -> bool {
+        false
+    }
+
     async fn judge(&self, req: &JudgeRequest<'_>) -> CoreResult<Judgement> {
         Ok(judge_by_rules(req))
     }
@@ -388,6 +392,7 @@ pub fn judge_by_rules(req: &JudgeRequest<'_>) -> Judgement {
             model,
             // The rules evaluator decides from the message's own scores.
             context: Vec::new(),
+            ..Default::default()
         },
         usage: Usage::default(),
         problem,

@@ -7,9 +7,10 @@ use std::sync::Arc;
 use lambda_runtime::LambdaEvent;
 use moderation_core::config::{Backend, Vars};
 use moderation_core::event::ObjectRef;
+use moderation_core::image_check::{Checklist, ImageJudge};
 use moderation_core::keys::Stage;
 use moderation_core::policy::{evaluate_object, EvaluateConfig, EvaluateDeps, LlmJudge};
-use moderation_core::ports::{ObjectStore, PolicyJudge, PolicyRetriever};
+use moderation_core::ports::{ChatModel, ObjectStore, PolicyJudge, PolicyRetriever};
 use moderation_core::prompt::PromptTemplate;
 use moderation_core::stage::read_config_uri;
 use moderation_core::stage::{handle_payload, Outcome};
@@ -52,6 +53,14 @@ pub struct Config {
     pub context_messages: usize,
     /// `MAX_LLM_CALLS_PER_OBJECT`: policy checks per upload before the rest wait for a person.
     pub max_llm_calls: usize,
+    /// `IMAGE_CHECK`: `on` asks a multimodal model about pictures (Bedrock on AWS; offline the
+    /// `LLM_ENDPOINT` server, which must then take images); `off` judges their labels as text;
+    /// unset: on for AWS, off offline (a text-only local server would not see the picture).
+    pub image_check: Option<bool>,
+    /// `IMAGE_MODEL_ID`: the Bedrock model for pictures (default `MODEL_ID`; it must see images).
+    pub image_model_id: String,
+    /// `IMAGE_CHECKLIST_URI`: a file path or `s3://bucket/key`; the committed checklist when unset.
+    pub image_checklist_uri: Option<String>,
     pub sdk: moderation_core::config::SdkSettings,
     pub failure: moderation_core::stage::FailurePolicy,
 }
@@ -86,12 +95,28 @@ impl Config {
             }),
             Backend::Aws => None,
         };
+        let model_id = v.or("MODEL_ID", moderation_aws::DEFAULT_MODEL_ID);
+        let image_check = match v.get("IMAGE_CHECK").as_deref() {
+            None => None,
+            Some("on") => Some(true),
+            Some("off") => Some(false),
+            Some(other) => {
+                return Err(Error::InvalidVar {
+                    var: "IMAGE_CHECK".into(),
+                    value: other.to_string(),
+                    reason: "expected on or off".into(),
+                })
+            }
+        };
         Ok(Config {
+            image_check,
+            image_model_id: v.or("IMAGE_MODEL_ID", &model_id),
+            image_checklist_uri: v.get("IMAGE_CHECKLIST_URI"),
             local_llm,
             policy_mode,
             backend,
             knowledge_base_id,
-            model_id: v.or("MODEL_ID", moderation_aws::DEFAULT_MODEL_ID),
+            model_id,
             top_k: v.count("RETRIEVE_TOP_K", 3)?,
             concurrency: v.count("LLM_CONCURRENCY", 4)?,
             policy_dir: PathBuf::from(v.or("POLICY_DIR", "infra/policies")),
@@ -104,10 +129,24 @@ impl Config {
     }
 }
 
+/// The `LLM_ENDPOINT` client.
+fn local_chat_model(
+    llm: &LocalLlm,
+    config: &Config,
+) -> Result<moderation_offline::openai::OpenAiChatModel> {
+    Ok(moderation_offline::openai::OpenAiChatModel::new(
+        &llm.endpoint,
+        &llm.model,
+        llm.api_key.clone(),
+        config.sdk.attempt_timeout,
+    )?)
+}
+
 pub struct App {
     store: Arc<dyn ObjectStore>,
     retriever: Arc<dyn PolicyRetriever>,
     judge: Arc<dyn PolicyJudge>,
+    images: Option<Arc<ImageJudge>>,
     config: EvaluateConfig,
     failure: moderation_core::stage::FailurePolicy,
 }
@@ -133,6 +172,28 @@ impl App {
             Some(uri) => PromptTemplate::parse(&read_config_uri(store.as_ref(), uri).await?)
                 .map_err(|e| Error::Config(format!("PROMPT_TEMPLATE_URI {uri}: {e}")))?,
         };
+        // The checklist too: a broken one names its line before any picture is checked.
+        let checklist = match &config.image_checklist_uri {
+            None => Checklist::default_checklist(),
+            Some(uri) => Checklist::parse(&read_config_uri(store.as_ref(), uri).await?)
+                .map_err(|e| Error::Config(format!("IMAGE_CHECKLIST_URI {uri}: {e}")))?,
+        };
+        let vision: Option<Box<dyn ChatModel>> =
+            match (&sdk, &config.local_llm, config.image_check) {
+                (_, _, Some(false)) | (None, _, None) => None,
+                (Some(sdk), _, _) => Some(Box::new(
+                    moderation_aws::ConverseModel::from_sdk_config(sdk, &config.image_model_id),
+                )),
+                (None, Some(llm), Some(true)) => Some(Box::new(local_chat_model(llm, &config)?)),
+                (None, None, Some(true)) => {
+                    return Err(Error::Config(
+                        "IMAGE_CHECK=on offline needs LLM_ENDPOINT: a multimodal \
+                         OpenAI-compatible server"
+                            .into(),
+                    ))
+                }
+            };
+        let images = vision.map(|m| Arc::new(ImageJudge::new(m, checklist)));
         let (retriever, judge): (Arc<dyn PolicyRetriever>, Arc<dyn PolicyJudge>) = match &sdk {
             Some(sdk) => {
                 let kb = config.knowledge_base_id.as_deref().unwrap_or_default();
@@ -161,12 +222,7 @@ impl App {
             None => {
                 let judge: Arc<dyn PolicyJudge> = match &config.local_llm {
                     Some(llm) => Arc::new(LlmJudge::with_template(
-                        moderation_offline::openai::OpenAiChatModel::new(
-                            &llm.endpoint,
-                            &llm.model,
-                            llm.api_key.clone(),
-                            config.sdk.attempt_timeout,
-                        )?,
+                        local_chat_model(llm, &config)?,
                         template,
                     )),
                     None => Arc::new(moderation_offline::RulesJudge),
@@ -179,7 +235,18 @@ impl App {
                 )
             }
         };
-        Ok(Self::from_parts(store, retriever, judge, &config))
+        Ok(Self::from_parts(store, retriever, judge, &config).with_image_judge(images))
+    }
+
+    /// The model of the multimodal picture check, when there is one.
+    pub fn image_model(&self) -> Option<&str> {
+        self.images.as_deref().map(ImageJudge::model)
+    }
+
+    /// The multimodal check for pictures (none: their labels are judged as text).
+    pub fn with_image_judge(mut self, images: Option<Arc<ImageJudge>>) -> Self {
+        self.images = images;
+        self
     }
 
     pub fn from_parts(
@@ -192,6 +259,7 @@ impl App {
             store,
             retriever,
             judge,
+            images: None,
             failure: config.failure,
             config: EvaluateConfig {
                 top_k: config.top_k,
@@ -207,6 +275,7 @@ impl App {
             store: self.store.as_ref(),
             retriever: self.retriever.as_ref(),
             judge: self.judge.as_ref(),
+            images: self.images.as_deref(),
         };
         evaluate_object(&obj, &deps, &self.config).await
     }

@@ -56,7 +56,7 @@ impl App {
                     (rekognition.clone(), rekognition)
                 }
                 Backend::Offline { .. } => (
-                    Arc::new(moderation_offline::NoImageClassifier),
+                    moderation_offline::offline_classifier(config.image.offline_model.as_deref()),
                     Arc::new(moderation_offline::TesseractText::default()),
                 ),
             };

@@ -138,7 +138,7 @@ impl App {
         // Offline image checks unless `with_image_adapters` says otherwise.
         let image = screen_image::App::from_parts(
             text.clone(),
-            Arc::new(moderation_offline::NoImageClassifier),
+            moderation_offline::offline_classifier(config.image.offline_model.as_deref()),
             Arc::new(moderation_offline::TesseractText::default()),
             &image_config(config),
         );
