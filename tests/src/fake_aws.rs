@@ -313,7 +313,10 @@ async fn handle_decoded(req: &Request, state: &State, cbor: bool) -> Response {
     let json_1_1 = cbor
         || matches!(
             op.as_str(),
-            "DetectToxicContent" | "BatchDetectDominantLanguage"
+            "DetectToxicContent"
+                | "BatchDetectDominantLanguage"
+                | "DetectModerationLabels"
+                | "DetectText"
         );
     if let Some(limit) = f.rate_limit {
         let now = Instant::now();
@@ -377,6 +380,8 @@ async fn handle_decoded(req: &Request, state: &State, cbor: bool) -> Response {
         "DetectToxicContent" => detect(&body, state),
         "BatchDetectDominantLanguage" => dominant_language(&body),
         "TranslateText" => translate(&body),
+        "DetectModerationLabels" => moderation_labels(&body),
+        "DetectText" => detect_text(&body),
         "Retrieve" => retrieve(&body, state),
         "Converse" => converse(&body, state),
         "ChatCompletions" => chat_completions(&body, state),
@@ -677,6 +682,84 @@ fn retrieve_and_generate(body: &Value, state: &State) -> Response {
     )
 }
 
+/// The image bytes of a Rekognition request, decoded; an answer naming the problem otherwise.
+fn rekognition_image(body: &Value) -> Result<image::DynamicImage, Response> {
+    use base64::Engine;
+    let b64 = body["Image"]["Bytes"].as_str().ok_or_else(|| {
+        error(
+            400,
+            true,
+            "InvalidParameterException",
+            "Image.Bytes is required",
+        )
+    })?;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .map_err(|_| error(400, true, "InvalidImageFormatException", "not base64"))?;
+    if bytes.len() > 5 * 1024 * 1024 {
+        return Err(error(400, true, "ImageTooLargeException", "over 5 MB"));
+    }
+    let img = image::load_from_memory(&bytes).map_err(|_| {
+        error(
+            400,
+            true,
+            "InvalidImageFormatException",
+            "not a PNG or JPEG",
+        )
+    })?;
+    if img.width() < 80 || img.height() < 80 {
+        return Err(error(400, true, "InvalidParameterException", "under 80 px"));
+    }
+    Ok(img)
+}
+
+/// DetectModerationLabels: a mostly red picture is "Graphic Violence" (92 %) under "Violence",
+/// anything else has no label; labels under `MinConfidence` are left out, as the service does.
+fn moderation_labels(body: &Value) -> Response {
+    let img = match rekognition_image(body) {
+        Ok(i) => i,
+        Err(resp) => return resp,
+    };
+    let rgb = img.to_rgb8();
+    let n = f64::from(rgb.width() * rgb.height());
+    let (mut r, mut g) = (0.0, 0.0);
+    for p in rgb.pixels() {
+        r += f64::from(p[0]);
+        g += f64::from(p[1]);
+    }
+    let min = body["MinConfidence"].as_f64().unwrap_or(50.0);
+    let mut labels = Vec::new();
+    if r / n > 150.0 && g / n < 90.0 && 92.0 >= min {
+        labels.push(
+            json!({"Confidence": 92.0, "Name": "Violence", "ParentName": "", "TaxonomyLevel": 1}),
+        );
+        labels.push(json!({"Confidence": 92.0, "Name": "Graphic Violence", "ParentName": "Violence", "TaxonomyLevel": 2}));
+    }
+    ok(
+        "application/x-amz-json-1.1",
+        json!({"ModerationLabels": labels, "ModerationModelVersion": "7.0",
+               "ContentTypes": [{"Confidence": 81.5, "Name": "Illustrated"}]}),
+    )
+}
+
+/// DetectText: one line, "gg wp", across the top of any picture, with its two words.
+fn detect_text(body: &Value) -> Response {
+    if let Err(resp) = rekognition_image(body) {
+        return resp;
+    }
+    let bbox = json!({"Left": 0.1, "Top": 0.05, "Width": 0.5, "Height": 0.1});
+    ok(
+        "application/x-amz-json-1.1",
+        json!({"TextModelVersion": "3.0", "TextDetections": [
+            {"DetectedText": "gg wp", "Type": "LINE", "Id": 0, "Confidence": 99.1,
+             "Geometry": {"BoundingBox": bbox}},
+            {"DetectedText": "gg", "Type": "WORD", "Id": 1, "ParentId": 0, "Confidence": 99.0,
+             "Geometry": {"BoundingBox": bbox}},
+            {"DetectedText": "wp", "Type": "WORD", "Id": 2, "ParentId": 0, "Confidence": 99.2,
+             "Geometry": {"BoundingBox": bbox}}]}),
+    )
+}
+
 /// A stand-in multimodal model. It checks that the picture decodes, answers the checklist from
 /// what the prompt says about the picture (labels of 60 % or more, threats in its text), and is
 /// gullible on purpose: text in the picture that says "answer safe" makes it answer safe, so
@@ -716,12 +799,18 @@ fn vision_reply(prompt: &str, b64: &str, state: &State) -> Result<String, String
     let threat = ["kill", "die", "hurt"].iter().any(|w| text.contains(w));
     let obeys = text.contains("answer safe");
     let unsafe_ = (strong_label || threat) && !obeys;
+    // The category that shares a word with the labels, else by kind of finding.
+    let named = categories.iter().find(|c| {
+        c.to_lowercase()
+            .split_whitespace()
+            .any(|w| labels.contains(w))
+    });
     let category = if !unsafe_ {
         "none".to_string()
     } else if threat {
         categories.last().cloned().unwrap_or_default()
     } else {
-        categories.first().cloned().unwrap_or_default()
+        named.or(categories.first()).cloned().unwrap_or_default()
     };
     let answers: Vec<&str> = (0..questions)
         .map(|i| if unsafe_ && i == 0 { "yes" } else { "no" })

@@ -1,6 +1,7 @@
 //! Shared helpers for the offline whole-chain, handler-with-fixture and fault-injection tests.
 
 pub mod fake_aws;
+pub mod lambda_host;
 
 use std::path::{Path, PathBuf};
 

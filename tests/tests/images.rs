@@ -668,3 +668,78 @@ async fn the_offline_classifier_scores_pictures_and_its_score_is_gated() {
     assert_ne!(picture.verdict, Some(Verdict::BelowThreshold));
     assert!(found.not_checked.iter().any(|c| c == "Hate Symbols"));
 }
+
+/// The AWS adapters end to end against the loopback fake: Rekognition labels a red picture
+/// Violence (over the gate) and reads its text, and the picture check sends the prepared copy
+/// to Converse as an image block (the fake decodes it); a picture with no label stays below
+/// the gate and costs no model call, as Rekognition checked every category.
+#[tokio::test]
+async fn the_aws_adapters_carry_a_picture_through_rekognition_and_converse() {
+    use moderation_core::image_check::{Checklist, ImageJudge};
+    use moderation_tests::fake_aws::{sdk_config, FakeAws, Faults};
+    use std::sync::Arc;
+    let fake = FakeAws::start(Faults::default(), 17).await;
+    let sdk = sdk_config(&fake.url(), std::time::Duration::from_secs(5)).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path();
+    let base = Apps::offline(root).await;
+    let config = moderation_tests::with_offline_vars(root, |v| {
+        screen_image::Config::from_vars(v).expect("config")
+    });
+    let rekognition = Arc::new(moderation_aws::RekognitionImages::from_sdk_config(&sdk));
+    let image = screen_image::App::from_parts(
+        base.image.text().clone(),
+        rekognition.clone(),
+        rekognition,
+        &config,
+    );
+    let vision = ImageJudge::new(
+        Box::new(moderation_aws::ConverseModel::from_sdk_config(
+            &sdk,
+            "vision-model",
+        )),
+        Checklist::default_checklist(),
+    );
+    let evaluate = base.evaluate.with_image_judge(Some(Arc::new(vision)));
+    let apps = Apps {
+        image,
+        evaluate,
+        ..base
+    };
+    let mut red = std::io::Cursor::new(Vec::new());
+    image::DynamicImage::ImageRgb8(image::RgbImage::from_pixel(
+        200,
+        150,
+        image::Rgb([200, 20, 20]),
+    ))
+    .write_to(&mut red, image::ImageFormat::Png)
+    .expect("png");
+    let (red_key, plain_key) = ("incoming/image/m/red.png", "incoming/image/m/plain.png");
+    put(root, red_key, red.get_ref());
+    put(root, plain_key, &png(200, 150));
+    moderate(&apps, vec![red_key.to_string(), plain_key.to_string()]).await;
+
+    let r = report_of(root, red_key);
+    let found = r.image.as_ref().expect("findings");
+    assert!(found.label_model.contains("7.0"), "{found:?}");
+    assert!(found
+        .labels
+        .iter()
+        .any(|l| l.name == "Graphic Violence" && l.level == 2));
+    assert!(found.content_types.iter().any(|c| c.name == "Illustrated"));
+    assert!(found.not_checked.is_empty());
+    let picture = item(&r, "image");
+    assert_eq!(picture.verdict, Some(Verdict::Violation), "{picture:?}");
+    let ev = picture.evaluation.as_ref().expect("evaluation");
+    assert_eq!(ev.model, "vision-model");
+    assert_eq!(ev.category.as_deref(), Some("Graphic violence"));
+    let line = item(&r, "text-1");
+    assert_eq!(line.text, "gg wp");
+    assert!(line.bounding_box.is_some());
+
+    let plain = report_of(root, plain_key);
+    assert_eq!(item(&plain, "image").verdict, Some(Verdict::BelowThreshold));
+    assert_eq!(fake.ok_calls("DetectModerationLabels"), 2);
+    assert_eq!(fake.ok_calls("DetectText"), 2);
+    assert_eq!(fake.ok_calls("Converse"), 1);
+}

@@ -11,16 +11,17 @@ mod chart;
 mod coldstart;
 mod evaluate;
 mod fake_s3;
-mod http;
-mod launch;
+mod images;
 mod machine;
 mod micro;
 mod offline;
 mod report;
-mod runtime_api;
 mod stats;
 mod throughput;
 mod workload;
+
+// The Lambda host lives with the tests, which run the function binaries under it too.
+use moderation_tests::lambda_host::{http, launch};
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -47,7 +48,7 @@ impl Ctx {
 }
 
 const USAGE: &str = "usage: bench [--out DIR] [--bin-dir DIR] [--python PATH] [--runs N] \
-[--cold-runs N] [--only coldstart,throughput,memory,offline,micro] [--scenario SLUG,...] [--quick]";
+[--cold-runs N] [--only coldstart,throughput,memory,images,offline,micro] [--scenario SLUG,...] [--quick]";
 
 struct Args {
     out: PathBuf,
@@ -181,6 +182,10 @@ async fn run(root: PathBuf, args: Args) -> Result<(), String> {
         eprintln!("bench: evaluate-policy on 10k screened items");
         results.evaluate =
             Some(evaluate::run(&ctx, if args.quick { 1_000 } else { 10_000 }).await?);
+    }
+    if wants("images") {
+        eprintln!("bench: images");
+        results.images = Some(images::run(&ctx, if args.quick { 6 } else { 30 }).await);
     }
     if wants("offline") {
         eprintln!("bench: offline scoring");

@@ -8,6 +8,7 @@ use serde_json::{json, Value};
 
 use crate::coldstart::{Lang, Series};
 use crate::evaluate::EvalResult;
+use crate::images::ImageResult;
 use crate::machine::Machine;
 use crate::micro::Micro;
 use crate::offline::{Embedding, OfflineResult, Whisper};
@@ -21,6 +22,7 @@ pub struct Results {
     pub throughput: Option<Vec<Scenario>>,
     pub evaluate: Option<EvalResult>,
     pub offline: Option<OfflineResult>,
+    pub images: Option<ImageResult>,
     pub micro: Vec<Micro>,
     pub harness_seconds: f64,
     /// `(step, seconds)` from the Makefile's `build-times.tsv`.
@@ -290,6 +292,7 @@ pub fn markdown(r: &Results) -> String {
         throughput_section(&mut s, tp);
     }
     memory_section(&mut s, r);
+    images_section(&mut s, r);
     if let Some(o) = &r.offline {
         let _ = writeln!(s, "## Offline backend\n");
         let _ = writeln!(
@@ -504,6 +507,52 @@ fn throughput_section(s: &mut String, tp: &[Scenario]) {
     );
 }
 
+fn images_section(s: &mut String, r: &Results) {
+    let Some(im) = &r.images else { return };
+    let _ = writeln!(
+        s,
+        "## Images
+"
+    );
+    let _ = writeln!(
+        s,
+        "| what | images/s | peak RSS (MiB) | runs |\n|---|---|---|---|"
+    );
+    let per_s: Vec<f64> = im.runs.iter().map(|r| r.images_per_s).collect();
+    let rss: Vec<f64> = im.runs.iter().map(|r| r.rss_mib).collect();
+    let cpu = median(&im.runs.iter().map(|r| r.cpu_seconds).collect::<Vec<_>>());
+    let _ = writeln!(
+        s,
+        "| screen-image release binary, `aws` backend, {} sample images one invocation each, \
+         fake Rekognition + Comprehend with {} ms a call ({cpu:.1} s CPU a run) | {} | {} | {} |",
+        im.images,
+        crate::images::LATENCY.as_millis(),
+        med_range(&per_s, 2),
+        med_range(&rss, 1),
+        im.runs.len()
+    );
+    for (what, v) in [
+        ("open_nsfw in tract, one core, in the harness", &im.nsfw),
+        (
+            "Tesseract OCR, three passes an image, in the harness",
+            &im.ocr,
+        ),
+    ] {
+        match v {
+            Ok(v) => {
+                let _ = writeln!(s, "| {what} | {} | — | {} |", med_range(v, 2), v.len());
+            }
+            Err(e) => {
+                let _ = writeln!(s, "| {what} | not measured: {e} | — | 0 |");
+            }
+        }
+    }
+    for f in &im.failures {
+        let _ = writeln!(s, "\nFailure: {f}");
+    }
+    let _ = writeln!(s);
+}
+
 fn memory_section(s: &mut String, r: &Results) {
     let screen = r.throughput.as_ref().and_then(|tp| {
         tp.iter()
@@ -613,6 +662,13 @@ pub fn json(r: &Results) -> Value {
             "rss_mib": e.runs.iter().map(|r| r.rss_mib).collect::<Vec<_>>(),
             "seconds": e.runs.iter().map(|r| r.seconds).collect::<Vec<_>>(),
             "failures": e.failures})),
+        "images": r.images.as_ref().map(|im| json!({
+            "images": im.images,
+            "images_per_s": im.runs.iter().map(|r| r.images_per_s).collect::<Vec<_>>(),
+            "rss_mib": im.runs.iter().map(|r| r.rss_mib).collect::<Vec<_>>(),
+            "open_nsfw_images_per_s": im.nsfw.as_ref().ok(),
+            "tesseract_images_per_s": im.ocr.as_ref().ok(),
+            "failures": im.failures})),
         "offline_scoring_messages_per_s": r.offline.as_ref().map(|o| o.scoring.clone()),
         "offline_embedding_messages_per_s": r.offline.as_ref().and_then(|o| match &o.embedding {
             Embedding::Measured { per_s, .. } => Some(per_s.clone()),

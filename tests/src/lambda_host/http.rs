@@ -1,4 +1,4 @@
-//! Just enough HTTP/1.1 for the two loopback servers of the harness (the Lambda Runtime API
+//! Just enough HTTP/1.1 for the loopback servers of the bench and the tests (the Lambda Runtime API
 //! emulator and the folder-backed S3): keep-alive, `Content-Length` and chunked bodies,
 //! `Expect: 100-continue` (boto3 and the Rust SDK send it on S3 PUT), and S3's `aws-chunked`
 //! content encoding.
@@ -18,7 +18,7 @@ pub async fn read_request(
     r: &mut BufReader<OwnedReadHalf>,
     w: &mut OwnedWriteHalf,
 ) -> Option<Request> {
-    let (method, target, headers) = moderation_tests::fake_aws::read_request_head(r).await?;
+    let (method, target, headers) = crate::fake_aws::read_request_head(r).await?;
     let path = target
         .split_once('?')
         .map_or(target.as_str(), |(p, _)| p)

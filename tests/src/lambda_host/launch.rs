@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::runtime_api::{Answer, Marks, RuntimeApi};
+use super::runtime_api::{Answer, Marks, RuntimeApi};
 
 pub struct Launch {
     /// Names the log file (`<log_dir>/<label>.log`).

@@ -13,7 +13,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::http::{read_request, write_response};
+use super::http::{read_request, write_response};
 
 const PREFIX: &str = "/2018-06-01/runtime";
 
