@@ -550,16 +550,21 @@ mod tests {
         assert!(j.problem.is_some());
     }
 
-    #[tokio::test]
-    async fn throttling_after_retries_is_a_retryable_error() {
-        let rule = mock!(aws_sdk_bedrockruntime::Client::converse).then_error(|| {
+    /// Converse answering `ThrottlingException` every time.
+    fn throttled_converse() -> aws_smithy_mocks::Rule {
+        mock!(aws_sdk_bedrockruntime::Client::converse).then_error(|| {
             ConverseError::ThrottlingException(
                 ThrottlingException::builder()
                     .message("slow down")
                     .meta(ErrorMetadata::builder().code("ThrottlingException").build())
                     .build(),
             )
-        });
+        })
+    }
+
+    #[tokio::test]
+    async fn throttling_after_retries_is_a_retryable_error() {
+        let rule = throttled_converse();
         let model = ConverseModel::new(
             mock_client!(aws_sdk_bedrockruntime, RuleMode::MatchAny, [&rule]),
             "m",
@@ -688,14 +693,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_throttled_picture_check_is_retryable_and_a_blind_model_is_named() {
-        let rule = mock!(aws_sdk_bedrockruntime::Client::converse).then_error(|| {
-            ConverseError::ThrottlingException(
-                ThrottlingException::builder()
-                    .message("slow down")
-                    .meta(ErrorMetadata::builder().code("ThrottlingException").build())
-                    .build(),
-            )
-        });
+        let rule = throttled_converse();
         let (item, passages, png) = picture_request();
         let req = ImageCheckRequest {
             item: &item,

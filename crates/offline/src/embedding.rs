@@ -262,23 +262,10 @@ mod tests {
             let mut rule_hits = rules.scan(&e.text);
             rule_hits.extend(s.rule_hits);
             let item = Item {
-                id: "line".into(),
-                text: e.text.clone(),
-                user: None,
-                timestamp: None,
-                conversation: None,
-                start_time: None,
-                end_time: None,
                 toxicity: s.toxicity,
                 categories: s.categories,
                 rule_hits,
-                revealed: None,
-                language: None,
-                translation: None,
-                verdict: None,
-                evaluation: None,
-                review_reason: None,
-                bounding_box: None,
+                ..Item::new("line", e.text.clone())
             };
             let flagged = over_threshold(&item, 0.5) && {
                 let passages = index.search(&retrieval_query(&item, 0.5), 3);

@@ -178,21 +178,27 @@ impl App {
             Some(uri) => Checklist::parse(&read_config_uri(store.as_ref(), uri).await?)
                 .map_err(|e| Error::Config(format!("IMAGE_CHECKLIST_URI {uri}: {e}")))?,
         };
-        let vision: Option<Box<dyn ChatModel>> =
-            match (&sdk, &config.local_llm, config.image_check) {
-                (_, _, Some(false)) | (None, _, None) => None,
-                (Some(sdk), _, _) => Some(Box::new(
-                    moderation_aws::ConverseModel::from_sdk_config(sdk, &config.image_model_id),
-                )),
-                (None, Some(llm), Some(true)) => Some(Box::new(local_chat_model(llm, &config)?)),
-                (None, None, Some(true)) => {
-                    return Err(Error::Config(
-                        "IMAGE_CHECK=on offline needs LLM_ENDPOINT: a multimodal \
-                         OpenAI-compatible server"
-                            .into(),
-                    ))
-                }
-            };
+        // One client for the local LLM, whether it judges text, pictures or both.
+        let local = config
+            .local_llm
+            .as_ref()
+            .map(|llm| local_chat_model(llm, &config))
+            .transpose()?;
+        let vision: Option<Box<dyn ChatModel>> = match (&sdk, &local, config.image_check) {
+            (_, _, Some(false)) | (None, _, None) => None,
+            (Some(sdk), _, _) => Some(Box::new(moderation_aws::ConverseModel::from_sdk_config(
+                sdk,
+                &config.image_model_id,
+            ))),
+            (None, Some(local), Some(true)) => Some(Box::new(local.clone())),
+            (None, None, Some(true)) => {
+                return Err(Error::Config(
+                    "IMAGE_CHECK=on offline needs LLM_ENDPOINT: a multimodal \
+                     OpenAI-compatible server"
+                        .into(),
+                ))
+            }
+        };
         let images = vision.map(|m| Arc::new(ImageJudge::new(m, checklist)));
         let (retriever, judge): (Arc<dyn PolicyRetriever>, Arc<dyn PolicyJudge>) = match &sdk {
             Some(sdk) => {
@@ -220,11 +226,8 @@ impl App {
                 )
             }
             None => {
-                let judge: Arc<dyn PolicyJudge> = match &config.local_llm {
-                    Some(llm) => Arc::new(LlmJudge::with_template(
-                        local_chat_model(llm, &config)?,
-                        template,
-                    )),
+                let judge: Arc<dyn PolicyJudge> = match local {
+                    Some(local) => Arc::new(LlmJudge::with_template(local, template)),
                     None => Arc::new(moderation_offline::RulesJudge),
                 };
                 (
