@@ -160,7 +160,8 @@ invoke-local-audio: $(VENV)/bin/cargo-lambda ## With `make watch` running: the a
 	@echo "Reports: $(OFFLINE_ROOT)/$(BUCKET)/reports/index.html (the FAILED job replaced the upload's"
 	@echo "screened document; evaluate-policy and write-report turn the written keys into reports)"
 
-# Benchmarks (crates/bench): cold start against a Python boto3 baseline, screen-text throughput
+# Benchmarks (crates/bench): cold start against a Python boto3 baseline, screen-text throughput,
+# the report index at 100, 1,000 and 10,000 reports (and 50 writers at once)
 # against a rate-limited fake Comprehend, peak memory, offline speed, criterion micro-benchmarks.
 # Builds the production-profile binaries it measures; BENCH_ARGS passes options to the harness
 # (e.g. BENCH_ARGS="--quick --runs 2").

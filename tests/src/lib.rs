@@ -568,3 +568,62 @@ pub const CHAT_POOL: &[&str] = &[
 pub fn chat_message(i: usize) -> String {
     format!("{} #{i}", CHAT_POOL[i % CHAT_POOL.len()])
 }
+
+/// A small report numbered `n`, for index tests and benchmarks: no items, a plausible summary.
+pub fn sample_report(bucket: &str, n: usize) -> moderation_core::model::Report {
+    use moderation_core::model::{
+        Report, Source, SourceKind, Status, Summary, Trigger, Usage, REPORT_SCHEMA,
+    };
+    Report {
+        schema: REPORT_SCHEMA.into(),
+        report_id: format!("chat-{n:06}-0a1b2c"),
+        created_at: format!(
+            "2026-11-25T{:02}:{:02}:{:02}.000Z",
+            n / 3600 % 24,
+            n / 60 % 60,
+            n % 60
+        ),
+        source: Source::new(
+            format!("s3://{bucket}/incoming/text/chat-{n}.txt"),
+            SourceKind::Text,
+        ),
+        trigger: Trigger::upload(),
+        status: Status::Complete,
+        summary: Summary {
+            items: 10,
+            over_threshold: (n % 3) as u64,
+            ..Default::default()
+        },
+        items: Vec::new(),
+        errors: Vec::new(),
+        usage: Usage::default(),
+        image: None,
+    }
+}
+
+/// Report ids on an index page, in page order.
+pub fn ids_on_index_page(path: &Path) -> Vec<String> {
+    let html = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
+    html.split("<tr data-report=\"")
+        .skip(1)
+        .filter_map(|s| s.split('"').next())
+        .map(str::to_string)
+        .collect()
+}
+
+/// Every id listed on `reports/index.html` and the sealed pages of a folder bucket, with how
+/// often.
+pub fn listed_in_index(bucket_dir: &Path) -> std::collections::BTreeMap<String, usize> {
+    use moderation_core::keys;
+    let mut seen = std::collections::BTreeMap::new();
+    let mut pages = vec![bucket_dir.join(keys::report_index_key())];
+    if let Ok(dir) = std::fs::read_dir(bucket_dir.join(keys::INDEX_PAGES)) {
+        pages.extend(dir.filter_map(|e| e.ok()).map(|e| e.path()));
+    }
+    for p in pages {
+        for id in ids_on_index_page(&p) {
+            *seen.entry(id).or_insert(0) += 1;
+        }
+    }
+    seen
+}

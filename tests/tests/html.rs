@@ -71,3 +71,49 @@ async fn report_html_renders_every_item_and_keeps_user_text_inert() {
     );
     assert!(index.contains(&format!("href=\"{id}.html\"")), "{index}");
 }
+
+/// The index past one page, as a browser sees it: the newest page links the sealed page before
+/// it, which lists its reports and links back; hostile source names stay text.
+#[tokio::test]
+async fn index_pages_render_and_link_in_a_browser() {
+    let Some(browser) = chromium_or_skip() else {
+        return;
+    };
+    use moderation_core::index::{add_to_index, PAGE_ROWS};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = moderation_offline::FolderStore::new(dir.path());
+    let bucket = "b";
+    for n in 0..PAGE_ROWS + 3 {
+        let mut r = moderation_tests::sample_report(bucket, n);
+        if n == 0 {
+            r.source.uri = "s3://b/incoming/text/<img src=x onerror=alert(1)>.txt".into();
+        }
+        add_to_index(&store, bucket, &r, 4).await.expect("indexed");
+    }
+    let bucket_dir = dir.path().join(bucket);
+    let index = dump_dom(
+        &browser,
+        &file_url(&bucket_dir.join(keys::report_index_key())),
+        0,
+    );
+    assert_eq!(index.matches("<tr data-report=").count(), 3, "{index}");
+    assert!(index.contains("href=\"pages/000001.html\""), "{index}");
+    assert!(index.contains(&format!("<span id=\"total\">{}</span>", PAGE_ROWS + 3)));
+    let page = dump_dom(
+        &browser,
+        &file_url(&bucket_dir.join(keys::index_page_key(1))),
+        0,
+    );
+    assert_eq!(
+        page.matches("<tr data-report=").count(),
+        PAGE_ROWS,
+        "{page}"
+    );
+    assert!(page.contains("href=\"../index.html\""), "{page}");
+    let first = moderation_tests::sample_report(bucket, 0).report_id;
+    assert!(
+        page.contains(&format!("href=\"../{first}.html\"")),
+        "{page}"
+    );
+    assert!(!page.contains("<img"), "an img element was created");
+}

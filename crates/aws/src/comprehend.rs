@@ -332,4 +332,25 @@ mod tests {
             Err(CoreError::Input("no store in this test".into()))
         }
     }
+
+    #[async_trait]
+    impl moderation_core::ports::SwapObjects for NoStore {
+        async fn get_tagged(
+            &self,
+            _: &str,
+            _: &str,
+        ) -> CoreResult<Option<moderation_core::ports::Tagged>> {
+            Err(CoreError::Input("no store in this test".into()))
+        }
+        async fn put_if(
+            &self,
+            _: &str,
+            _: &str,
+            _: Vec<u8>,
+            _: &str,
+            _: Option<&str>,
+        ) -> CoreResult<Option<String>> {
+            Err(CoreError::Input("no store in this test".into()))
+        }
+    }
 }

@@ -10,7 +10,9 @@ use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::Client;
 use moderation_core::event::ObjectRef;
-use moderation_core::ports::{ListObjects, MediaLinks, OpenedObject, ReadObjects, WriteObjects};
+use moderation_core::ports::{
+    ListObjects, MediaLinks, OpenedObject, ReadObjects, SwapObjects, Tagged, WriteObjects,
+};
 use moderation_core::{Error as CoreError, Result as CoreResult};
 
 use crate::errors::classify;
@@ -96,6 +98,17 @@ impl ReadObjects for S3Store {
     }
 
     async fn get_bytes(&self, bucket: &str, key: &str) -> CoreResult<Option<Vec<u8>>> {
+        Ok(self.get_document(bucket, key).await?.map(|(body, _)| body))
+    }
+}
+
+impl S3Store {
+    /// A small document and its ETag, `None` when there is no such key.
+    async fn get_document(
+        &self,
+        bucket: &str,
+        key: &str,
+    ) -> CoreResult<Option<(Vec<u8>, Option<String>)>> {
         let out = match self
             .client
             .get_object()
@@ -108,6 +121,7 @@ impl ReadObjects for S3Store {
             Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => return Ok(None),
             Err(e) => return Err(classify(SERVICE, e)),
         };
+        let tag = out.e_tag().map(str::to_string);
         let bytes = out.body.collect().await.map_err(|e| {
             CoreError::service(
                 SERVICE,
@@ -115,7 +129,7 @@ impl ReadObjects for S3Store {
                 e,
             )
         })?;
-        Ok(Some(bytes.to_vec()))
+        Ok(Some((bytes.to_vec(), tag)))
     }
 }
 
@@ -138,6 +152,57 @@ impl WriteObjects for S3Store {
             .await
             .map(|_| ())
             .map_err(|e| classify(SERVICE, e))
+    }
+}
+
+/// S3 conditional writes: `If-Match` on the ETag read, `If-None-Match: *` to create. A 412
+/// (Precondition Failed) or 409 (ConditionalRequestConflict: a concurrent conditional write is
+/// in flight) means another writer got there first.
+#[async_trait]
+impl SwapObjects for S3Store {
+    async fn get_tagged(&self, bucket: &str, key: &str) -> CoreResult<Option<Tagged>> {
+        let Some((body, tag)) = self.get_document(bucket, key).await? else {
+            return Ok(None);
+        };
+        let tag = tag.ok_or_else(|| {
+            CoreError::service(
+                SERVICE,
+                moderation_core::error::ServiceErrorKind::Unavailable,
+                format!("GetObject s3://{bucket}/{key} answered without an ETag"),
+            )
+        })?;
+        Ok(Some(Tagged { body, tag }))
+    }
+
+    async fn put_if(
+        &self,
+        bucket: &str,
+        key: &str,
+        body: Vec<u8>,
+        content_type: &str,
+        expected: Option<&str>,
+    ) -> CoreResult<Option<String>> {
+        let req = self
+            .client
+            .put_object()
+            .bucket(bucket)
+            .key(key)
+            .content_type(content_type)
+            .body(ByteStream::from(body));
+        let req = match expected {
+            Some(tag) => req.if_match(tag),
+            None => req.if_none_match("*"),
+        };
+        match req.send().await {
+            Ok(out) => Ok(Some(out.e_tag().unwrap_or_default().to_string())),
+            Err(e)
+                if e.raw_response()
+                    .is_some_and(|r| matches!(r.status().as_u16(), 409 | 412)) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(classify(SERVICE, e)),
+        }
     }
 }
 
@@ -259,6 +324,92 @@ mod tests {
             .await
             .expect("put");
         assert_eq!(rule.num_calls(), 1);
+    }
+
+    fn s3_error(code: &str) -> String {
+        format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>{code}</Code><Message>m</Message></Error>")
+    }
+
+    #[tokio::test]
+    async fn put_if_sends_if_match_and_returns_the_new_etag() {
+        let rule = mock!(Client::put_object)
+            .match_requests(|r| {
+                r.key() == Some("reports/index/head.json")
+                    && r.if_match() == Some("\"e1\"")
+                    && r.if_none_match().is_none()
+            })
+            .then_output(|| PutObjectOutput::builder().e_tag("\"e2\"").build());
+        let store = S3Store::new(mock_client!(aws_sdk_s3, [&rule]));
+        let tag = store
+            .put_if(
+                "b",
+                "reports/index/head.json",
+                b"{}".to_vec(),
+                "application/json",
+                Some("\"e1\""),
+            )
+            .await
+            .expect("put");
+        assert_eq!(tag.as_deref(), Some("\"e2\""));
+    }
+
+    #[tokio::test]
+    async fn put_if_creates_with_if_none_match_star() {
+        let rule = mock!(Client::put_object)
+            .match_requests(|r| r.if_none_match() == Some("*") && r.if_match().is_none())
+            .then_output(|| PutObjectOutput::builder().e_tag("\"e1\"").build());
+        let store = S3Store::new(mock_client!(aws_sdk_s3, [&rule]));
+        let tag = store
+            .put_if("b", "k", b"{}".to_vec(), "application/json", None)
+            .await
+            .expect("put");
+        assert_eq!(tag.as_deref(), Some("\"e1\""));
+    }
+
+    #[tokio::test]
+    async fn a_lost_race_is_none_and_other_failures_are_errors() {
+        for (status, code, lost) in [
+            (412, "PreconditionFailed", true),
+            (409, "ConditionalRequestConflict", true),
+            (403, "AccessDenied", false),
+        ] {
+            let rule = mock!(Client::put_object)
+                .sequence()
+                .http_status(status, Some(s3_error(code)))
+                .build();
+            let store = S3Store::new(mock_client!(aws_sdk_s3, [&rule]));
+            let got = store
+                .put_if("b", "k", b"{}".to_vec(), "application/json", Some("\"e1\""))
+                .await;
+            if lost {
+                assert_eq!(got.expect("not an error"), None, "{status}");
+            } else {
+                let e = got.expect_err("an error").to_string();
+                assert!(e.contains("AccessDenied"), "{e}");
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn get_tagged_returns_the_body_and_etag() {
+        let rule = mock!(Client::get_object).then_output(|| {
+            GetObjectOutput::builder()
+                .body(ByteStream::from_static(b"{\"page\":1}"))
+                .e_tag("\"e9\"")
+                .build()
+        });
+        let missing = mock!(Client::get_object)
+            .then_error(|| GetObjectError::NoSuchKey(NoSuchKey::builder().build()));
+        let store = S3Store::new(mock_client!(aws_sdk_s3, [&rule]));
+        let t = store
+            .get_tagged("b", "k")
+            .await
+            .expect("get")
+            .expect("found");
+        assert_eq!(t.tag, "\"e9\"");
+        assert_eq!(t.body, b"{\"page\":1}");
+        let store = S3Store::new(mock_client!(aws_sdk_s3, [&missing]));
+        assert_eq!(store.get_tagged("b", "k").await.expect("get"), None);
     }
 
     #[tokio::test]

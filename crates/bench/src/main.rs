@@ -12,6 +12,7 @@ mod coldstart;
 mod evaluate;
 mod fake_s3;
 mod images;
+mod index;
 mod machine;
 mod micro;
 mod offline;
@@ -48,7 +49,7 @@ impl Ctx {
 }
 
 const USAGE: &str = "usage: bench [--out DIR] [--bin-dir DIR] [--python PATH] [--runs N] \
-[--cold-runs N] [--only coldstart,throughput,memory,images,offline,micro] [--scenario SLUG,...] [--quick]";
+[--cold-runs N] [--only coldstart,throughput,memory,images,index,offline,micro] [--scenario SLUG,...] [--quick]";
 
 struct Args {
     out: PathBuf,
@@ -186,6 +187,15 @@ async fn run(root: PathBuf, args: Args) -> Result<(), String> {
     if wants("images") {
         eprintln!("bench: images");
         results.images = Some(images::run(&ctx, if args.quick { 6 } else { 30 }).await);
+    }
+    if wants("index") {
+        eprintln!("bench: report index");
+        let sizes: &[usize] = if args.quick {
+            &[100, 1_000]
+        } else {
+            &[100, 1_000, 10_000]
+        };
+        results.index = Some(index::run(&ctx, sizes, if args.quick { 5 } else { 20 }).await?);
     }
     if wants("offline") {
         eprintln!("bench: offline scoring");

@@ -9,6 +9,7 @@ use serde_json::{json, Value};
 use crate::coldstart::{Lang, Series};
 use crate::evaluate::EvalResult;
 use crate::images::ImageResult;
+use crate::index::IndexResult;
 use crate::machine::Machine;
 use crate::micro::Micro;
 use crate::offline::{Embedding, OfflineResult, Whisper};
@@ -23,6 +24,7 @@ pub struct Results {
     pub evaluate: Option<EvalResult>,
     pub offline: Option<OfflineResult>,
     pub images: Option<ImageResult>,
+    pub index: Option<IndexResult>,
     pub micro: Vec<Micro>,
     pub harness_seconds: f64,
     /// `(step, seconds)` from the Makefile's `build-times.tsv`.
@@ -245,7 +247,90 @@ fn goals(r: &Results) -> Vec<Goal> {
             },
         });
     }
+    if let Some(ix) = &r.index {
+        index_goals(&mut g, ix);
+    }
     g
+}
+
+fn index_goals(g: &mut Vec<Goal>, ix: &IndexResult) {
+    if let (Some(small), Some(big)) = (ix.sizes.first(), ix.sizes.last()) {
+        let ratio = big.add_requests / small.add_requests.max(f64::MIN_POSITIVE);
+        g.push(Goal {
+            what: format!(
+                "report index: S3 requests a report at {} vs {} reports",
+                big.existing, small.existing
+            ),
+            target: "flat (≤ 1.1×)".into(),
+            measured: format!(
+                "{:.1} vs {:.1} ({ratio:.2}×); the full rebuild: {} vs {}",
+                big.add_requests, small.add_requests, big.rebuild_requests, small.rebuild_requests
+            ),
+            met: Some(ratio <= 1.1),
+            why: String::new(),
+        });
+    }
+    g.push(match &ix.concurrent {
+        Ok(c) => Goal {
+            what: format!("report index: {} writers at once", c.writers),
+            target: "every report listed exactly once".into(),
+            measured: format!(
+                "{} of {} once, {} missing, {} twice",
+                c.listed_once, c.writers, c.missing, c.doubled
+            ),
+            met: Some(c.listed_once == c.writers),
+            why: String::new(),
+        },
+        Err(e) => Goal {
+            what: "report index: 50 writers at once".into(),
+            target: "every report listed exactly once".into(),
+            measured: format!("failed: {e}"),
+            met: Some(false),
+            why: String::new(),
+        },
+    });
+}
+
+fn index_section(s: &mut String, r: &Results) {
+    let Some(ix) = &r.index else { return };
+    let _ = writeln!(
+        s,
+        "## Report index\n\nAdding one report to `reports/index.html` (compare-and-swap on \
+         `reports/index/head.json`, sealed pages of {} rows), through the SDK against the fake S3 \
+         on loopback, beside the full rebuild write-report did before (list `reports/`, GET every \
+         report, PUT one page), in the same run.\n",
+        moderation_core::index::PAGE_ROWS
+    );
+    let _ = writeln!(
+        s,
+        "| reports listed | add one: ms | add one: S3 requests | full rebuild: ms | full rebuild: S3 requests | rebuild ÷ add (time) |\n|---|---|---|---|---|---|"
+    );
+    for z in &ix.sizes {
+        let add = crate::stats::summarize(&z.add_ms).map_or(f64::NAN, |m| m.median);
+        let _ = writeln!(
+            s,
+            "| {} | {} | {:.1} | {:.0} | {} | {:.0}× |",
+            z.existing,
+            med_range(&z.add_ms, 2),
+            z.add_requests,
+            z.rebuild_ms,
+            z.rebuild_requests,
+            z.rebuild_ms / add
+        );
+    }
+    match &ix.concurrent {
+        Ok(c) => {
+            let _ = writeln!(
+                s,
+                "\n{} writers at once: {} listed exactly once, {} missing, {} listed twice; {:.1} \
+                 compare-and-swap attempts a report on average, {:.2} s in all.\n",
+                c.writers, c.listed_once, c.missing, c.doubled, c.mean_swaps, c.seconds
+            );
+        }
+        Err(e) => {
+            let _ = writeln!(s, "\nConcurrent writers: failed: {e}\n");
+        }
+    }
 }
 
 pub fn markdown(r: &Results) -> String {
@@ -293,6 +378,7 @@ pub fn markdown(r: &Results) -> String {
     }
     memory_section(&mut s, r);
     images_section(&mut s, r);
+    index_section(&mut s, r);
     if let Some(o) = &r.offline {
         let _ = writeln!(s, "## Offline backend\n");
         let _ = writeln!(
@@ -669,6 +755,14 @@ pub fn json(r: &Results) -> Value {
             "open_nsfw_images_per_s": im.nsfw.as_ref().ok(),
             "tesseract_images_per_s": im.ocr.as_ref().ok(),
             "failures": im.failures})),
+        "index": r.index.as_ref().map(|ix| json!({
+            "sizes": ix.sizes.iter().map(|z| json!({
+                "existing": z.existing, "add_ms": z.add_ms, "add_requests": z.add_requests,
+                "rebuild_ms": z.rebuild_ms, "rebuild_requests": z.rebuild_requests})).collect::<Vec<_>>(),
+            "concurrent": ix.concurrent.as_ref().ok().map(|c| json!({
+                "writers": c.writers, "listed_once": c.listed_once, "missing": c.missing,
+                "doubled": c.doubled, "mean_swaps": c.mean_swaps, "seconds": c.seconds})),
+        })),
         "offline_scoring_messages_per_s": r.offline.as_ref().map(|o| o.scoring.clone()),
         "offline_embedding_messages_per_s": r.offline.as_ref().and_then(|o| match &o.embedding {
             Embedding::Measured { per_s, .. } => Some(per_s.clone()),

@@ -167,6 +167,27 @@ pub fn report_html_key(id: &str) -> String {
 pub fn report_index_key() -> String {
     format!("{REPORTS}index.html")
 }
+/// The report index's head (the page being filled) and per-report markers.
+pub const INDEX: &str = "reports/index/";
+/// Sealed pages of the report index.
+pub const INDEX_PAGES: &str = "reports/pages/";
+pub fn index_head_key() -> String {
+    format!("{INDEX}head.json")
+}
+/// Present once a report has its row in the index.
+pub fn index_marker_key(id: &str) -> String {
+    format!("{INDEX}ids/{id}")
+}
+pub fn index_page_key(number: u64) -> String {
+    format!("{INDEX_PAGES}{number:06}.html")
+}
+/// The number of a sealed page from its key.
+pub fn index_page_number(key: &str) -> Option<u64> {
+    key.strip_prefix(INDEX_PAGES)?
+        .strip_suffix(".html")?
+        .parse()
+        .ok()
+}
 pub fn failed_key(id: &str) -> String {
     format!("{FAILED}{id}.json")
 }

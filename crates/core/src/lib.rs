@@ -10,6 +10,7 @@ pub mod evasion;
 pub mod event;
 pub mod generation;
 pub mod image_check;
+pub mod index;
 pub mod keys;
 pub mod language;
 pub mod model;

@@ -35,9 +35,35 @@ pub trait ListObjects: Send + Sync {
     async fn list(&self, bucket: &str, prefix: &str) -> Result<Vec<String>>;
 }
 
+/// A small document and the tag of the version read (S3's ETag).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tagged {
+    pub body: Vec<u8>,
+    pub tag: String,
+}
+
+/// Compare-and-swap on one small document, so writers that never read each other's work can
+/// share one (the report index) without losing an update.
+#[async_trait]
+pub trait SwapObjects: Send + Sync {
+    /// A small document with its version tag, `None` when it does not exist.
+    async fn get_tagged(&self, bucket: &str, key: &str) -> Result<Option<Tagged>>;
+    /// Write `body` only if the object is still the version tagged `expected` (`None`: only if
+    /// there is none). `Ok(Some(tag))` is the new version; `Ok(None)` means another writer got
+    /// there first (S3 answers 412 or 409): read again and retry.
+    async fn put_if(
+        &self,
+        bucket: &str,
+        key: &str,
+        body: Vec<u8>,
+        content_type: &str,
+        expected: Option<&str>,
+    ) -> Result<Option<String>>;
+}
+
 /// Everything the chain needs from a bucket.
-pub trait ObjectStore: ReadObjects + WriteObjects + ListObjects {}
-impl<T: ReadObjects + WriteObjects + ListObjects> ObjectStore for T {}
+pub trait ObjectStore: ReadObjects + WriteObjects + ListObjects + SwapObjects {}
+impl<T: ReadObjects + WriteObjects + ListObjects + SwapObjects> ObjectStore for T {}
 
 /// Per-call limits of a toxicity service (Comprehend: 10 segments, 1 KB each, 10 KB total).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,10 +1,9 @@
 //! write-report: the moderator report per source — `reports/<id>.json` (the
-//! `moderation.report/v1` contract), a self-contained `reports/<id>.html`, and
-//! `reports/index.html` listing every report newest first.
+//! `moderation.report/v1` contract), a self-contained `reports/<id>.html`, and a row in the
+//! report index (`crate::index`).
 
 use std::fmt::Write as _;
 
-use futures::stream::{self, StreamExt};
 use tracing::{info, warn};
 
 use crate::error::Result;
@@ -16,7 +15,7 @@ use crate::model::{
     REPORT_SCHEMA,
 };
 use crate::ports::{MediaLinks, ObjectStore};
-use crate::stage::{get_json, now_rfc3339, read_stage_document, Outcome};
+use crate::stage::{now_rfc3339, read_stage_document, Outcome};
 
 const STAGE: &str = "write-report";
 
@@ -147,7 +146,7 @@ fn csp(with_player: bool, with_image: bool) -> String {
     )
 }
 
-fn page(title: &str, body: &str, with_player: bool, with_image: bool) -> String {
+pub(crate) fn page(title: &str, body: &str, with_player: bool, with_image: bool) -> String {
     let script = if with_player {
         format!("<script>{PLAYER_SCRIPT}</script>")
     } else {
@@ -176,7 +175,7 @@ pub fn relative_media_link(key: &str) -> String {
     format!("../{}", encoded.join("/"))
 }
 
-fn status_str(s: Status) -> &'static str {
+pub(crate) fn status_str(s: Status) -> &'static str {
     match s {
         Status::Complete => "complete",
         Status::Partial => "partial",
@@ -582,83 +581,13 @@ fn render_image(b: &mut String, report: &Report, media_url: Option<&str>) {
     }
 }
 
-pub fn render_index(reports: &[Report]) -> String {
-    let mut sorted: Vec<&Report> = reports.iter().collect();
-    sorted.sort_by(|a, b| b.created_at.cmp(&a.created_at));
-    let mut b = String::from(
-        "<header><h1>Moderation reports</h1><p class=\"meta\">Newest first. Each source upload \
-         has one report.</p></header><main><table id=\"reports\"><thead><tr><th>Report</th>\
-         <th>Source</th><th>Status</th><th>Items</th><th>Over threshold</th><th>Violations</th>\
-         <th>Needs review</th><th>Created</th></tr></thead><tbody>",
-    );
-    for r in sorted {
-        let s = &r.summary;
-        let _ = write!(
-            b,
-            "<tr data-report=\"{id}\"><td><a href=\"{href}.html\">{id}</a></td><td><code>{}</code></td>\
-             <td class=\"status-{st}\">{st}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
-             <td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td></tr>",
-            esc(&r.source.uri),
-            s.items,
-            s.over_threshold,
-            s.violations,
-            s.needs_review,
-            esc(&r.created_at),
-            id = esc(&r.report_id),
-            // Ids are [a-z0-9-] by construction (keys::source_id); escaping is belt and braces.
-            href = esc(&r.report_id),
-            st = status_str(r.status),
-        );
-    }
-    b.push_str("</tbody></table></main>");
-    page("Moderation reports", &b, false, false)
-}
-
 pub struct ReportDeps<'a> {
     pub store: &'a dyn ObjectStore,
     /// Presigned links for the audio player; without them the report links the recording by
     /// its path relative to `reports/` (the offline folder bucket).
     pub media: Option<&'a dyn MediaLinks>,
-    /// Reports fetched at once when rebuilding the index.
+    /// Reports fetched at once when seeding the index of a bucket that has none yet.
     pub max_concurrency: usize,
-}
-
-/// Rebuild `reports/index.html` from every `reports/<id>.json` in the bucket.
-pub async fn write_index(deps: &ReportDeps<'_>, bucket: &str) -> Result<String> {
-    let keys: Vec<String> = deps
-        .store
-        .list(bucket, keys::REPORTS)
-        .await?
-        .into_iter()
-        .filter(|k| keys::id_from_document_key(k, keys::REPORTS).is_some())
-        .collect();
-    let fetched: Vec<(String, Result<Option<Report>>)> = stream::iter(keys)
-        .map(|k| async move {
-            let r = get_json::<Report>(deps.store, bucket, &k).await;
-            (k, r)
-        })
-        .buffer_unordered(deps.max_concurrency.max(1))
-        .collect()
-        .await;
-    let mut reports = Vec::new();
-    for (key, r) in fetched {
-        match r {
-            Ok(Some(rep)) => reports.push(rep),
-            Ok(None) => {}
-            // One unreadable report must not hide all the others.
-            Err(e) => warn!(key, error = %e, "skipping unreadable report in index"),
-        }
-    }
-    let key = keys::report_index_key();
-    deps.store
-        .put(
-            bucket,
-            &key,
-            render_index(&reports).into_bytes(),
-            "text/html; charset=utf-8",
-        )
-        .await?;
-    Ok(key)
 }
 
 /// The whole stage for one `evaluated/<id>.json`.
@@ -682,13 +611,12 @@ pub async fn write_report_object(obj: &ObjectRef, deps: &ReportDeps<'_>) -> Resu
             "text/html; charset=utf-8",
         )
         .await?;
-    // The report itself is written; a failed index rebuild must not redeliver (and rewrite)
-    // it, and the next report rebuilds the index anyway.
+    // A report not in the index is lost to moderators: a failure here fails the delivery, and
+    // the retry rewrites the same report and adds the row once.
     let mut written = vec![json_key, html_key];
-    match write_index(deps, &obj.bucket).await {
-        Ok(k) => written.push(k),
-        Err(e) => tracing::error!(error = %e, "could not rebuild reports/index.html"),
-    }
+    let added =
+        crate::index::add_to_index(deps.store, &obj.bucket, &report, deps.max_concurrency).await?;
+    written.extend(added.written);
     info!(
         items = report.summary.items,
         violations = report.summary.violations,

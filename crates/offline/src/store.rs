@@ -9,13 +9,18 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
 use moderation_core::event::ObjectRef;
-use moderation_core::ports::{ListObjects, OpenedObject, ReadObjects, WriteObjects};
+use moderation_core::ports::{
+    ListObjects, OpenedObject, ReadObjects, SwapObjects, Tagged, WriteObjects,
+};
 use moderation_core::{Error as CoreError, Result as CoreResult};
+use sha2::{Digest, Sha256};
 
 use crate::Error;
 
 static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 const TMP_PREFIX: &str = ".tmp-";
+/// Beside each document written with [`SwapObjects::put_if`]: the file its writers lock.
+const LOCK_PREFIX: &str = ".lock-";
 
 #[derive(Debug, Clone)]
 pub struct FolderStore {
@@ -115,11 +120,40 @@ impl ReadObjects for FolderStore {
 
     async fn get_bytes(&self, bucket: &str, key: &str) -> CoreResult<Option<Vec<u8>>> {
         let path = self.checked(bucket, key)?;
-        match fs::read(&path) {
-            Ok(b) => Ok(Some(b)),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(io_err(&path, e)),
-        }
+        read_if_exists(&path)
+    }
+}
+
+/// The folder of a document, created if need be.
+fn parent_dir<'p>(path: &'p Path, key: &str) -> CoreResult<&'p Path> {
+    let dir = path
+        .parent()
+        .ok_or_else(|| CoreError::Input(format!("key {key:?} names no file")))?;
+    fs::create_dir_all(dir).map_err(|e| io_err(dir, e))?;
+    Ok(dir)
+}
+
+/// Temp file and rename, so a reader sees the old document or the new one, never half.
+fn write_atomically(dir: &Path, path: &Path, body: &[u8]) -> CoreResult<()> {
+    let n = TMP_COUNTER.fetch_add(1, Ordering::Relaxed);
+    let tmp = dir.join(format!("{TMP_PREFIX}{}-{n}", std::process::id()));
+    fs::write(&tmp, body).map_err(|e| io_err(&tmp, e))?;
+    fs::rename(&tmp, path).map_err(|e| io_err(path, e))
+}
+
+/// A document's version tag: its content hash, so equal tags mean equal bytes in every process.
+fn content_tag(body: &[u8]) -> String {
+    Sha256::digest(body)[..16]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn read_if_exists(path: &Path) -> CoreResult<Option<Vec<u8>>> {
+    match fs::read(path) {
+        Ok(b) => Ok(Some(b)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(io_err(path, e)),
     }
 }
 
@@ -133,14 +167,53 @@ impl WriteObjects for FolderStore {
         _content_type: &str,
     ) -> CoreResult<()> {
         let path = self.checked(bucket, key)?;
-        let dir = path
-            .parent()
+        let dir = parent_dir(&path, key)?;
+        write_atomically(dir, &path, &body)
+    }
+}
+
+/// Compare-and-swap under an exclusive lock on a file beside the document: it holds across
+/// threads and processes (two `modctl` runs, or Lambda emulators, on one folder). The lock is
+/// taken and released without an `.await` in between, so no task waits on one parked.
+#[async_trait]
+impl SwapObjects for FolderStore {
+    async fn get_tagged(&self, bucket: &str, key: &str) -> CoreResult<Option<Tagged>> {
+        let path = self.checked(bucket, key)?;
+        Ok(read_if_exists(&path)?.map(|body| Tagged {
+            tag: content_tag(&body),
+            body,
+        }))
+    }
+
+    async fn put_if(
+        &self,
+        bucket: &str,
+        key: &str,
+        body: Vec<u8>,
+        _content_type: &str,
+        expected: Option<&str>,
+    ) -> CoreResult<Option<String>> {
+        let path = self.checked(bucket, key)?;
+        let dir = parent_dir(&path, key)?;
+        let name = path
+            .file_name()
             .ok_or_else(|| CoreError::Input(format!("key {key:?} names no file")))?;
-        fs::create_dir_all(dir).map_err(|e| io_err(dir, e))?;
-        let n = TMP_COUNTER.fetch_add(1, Ordering::Relaxed);
-        let tmp = dir.join(format!("{TMP_PREFIX}{}-{n}", std::process::id()));
-        fs::write(&tmp, &body).map_err(|e| io_err(&tmp, e))?;
-        fs::rename(&tmp, &path).map_err(|e| io_err(&path, e))
+        let lock_path = dir.join(format!("{LOCK_PREFIX}{}", name.to_string_lossy()));
+        let lock = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| io_err(&lock_path, e))?;
+        lock.lock().map_err(|e| io_err(&lock_path, e))?;
+        let current = read_if_exists(&path)?.map(|b| content_tag(&b));
+        if current.as_deref() != expected {
+            return Ok(None);
+        }
+        write_atomically(dir, &path, &body)?;
+        // Dropping the file releases the lock, after the rename.
+        drop(lock);
+        Ok(Some(content_tag(&body)))
     }
 }
 
@@ -167,7 +240,9 @@ impl ListObjects for FolderStore {
                     stack.push(path);
                     continue;
                 }
-                if entry.file_name().to_string_lossy().starts_with(TMP_PREFIX) {
+                let name = entry.file_name();
+                let name = name.to_string_lossy();
+                if name.starts_with(TMP_PREFIX) || name.starts_with(LOCK_PREFIX) {
                     continue;
                 }
                 let Ok(rel) = path.strip_prefix(&bucket_dir) else {
@@ -217,6 +292,96 @@ mod tests {
             Some(b"{}".to_vec())
         );
         assert_eq!(s.get_bytes("b", "missing.json").await.expect("get"), None);
+    }
+
+    #[tokio::test]
+    async fn put_if_writes_only_over_the_version_it_read() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let s = FolderStore::new(dir.path());
+        let key = "reports/index/head.json";
+        assert_eq!(s.get_tagged("b", key).await.expect("get"), None);
+        let first = s
+            .put_if("b", key, b"1".to_vec(), "x", None)
+            .await
+            .expect("put")
+            .expect("created");
+        // A second "create" loses: the document exists now.
+        assert_eq!(
+            s.put_if("b", key, b"2".to_vec(), "x", None)
+                .await
+                .expect("put"),
+            None
+        );
+        let read = s.get_tagged("b", key).await.expect("get").expect("found");
+        assert_eq!(read.tag, first);
+        assert_eq!(read.body, b"1");
+        let second = s
+            .put_if("b", key, b"2".to_vec(), "x", Some(&first))
+            .await
+            .expect("put")
+            .expect("swapped");
+        assert_ne!(second, first);
+        // The old tag is stale.
+        assert_eq!(
+            s.put_if("b", key, b"3".to_vec(), "x", Some(&first))
+                .await
+                .expect("put"),
+            None
+        );
+        assert_eq!(
+            s.get_bytes("b", key).await.expect("get"),
+            Some(b"2".to_vec())
+        );
+        // The lock file is not an object.
+        assert_eq!(s.list("b", "reports/").await.expect("list"), vec![key]);
+    }
+
+    /// Threads incrementing one counter by read-then-swap lose no increment.
+    #[test]
+    fn concurrent_swaps_lose_no_update() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                // Each thread has its own store, as separate processes would.
+                let s = FolderStore::new(dir.path());
+                std::thread::spawn(move || {
+                    let rt = tokio::runtime::Builder::new_current_thread()
+                        .build()
+                        .expect("runtime");
+                    rt.block_on(async {
+                        for _ in 0..25 {
+                            loop {
+                                let cur = s.get_tagged("b", "n").await.expect("get");
+                                let n: u64 = cur.as_ref().map_or(0, |t| {
+                                    std::str::from_utf8(&t.body)
+                                        .expect("utf8")
+                                        .parse()
+                                        .expect("number")
+                                });
+                                let body = (n + 1).to_string().into_bytes();
+                                let tag = cur.map(|t| t.tag);
+                                if s.put_if("b", "n", body, "x", tag.as_deref())
+                                    .await
+                                    .expect("put")
+                                    .is_some()
+                                {
+                                    break;
+                                }
+                            }
+                        }
+                    });
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().expect("thread");
+        }
+        let s = FolderStore::new(dir.path());
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime");
+        let n = rt.block_on(s.get_bytes("b", "n")).expect("get");
+        assert_eq!(n, Some(b"200".to_vec()));
     }
 
     #[tokio::test]

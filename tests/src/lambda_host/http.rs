@@ -10,7 +10,22 @@ pub struct Request {
     pub method: String,
     /// The path without the query string.
     pub path: String,
+    /// What follows `?`, still percent-encoded; empty when there is none.
+    pub query: String,
+    /// Names lower-cased.
+    pub headers: std::collections::HashMap<String, String>,
     pub body: Vec<u8>,
+}
+
+impl Request {
+    /// A query parameter, percent-decoded.
+    pub fn param(&self, name: &str) -> Option<String> {
+        self.query
+            .split('&')
+            .filter_map(|kv| kv.split_once('=').or(Some((kv, ""))))
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| percent_decode(&v.replace('+', " ")))
+    }
 }
 
 /// The next request on a connection; `None` when the client closed it or sent garbage.
@@ -19,10 +34,8 @@ pub async fn read_request(
     w: &mut OwnedWriteHalf,
 ) -> Option<Request> {
     let (method, target, headers) = crate::fake_aws::read_request_head(r).await?;
-    let path = target
-        .split_once('?')
-        .map_or(target.as_str(), |(p, _)| p)
-        .to_string();
+    let (path, query) = target.split_once('?').unwrap_or((target.as_str(), ""));
+    let (path, query) = (path.to_string(), query.to_string());
     if headers
         .get("expect")
         .is_some_and(|v| v.eq_ignore_ascii_case("100-continue"))
@@ -49,7 +62,13 @@ pub async fn read_request(
     {
         body = decode_aws_chunked(&body)?;
     }
-    Some(Request { method, path, body })
+    Some(Request {
+        method,
+        path,
+        query,
+        headers,
+        body,
+    })
 }
 
 async fn read_chunked(r: &mut BufReader<OwnedReadHalf>) -> Option<Vec<u8>> {
@@ -123,6 +142,8 @@ fn reason(status: u16) -> &'static str {
         202 => "Accepted",
         400 => "Bad Request",
         404 => "Not Found",
+        409 => "Conflict",
+        412 => "Precondition Failed",
         500 => "Internal Server Error",
         501 => "Not Implemented",
         _ => "Status",

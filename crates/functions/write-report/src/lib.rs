@@ -16,7 +16,7 @@ use serde_json::Value;
 #[derive(Debug, Clone)]
 pub struct Config {
     pub backend: Backend,
-    /// `REPORT_CONCURRENCY`: report documents fetched at once when rebuilding the index.
+    /// `REPORT_CONCURRENCY`: report documents fetched at once when seeding a bucket's index.
     pub concurrency: usize,
     /// `PRESIGN_EXPIRY_SECONDS`: how long the audio player's presigned link is valid (at most
     /// 7 days; a role's session credentials may end it sooner).
