@@ -160,9 +160,10 @@ invoke-local-audio: $(VENV)/bin/cargo-lambda ## With `make watch` running: the a
 	@echo "Reports: $(OFFLINE_ROOT)/$(BUCKET)/reports/index.html (the FAILED job replaced the upload's"
 	@echo "screened document; evaluate-policy and write-report turn the written keys into reports)"
 
-# Benchmarks (crates/bench): cold start against a Python boto3 baseline, screen-text throughput,
-# the report index at 100, 1,000 and 10,000 reports (and 50 writers at once)
-# against a rate-limited fake Comprehend, peak memory, offline speed, criterion micro-benchmarks.
+# Benchmarks (crates/bench): cold start against a Python boto3 baseline, screen-text throughput
+# against a rate-limited fake Comprehend (adaptive retry, standard retry and the client-side pacer
+# at caps of 20, 200 and 1,000 req/s), peak memory, the report index at 100, 1,000 and 10,000
+# reports (and 50 writers at once), offline speed, criterion micro-benchmarks.
 # Builds the production-profile binaries it measures; BENCH_ARGS passes options to the harness
 # (e.g. BENCH_ARGS="--quick --runs 2").
 BOTO3_VERSION := 1.44.5

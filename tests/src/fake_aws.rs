@@ -89,6 +89,19 @@ pub struct Stats {
     pub faults: u64,
     /// Requests throttled by [`Faults::rate_limit`] (not counted in `faults`).
     pub capped: u64,
+    /// When the first and the last successful answer of each operation were made: the
+    /// window a sustained rate is measured over.
+    pub ok_window: HashMap<String, (Instant, Instant)>,
+}
+
+impl Stats {
+    /// Successful answers a second between the first and the last, `None` under two.
+    pub fn sustained_ok_per_s(&self, op: &str) -> Option<f64> {
+        let ok = *self.ok.get(op)?;
+        let (first, last) = *self.ok_window.get(op)?;
+        let span = last.duration_since(first).as_secs_f64();
+        (ok >= 2 && span > 0.0).then(|| (ok - 1) as f64 / span)
+    }
 }
 
 struct State {
@@ -390,6 +403,11 @@ async fn handle_decoded(req: &Request, state: &State, cbor: bool) -> Response {
     };
     if resp.status == 200 {
         if let Ok(mut s) = state.stats.lock() {
+            let now = Instant::now();
+            s.ok_window
+                .entry(op.clone())
+                .and_modify(|w| w.1 = now)
+                .or_insert((now, now));
             *s.ok.entry(op).or_default() += 1;
         }
     }

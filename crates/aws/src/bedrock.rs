@@ -23,6 +23,10 @@ use moderation_core::ports::{
 use moderation_core::prompt::{escape_untrusted, PromptTemplate};
 use moderation_core::Result as CoreResult;
 
+use std::sync::Arc;
+
+use moderation_core::pace::Pacer;
+
 use crate::errors::classify;
 use crate::Error;
 
@@ -30,6 +34,7 @@ use crate::Error;
 pub struct KnowledgeBaseRetriever {
     client: aws_sdk_bedrockagentruntime::Client,
     knowledge_base_id: String,
+    pacer: Option<Arc<Pacer>>,
 }
 
 impl KnowledgeBaseRetriever {
@@ -40,7 +45,13 @@ impl KnowledgeBaseRetriever {
         KnowledgeBaseRetriever {
             client,
             knowledge_base_id: knowledge_base_id.into(),
+            pacer: None,
         }
+    }
+
+    /// Pace `Retrieve` to `RETRIEVE_TPS`.
+    pub fn with_pacer(mut self, pacer: Option<Arc<Pacer>>) -> Self {
+        crate::pace::with_pacer!(self, pacer, aws_sdk_bedrockagentruntime::Client)
     }
 
     pub fn from_sdk_config(config: &aws_config::SdkConfig, knowledge_base_id: &str) -> Self {
@@ -76,6 +87,7 @@ impl PolicyRetriever for KnowledgeBaseRetriever {
                     .build(),
             )
             .build();
+        crate::pace::wait(self.pacer.as_ref()).await;
         let out = self
             .client
             .retrieve()
@@ -98,6 +110,7 @@ pub struct ConverseModel {
     client: aws_sdk_bedrockruntime::Client,
     model_id: String,
     max_tokens: i32,
+    pacer: Option<Arc<Pacer>>,
 }
 
 impl ConverseModel {
@@ -106,7 +119,13 @@ impl ConverseModel {
             client,
             model_id: model_id.into(),
             max_tokens: 512,
+            pacer: None,
         }
+    }
+
+    /// Pace `Converse` to `CONVERSE_TPS`.
+    pub fn with_pacer(mut self, pacer: Option<Arc<Pacer>>) -> Self {
+        crate::pace::with_pacer!(self, pacer, aws_sdk_bedrockruntime::Client)
     }
 
     pub fn from_sdk_config(config: &aws_config::SdkConfig, model_id: &str) -> Self {
@@ -175,6 +194,7 @@ impl ConverseModel {
                 what: "Converse",
                 source,
             })?;
+        crate::pace::wait(self.pacer.as_ref()).await;
         let out = self
             .client
             .converse()

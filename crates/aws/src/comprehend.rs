@@ -9,6 +9,10 @@ use moderation_core::ports::{SegmentLimits, ToxicityDetector, ToxicityScore};
 use moderation_core::segment::Segment;
 use moderation_core::Result as CoreResult;
 
+use std::sync::Arc;
+
+use moderation_core::pace::Pacer;
+
 use crate::errors::classify;
 use crate::Error;
 
@@ -23,11 +27,20 @@ pub const LIMITS: SegmentLimits = SegmentLimits {
 #[derive(Debug, Clone)]
 pub struct ComprehendDetector {
     client: Client,
+    pacer: Option<Arc<Pacer>>,
 }
 
 impl ComprehendDetector {
     pub fn new(client: Client) -> Self {
-        ComprehendDetector { client }
+        ComprehendDetector {
+            client,
+            pacer: None,
+        }
+    }
+
+    /// Pace `DetectToxicContent` to `COMPREHEND_TPS` ([`crate::pace`]).
+    pub fn with_pacer(mut self, pacer: Option<Arc<Pacer>>) -> Self {
+        crate::pace::with_pacer!(self, pacer, Client)
     }
 
     pub fn from_sdk_config(config: &aws_config::SdkConfig) -> Self {
@@ -93,6 +106,7 @@ impl ToxicityDetector for ComprehendDetector {
                 })?;
             text_segments.push(seg);
         }
+        crate::pace::wait(self.pacer.as_ref()).await;
         let out = self
             .client
             .detect_toxic_content()
@@ -199,6 +213,30 @@ mod tests {
             .expect("retried to success");
         assert_eq!(scores.len(), 1);
         assert_eq!(rule.num_calls(), 3);
+    }
+
+    #[tokio::test]
+    async fn a_paced_client_tells_its_pacer_about_every_throttled_attempt() {
+        let rule = mock!(Client::detect_toxic_content)
+            .sequence()
+            .http_status(
+                400,
+                Some(r#"{"__type":"TooManyRequestsException","message":"Rate exceeded"}"#.into()),
+            )
+            .times(2)
+            .output(|| echo_output(1))
+            .build();
+        let pacer = Arc::new(Pacer::new("comprehend", 50.0));
+        let d = ComprehendDetector::new(mock_client!(aws_sdk_comprehend, [&rule]))
+            .with_pacer(Some(pacer.clone()));
+        d.detect(&["hello".into()])
+            .await
+            .expect("retried to success");
+        assert_eq!(rule.num_calls(), 3);
+        // Both throttled attempts were seen, and each (the SDK's backoff between them is
+        // longer than one burst) slowed the pacer down.
+        assert_eq!(pacer.throttles(), 2);
+        assert!(pacer.rate() < 50.0, "{}", pacer.rate());
     }
 
     #[tokio::test]

@@ -5,6 +5,7 @@ pub mod bedrock;
 pub mod comprehend;
 pub mod errors;
 pub mod language;
+pub mod pace;
 pub mod rekognition;
 pub mod s3;
 pub mod transcribe;
@@ -12,7 +13,7 @@ pub mod transcribe;
 pub use bedrock::{ConverseModel, KnowledgeBaseRetriever};
 pub use comprehend::ComprehendDetector;
 pub use language::{ComprehendLanguages, TranslateToEnglish};
-pub use moderation_core::config::SdkSettings;
+pub use moderation_core::config::{Rates, SdkSettings};
 pub use rekognition::RekognitionImages;
 pub use s3::S3Store;
 pub use transcribe::TranscribeJobs;
@@ -47,14 +48,11 @@ impl From<Error> for moderation_core::Error {
     }
 }
 
-/// Load the shared SDK configuration once per cold start, with adaptive retry so throttled
-/// calls back off client-side instead of burning attempts, and a per-attempt timeout so a
+/// Load the shared SDK configuration once per cold start, with a per-attempt timeout so a
 /// hung call is retried instead of eating the function's whole time budget.
 pub async fn load_sdk_config(settings: &SdkSettings) -> aws_config::SdkConfig {
     aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .retry_config(
-            aws_config::retry::RetryConfig::adaptive().with_max_attempts(settings.max_attempts),
-        )
+        .retry_config(retry_config(settings))
         .timeout_config(
             aws_config::timeout::TimeoutConfig::builder()
                 .operation_attempt_timeout(settings.attempt_timeout)
@@ -62,4 +60,16 @@ pub async fn load_sdk_config(settings: &SdkSettings) -> aws_config::SdkConfig {
         )
         .load()
         .await
+}
+
+/// Adaptive retry, so throttled calls back off client-side instead of burning attempts; with
+/// any `*_TPS` set, standard retry: the pacers keep to the quota and adaptive retry's limiter
+/// would settle below it (`make bench`).
+pub fn retry_config(settings: &SdkSettings) -> aws_config::retry::RetryConfig {
+    let base = if settings.rates.any() {
+        aws_config::retry::RetryConfig::standard()
+    } else {
+        aws_config::retry::RetryConfig::adaptive()
+    };
+    base.with_max_attempts(settings.max_attempts)
 }

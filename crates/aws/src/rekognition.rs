@@ -12,6 +12,10 @@ use moderation_core::ports::{
 };
 use moderation_core::Result as CoreResult;
 
+use std::sync::Arc;
+
+use moderation_core::pace::Pacer;
+
 use crate::errors::classify;
 
 const SERVICE: &str = "rekognition";
@@ -19,11 +23,20 @@ const SERVICE: &str = "rekognition";
 #[derive(Debug, Clone)]
 pub struct RekognitionImages {
     client: Client,
+    pacer: Option<Arc<Pacer>>,
 }
 
 impl RekognitionImages {
     pub fn new(client: Client) -> Self {
-        RekognitionImages { client }
+        RekognitionImages {
+            client,
+            pacer: None,
+        }
+    }
+
+    /// Pace `DetectModerationLabels` and `DetectText` together to `REKOGNITION_TPS`.
+    pub fn with_pacer(mut self, pacer: Option<Arc<Pacer>>) -> Self {
+        crate::pace::with_pacer!(self, pacer, Client)
     }
 
     pub fn from_sdk_config(config: &aws_config::SdkConfig) -> Self {
@@ -63,6 +76,7 @@ impl ImageModerator for RekognitionImages {
     }
 
     async fn labels(&self, input: &ImageInput<'_>, min_confidence: f64) -> CoreResult<LabelsFound> {
+        crate::pace::wait(self.pacer.as_ref()).await;
         let out = self
             .client
             .detect_moderation_labels()
@@ -125,6 +139,7 @@ impl ImageTextReader for RekognitionImages {
     }
 
     async fn lines(&self, input: &ImageInput<'_>) -> CoreResult<TextRead> {
+        crate::pace::wait(self.pacer.as_ref()).await;
         let out = self
             .client
             .detect_text()

@@ -22,6 +22,7 @@ const PYTHON: RGBColor = RGBColor(55, 118, 171);
 const GREY: RGBColor = RGBColor(120, 120, 120);
 const STANDARD: RGBColor = RGBColor(150, 150, 150);
 const UNCAPPED: RGBColor = RGBColor(236, 160, 120);
+const PACED: RGBColor = RGBColor(60, 120, 190);
 
 type Area<'a> = DrawingArea<BitMapBackend<'a>, Shift>;
 
@@ -257,6 +258,7 @@ fn throughput_panel(area: &Area, r: &Results) -> Result<(), String> {
     };
     let colour = |s: &crate::throughput::Scenario| match (s.spec.retry, s.spec.cap) {
         (Retry::StandardInProcess, _) => STANDARD,
+        (Retry::PacedBinary, _) => PACED,
         (_, None) => UNCAPPED,
         _ => RUST,
     };
@@ -288,6 +290,7 @@ fn throughput_panel(area: &Area, r: &Results) -> Result<(), String> {
         &[
             ("capped, adaptive retry (production)", RUST),
             ("capped, standard retry (in-process)", STANDARD),
+            ("capped, paced to the cap (COMPREHEND_TPS)", PACED),
             ("no cap", UNCAPPED),
         ],
         None,

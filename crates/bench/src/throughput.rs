@@ -1,10 +1,12 @@
 //! screen-text throughput: the release binary, on the `aws` backend with production's SDK
 //! configuration (adaptive retry, `AWS_MAX_ATTEMPTS` 5), reads an upload from the folder S3 and
-//! calls the fake Comprehend, which adds latency and enforces a TPS cap per run.
+//! calls the fake Comprehend, which adds latency and enforces a TPS cap per run. The same
+//! binary runs again with `COMPREHEND_TPS` set to the cap (the client-side pacer, with
+//! standard retry under it).
 //!
-//! Production hard-wires adaptive retry (`moderation_aws::load_sdk_config`), so the comparison
-//! with the SDK's standard retry mode runs the same handler in this process instead
-//! (`screen_text::App::from_parts` with a standard-retry SDK configuration).
+//! Without a pacer the functions run adaptive retry (`moderation_aws::load_sdk_config`), so
+//! the comparison with the SDK's standard retry mode alone runs the same handler in this
+//! process instead (`screen_text::App::from_parts` with a standard-retry SDK configuration).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -42,6 +44,8 @@ pub enum Retry {
     /// The same handler in this process with the SDK's standard retry mode (same attempts,
     /// default backoff), for comparison.
     StandardInProcess,
+    /// The release binary with `COMPREHEND_TPS` at the cap: the client-side pacer.
+    PacedBinary,
 }
 
 impl Spec {
@@ -52,6 +56,7 @@ impl Spec {
         let retry = match self.retry {
             Retry::AdaptiveBinary => "",
             Retry::StandardInProcess => ", **standard retry** (in-process)",
+            Retry::PacedBinary => ", **paced** (`COMPREHEND_TPS` = cap)",
         };
         format!(
             "{}k msgs, {cap}, {} ms latency, concurrency {}{retry}",
@@ -72,6 +77,7 @@ impl Spec {
         let retry = match self.retry {
             Retry::AdaptiveBinary => "",
             Retry::StandardInProcess => " std",
+            Retry::PacedBinary => " paced",
         };
         format!("{n} {what}{retry}")
     }
@@ -110,6 +116,13 @@ fn standard(mut s: Spec, batch: u8) -> Spec {
     s
 }
 
+fn paced(mut s: Spec, batch: u8) -> Spec {
+    s.slug.push_str("-paced");
+    s.retry = Retry::PacedBinary;
+    s.batch = batch;
+    s
+}
+
 /// The scenarios. Caps are chosen so each capped run takes ~50 s: 10k messages at 20 req/s
 /// (the example) and 100k at 200 req/s (at 20 req/s 100k messages would take 8 min).
 /// Concurrency is the default 4 where that already asks for more than the cap (4 in flight ×
@@ -121,18 +134,27 @@ pub fn specs(quick: bool) -> Vec<Spec> {
         let capped = spec(1, "2k-cap20", 2_000, Some(20.0), 100, 4, true);
         return vec![
             capped.clone(),
-            standard(capped, 1),
+            standard(capped.clone(), 1),
+            paced(capped, 1),
             spec(1, "2k-nocap", 2_000, None, 100, 4, true),
             spec(2, "20k-cpu", 20_000, None, 0, 4, false),
         ];
     }
     let small = spec(1, "10k-cap20", 10_000, Some(20.0), 100, 4, true);
     let large = spec(2, "100k-cap200", 100_000, Some(200.0), 100, 32, true);
+    // 1,000 req/s is 10,000 messages a second: one run at a time, or the two cores, not the
+    // cap, would set the pace. 100 ms × 1,000 req/s needs 100 calls in flight.
+    let huge = spec(7, "100k-cap1000", 100_000, Some(1000.0), 100, 128, false);
     vec![
         small.clone(),
         large.clone(),
-        standard(small, 1),
-        standard(large, 3),
+        huge.clone(),
+        standard(small.clone(), 1),
+        standard(large.clone(), 3),
+        standard(huge.clone(), 8),
+        paced(small, 1),
+        paced(large, 6),
+        paced(huge, 9),
         spec(1, "10k-nocap", 10_000, None, 100, 4, true),
         spec(4, "100k-nocap", 100_000, None, 100, 32, true),
         spec(5, "100k-cpu", 100_000, None, 0, 4, false),
@@ -150,6 +172,8 @@ pub struct RunResult {
     pub unscored: usize,
     pub rss_mib: f64,
     pub cpu_seconds: f64,
+    /// Successful requests a second between the first and the last (the fake's clock).
+    pub sustained_ok_per_s: f64,
 }
 
 #[derive(Debug, Clone)]
@@ -229,6 +253,9 @@ async fn one(ctx: &Ctx, spec: &Spec, i: usize) -> Result<RunResult, String> {
         "COMPREHEND_CONCURRENCY".into(),
         spec.concurrency.to_string(),
     ));
+    if let (Retry::PacedBinary, Some(cap)) = (spec.retry, spec.cap) {
+        env.push(("COMPREHEND_TPS".into(), cap.to_string()));
+    }
     let label = format!("throughput-{}-{i}", spec.slug);
     let l = Launch {
         label: label.clone(),
@@ -277,6 +304,7 @@ async fn collect(
         unscored,
         rss_mib: f64::NAN,
         cpu_seconds: f64::NAN,
+        sustained_ok_per_s: stats.sustained_ok_per_s(op).unwrap_or(f64::NAN),
     })
 }
 

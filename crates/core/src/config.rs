@@ -85,6 +85,50 @@ impl<'a> Vars<'a> {
         Ok(n)
     }
 
+    /// A request rate for client-side pacing (`COMPREHEND_TPS` …): unset or empty is no
+    /// pacing; otherwise a finite number of requests a second above 0.
+    pub fn rate(&self, var: &str) -> Result<Option<f64>> {
+        let Some(raw) = self.get(var).filter(|r| !r.trim().is_empty()) else {
+            return Ok(None);
+        };
+        match raw.trim().parse::<f64>() {
+            Ok(v) if v.is_finite() && v > 0.0 => Ok(Some(v)),
+            _ => Err(Error::InvalidVar {
+                var: var.to_string(),
+                value: raw,
+                reason: "expected requests per second, a number above 0 (e.g. 20 or 0.5)".into(),
+            }),
+        }
+    }
+
+    /// One instance's rate for a service: the account's quota `<SERVICE>_TPS` divided by
+    /// `QUOTA_SHARES` (the most instances of this function at once; the template passes its
+    /// queue's maximum concurrency; 1 when unset, as for `modctl`).
+    pub fn instance_rate(&self, service: &str) -> Result<Option<f64>> {
+        let Some(quota) = self.rate(&format!("{service}_TPS"))? else {
+            return Ok(None);
+        };
+        let shares = self.count("QUOTA_SHARES", 1)?;
+        Ok(Some(quota / shares as f64))
+    }
+
+    /// [`Self::sdk_settings`] with the pacing rates of the services a function calls
+    /// (`COMPREHEND`, `REKOGNITION`, `CONVERSE`, `RETRIEVE`).
+    pub fn sdk_settings_paced(&self, services: &[&str]) -> Result<SdkSettings> {
+        let mut s = self.sdk_settings()?;
+        for &service in services {
+            let rate = self.instance_rate(service)?;
+            match service {
+                "COMPREHEND" => s.rates.comprehend = rate,
+                "REKOGNITION" => s.rates.rekognition = rate,
+                "CONVERSE" => s.rates.converse = rate,
+                "RETRIEVE" => s.rates.retrieve = rate,
+                other => return Err(Error::Config(format!("no pacing for service {other:?}"))),
+            }
+        }
+        Ok(s)
+    }
+
     /// A score in [0, 1].
     pub fn score(&self, var: &str) -> Result<Option<f64>> {
         let Some(raw) = self.get(var) else {
@@ -125,6 +169,7 @@ impl<'a> Vars<'a> {
             attempt_timeout: std::time::Duration::from_secs(
                 self.count("AWS_ATTEMPT_TIMEOUT_SECS", 60)? as u64,
             ),
+            rates: Rates::default(),
         })
     }
 
@@ -165,11 +210,49 @@ impl<'a> Vars<'a> {
     }
 }
 
-/// How the AWS SDK clients retry and time out (adaptive retry, per-attempt timeout).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How the AWS SDK clients retry and time out (adaptive retry, per-attempt timeout), and the
+/// rates they are paced to.
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SdkSettings {
     pub max_attempts: u32,
     pub attempt_timeout: std::time::Duration,
+    pub rates: Rates,
+}
+
+/// Client-side pacing, requests a second per function instance: the account's quota
+/// (`COMPREHEND_TPS`, `REKOGNITION_TPS`, `CONVERSE_TPS`, `RETRIEVE_TPS`) divided by
+/// `QUOTA_SHARES`; `None` is unpaced.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Rates {
+    /// `DetectToxicContent`.
+    pub comprehend: Option<f64>,
+    /// `DetectModerationLabels` and `DetectText` together.
+    pub rekognition: Option<f64>,
+    /// Bedrock `Converse`.
+    pub converse: Option<f64>,
+    /// Bedrock knowledge base `Retrieve`.
+    pub retrieve: Option<f64>,
+}
+
+impl Rates {
+    pub fn any(&self) -> bool {
+        [
+            self.comprehend,
+            self.rekognition,
+            self.converse,
+            self.retrieve,
+        ]
+        .iter()
+        .any(Option::is_some)
+    }
+
+    /// A pacer for one service, shared by the calls of one function instance.
+    pub fn pacer(
+        rate: Option<f64>,
+        service: &'static str,
+    ) -> Option<std::sync::Arc<crate::pace::Pacer>> {
+        rate.map(|r| std::sync::Arc::new(crate::pace::Pacer::new(service, r)))
+    }
 }
 
 /// Which adapters a function uses (DESIGN.md §2, contract).
@@ -185,6 +268,45 @@ pub enum Backend {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rates_are_positive_numbers_or_unset() {
+        let v = Vars::from_pairs(&[
+            ("COMPREHEND_TPS", "12.5"),
+            ("CONVERSE_TPS", ""),
+            ("REKOGNITION_TPS", "0"),
+            ("RETRIEVE_TPS", "fast"),
+        ]);
+        assert_eq!(v.rate("COMPREHEND_TPS").expect("ok"), Some(12.5));
+        assert_eq!(v.rate("CONVERSE_TPS").expect("ok"), None);
+        assert_eq!(v.rate("UNSET_TPS").expect("ok"), None);
+        for var in ["REKOGNITION_TPS", "RETRIEVE_TPS"] {
+            let e = v.rate(var).expect_err("invalid");
+            assert!(e.to_string().contains(var), "{e}");
+        }
+    }
+
+    #[test]
+    fn a_quota_is_shared_by_the_instances_and_an_instance_rate_wins() {
+        let v = Vars::from_pairs(&[
+            ("COMPREHEND_TPS", "100"),
+            ("QUOTA_SHARES", "8"),
+            ("CONVERSE_TPS", "10"),
+            ("RETRIEVE_TPS", ""),
+            ("REKOGNITION_TPS", "50"),
+        ]);
+        let all = ["COMPREHEND", "REKOGNITION", "CONVERSE", "RETRIEVE"];
+        let r = v.sdk_settings_paced(&all).expect("ok").rates;
+        assert_eq!(r.comprehend, Some(12.5));
+        assert_eq!(r.converse, Some(1.25));
+        assert_eq!(r.retrieve, None);
+        assert!(r.any());
+        // A function paces only the services it calls.
+        let r = v.sdk_settings_paced(&["CONVERSE"]).expect("ok").rates;
+        assert_eq!((r.comprehend, r.rekognition), (None, None));
+        assert!(!v.sdk_settings().expect("ok").rates.any());
+        assert!(v.sdk_settings_paced(&["TRANSLATE"]).is_err());
+    }
 
     #[test]
     fn errors_name_the_variable() {

@@ -14,6 +14,7 @@ pub mod index;
 pub mod keys;
 pub mod language;
 pub mod model;
+pub mod pace;
 pub mod parse;
 pub mod picture;
 pub mod policy;

@@ -70,6 +70,9 @@ struct RunArgs {
     /// CSV/JSONL column holding the message text.
     #[arg(long)]
     text_column: Option<String>,
+    /// No progress bar on stderr (there is none off a terminal anyway).
+    #[arg(long, short)]
+    quiet: bool,
 }
 
 #[derive(Subcommand)]
@@ -122,7 +125,7 @@ enum CliError {
 
 struct Chain {
     store: Arc<FolderStore>,
-    /// The detector, counting for the status line on a terminal.
+    /// The progress bar a terminal shows while a source is moderated.
     progress: Arc<progress::Progress>,
     detector: Arc<dyn ToxicityDetector>,
     languages: Arc<dyn LanguageIdentifier>,
@@ -232,26 +235,46 @@ impl Chain {
             BackendArg::Aws => {
                 let kb = vars.required("KNOWLEDGE_BASE_ID")?;
                 let model = vars.or("MODEL_ID", moderation_aws::DEFAULT_MODEL_ID);
-                let sdk = moderation_aws::load_sdk_config(&vars.sdk_settings()?).await;
+                let settings = vars.sdk_settings_paced(&[
+                    "COMPREHEND",
+                    "REKOGNITION",
+                    "CONVERSE",
+                    "RETRIEVE",
+                ])?;
+                let rates = settings.rates;
+                let sdk = moderation_aws::load_sdk_config(&settings).await;
                 languages = Arc::new(moderation_aws::ComprehendLanguages::from_sdk_config(&sdk));
-                vision = Some(Box::new(moderation_aws::ConverseModel::from_sdk_config(
-                    &sdk,
-                    &vars.or("IMAGE_MODEL_ID", &model),
-                )));
-                let rekognition =
-                    Arc::new(moderation_aws::RekognitionImages::from_sdk_config(&sdk));
+                let converse = moderation_aws::Rates::pacer(rates.converse, "converse");
+                vision = Some(Box::new(
+                    moderation_aws::ConverseModel::from_sdk_config(
+                        &sdk,
+                        &vars.or("IMAGE_MODEL_ID", &model),
+                    )
+                    .with_pacer(converse.clone()),
+                ));
+                let rekognition = Arc::new(
+                    moderation_aws::RekognitionImages::from_sdk_config(&sdk).with_pacer(
+                        moderation_aws::Rates::pacer(rates.rekognition, "rekognition"),
+                    ),
+                );
                 image_labels = rekognition.clone();
                 image_text = rekognition;
                 translator = Some(Arc::new(
                     moderation_aws::TranslateToEnglish::from_sdk_config(&sdk),
                 ));
                 (
-                    Arc::new(moderation_aws::ComprehendDetector::from_sdk_config(&sdk)),
-                    Arc::new(moderation_aws::KnowledgeBaseRetriever::from_sdk_config(
-                        &sdk, &kb,
-                    )),
+                    Arc::new(
+                        moderation_aws::ComprehendDetector::from_sdk_config(&sdk).with_pacer(
+                            moderation_aws::Rates::pacer(rates.comprehend, "comprehend"),
+                        ),
+                    ),
+                    Arc::new(
+                        moderation_aws::KnowledgeBaseRetriever::from_sdk_config(&sdk, &kb)
+                            .with_pacer(moderation_aws::Rates::pacer(rates.retrieve, "retrieve")),
+                    ),
                     Arc::new(LlmJudge::new(
-                        moderation_aws::ConverseModel::from_sdk_config(&sdk, &model),
+                        moderation_aws::ConverseModel::from_sdk_config(&sdk, &model)
+                            .with_pacer(converse),
                     )),
                 )
             }
@@ -277,8 +300,15 @@ impl Chain {
                 )),
                 (false, _) => None,
             };
-        let progress = progress::Progress::wrap(detector);
-        let detector: Arc<dyn ToxicityDetector> = progress.clone();
+        let progress = progress::Progress::new(run.quiet);
+        let detector: Arc<dyn ToxicityDetector> = Arc::new(progress::CountingDetector {
+            inner: detector,
+            progress: progress.clone(),
+        });
+        let judge: Arc<dyn PolicyJudge> = Arc::new(progress::CountingJudge {
+            inner: judge,
+            progress: progress.clone(),
+        });
         let store = Arc::new(FolderStore::single_bucket(&run.out));
         let jobs = Arc::new(LocalTranscription::with_model_dir(
             store.clone(),
@@ -411,7 +441,6 @@ impl Chain {
 
     /// Upload one file under `key` and run the chain until the report is written.
     async fn moderate(&self, path: &Path, key: String) -> Result<String, CliError> {
-        self.progress.begin(&path.display().to_string());
         let line = self.moderate_file(path, key).await;
         self.progress.end();
         line
@@ -423,6 +452,14 @@ impl Chain {
             source,
         })?;
         use moderation_core::ports::WriteObjects;
+        let extension = key
+            .rsplit_once('.')
+            .map_or("", |(_, e)| e)
+            .to_ascii_lowercase();
+        self.progress.begin(
+            &path.display().to_string(),
+            progress::expected_messages(&body, &extension),
+        );
         self.store
             .put(LOCAL_BUCKET, &key, body, "application/octet-stream")
             .await?;

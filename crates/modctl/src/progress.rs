@@ -1,80 +1,124 @@
 //! Progress on a terminal: the offline embedding detector scores tens to hundreds of messages a
-//! second, so a large chat log takes minutes. Off a terminal nothing is printed, so piped or
-//! scripted output is unchanged.
+//! second and Whisper takes a while per minute of audio, so a large chat log or a long
+//! recording runs for minutes. On a terminal, one bar per source on stderr: messages scored
+//! against the count expected from the file (rate, ETA), then the items judged. Off a terminal,
+//! or with `--quiet`, nothing is drawn, so piped or scripted output is unchanged.
 
-use std::io::{IsTerminal, Write};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::io::IsTerminal;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_trait::async_trait;
-use moderation_core::ports::{SegmentLimits, ToxicityDetector, ToxicityScore};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
+use moderation_core::ports::{
+    JudgeRequest, Judgement, PolicyJudge, SegmentLimits, ToxicityDetector, ToxicityScore,
+};
 
-/// A detector that counts what it scored and redraws one status line on stderr.
+/// Counts what the detector scored and the judge judged, and draws the current source's bar.
 pub struct Progress {
-    inner: Arc<dyn ToxicityDetector>,
     enabled: bool,
-    done: AtomicUsize,
-    state: Mutex<State>,
-}
-
-struct State {
-    label: String,
-    started: Instant,
-    drawn: Option<Instant>,
+    bar: Mutex<Option<ProgressBar>>,
+    judged: AtomicU64,
 }
 
 impl Progress {
-    pub fn wrap(inner: Arc<dyn ToxicityDetector>) -> Arc<Self> {
+    /// Drawn only when stderr is a terminal and not `quiet`.
+    pub fn new(quiet: bool) -> Arc<Self> {
         Arc::new(Progress {
-            inner,
-            enabled: std::io::stderr().is_terminal(),
-            done: AtomicUsize::new(0),
-            state: Mutex::new(State {
-                label: String::new(),
-                started: Instant::now(),
-                drawn: None,
-            }),
+            enabled: !quiet && std::io::stderr().is_terminal(),
+            bar: Mutex::new(None),
+            judged: AtomicU64::new(0),
         })
     }
 
-    /// Start counting for a new source.
-    pub fn begin(&self, label: &str) {
-        self.done.store(0, Ordering::Relaxed);
-        let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        s.label = label.to_string();
-        s.started = Instant::now();
-        s.drawn = None;
+    fn current(&self) -> Option<ProgressBar> {
+        self.bar.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    /// Clear the status line (before the source's result line is printed).
-    pub fn end(&self) {
-        let s = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        if self.enabled && s.drawn.is_some() {
-            eprint!("\r\x1b[2K");
-        }
-    }
-
-    fn tick(&self, n: usize) {
-        let done = self.done.fetch_add(n, Ordering::Relaxed) + n;
+    /// Start a bar for a new source; `expected` messages when the file says how many.
+    pub fn begin(&self, label: &str, expected: Option<u64>) {
+        self.end();
+        self.judged.store(0, Ordering::Relaxed);
         if !self.enabled {
             return;
         }
-        let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        if s.drawn
-            .is_some_and(|t| t.elapsed() < Duration::from_millis(200))
-        {
-            return;
+        let bar = match expected {
+            Some(n) => ProgressBar::with_draw_target(Some(n.max(1)), ProgressDrawTarget::stderr()),
+            None => ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr()),
+        };
+        let template = if expected.is_some() {
+            "{spinner} {prefix} [{bar:25}] {human_pos}/{human_len} messages scored{msg} \
+             ({rate}, ETA {eta})"
+        } else {
+            // Audio and images: the count is known only once the speech is recognised.
+            "{spinner} {prefix}: {human_pos} segments scored{msg} ({elapsed})"
+        };
+        if let Ok(style) = ProgressStyle::with_template(template) {
+            bar.set_style(style.progress_chars("=> ").with_key(
+                "rate",
+                |s: &ProgressState, w: &mut dyn std::fmt::Write| {
+                    let _ = write!(w, "{:.0}/s", s.per_sec());
+                },
+            ));
         }
-        s.drawn = Some(Instant::now());
-        let rate = done as f64 / s.started.elapsed().as_secs_f64().max(1e-3);
-        eprint!("\r\x1b[2K{}: {done} segments scored ({rate:.0}/s)", s.label);
-        let _ = std::io::stderr().flush();
+        bar.set_prefix(label.to_string());
+        // Ticks while Whisper or the OCR work without scoring anything.
+        bar.enable_steady_tick(Duration::from_millis(200));
+        *self.bar.lock().unwrap_or_else(|p| p.into_inner()) = Some(bar);
+    }
+
+    /// Remove the bar (before the source's result line is printed).
+    pub fn end(&self) {
+        if let Some(bar) = self.bar.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            bar.finish_and_clear();
+        }
+    }
+
+    fn scored(&self, n: usize) {
+        if let Some(bar) = self.current() {
+            bar.inc(n as u64);
+            // Long messages are split into several segments: the count can pass the estimate.
+            if bar.length().is_some_and(|len| bar.position() > len) {
+                bar.set_length(bar.position());
+            }
+        }
+    }
+
+    fn judged(&self) {
+        let n = self.judged.fetch_add(1, Ordering::Relaxed) + 1;
+        if let Some(bar) = self.current() {
+            // Judging starts once scoring is done; messages the rule filter settled were
+            // never scored, so the count may have stopped short of the estimate.
+            if let Some(len) = bar.length() {
+                bar.set_position(len);
+            }
+            bar.set_message(format!(", {n} judged against the policy"));
+        }
     }
 }
 
+/// Messages a chat log holds, from its lines: what the bar counts up to. CSV loses its header.
+pub fn expected_messages(bytes: &[u8], extension: &str) -> Option<u64> {
+    let lines = bytes
+        .split(|&b| b == b'\n')
+        .filter(|l| l.iter().any(|b| !b.is_ascii_whitespace()))
+        .count() as u64;
+    match extension {
+        "txt" | "jsonl" => Some(lines),
+        "csv" => Some(lines.saturating_sub(1)),
+        _ => None,
+    }
+}
+
+/// The detector, counted.
+pub struct CountingDetector {
+    pub inner: Arc<dyn ToxicityDetector>,
+    pub progress: Arc<Progress>,
+}
+
 #[async_trait]
-impl ToxicityDetector for Progress {
+impl ToxicityDetector for CountingDetector {
     fn name(&self) -> &str {
         self.inner.name()
     }
@@ -89,7 +133,62 @@ impl ToxicityDetector for Progress {
 
     async fn detect(&self, segments: &[String]) -> moderation_core::Result<Vec<ToxicityScore>> {
         let out = self.inner.detect(segments).await;
-        self.tick(segments.len());
+        self.progress.scored(segments.len());
         out
+    }
+}
+
+/// The policy judge, counted.
+pub struct CountingJudge {
+    pub inner: Arc<dyn PolicyJudge>,
+    pub progress: Arc<Progress>,
+}
+
+#[async_trait]
+impl PolicyJudge for CountingJudge {
+    fn model(&self) -> &str {
+        self.inner.model()
+    }
+
+    fn retrieves(&self) -> bool {
+        self.inner.retrieves()
+    }
+
+    fn reads_instructions(&self) -> bool {
+        self.inner.reads_instructions()
+    }
+
+    async fn judge(&self, req: &JudgeRequest<'_>) -> moderation_core::Result<Judgement> {
+        let out = self.inner.judge(req).await;
+        self.progress.judged();
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_expected_count_is_the_non_empty_lines_less_a_csv_header() {
+        let text = b"hello\n\n  \nworld\r\nlast";
+        assert_eq!(expected_messages(text, "txt"), Some(3));
+        assert_eq!(expected_messages(text, "jsonl"), Some(3));
+        assert_eq!(
+            expected_messages(b"player,message\na,b\nc,d\n", "csv"),
+            Some(2)
+        );
+        assert_eq!(expected_messages(b"", "csv"), Some(0));
+        assert_eq!(expected_messages(b"RIFF....", "wav"), None);
+    }
+
+    #[test]
+    fn quiet_draws_nothing_and_counting_never_fails() {
+        let quiet = Progress::new(true);
+        quiet.begin("chat.txt", Some(10));
+        assert!(quiet.current().is_none());
+        quiet.scored(3);
+        quiet.judged();
+        quiet.end();
     }
 }

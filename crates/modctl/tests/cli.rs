@@ -292,3 +292,53 @@ fn a_file_named_like_an_image_that_is_not_one_gets_a_failed_report() {
         "{text}"
     );
 }
+
+/// A progress bar on a terminal (a pseudo-terminal from util-linux `script`), none with
+/// `--quiet`, and none off a terminal: piped output stays exactly the result lines.
+#[test]
+fn a_progress_bar_is_drawn_only_on_a_terminal_and_never_with_quiet() {
+    let out = tempfile::tempdir().expect("tempdir");
+    let log = out.path().join("chat.txt");
+    let lines: Vec<String> = (0..200)
+        .map(|i| format!("round {i}: push mid, heal me, nice shot"))
+        .collect();
+    std::fs::write(&log, lines.join("\n")).expect("write log");
+    let bin = env!("CARGO_BIN_EXE_modctl");
+    let on_pty = |extra: &str| -> String {
+        let typescript = out.path().join("typescript");
+        let command = format!(
+            "{bin} moderate {} --out {} {extra}",
+            log.display(),
+            out.path().join("reports-out").display()
+        );
+        let status = Command::new("script")
+            .args(["-qec", &command])
+            .arg(&typescript)
+            .current_dir(workspace())
+            .env_remove("MODERATION_BACKEND")
+            .stdout(std::process::Stdio::null())
+            .status()
+            .expect("util-linux `script` runs (Debian bsdutils)");
+        assert!(status.success());
+        String::from_utf8_lossy(&std::fs::read(&typescript).expect("typescript")).into_owned()
+    };
+    let drawn = on_pty("");
+    assert!(drawn.contains("/200 messages scored"), "{drawn}");
+    let quiet = on_pty("--quiet");
+    assert!(!quiet.contains("messages scored"), "{quiet}");
+    assert!(quiet.contains("chat.txt: 200 items"), "{quiet}");
+    // Off a terminal: stderr is empty and stdout is the result lines alone.
+    let o = modctl(&[
+        "moderate",
+        &log.display().to_string(),
+        "--out",
+        &out.path().join("piped").display().to_string(),
+    ]);
+    assert!(o.status.success());
+    assert!(
+        o.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(stdout(&o).lines().count(), 2, "{}", stdout(&o));
+}

@@ -123,7 +123,7 @@ impl Config {
             prompt_template_uri: v.get("PROMPT_TEMPLATE_URI"),
             context_messages: v.parsed("CONTEXT_MESSAGES", 3usize)?,
             max_llm_calls: v.count("MAX_LLM_CALLS_PER_OBJECT", 5000)?,
-            sdk: v.sdk_settings()?,
+            sdk: v.sdk_settings_paced(&["CONVERSE", "RETRIEVE"])?,
             failure: v.failure_policy()?,
         })
     }
@@ -184,12 +184,14 @@ impl App {
             .as_ref()
             .map(|llm| local_chat_model(llm, &config))
             .transpose()?;
+        // Text and picture checks share the Converse quota, and so one pacer.
+        let converse_pacer = moderation_aws::Rates::pacer(config.sdk.rates.converse, "converse");
         let vision: Option<Box<dyn ChatModel>> = match (&sdk, &local, config.image_check) {
             (_, _, Some(false)) | (None, _, None) => None,
-            (Some(sdk), _, _) => Some(Box::new(moderation_aws::ConverseModel::from_sdk_config(
-                sdk,
-                &config.image_model_id,
-            ))),
+            (Some(sdk), _, _) => Some(Box::new(
+                moderation_aws::ConverseModel::from_sdk_config(sdk, &config.image_model_id)
+                    .with_pacer(converse_pacer.clone()),
+            )),
             (None, Some(local), Some(true)) => Some(Box::new(local.clone())),
             (None, None, Some(true)) => {
                 return Err(Error::Config(
@@ -205,7 +207,8 @@ impl App {
                 let kb = config.knowledge_base_id.as_deref().unwrap_or_default();
                 let judge: Arc<dyn PolicyJudge> = match config.policy_mode {
                     PolicyMode::RetrieveAndConverse => Arc::new(LlmJudge::with_template(
-                        moderation_aws::ConverseModel::from_sdk_config(sdk, &config.model_id),
+                        moderation_aws::ConverseModel::from_sdk_config(sdk, &config.model_id)
+                            .with_pacer(converse_pacer),
                         template,
                     )),
                     PolicyMode::RetrieveAndGenerate => Arc::new(
@@ -219,9 +222,13 @@ impl App {
                     ),
                 };
                 (
-                    Arc::new(moderation_aws::KnowledgeBaseRetriever::from_sdk_config(
-                        sdk, kb,
-                    )),
+                    Arc::new(
+                        moderation_aws::KnowledgeBaseRetriever::from_sdk_config(sdk, kb)
+                            .with_pacer(moderation_aws::Rates::pacer(
+                                config.sdk.rates.retrieve,
+                                "retrieve",
+                            )),
+                    ),
                     judge,
                 )
             }

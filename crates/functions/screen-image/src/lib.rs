@@ -29,8 +29,10 @@ impl Config {
     }
 
     pub fn from_vars(v: &Vars) -> Result<Self> {
+        let mut text = screen_text::Config::from_vars(v)?;
+        text.sdk.rates.rekognition = v.instance_rate("REKOGNITION")?;
         Ok(Config {
-            text: screen_text::Config::from_vars(v)?,
+            text,
             image: ImageSettings::from_vars(v)?,
         })
     }
@@ -51,8 +53,14 @@ impl App {
             match &config.text.backend {
                 Backend::Aws => {
                     let sdk = moderation_aws::load_sdk_config(&config.text.sdk).await;
-                    let rekognition =
-                        Arc::new(moderation_aws::RekognitionImages::from_sdk_config(&sdk));
+                    let rekognition = Arc::new(
+                        moderation_aws::RekognitionImages::from_sdk_config(&sdk).with_pacer(
+                            moderation_aws::Rates::pacer(
+                                config.text.sdk.rates.rekognition,
+                                "rekognition",
+                            ),
+                        ),
+                    );
                     (rekognition.clone(), rekognition)
                 }
                 Backend::Offline { .. } => (

@@ -54,7 +54,7 @@ impl Config {
                 moderation_core::screen::DEFAULT_MAX_TRANSLATED_CHARS as usize,
             )? as u64,
             forbidden_terms_uri: v.get("FORBIDDEN_TERMS_URI"),
-            sdk: v.sdk_settings()?,
+            sdk: v.sdk_settings_paced(&["COMPREHEND"])?,
             failure: v.failure_policy()?,
         })
     }
@@ -73,24 +73,29 @@ pub struct App {
 impl App {
     pub async fn build(config: Config) -> Result<Self> {
         let mut languages: Option<(Arc<dyn LanguageIdentifier>, Arc<dyn Translator>)> = None;
-        let (store, detector): (Arc<dyn ObjectStore>, Arc<dyn ToxicityDetector>) =
-            match &config.backend {
-                Backend::Aws => {
-                    let sdk = moderation_aws::load_sdk_config(&config.sdk).await;
-                    languages = Some((
-                        Arc::new(moderation_aws::ComprehendLanguages::from_sdk_config(&sdk)),
-                        Arc::new(moderation_aws::TranslateToEnglish::from_sdk_config(&sdk)),
-                    ));
-                    (
-                        Arc::new(moderation_aws::S3Store::from_sdk_config(&sdk)),
-                        Arc::new(moderation_aws::ComprehendDetector::from_sdk_config(&sdk)),
-                    )
-                }
-                Backend::Offline { root } => (
-                    Arc::new(moderation_offline::FolderStore::new(root)),
-                    Arc::new(moderation_offline::OfflineDetector::embedded()?),
-                ),
-            };
+        let (store, detector): (Arc<dyn ObjectStore>, Arc<dyn ToxicityDetector>) = match &config
+            .backend
+        {
+            Backend::Aws => {
+                let sdk = moderation_aws::load_sdk_config(&config.sdk).await;
+                languages = Some((
+                    Arc::new(moderation_aws::ComprehendLanguages::from_sdk_config(&sdk)),
+                    Arc::new(moderation_aws::TranslateToEnglish::from_sdk_config(&sdk)),
+                ));
+                (
+                    Arc::new(moderation_aws::S3Store::from_sdk_config(&sdk)),
+                    Arc::new(
+                        moderation_aws::ComprehendDetector::from_sdk_config(&sdk).with_pacer(
+                            moderation_aws::Rates::pacer(config.sdk.rates.comprehend, "comprehend"),
+                        ),
+                    ),
+                )
+            }
+            Backend::Offline { root } => (
+                Arc::new(moderation_offline::FolderStore::new(root)),
+                Arc::new(moderation_offline::OfflineDetector::embedded()?),
+            ),
+        };
         let rules = match &config.forbidden_terms_uri {
             None => RuleFilter::default_list()?,
             Some(uri) => {

@@ -56,7 +56,9 @@ impl Config {
     }
 
     pub fn from_vars(v: &Vars) -> Result<Self> {
-        let text = screen_text::Config::from_vars(v)?;
+        let mut text = screen_text::Config::from_vars(v)?;
+        // The screenshots of a user report go to Rekognition.
+        text.sdk.rates.rekognition = v.instance_rate("REKOGNITION")?;
         // Only the offline backend has a speech model to find.
         let whisper_dir = match text.backend {
             Backend::Offline { .. } => v.or("WHISPER_DIR", ".cache/models/whisper-tiny-en"),
@@ -93,7 +95,12 @@ impl App {
                 moderation_aws::transcribe::check_languages(&config.languages)?;
                 let sdk = moderation_aws::load_sdk_config(&config.text.sdk).await;
                 rekognition = Some(Arc::new(
-                    moderation_aws::RekognitionImages::from_sdk_config(&sdk),
+                    moderation_aws::RekognitionImages::from_sdk_config(&sdk).with_pacer(
+                        moderation_aws::Rates::pacer(
+                            config.text.sdk.rates.rekognition,
+                            "rekognition",
+                        ),
+                    ),
                 ));
                 Arc::new(moderation_aws::TranscribeJobs::from_sdk_config(&sdk))
             }
