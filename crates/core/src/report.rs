@@ -175,6 +175,55 @@ pub fn relative_media_link(key: &str) -> String {
     format!("../{}", encoded.join("/"))
 }
 
+/// Below-threshold items shown in full; past this a report collapses them (a chat log of a
+/// million lines must still open in a browser in seconds).
+pub const MAX_BELOW_IN_FULL: usize = 500;
+/// Collapsed below-threshold items listed one line each; the rest are counted.
+pub const MAX_BELOW_LISTED: usize = 2_000;
+/// Error lines shown; the JSON report has them all.
+const MAX_ERRORS_SHOWN: usize = 200;
+/// Characters of a collapsed item's text shown.
+const COLLAPSED_TEXT_CHARS: usize = 160;
+
+/// Below-threshold items of a huge report: counted, one line each for the first
+/// [`MAX_BELOW_LISTED`] in a closed `<details>`, the rest left to the JSON report.
+fn render_below_collapsed(b: &mut String, report: &Report, below: &[&Item], threshold: f64) {
+    let _ = write!(
+        b,
+        "<details id=\"below-threshold\" data-count=\"{n}\"><summary>{n} items below the \
+         threshold ({threshold:.2}), collapsed: none was checked against the policy</summary>\
+         <table class=\"below\"><thead><tr><th>Item</th><th>User</th><th>Toxicity</th>\
+         <th>Text</th></tr></thead><tbody>",
+        n = below.len()
+    );
+    for item in below.iter().take(MAX_BELOW_LISTED) {
+        let text: String = item.text.chars().take(COLLAPSED_TEXT_CHARS).collect();
+        let cut = if item.text.chars().nth(COLLAPSED_TEXT_CHARS).is_some() {
+            "…"
+        } else {
+            ""
+        };
+        let _ = write!(
+            b,
+            "<tr><td><code>{}</code></td><td>{}</td><td class=\"num\">{:.2}</td><td>{}{cut}</td></tr>",
+            esc(&item.id),
+            esc(item.user.as_deref().unwrap_or("")),
+            item.toxicity,
+            esc(&text)
+        );
+    }
+    b.push_str("</tbody></table>");
+    if below.len() > MAX_BELOW_LISTED {
+        let _ = write!(
+            b,
+            "<p class=\"meta\">… and {} more below the threshold, listed in <code>{}.json</code>.</p>",
+            below.len() - MAX_BELOW_LISTED,
+            esc(&report.report_id)
+        );
+    }
+    b.push_str("</details>");
+}
+
 pub(crate) fn status_str(s: Status) -> &'static str {
     match s {
         Status::Complete => "complete",
@@ -397,7 +446,7 @@ pub fn render_html(report: &Report, threshold: f64, media_url: Option<&str>) -> 
     }
     if !report.errors.is_empty() {
         b.push_str("<h2>Errors</h2><ul class=\"errors\">");
-        for e in &report.errors {
+        for e in report.errors.iter().take(MAX_ERRORS_SHOWN) {
             let _ = write!(
                 b,
                 "<li>[{}]{} {}</li>",
@@ -407,6 +456,14 @@ pub fn render_html(report: &Report, threshold: f64, media_url: Option<&str>) -> 
                     .map(|i| format!(" <code>{}</code>", esc(i)))
                     .unwrap_or_default(),
                 esc(&e.message)
+            );
+        }
+        if report.errors.len() > MAX_ERRORS_SHOWN {
+            let _ = write!(
+                b,
+                "<li>… and {} more in <code>{}.json</code></li>",
+                report.errors.len() - MAX_ERRORS_SHOWN,
+                esc(&report.report_id)
             );
         }
         b.push_str("</ul>");
@@ -421,8 +478,20 @@ pub fn render_html(report: &Report, threshold: f64, media_url: Option<&str>) -> 
     let mut order: Vec<&Item> = report.items.iter().collect();
     order.sort_by_key(|i| rank(i.verdict));
     b.push_str("<h2>Items</h2>");
-    for item in order {
+    let below = report
+        .items
+        .iter()
+        .filter(|i| i.verdict == Some(Verdict::BelowThreshold))
+        .count();
+    let collapse = below > MAX_BELOW_IN_FULL;
+    for item in order
+        .iter()
+        .take_while(|i| !collapse || i.verdict != Some(Verdict::BelowThreshold))
+    {
         render_item(&mut b, item, threshold, player.is_some());
+    }
+    if collapse {
+        render_below_collapsed(&mut b, report, &order[order.len() - below..], threshold);
     }
     let u = &report.usage;
     let _ = write!(
