@@ -181,3 +181,28 @@ async fn a_damaged_head_starts_a_new_page_and_keeps_the_sealed_ones() {
     let index = std::fs::read_to_string(bucket_dir.join(keys::report_index_key())).expect("index");
     assert!(index.contains("href=\"pages/000001.html\""), "{index}");
 }
+
+/// A writer that read an older head (slow, or retried) never puts its page over a newer one.
+#[tokio::test]
+async fn a_slow_writer_never_puts_an_older_index_over_a_newer_one() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = FolderStore::new(dir.path());
+    add_to_index(&store, BUCKET, &report(1), 4)
+        .await
+        .expect("first");
+    let old_head: moderation_core::index::IndexHead = serde_json::from_slice(
+        &std::fs::read(dir.path().join(BUCKET).join(keys::index_head_key())).expect("head"),
+    )
+    .expect("parses");
+    add_to_index(&store, BUCKET, &report(2), 4)
+        .await
+        .expect("second");
+    let page = dir.path().join(BUCKET).join(keys::report_index_key());
+    let before = std::fs::read(&page).expect("index");
+    let wrote = moderation_core::index::refresh_index_html(&store, BUCKET, &old_head)
+        .await
+        .expect("refresh");
+    assert_eq!(wrote, None);
+    assert_eq!(std::fs::read(&page).expect("index"), before);
+    assert_eq!(ids_on(&page).len(), 2);
+}

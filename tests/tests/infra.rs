@@ -377,3 +377,30 @@ fn the_picture_check_reads_the_prepared_copies_and_nothing_else() {
         .iter()
         .any(|r| r.contains(&format!("/{}", keys::RECORDINGS))));
 }
+
+/// A function that GETs keys which may not exist needs s3:ListBucket with no s3:prefix
+/// condition, or S3 answers 403 instead of 404. write-report reads its index marker
+/// (`reports/index/ids/<id>`, missing for every new report) and the index head.
+#[test]
+fn functions_that_read_missing_keys_may_list_the_bucket_unconditionally() {
+    let t = template();
+    let deployed = deployed_functions(&t);
+    for stage in [keys::Stage::WriteReport, keys::Stage::EvaluatePolicy] {
+        let f = &deployed[stage.name()];
+        let unconditioned = f.props["Policies"]
+            .as_sequence()
+            .into_iter()
+            .flatten()
+            .flat_map(|p| p["Statement"].as_sequence().into_iter().flatten())
+            .any(|st| {
+                let mut actions = Vec::new();
+                strings(&st["Action"], &mut actions);
+                actions.iter().any(|a| a == "s3:ListBucket") && st["Condition"].is_null()
+            });
+        assert!(
+            unconditioned,
+            "{} has no unconditioned s3:ListBucket",
+            stage.name()
+        );
+    }
+}

@@ -229,6 +229,11 @@ mod tests {
         let pacer = Arc::new(Pacer::new("comprehend", 50.0));
         let d = ComprehendDetector::new(mock_client!(aws_sdk_comprehend, [&rule]))
             .with_pacer(Some(pacer.clone()));
+        // A paced client retries in standard mode: adaptive retry would pace a second time.
+        assert_eq!(
+            d.client.config().retry_config().map(|r| r.mode()),
+            Some(aws_smithy_types::retry::RetryMode::Standard)
+        );
         d.detect(&["hello".into()])
             .await
             .expect("retried to success");

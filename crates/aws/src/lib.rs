@@ -48,11 +48,15 @@ impl From<Error> for moderation_core::Error {
     }
 }
 
-/// Load the shared SDK configuration once per cold start, with a per-attempt timeout so a
-/// hung call is retried instead of eating the function's whole time budget.
+/// Load the shared SDK configuration once per cold start, with adaptive retry so throttled
+/// calls back off client-side instead of burning attempts (a paced client switches to standard
+/// retry: [`pace`]), and a per-attempt timeout so a hung call is retried instead of eating the
+/// function's whole time budget.
 pub async fn load_sdk_config(settings: &SdkSettings) -> aws_config::SdkConfig {
     aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .retry_config(retry_config(settings))
+        .retry_config(
+            aws_config::retry::RetryConfig::adaptive().with_max_attempts(settings.max_attempts),
+        )
         .timeout_config(
             aws_config::timeout::TimeoutConfig::builder()
                 .operation_attempt_timeout(settings.attempt_timeout)
@@ -60,16 +64,4 @@ pub async fn load_sdk_config(settings: &SdkSettings) -> aws_config::SdkConfig {
         )
         .load()
         .await
-}
-
-/// Adaptive retry, so throttled calls back off client-side instead of burning attempts; with
-/// any `*_TPS` set, standard retry: the pacers keep to the quota and adaptive retry's limiter
-/// would settle below it (`make bench`).
-pub fn retry_config(settings: &SdkSettings) -> aws_config::retry::RetryConfig {
-    let base = if settings.rates.any() {
-        aws_config::retry::RetryConfig::standard()
-    } else {
-        aws_config::retry::RetryConfig::adaptive()
-    };
-    base.with_max_attempts(settings.max_attempts)
 }

@@ -1,10 +1,11 @@
 //! Client-side pacing on the SDK clients (`COMPREHEND_TPS` …, [`moderation_core::pace`]).
 //!
 //! Each paced call waits for its slot before it is sent. An interceptor on the client reports
-//! every attempt back to the pacer, retries included: a throttled attempt slows it down, a
-//! successful one lets it climb back. With a pacer, the function runs the SDK's standard retry
-//! ([`crate::load_sdk_config`]): adaptive retry's own limiter would pace a second time, below
-//! the quota.
+//! every throttled attempt back to the pacer, retries included, which slows it down; it climbs
+//! back with time. A paced client runs the SDK's standard retry (same attempts):
+//! adaptive retry's own limiter would pace a second time, below the quota. Unpaced clients of
+//! the same function keep adaptive retry. Retried attempts are not paced again: they follow a
+//! throttle or an error, and the throttle has already slowed the pacer down.
 
 use std::sync::Arc;
 
@@ -49,12 +50,8 @@ impl Intercept for ThrottleFeedback {
         _runtime_components: &RuntimeComponents,
         _cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        if let Some(response) = context.response() {
-            if is_throttle(response) {
-                self.pacer.throttled();
-            } else if response.status().is_success() {
-                self.pacer.succeeded();
-            }
+        if context.response().is_some_and(is_throttle) {
+            self.pacer.throttled();
         }
         Ok(())
     }
@@ -91,10 +88,18 @@ fn is_throttle(response: &Response) -> bool {
 macro_rules! with_pacer {
     ($self:ident, $pacer:ident, $client:ty) => {{
         if let Some(p) = &$pacer {
+            let attempts = $self
+                .client
+                .config()
+                .retry_config()
+                .map_or(3, |r| r.max_attempts());
             let conf = $self
                 .client
                 .config()
                 .to_builder()
+                .retry_config(
+                    aws_smithy_types::retry::RetryConfig::standard().with_max_attempts(attempts),
+                )
                 .interceptor($crate::pace::ThrottleFeedback::new(p.clone()))
                 .build();
             $self.client = <$client>::from_conf(conf);

@@ -129,7 +129,7 @@ async fn rebuild(store: &dyn ObjectStore, bucket: &str) -> Result<(), String> {
         .put(
             bucket,
             "reports/rebuilt-index.html",
-            render_sealed_page(&rows, 1).into_bytes(),
+            render_sealed_page(&rows, 1, None).into_bytes(),
             "text/html; charset=utf-8",
         )
         .await

@@ -92,11 +92,11 @@ impl<'a> Vars<'a> {
             return Ok(None);
         };
         match raw.trim().parse::<f64>() {
-            Ok(v) if v.is_finite() && v > 0.0 => Ok(Some(v)),
+            Ok(v) if v.is_finite() && v >= 0.001 => Ok(Some(v)),
             _ => Err(Error::InvalidVar {
                 var: var.to_string(),
                 value: raw,
-                reason: "expected requests per second, a number above 0 (e.g. 20 or 0.5)".into(),
+                reason: "expected requests per second, at least 0.001 (e.g. 20 or 0.5)".into(),
             }),
         }
     }

@@ -4,8 +4,9 @@
 //! compare-and-swap (S3 `If-Match` on the ETag, retried on 412), never reading other reports.
 //! When the head's page holds [`PAGE_ROWS`] rows, the next writer seals it as
 //! `reports/pages/NNNNNN.html` (written once, never again) and starts a new page. The head
-//! is what `index.html` shows, newest first. So 50 concurrent reports lose no row, and the
-//! millionth report costs what the first did.
+//! is what `index.html` shows, newest first; `index.html` itself is replaced by
+//! compare-and-swap too, and only by a newer head. So 50 concurrent reports lose no row, and
+//! the millionth report costs what the first did.
 
 use std::fmt::Write as _;
 use std::hash::BuildHasher;
@@ -29,9 +30,6 @@ pub const PAGE_ROWS: usize = 200;
 /// Compare-and-swap attempts before the report is redelivered: with jittered backoff, 50
 /// writers at once need a handful each.
 const MAX_SWAPS: u32 = 60;
-/// Refreshes of `index.html` one writer makes while newer heads keep arriving; the writer of
-/// the newest head does the last.
-const MAX_REFRESHES: u32 = 20;
 
 /// One report in the index.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -74,6 +72,23 @@ pub struct IndexHead {
     /// listed twice.
     #[serde(default)]
     pub sealed_ids: Vec<String>,
+    /// The page before this one when it is not `page - 1` (a damaged head restarted the
+    /// numbering after the page `index.html` showed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub older: Option<u64>,
+}
+
+/// A full page moved out of the head: written once as `reports/pages/NNNNNN.html`.
+pub struct SealedPage {
+    pub number: u64,
+    pub older: Option<u64>,
+    pub rows: Vec<IndexRow>,
+}
+
+impl SealedPage {
+    pub fn render(&self) -> String {
+        render_sealed_page(&self.rows, self.number, self.older)
+    }
 }
 
 impl IndexHead {
@@ -83,11 +98,24 @@ impl IndexHead {
             page,
             rows: Vec::new(),
             sealed_ids: Vec::new(),
+            older: None,
         }
+    }
+
+    /// The sealed page before this one, if any.
+    fn older_page(&self) -> Option<u64> {
+        self.older
+            .or_else(|| (self.page > 1).then(|| self.page - 1))
+            .filter(|&p| p > 0)
     }
 
     fn lists(&self, id: &str) -> bool {
         self.rows.iter().any(|r| r.report_id == id) || self.sealed_ids.iter().any(|s| s == id)
+    }
+
+    /// Grows with every row added and every seal: what `index.html` records it shows.
+    fn version(&self) -> (u64, usize) {
+        (self.page, self.rows.len())
     }
 
     /// Reports listed in all pages.
@@ -95,11 +123,17 @@ impl IndexHead {
         (self.page - 1) * PAGE_ROWS as u64 + self.rows.len() as u64
     }
 
-    /// Move a full page out (returned, oldest first) and start the next.
-    fn seal(&mut self) -> Vec<IndexRow> {
-        let sealed = std::mem::take(&mut self.rows);
-        self.sealed_ids = sealed.iter().map(|r| r.report_id.clone()).collect();
+    /// Move a full page out (rows oldest first) and start the next.
+    fn seal(&mut self) -> SealedPage {
+        let rows = std::mem::take(&mut self.rows);
+        self.sealed_ids = rows.iter().map(|r| r.report_id.clone()).collect();
+        let sealed = SealedPage {
+            number: self.page,
+            older: self.older_page(),
+            rows,
+        };
         self.page += 1;
+        self.older = None;
         sealed
     }
 }
@@ -127,6 +161,13 @@ pub async fn add_to_index(
     let marker = keys::index_marker_key(&report.report_id);
     let mut written = Vec::new();
     if store.get_bytes(bucket, &marker).await?.is_some() {
+        // Listed already (a redelivery). The delivery that listed it may have died before
+        // `index.html` was refreshed: refreshing is idempotent and never goes backwards.
+        if let Some((head, _)) = read_head(store, bucket).await? {
+            if let Some(k) = refresh_index_html(store, bucket, &head).await? {
+                written.push(k);
+            }
+        }
         return Ok(Added {
             new_row: false,
             swaps: 0,
@@ -136,31 +177,28 @@ pub async fn add_to_index(
     let head_key = keys::index_head_key();
     let row = IndexRow::of(report);
     let mut swaps = 0;
-    let (head, tag, new_row) = loop {
+    let (head, new_row) = loop {
         swaps += 1;
-        let (mut head, tag) = match read_head(store, bucket).await? {
-            Some(found) => found,
-            None => (seed(store, bucket, seed_concurrency).await?, None),
+        let (mut head, tag, seeded_pages) = match read_head(store, bucket).await? {
+            Some((head, tag)) => (head, tag, Vec::new()),
+            None => {
+                let (head, pages) = seed(store, bucket, seed_concurrency).await?;
+                (head, None, pages)
+            }
         };
         let listed = head.lists(&row.report_id);
         // A seeded head may list this report already, but it is not written yet.
         if listed && tag.is_some() {
-            break (head, tag, false);
+            break (head, false);
         }
         let mut sealed = None;
         if !listed && head.rows.len() >= PAGE_ROWS {
             // Every writer that read this head seals the same rows under the same name, so the
             // page may be written before the swap is won.
-            let number = head.page;
-            let rows = head.seal();
-            let key = keys::index_page_key(number);
+            let page = head.seal();
+            let key = keys::index_page_key(page.number);
             store
-                .put(
-                    bucket,
-                    &key,
-                    render_sealed_page(&rows, number).into_bytes(),
-                    HTML,
-                )
+                .put(bucket, &key, page.render().into_bytes(), HTML)
                 .await?;
             sealed = Some(key);
         }
@@ -171,10 +209,19 @@ pub async fn add_to_index(
             .put_if(bucket, &head_key, to_json(&head)?, JSON, tag.as_deref())
             .await?
         {
-            Some(new_tag) => {
+            Some(_) => {
+                // Seeders that lost may have listed the bucket differently: only the winner
+                // writes the seeded pages.
+                for page in &seeded_pages {
+                    let key = keys::index_page_key(page.number);
+                    store
+                        .put(bucket, &key, page.render().into_bytes(), HTML)
+                        .await?;
+                    written.push(key);
+                }
                 written.extend(sealed);
                 written.push(head_key.clone());
-                break (head, Some(new_tag), !listed);
+                break (head, true);
             }
             None if swaps >= MAX_SWAPS => {
                 return Err(Error::service(
@@ -186,10 +233,12 @@ pub async fn add_to_index(
             None => backoff(swaps).await,
         }
     };
-    written.push(refresh_index_html(store, bucket, head, tag).await?);
-    // Written after the row, so a crash in between at worst checks the head again.
+    // Right after the row, so a redelivery however late finds it listed.
     store.put(bucket, &marker, Vec::new(), "text/plain").await?;
     written.push(marker);
+    if let Some(k) = refresh_index_html(store, bucket, &head).await? {
+        written.push(k);
+    }
     Ok(Added {
         new_row,
         swaps,
@@ -208,8 +257,8 @@ fn to_json(head: &IndexHead) -> Result<Vec<u8>> {
 }
 
 /// The head and its tag, `None` when there is none yet. A head that does not parse is replaced
-/// by an empty one on the page after the last sealed page: the sealed pages stay, and the rows
-/// it held are named in the log.
+/// by an empty one on a new page: the sealed pages stay, the rows it held are no longer listed
+/// (an error in the log says so).
 async fn read_head(
     store: &dyn ObjectStore,
     bucket: &str,
@@ -225,9 +274,18 @@ async fn read_head(
                 Err(e) => e.to_string(),
                 Ok(_) => "page 0".into(),
             };
-            let page = last_sealed_page(store, bucket).await? + 1;
+            // After the page index.html shows too, so the refresh does not look backwards.
+            let shown = store
+                .get_bytes(bucket, &keys::report_index_key())
+                .await?
+                .and_then(|b| shown_version(&b))
+                .map_or(0, |(page, _)| page);
+            let last_sealed = last_sealed_page(store, bucket).await?;
+            let page = (last_sealed + 1).max(shown + 1);
             error!(key, error = %why, page, "the report index head is unreadable; starting a new page (its rows are no longer listed; the reports remain)");
-            Ok(Some((IndexHead::new(page), Some(found.tag))))
+            let mut head = IndexHead::new(page);
+            head.older = Some(last_sealed);
+            Ok(Some((head, Some(found.tag))))
         }
     }
 }
@@ -244,7 +302,11 @@ async fn last_sealed_page(store: &dyn ObjectStore, bucket: &str) -> Result<u64> 
 
 /// The first head of a bucket: the reports already in it (written before the index kept a
 /// head), oldest first, the full pages sealed. Reports without a row are caught here once.
-async fn seed(store: &dyn ObjectStore, bucket: &str, concurrency: usize) -> Result<IndexHead> {
+async fn seed(
+    store: &dyn ObjectStore,
+    bucket: &str,
+    concurrency: usize,
+) -> Result<(IndexHead, Vec<SealedPage>)> {
     let report_keys: Vec<String> = store
         .list(bucket, keys::REPORTS)
         .await?
@@ -252,8 +314,9 @@ async fn seed(store: &dyn ObjectStore, bucket: &str, concurrency: usize) -> Resu
         .filter(|k| keys::id_from_document_key(k, keys::REPORTS).is_some())
         .collect();
     let mut head = IndexHead::new(last_sealed_page(store, bucket).await? + 1);
+    let mut pages = Vec::new();
     if report_keys.is_empty() {
-        return Ok(head);
+        return Ok((head, pages));
     }
     let fetched: Vec<(String, Result<Option<Report>>)> = stream::iter(report_keys)
         .map(|k| async move {
@@ -281,49 +344,61 @@ async fn seed(store: &dyn ObjectStore, bucket: &str, concurrency: usize) -> Resu
         "seeding the report index from the reports in the bucket"
     );
     for chunk in rows.chunks(PAGE_ROWS) {
+        head.rows = chunk.to_vec();
         if chunk.len() == PAGE_ROWS {
-            let key = keys::index_page_key(head.page);
-            store
-                .put(
-                    bucket,
-                    &key,
-                    render_sealed_page(chunk, head.page).into_bytes(),
-                    HTML,
-                )
-                .await?;
-            head.rows = chunk.to_vec();
-            head.seal();
-        } else {
-            head.rows = chunk.to_vec();
+            pages.push(head.seal());
         }
     }
-    Ok(head)
+    Ok((head, pages))
 }
 
-/// Write `index.html` from `head`, then read the head again: while a newer head has arrived,
-/// render that one. Whoever writes `index.html` last has checked that nothing newer exists, so
-/// the page ends up showing the newest head.
-async fn refresh_index_html(
+/// Write `index.html` from `head` unless it already shows this head or a newer one, by
+/// compare-and-swap on the page itself: the version it shows (page, rows) only goes forward,
+/// so a slow writer can never put an older page over a newer one. `None` when the page was
+/// current already.
+pub async fn refresh_index_html(
     store: &dyn ObjectStore,
     bucket: &str,
-    mut head: IndexHead,
-    mut tag: Option<String>,
-) -> Result<String> {
+    head: &IndexHead,
+) -> Result<Option<String>> {
     let key = keys::report_index_key();
-    for _ in 0..MAX_REFRESHES {
-        store
-            .put(bucket, &key, render_index_page(&head).into_bytes(), HTML)
-            .await?;
-        match read_head(store, bucket).await? {
-            Some((newer, newer_tag)) if newer_tag != tag => {
-                head = newer;
-                tag = newer_tag;
-            }
-            _ => return Ok(key),
+    let ours = head.version();
+    let body = render_index_page(head).into_bytes();
+    for attempt in 1..=MAX_SWAPS {
+        let current = store.get_tagged(bucket, &key).await?;
+        if current
+            .as_ref()
+            .and_then(|c| shown_version(&c.body))
+            .is_some_and(|shown| shown >= ours)
+        {
+            return Ok(None);
         }
+        let tag = current.map(|c| c.tag);
+        if store
+            .put_if(bucket, &key, body.clone(), HTML, tag.as_deref())
+            .await?
+            .is_some()
+        {
+            return Ok(Some(key));
+        }
+        backoff(attempt).await;
     }
-    // Heads keep arriving: their writers refresh the page after this one.
-    Ok(key)
+    Err(Error::service(
+        "report-index",
+        ServiceErrorKind::Throttled,
+        format!("{key} changed under {MAX_SWAPS} attempts to refresh it; will retry"),
+    ))
+}
+
+const VERSION_MARK: &str = "<!-- index-version ";
+
+/// The (page, rows) an `index.html` shows, from the comment it carries; `None` for a page
+/// written before the index kept versions.
+fn shown_version(html: &[u8]) -> Option<(u64, usize)> {
+    let text = std::str::from_utf8(html).ok()?;
+    let rest = &text[text.find(VERSION_MARK)? + VERSION_MARK.len()..];
+    let mut parts = rest.split_whitespace();
+    Some((parts.next()?.parse().ok()?, parts.next()?.parse().ok()?))
 }
 
 /// Full jitter, doubling from 10 ms to at most 1 s.
@@ -365,18 +440,20 @@ fn write_rows<'r>(b: &mut String, rows: impl Iterator<Item = &'r IndexRow>, pref
 /// `reports/index.html`: the newest page, and a way to the older ones.
 pub fn render_index_page(head: &IndexHead) -> String {
     let mut b = String::new();
+    let (page_no, rows) = head.version();
+    let _ = write!(b, "{VERSION_MARK}{page_no} {rows} -->");
     let _ = write!(
         b,
         "<header><h1>Moderation reports</h1><p class=\"meta\">Newest first. Each source upload \
          has one report. <span id=\"total\">{}</span> reports",
         head.total()
     );
-    if head.page > 1 {
+    if let Some(older) = head.older_page() {
         let _ = write!(
             b,
             " on {} pages. <a rel=\"next\" href=\"{}\">Older reports →</a>",
             head.page,
-            page_href(head.page - 1, "pages/")
+            page_href(older, "pages/")
         );
     }
     b.push_str("</p></header><main>");
@@ -386,18 +463,18 @@ pub fn render_index_page(head: &IndexHead) -> String {
 }
 
 /// `reports/pages/NNNNNN.html`: a sealed page, written once.
-pub fn render_sealed_page(rows: &[IndexRow], number: u64) -> String {
+pub fn render_sealed_page(rows: &[IndexRow], number: u64, older: Option<u64>) -> String {
     let mut b = String::new();
     let _ = write!(
         b,
         "<header><h1>Moderation reports, page {number}</h1><p class=\"meta\">\
          <a href=\"../index.html\">← newest reports</a>"
     );
-    if number > 1 {
+    if let Some(older) = older {
         let _ = write!(
             b,
             " · <a rel=\"next\" href=\"{}\">older reports →</a>",
-            page_href(number - 1, "")
+            page_href(older, "")
         );
     }
     b.push_str("</p></header><main>");
@@ -440,7 +517,8 @@ mod tests {
         head.rows = (0..PAGE_ROWS).map(|i| row(&format!("r{i}"))).collect();
         assert_eq!(head.total(), PAGE_ROWS as u64);
         let sealed = head.seal();
-        assert_eq!(sealed.len(), PAGE_ROWS);
+        assert_eq!(sealed.rows.len(), PAGE_ROWS);
+        assert_eq!((sealed.number, sealed.older), (1, None));
         assert_eq!(head.page, 2);
         assert!(head.rows.is_empty());
         assert!(head.lists("r0"));
@@ -455,12 +533,26 @@ mod tests {
         assert!(html.contains("href=\"pages/000002.html\""), "{html}");
         assert!(html.find("new-2").expect("new") < html.find("old-1").expect("old"));
         assert!(html.contains(&format!("{}", 2 * PAGE_ROWS + 2)));
-        let sealed = render_sealed_page(&[row("a"), row("b")], 2);
+        let sealed = render_sealed_page(&[row("a"), row("b")], 2, Some(1));
         assert!(sealed.contains("href=\"../index.html\""), "{sealed}");
         assert!(sealed.contains("href=\"000001.html\""), "{sealed}");
         assert!(sealed.contains("href=\"../b.html\""), "{sealed}");
-        let first = render_sealed_page(&[row("a")], 1);
+        let first = render_sealed_page(&[row("a")], 1, None);
         assert!(!first.contains("older reports"), "{first}");
+    }
+
+    #[test]
+    fn the_page_records_the_head_it_shows() {
+        let mut head = IndexHead::new(4);
+        head.rows = vec![row("a"), row("b")];
+        let html = render_index_page(&head);
+        assert_eq!(shown_version(html.as_bytes()), Some((4, 2)));
+        assert_eq!(
+            shown_version(b"<html>an index from before versions</html>"),
+            None
+        );
+        // A seal moves the version forward, past every row count of the page before.
+        assert!((5, 1) > (4, PAGE_ROWS));
     }
 
     #[test]

@@ -19,8 +19,10 @@ const DECREASE: f64 = 0.85;
 const CUT_EVERY: Duration = Duration::from_millis(250);
 /// Never below this share of the configured rate.
 const FLOOR: f64 = 0.05;
-/// Successes needed to climb back the whole way from the floor.
-const RECOVERY_STEPS: f64 = 200.0;
+/// After a cut the rate climbs back by this share of the configured rate a second: from one
+/// cut to the full rate in 3 s. By time, not by successes: at 1,000 req/s a count of successes
+/// would undo a cut within the same burst of throttles.
+const RECOVERY_PER_SECOND: f64 = 0.05;
 
 #[derive(Debug)]
 pub struct Pacer {
@@ -31,11 +33,26 @@ pub struct Pacer {
 
 #[derive(Debug)]
 struct State {
-    rate: f64,
+    /// The rate right after the last cut.
+    cut_to: f64,
     /// When the next request may start.
     next: Instant,
     last_cut: Option<Instant>,
     throttles: u64,
+}
+
+impl State {
+    /// The rate at `now`: the configured one, or climbing back to it since the last cut.
+    fn rate(&self, configured: f64, now: Instant) -> f64 {
+        match self.last_cut {
+            None => configured,
+            Some(t) => {
+                let climbed =
+                    configured * RECOVERY_PER_SECOND * now.duration_since(t).as_secs_f64();
+                (self.cut_to + climbed).min(configured)
+            }
+        }
+    }
 }
 
 impl Pacer {
@@ -46,7 +63,7 @@ impl Pacer {
             name,
             configured: per_second,
             state: Mutex::new(State {
-                rate: per_second,
+                cut_to: per_second,
                 next: Instant::now(),
                 last_cut: None,
                 throttles: 0,
@@ -65,7 +82,7 @@ impl Pacer {
 
     /// The rate now (lower than configured after throttles).
     pub fn rate(&self) -> f64 {
-        self.lock().rate
+        self.lock().rate(self.configured, Instant::now())
     }
 
     /// Throttles reported so far.
@@ -85,7 +102,8 @@ impl Pacer {
             let now = Instant::now();
             // An idle pacer does not bank slots: no burst after a quiet spell.
             let slot = s.next.max(now);
-            s.next = slot + Duration::from_secs_f64(1.0 / s.rate);
+            let rate = s.rate(self.configured, now);
+            s.next = slot + Duration::from_secs_f64(1.0 / rate);
             slot
         };
         tokio::time::sleep_until(slot).await;
@@ -101,23 +119,15 @@ impl Pacer {
         {
             return;
         }
-        s.last_cut = Some(now);
         let floor = self.configured * FLOOR;
-        s.rate = (s.rate * DECREASE).max(floor);
+        s.cut_to = (s.rate(self.configured, now) * DECREASE).max(floor);
+        s.last_cut = Some(now);
         tracing::warn!(
             service = self.name,
-            rate = s.rate,
+            rate = s.cut_to,
             configured = self.configured,
             "throttled under client-side pacing: slowing down (is the *_TPS setting above this function's share of the quota?)"
         );
-    }
-
-    /// A request went through: climb back towards the configured rate.
-    pub fn succeeded(&self) {
-        let mut s = self.lock();
-        if s.rate < self.configured {
-            s.rate = (s.rate + self.configured / RECOVERY_STEPS).min(self.configured);
-        }
     }
 }
 
@@ -171,25 +181,25 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn throttles_slow_it_down_once_per_burst_and_successes_recover() {
+    async fn throttles_slow_it_down_once_per_burst_and_time_brings_it_back() {
         let p = Pacer::new("test", 100.0);
         for _ in 0..10 {
             p.throttled();
         }
         assert!((p.rate() - 85.0).abs() < 1e-9, "{}", p.rate());
         assert_eq!(p.throttles(), 10);
+        // 250 ms later it has climbed 1.25 req/s; the next burst cuts from there.
         tokio::time::sleep(CUT_EVERY).await;
+        assert!((p.rate() - 86.25).abs() < 1e-9, "{}", p.rate());
         p.throttled();
-        assert!((p.rate() - 72.25).abs() < 1e-9, "{}", p.rate());
-        for _ in 0..1000 {
-            p.succeeded();
-        }
+        assert!((p.rate() - 73.3125).abs() < 1e-9, "{}", p.rate());
+        tokio::time::sleep(Duration::from_secs(6)).await;
         assert_eq!(p.rate(), 100.0);
-        // Never below the floor, however many bursts.
-        for _ in 0..100 {
+        // Steady throttling settles low but never under the floor.
+        for _ in 0..200 {
             tokio::time::sleep(CUT_EVERY).await;
             p.throttled();
         }
-        assert!((p.rate() - 5.0).abs() < 1e-9, "{}", p.rate());
+        assert!(p.rate() >= 5.0 && p.rate() < 10.0, "{}", p.rate());
     }
 }
