@@ -19,8 +19,9 @@ use crate::Error;
 
 static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 const TMP_PREFIX: &str = ".tmp-";
-/// Beside each document written with [`SwapObjects::put_if`]: the file its writers lock.
-const LOCK_PREFIX: &str = ".lock-";
+/// Beside each document written with [`SwapObjects::put_if`], the file its writers lock:
+/// `.<name>.lock`, hidden, and with no document's extension.
+const LOCK_SUFFIX: &str = ".lock";
 
 #[derive(Debug, Clone)]
 pub struct FolderStore {
@@ -198,7 +199,7 @@ impl SwapObjects for FolderStore {
         let name = path
             .file_name()
             .ok_or_else(|| CoreError::Input(format!("key {key:?} names no file")))?;
-        let lock_path = dir.join(format!("{LOCK_PREFIX}{}", name.to_string_lossy()));
+        let lock_path = dir.join(format!(".{}{LOCK_SUFFIX}", name.to_string_lossy()));
         let lock = fs::OpenOptions::new()
             .create(true)
             .truncate(false)
@@ -242,7 +243,8 @@ impl ListObjects for FolderStore {
                 }
                 let name = entry.file_name();
                 let name = name.to_string_lossy();
-                if name.starts_with(TMP_PREFIX) || name.starts_with(LOCK_PREFIX) {
+                let lock = name.starts_with('.') && name.ends_with(LOCK_SUFFIX);
+                if name.starts_with(TMP_PREFIX) || lock {
                     continue;
                 }
                 let Ok(rel) = path.strip_prefix(&bucket_dir) else {
