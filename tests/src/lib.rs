@@ -595,6 +595,7 @@ pub fn sample_report(bucket: &str, n: usize) -> moderation_core::model::Report {
             ..Default::default()
         },
         items: Vec::new(),
+        unlisted: None,
         errors: Vec::new(),
         usage: Usage::default(),
         image: None,

@@ -242,6 +242,7 @@ fn doc(items: Vec<Item>) -> StageDocument {
         status: Status::Complete,
         threshold: 0.5,
         items,
+        unlisted: None,
         errors: Vec::new(),
         usage: Usage::default(),
         image: None,
@@ -270,7 +271,10 @@ async fn run(
         judge: model,
         images: None,
     };
-    evaluate_items(d, None, &deps, &cfg).await.0
+    evaluate_items(d, None, &deps, &cfg)
+        .await
+        .expect("evaluates")
+        .0
 }
 
 fn cfg(context_messages: usize, max_calls: usize) -> EvaluateConfig {
@@ -658,7 +662,10 @@ async fn evaluate_picture(
         judge: &text_judge,
         images: Some(&images),
     };
-    let out = evaluate_items(d, previous, &deps, &cfg(0, 100)).await.0;
+    let out = evaluate_items(d, previous, &deps, &cfg(0, 100))
+        .await
+        .expect("evaluates")
+        .0;
     let calls = out.usage.llm_calls as usize;
     (out, calls)
 }
@@ -778,6 +785,7 @@ async fn a_language_models_no_on_a_message_addressed_to_it_is_held_and_the_rules
     };
     let out = evaluate_items(doc(vec![tagged]), None, &deps, &cfg(0, 10))
         .await
+        .expect("evaluates")
         .0;
     assert_eq!(
         out.items[0].verdict,
@@ -799,6 +807,7 @@ async fn a_language_models_no_on_a_message_addressed_to_it_is_held_and_the_rules
     };
     let out = evaluate_items(doc(vec![it]), None, &deps, &cfg(0, 10))
         .await
+        .expect("evaluates")
         .0;
     assert!(out.items[0].review_reason.is_none(), "{:?}", out.items[0]);
 }

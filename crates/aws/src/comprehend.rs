@@ -367,6 +367,9 @@ mod tests {
         async fn put(&self, _: &str, _: &str, _: Vec<u8>, _: &str) -> CoreResult<()> {
             Err(CoreError::Input("no store in this test".into()))
         }
+        async fn put_file(&self, _: &str, _: &str, _: &std::path::Path, _: &str) -> CoreResult<()> {
+            Err(CoreError::Input("no store in this test".into()))
+        }
     }
 
     #[async_trait]

@@ -153,6 +153,33 @@ impl WriteObjects for S3Store {
             .map(|_| ())
             .map_err(|e| classify(SERVICE, e))
     }
+
+    /// A body streamed from the file (re-read from the start if the SDK retries), so a large
+    /// document is never in memory; one PUT takes up to 5 GB.
+    async fn put_file(
+        &self,
+        bucket: &str,
+        key: &str,
+        path: &std::path::Path,
+        content_type: &str,
+    ) -> CoreResult<()> {
+        let body = ByteStream::from_path(path)
+            .await
+            .map_err(|e| CoreError::Io {
+                path: path.display().to_string(),
+                source: std::io::Error::other(e),
+            })?;
+        self.client
+            .put_object()
+            .bucket(bucket)
+            .key(key)
+            .content_type(content_type)
+            .body(body)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| classify(SERVICE, e))
+    }
 }
 
 /// S3 conditional writes: `If-Match` on the ETag read, `If-None-Match: *` to create. A 412
@@ -289,6 +316,36 @@ mod tests {
         assert_eq!(s, "message\nhello\n");
         assert_eq!(opened.version.as_deref(), Some("v1"));
         assert_eq!(opened.size, Some(14));
+    }
+
+    #[tokio::test]
+    async fn a_document_is_uploaded_from_its_file() {
+        let file = tempfile::NamedTempFile::new().expect("temp file");
+        std::fs::write(file.path(), b"{\"items\":[]}").expect("write");
+        let rule = mock!(Client::put_object)
+            .match_requests(|r| {
+                r.bucket() == Some("b")
+                    && r.key() == Some("screened/x.json")
+                    && r.content_type() == Some("application/json")
+                    && r.body().size_hint().0 == 12
+            })
+            .then_output(|| PutObjectOutput::builder().build());
+        let store = S3Store::new(mock_client!(aws_sdk_s3, [&rule]));
+        store
+            .put_file("b", "screened/x.json", file.path(), "application/json")
+            .await
+            .expect("uploads");
+        assert_eq!(rule.num_calls(), 1);
+        let gone = store
+            .put_file(
+                "b",
+                "k",
+                std::path::Path::new("/nonexistent/x"),
+                "text/plain",
+            )
+            .await;
+        assert!(matches!(gone, Err(CoreError::Io { .. })), "{gone:?}");
+        assert_eq!(rule.num_calls(), 1, "no request for a missing file");
     }
 
     #[tokio::test]

@@ -17,6 +17,7 @@ mod machine;
 mod micro;
 mod offline;
 mod report;
+mod scale;
 mod stats;
 mod throughput;
 mod workload;
@@ -49,7 +50,7 @@ impl Ctx {
 }
 
 const USAGE: &str = "usage: bench [--out DIR] [--bin-dir DIR] [--python PATH] [--runs N] \
-[--cold-runs N] [--only coldstart,throughput,memory,images,index,offline,micro] [--scenario SLUG,...] [--quick]";
+[--cold-runs N] [--only coldstart,throughput,memory,scale,images,index,offline,micro] [--scenario SLUG,...] [--quick]";
 
 struct Args {
     out: PathBuf,
@@ -153,10 +154,10 @@ async fn run(root: PathBuf, args: Args) -> Result<(), String> {
         s3,
         root,
     };
-    for bin in ["screen-text", "evaluate-policy"] {
+    for bin in ["screen-text", "evaluate-policy", "write-report"] {
         if !ctx.binary(bin).exists() {
             return Err(format!(
-                "{} is missing: run `cargo build --release -p screen-text -p evaluate-policy` (make bench does)",
+                "{} is missing: run `cargo build --release -p screen-text -p evaluate-policy -p write-report` (make bench does)",
                 ctx.binary(bin).display()
             ));
         }
@@ -183,6 +184,18 @@ async fn run(root: PathBuf, args: Args) -> Result<(), String> {
         eprintln!("bench: evaluate-policy on 10k screened items");
         results.evaluate =
             Some(evaluate::run(&ctx, if args.quick { 1_000 } else { 10_000 }).await?);
+    }
+    if wants("scale") {
+        let (sizes, shortest, modctl): (&[usize], _, _) = if args.quick {
+            (&[1_000, 10_000], None, Some(10_000))
+        } else {
+            (
+                &[10_000, 100_000, 1_000_000],
+                Some(moderation_core::screen::DEFAULT_MAX_OBJECT_BYTES),
+                Some(1_000_000),
+            )
+        };
+        results.scale = Some(scale::run(&ctx, sizes, shortest, modctl).await);
     }
     if wants("images") {
         eprintln!("bench: images");

@@ -25,6 +25,7 @@ pub struct Results {
     pub offline: Option<OfflineResult>,
     pub images: Option<ImageResult>,
     pub index: Option<IndexResult>,
+    pub scale: Option<crate::scale::ScaleResult>,
     pub micro: Vec<Micro>,
     pub harness_seconds: f64,
     /// `(step, seconds)` from the Makefile's `build-times.tsv`.
@@ -227,25 +228,9 @@ fn goals(r: &Results) -> Vec<Goal> {
                 String::new()
             },
         });
-        if let Some(s) = tp
-            .iter()
-            .find(|s| s.spec.messages >= 100_000 && s.spec.latency.is_zero())
-        {
-            let rss = median(&figures(s).rss);
-            g.push(Goal {
-                what: format!("Peak RSS of screen-text, {}", s.spec.describe()),
-                target: "< 64 MB".into(),
-                measured: format!("{:.0} MB ({rss:.0} MiB)", rss * 1.048_576),
-                met: rss.is_finite().then_some(rss * 1.048_576 < 64.0),
-                why: if rss * 1.048_576 >= 64.0 {
-                    "not streamed: crates/core/src/screen.rs holds every parsed message, every \
-                     item and the serialised screened document (all 100k items) in memory at once"
-                        .into()
-                } else {
-                    String::new()
-                },
-            });
-        }
+    }
+    if let Some(sc) = &r.scale {
+        scale_goals(&mut g, sc);
     }
     if let Some(o) = &r.offline {
         if let Embedding::Measured { per_s, .. } = &o.embedding {
@@ -283,6 +268,173 @@ fn goals(r: &Results) -> Vec<Goal> {
         index_goals(&mut g, ix);
     }
     g
+}
+
+/// The flat-memory goals: under 48 MiB at every size, the largest within 10 % of the smallest,
+/// per stage; the shortest-line upload inside the template's memory; modctl under 100 MB.
+fn scale_goals(g: &mut Vec<Goal>, sc: &crate::scale::ScaleResult) {
+    use crate::scale::{ChainRun, StageRun};
+    type Pick = fn(&ChainRun) -> Option<&StageRun>;
+    let stages: [(&str, Pick); 3] = [
+        ("screen-text", |c| c.screen.as_ref()),
+        ("evaluate-policy", |c| c.evaluate.as_ref()),
+        ("write-report", |c| c.report.as_ref()),
+    ];
+    for (name, pick) in stages {
+        let rss: Vec<(u64, f64)> = sc
+            .chains
+            .iter()
+            .map(|c| (c.messages, pick(c).map_or(f64::NAN, |r| r.rss_mib)))
+            .collect();
+        let (Some(first), Some(last)) = (rss.first(), rss.last()) else {
+            continue;
+        };
+        let ratio = last.1 / first.1;
+        let max = rss.iter().map(|r| r.1).fold(f64::NAN, f64::max);
+        let shown: Vec<String> = rss
+            .iter()
+            .map(|(n, m)| format!("{} {m:.1}", fmt_count(*n)))
+            .collect();
+        g.push(Goal {
+            what: format!("Peak RSS of {name} (release, aws backend) by upload size"),
+            target: format!(
+                "< 48 MiB at every size; {} within 10 % of {}",
+                fmt_count(last.0),
+                fmt_count(first.0)
+            ),
+            measured: format!("{} MiB ({ratio:.2}×)", shown.join(" / ")),
+            met: (max.is_finite() && ratio.is_finite()).then_some(max < 48.0 && ratio <= 1.10),
+            why: String::new(),
+        });
+    }
+    if let Some(c) = &sc.shortest {
+        let rss = c.screen.as_ref().map_or(f64::NAN, |r| r.rss_mib);
+        let limit = sc
+            .template_mb
+            .map_or(f64::NAN, |mb| mb as f64 * 1e6 / 1_048_576.0);
+        g.push(Goal {
+            what: format!(
+                "screen-text on an upload at MAX_OBJECT_BYTES of one-character lines ({} lines)",
+                fmt_count(c.messages)
+            ),
+            target: format!(
+                "completes inside the template's MemorySize ({} MB)",
+                sc.template_mb.unwrap_or(0)
+            ),
+            measured: match &c.failure {
+                Some(e) => format!("failed: {e}"),
+                None => format!(
+                    "{rss:.1} MiB in {:.0} s; report counts {} items",
+                    c.screen.as_ref().map_or(f64::NAN, |r| r.seconds),
+                    c.counted
+                ),
+            },
+            met: Some(c.failure.is_none() && rss < limit),
+            why: String::new(),
+        });
+    }
+    match &sc.modctl {
+        Some(Ok(m)) => g.push(Goal {
+            what: format!(
+                "modctl moderate on a log of {} lines (offline, lexicons)",
+                fmt_count(m.lines)
+            ),
+            target: "< 100 MB".into(),
+            measured: format!(
+                "{:.0} MB ({:.1} MiB) in {:.0} s",
+                m.max_rss_mib * 1.048_576,
+                m.max_rss_mib,
+                m.seconds
+            ),
+            met: Some(m.max_rss_mib * 1.048_576 < 100.0),
+            why: String::new(),
+        }),
+        Some(Err(e)) => g.push(Goal {
+            what: "modctl moderate on a log of a million lines".into(),
+            target: "< 100 MB".into(),
+            measured: format!("failed: {e}"),
+            met: Some(false),
+            why: String::new(),
+        }),
+        None => {}
+    }
+    let lost: Vec<String> = sc
+        .chains
+        .iter()
+        .chain(&sc.shortest)
+        .filter(|c| c.failure.is_some() || c.counted != c.messages)
+        .map(|c| c.label.clone())
+        .collect();
+    g.push(Goal {
+        what: "Every message counted in its report, every size".into(),
+        target: "0 lost".into(),
+        measured: if lost.is_empty() {
+            "0 lost".into()
+        } else {
+            format!("failed or short: {}", lost.join(", "))
+        },
+        met: Some(lost.is_empty()),
+        why: String::new(),
+    });
+}
+
+fn fmt_count(n: u64) -> String {
+    match n {
+        n if n >= 1_000_000 && n % 1_000_000 == 0 => format!("{}M", n / 1_000_000),
+        n if n >= 1_000 && n % 1_000 == 0 => format!("{}k", n / 1_000),
+        n => n.to_string(),
+    }
+}
+
+fn scale_section(s: &mut String, r: &Results) {
+    let Some(sc) = &r.scale else { return };
+    let _ = writeln!(
+        s,
+        "## Memory at scale (peak RSS, MiB, of each stage's release binary; `aws` backend against \
+         the loopback fakes without latency)\n"
+    );
+    let _ = writeln!(
+        s,
+        "| upload | size | screen-text | evaluate-policy | write-report | items listed / counted \
+         only | over threshold | report JSON / HTML (MiB) |\n|---|---|---|---|---|---|---|---|"
+    );
+    let cell = |r: &Option<crate::scale::StageRun>| {
+        r.as_ref().map_or("—".to_string(), |r| {
+            format!(
+                "**{:.1}** ({:.1} s, {:.1} s CPU)",
+                r.rss_mib, r.seconds, r.cpu_seconds
+            )
+        })
+    };
+    for c in sc.chains.iter().chain(&sc.shortest) {
+        let _ = writeln!(
+            s,
+            "| {}{} | {:.1} MB | {} | {} | {} | {} / {} | {} | {:.1} / {:.1} |",
+            c.label,
+            c.failure
+                .as_ref()
+                .map(|e| format!(" (**failed**: {e})"))
+                .unwrap_or_default(),
+            c.bytes as f64 / 1e6,
+            cell(&c.screen),
+            cell(&c.evaluate),
+            cell(&c.report),
+            c.listed,
+            c.unlisted,
+            c.over_threshold,
+            c.report_json_mib,
+            c.report_html_mib
+        );
+    }
+    if let Some(Ok(m)) = &sc.modctl {
+        let _ = writeln!(
+            s,
+            "\n`modctl moderate` (release, offline, `OFFLINE_DETECTOR=lexicon`) on {} lines: peak \
+             RSS **{:.1} MiB**, {:.0} s: {}",
+            m.lines, m.max_rss_mib, m.seconds, m.summary
+        );
+    }
+    s.push('\n');
 }
 
 fn index_goals(g: &mut Vec<Goal>, ix: &IndexResult) {
@@ -409,6 +561,7 @@ pub fn markdown(r: &Results) -> String {
         throughput_section(&mut s, tp);
     }
     memory_section(&mut s, r);
+    scale_section(&mut s, r);
     images_section(&mut s, r);
     index_section(&mut s, r);
     if let Some(o) = &r.offline {
@@ -804,6 +957,23 @@ pub fn json(r: &Results) -> Value {
             "concurrent": ix.concurrent.as_ref().ok().map(|c| json!({
                 "writers": c.writers, "listed_once": c.listed_once, "missing": c.missing,
                 "doubled": c.doubled, "mean_swaps": c.mean_swaps, "seconds": c.seconds})),
+        })),
+        "scale": r.scale.as_ref().map(|sc| json!({
+            "template_memory_mb": sc.template_mb,
+            "chains": sc.chains.iter().chain(&sc.shortest).map(|c| {
+                let st = |r: &Option<crate::scale::StageRun>| r.as_ref().map(|r| json!({
+                    "rss_mib": r.rss_mib, "seconds": r.seconds, "cpu_seconds": r.cpu_seconds}));
+                json!({"upload": c.label, "messages": c.messages, "bytes": c.bytes,
+                       "screen_text": st(&c.screen), "evaluate_policy": st(&c.evaluate),
+                       "write_report": st(&c.report), "listed": c.listed,
+                       "unlisted": c.unlisted, "counted": c.counted,
+                       "failure": c.failure})
+            }).collect::<Vec<_>>(),
+            "modctl": sc.modctl.as_ref().map(|m| match m {
+                Ok(m) => json!({"lines": m.lines, "max_rss_mib": m.max_rss_mib,
+                                "seconds": m.seconds}),
+                Err(e) => json!({"failure": e}),
+            }),
         })),
         "offline_scoring_messages_per_s": r.offline.as_ref().map(|o| o.scoring.clone()),
         "offline_embedding_messages_per_s": r.offline.as_ref().and_then(|o| match &o.embedding {

@@ -125,6 +125,7 @@ fn audio_doc(
         status: Status::Complete,
         threshold: cfg.thresholds.for_kind(SourceKind::Audio),
         items: Vec::new(),
+        unlisted: None,
         errors: Vec::new(),
         usage: Default::default(),
         image: None,

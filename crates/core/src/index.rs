@@ -21,7 +21,8 @@ use crate::keys;
 use crate::model::{Report, Status};
 use crate::ports::ObjectStore;
 use crate::report::{esc, page, status_str};
-use crate::stage::get_json;
+use crate::spool::SkippedItems;
+use crate::stage::read_document;
 
 pub const INDEX_SCHEMA: &str = "moderation.report-index/v1";
 /// Rows a page holds before it is sealed. It bounds the head (about 300 bytes a row) and so
@@ -45,7 +46,7 @@ pub struct IndexRow {
 }
 
 impl IndexRow {
-    pub fn of(report: &Report) -> Self {
+    pub fn of<I>(report: &Report<I>) -> Self {
         let s = &report.summary;
         IndexRow {
             report_id: report.report_id.clone(),
@@ -152,10 +153,10 @@ pub struct Added {
 /// Add `report` to the index, then refresh `index.html`. Reads no other report, except once
 /// per bucket: the first report after an upgrade seeds the index from the reports already
 /// there (`seed_concurrency` at a time).
-pub async fn add_to_index(
+pub async fn add_to_index<I: Sync>(
     store: &dyn ObjectStore,
     bucket: &str,
-    report: &Report,
+    report: &Report<I>,
     seed_concurrency: usize,
 ) -> Result<Added> {
     let marker = keys::index_marker_key(&report.report_id);
@@ -318,9 +319,10 @@ async fn seed(
     if report_keys.is_empty() {
         return Ok((head, pages));
     }
-    let fetched: Vec<(String, Result<Option<Report>>)> = stream::iter(report_keys)
+    // A row needs a report's header only: its items are counted as they stream past.
+    let fetched: Vec<(String, Result<Option<Report<SkippedItems>>>)> = stream::iter(report_keys)
         .map(|k| async move {
-            let r = get_json::<Report>(store, bucket, &k).await;
+            let r = read_document::<Report<SkippedItems>>(store, bucket, &k).await;
             (k, r)
         })
         .buffer_unordered(concurrency.max(1))

@@ -25,6 +25,7 @@ pub mod rules;
 pub mod screen;
 pub mod screen_image;
 pub mod segment;
+pub mod spool;
 pub mod stage;
 pub mod telemetry;
 pub mod transcript;

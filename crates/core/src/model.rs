@@ -467,9 +467,11 @@ pub enum Status {
 }
 
 /// The document a stage writes for the next one (`screened/<id>.json`, `evaluated/<id>.json`).
-/// One shape for both so a stage only ever adds to what it was given.
+/// One shape for both so a stage only ever adds to what it was given. `I` is how the items are
+/// held: in memory, or spooled to disk one at a time (`crate::spool`) so a stage's memory does
+/// not grow with the upload; both serialise to the same bytes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct StageDocument {
+pub struct StageDocument<I = Vec<Item>> {
     pub schema: String,
     pub id: String,
     pub created_at: String,
@@ -484,7 +486,10 @@ pub struct StageDocument {
     pub status: Status,
     /// The toxicity threshold screening applied to this source.
     pub threshold: f64,
-    pub items: Vec<Item>,
+    pub items: I,
+    /// Below-threshold items of a huge upload counted instead of listed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unlisted: Option<Unlisted>,
     pub errors: Vec<ErrorEntry>,
     pub usage: Usage,
     /// For an image source: labels, conversions and models.
@@ -492,7 +497,63 @@ pub struct StageDocument {
     pub image: Option<ImageFindings>,
 }
 
-impl StageDocument {
+/// Below-threshold items screening counted but did not list: past
+/// `MAX_LISTED_BELOW_THRESHOLD` of them an upload's clean lines are summarised here, so a
+/// million-line log makes documents a browser and the next stage can handle. Every item over
+/// the threshold, or held for a person, is always listed in full.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Unlisted {
+    /// How many items were counted and not listed.
+    pub below_threshold: u64,
+    /// The highest toxicity among them (all are under the threshold).
+    pub max_toxicity: f64,
+    /// The first and last of their ids, in upload order.
+    pub first: String,
+    pub last: String,
+}
+
+impl Unlisted {
+    /// Count one more below-threshold item.
+    pub fn add(this: &mut Option<Unlisted>, item: &Item) {
+        match this {
+            Some(u) => {
+                u.below_threshold += 1;
+                u.max_toxicity = u.max_toxicity.max(item.toxicity);
+                u.last.clone_from(&item.id);
+            }
+            None => {
+                *this = Some(Unlisted {
+                    below_threshold: 1,
+                    max_toxicity: item.toxicity,
+                    first: item.id.clone(),
+                    last: item.id.clone(),
+                })
+            }
+        }
+    }
+}
+
+impl<I> StageDocument<I> {
+    /// The same document holding `items` (in memory, or spooled) instead.
+    pub fn with_items<J>(self, items: J) -> StageDocument<J> {
+        StageDocument {
+            schema: self.schema,
+            id: self.id,
+            created_at: self.created_at,
+            source: self.source,
+            source_version: self.source_version,
+            source_sequencer: self.source_sequencer,
+            trigger: self.trigger,
+            status: self.status,
+            threshold: self.threshold,
+            items,
+            unlisted: self.unlisted,
+            errors: self.errors,
+            usage: self.usage,
+            image: self.image,
+        }
+    }
+
     /// Whether screening sent this item on to policy evaluation.
     pub fn is_over_threshold(&self, item: &Item) -> bool {
         item.toxicity >= self.threshold || !item.rule_hits.is_empty()
@@ -509,21 +570,44 @@ pub struct Summary {
     pub max_toxicity: f64,
 }
 
-/// `reports/<id>.json`, schema `moderation.report/v1`.
+/// `reports/<id>.json`, schema `moderation.report/v1`. `I` as in [`StageDocument`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Report {
+pub struct Report<I = Vec<Item>> {
     pub schema: String,
     pub report_id: String,
     pub created_at: String,
     pub source: Source,
     pub trigger: Trigger,
     pub status: Status,
+    /// Counts every item, the unlisted ones too.
     pub summary: Summary,
-    pub items: Vec<Item>,
+    pub items: I,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unlisted: Option<Unlisted>,
     pub errors: Vec<ErrorEntry>,
     pub usage: Usage,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image: Option<ImageFindings>,
+}
+
+impl<I> Report<I> {
+    /// The same report holding `items` (in memory, or spooled) instead.
+    pub fn with_items<J>(self, items: J) -> Report<J> {
+        Report {
+            schema: self.schema,
+            report_id: self.report_id,
+            created_at: self.created_at,
+            source: self.source,
+            trigger: self.trigger,
+            status: self.status,
+            summary: self.summary,
+            items,
+            unlisted: self.unlisted,
+            errors: self.errors,
+            usage: self.usage,
+            image: self.image,
+        }
+    }
 }
 
 /// `failed/<id>.json`: work a stage could not do, with enough to find and replay it.

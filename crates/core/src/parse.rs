@@ -80,6 +80,26 @@ pub struct Parsed {
 pub type ParseResult = Result<Parsed, String>;
 
 pub fn parse_messages<R: Read>(format: TextFormat, reader: R, opts: &ParseOptions) -> ParseResult {
+    let mut messages = Vec::new();
+    let notes = parse_messages_each(format, reader, opts, &mut |m| {
+        messages.push(m);
+        Ok(())
+    })?;
+    Ok(Parsed { messages, notes })
+}
+
+/// Where a streaming parse sends each message; an `Err` stops the parse with that reason.
+pub type MessageSink<'a> = dyn FnMut(ParsedMessage) -> Result<(), String> + 'a;
+
+/// Parse as the file streams in, handing each message to `emit` in file order, so a caller
+/// can score a huge upload in bounded chunks. Returns the notes about the file as a whole. A
+/// file that fails part-way has emitted the messages before the failure.
+pub fn parse_messages_each<R: Read>(
+    format: TextFormat,
+    reader: R,
+    opts: &ParseOptions,
+    emit: &mut MessageSink<'_>,
+) -> Result<Vec<String>, String> {
     let mut reader = BufReader::with_capacity(64 * 1024, reader);
     let head = reader
         .fill_buf()
@@ -89,8 +109,13 @@ pub fn parse_messages<R: Read>(format: TextFormat, reader: R, opts: &ParseOption
     }
     let encoding = encoding::sniff(head)?;
     let notes: Vec<String> = encoding.describe().into_iter().collect();
-    let messages = match encoding {
-        FileEncoding::Utf8 => parse_format(format, reader, opts)?,
+    let mut count = 0u64;
+    let mut counted = |m: ParsedMessage| {
+        count += 1;
+        emit(m)
+    };
+    match encoding {
+        FileEncoding::Utf8 => parse_format(format, reader, opts, &mut counted)?,
         FileEncoding::Utf16 { encoding, .. } => parse_format(
             format,
             BufReader::with_capacity(
@@ -98,23 +123,25 @@ pub fn parse_messages<R: Read>(format: TextFormat, reader: R, opts: &ParseOption
                 encoding::TranscodingReader::new(reader, encoding),
             ),
             opts,
+            &mut counted,
         )?,
     };
-    if messages.is_empty() {
+    if count == 0 {
         return Err("the file contains no messages (only blank lines)".into());
     }
-    Ok(Parsed { messages, notes })
+    Ok(notes)
 }
 
 fn parse_format<R: BufRead>(
     format: TextFormat,
     reader: R,
     opts: &ParseOptions,
-) -> Result<Vec<ParsedMessage>, String> {
+    emit: &mut MessageSink<'_>,
+) -> Result<(), String> {
     match format {
-        TextFormat::Txt => parse_txt(reader, opts),
-        TextFormat::Csv => parse_csv(reader, opts),
-        TextFormat::Jsonl => parse_jsonl(reader, opts),
+        TextFormat::Txt => parse_txt(reader, opts, emit),
+        TextFormat::Csv => parse_csv(reader, opts, emit),
+        TextFormat::Jsonl => parse_jsonl(reader, opts, emit),
     }
 }
 
@@ -196,8 +223,11 @@ fn truncation_issue(max: usize) -> ItemIssue {
     }
 }
 
-fn parse_txt<R: BufRead>(mut r: R, opts: &ParseOptions) -> Result<Vec<ParsedMessage>, String> {
-    let mut out = Vec::new();
+fn parse_txt<R: BufRead>(
+    mut r: R,
+    opts: &ParseOptions,
+    emit: &mut MessageSink<'_>,
+) -> Result<(), String> {
     let mut line_no = 0usize;
     while let Some(line) = read_bounded_line(&mut r, opts.max_message_bytes)? {
         line_no += 1;
@@ -215,9 +245,9 @@ fn parse_txt<R: BufRead>(mut r: R, opts: &ParseOptions) -> Result<Vec<ParsedMess
         if let Some(max) = line.truncated_at {
             msg.issues.push(truncation_issue(max));
         }
-        out.push(msg);
+        emit(msg)?;
     }
-    Ok(out)
+    Ok(())
 }
 
 fn find_column(headers: &[String], wanted: &[&str]) -> Option<usize> {
@@ -354,7 +384,7 @@ fn parse_line(line: &str) -> Option<csv::ByteRecord> {
     rdr.read_byte_record(&mut record).ok()?.then_some(record)
 }
 
-fn parse_csv<R: Read>(r: R, opts: &ParseOptions) -> Result<Vec<ParsedMessage>, String> {
+fn parse_csv<R: Read>(r: R, opts: &ParseOptions, emit: &mut MessageSink<'_>) -> Result<(), String> {
     let mut rdr = csv::ReaderBuilder::new()
         .flexible(true)
         .has_headers(true)
@@ -392,7 +422,6 @@ fn parse_csv<R: Read>(r: R, opts: &ParseOptions) -> Result<Vec<ParsedMessage>, S
         text_cols,
     };
 
-    let mut out = Vec::new();
     let mut record = csv::ByteRecord::new();
     loop {
         let line_no = rdr.position().line();
@@ -401,21 +430,21 @@ fn parse_csv<R: Read>(r: R, opts: &ParseOptions) -> Result<Vec<ParsedMessage>, S
             Ok(true) => {}
             Err(e) => {
                 // A structural error leaves the reader unusable past here.
-                out.push(ParsedMessage {
+                emit(ParsedMessage {
                     id: format!("line-{line_no}"),
                     issues: vec![ItemIssue {
                         message: format!("CSV could not be read from here on: {e}"),
                         needs_review: true,
                     }],
                     ..Default::default()
-                });
+                })?;
                 break;
             }
         }
         let last_line = rdr.position().line().saturating_sub(1).max(line_no);
         if last_line > line_no {
             if let Some(split) = split_swallowed_rows(&layout, &record, line_no, last_line, opts) {
-                out.extend(split);
+                split.into_iter().try_for_each(&mut *emit)?;
                 continue;
             }
         }
@@ -433,9 +462,9 @@ fn parse_csv<R: Read>(r: R, opts: &ParseOptions) -> Result<Vec<ParsedMessage>, S
                 needs_review: true,
             });
         }
-        out.push(msg);
+        emit(msg)?;
     }
-    Ok(out)
+    Ok(())
 }
 
 /// A record whose quoted text runs over line breaks into lines shaped like rows of this file
@@ -543,8 +572,11 @@ impl<'de> serde::Deserialize<'de> for Entries {
     }
 }
 
-fn parse_jsonl<R: BufRead>(mut r: R, opts: &ParseOptions) -> Result<Vec<ParsedMessage>, String> {
-    let mut out = Vec::new();
+fn parse_jsonl<R: BufRead>(
+    mut r: R,
+    opts: &ParseOptions,
+    emit: &mut MessageSink<'_>,
+) -> Result<(), String> {
     let mut line_no = 0usize;
     let names = text_names(opts);
     while let Some(line) = read_bounded_line(&mut r, opts.max_message_bytes)? {
@@ -571,26 +603,26 @@ fn parse_jsonl<R: BufRead>(mut r: R, opts: &ParseOptions) -> Result<Vec<ParsedMe
         };
         if let Some(max) = line.truncated_at {
             // A cut JSON line cannot be parsed.
-            out.push(unusable(
+            emit(unusable(
                 issues,
                 format!("JSON line longer than {max} bytes could not be parsed"),
-            ));
+            ))?;
             continue;
         }
         let entries = match serde_json::from_str::<Value>(raw) {
             Ok(Value::Object(_)) => match serde_json::from_str::<Entries>(raw) {
                 Ok(Entries(e)) => e,
                 Err(e) => {
-                    out.push(unusable(issues, format!("line is not valid JSON: {e}")));
+                    emit(unusable(issues, format!("line is not valid JSON: {e}")))?;
                     continue;
                 }
             },
             Ok(_) => {
-                out.push(unusable(issues, "line is JSON but not an object".into()));
+                emit(unusable(issues, "line is JSON but not an object".into()))?;
                 continue;
             }
             Err(e) => {
-                out.push(unusable(issues, format!("line is not valid JSON: {e}")));
+                emit(unusable(issues, format!("line is not valid JSON: {e}")))?;
                 continue;
             }
         };
@@ -627,7 +659,7 @@ fn parse_jsonl<R: BufRead>(mut r: R, opts: &ParseOptions) -> Result<Vec<ParsedMe
                 "field {} is not a string; the line is shown as written",
                 odd_types.join("/")
             );
-            out.push(unusable(issues, why));
+            emit(unusable(issues, why))?;
             continue;
         }
         let text = join_texts(texts.iter().map(String::as_str));
@@ -646,7 +678,7 @@ fn parse_jsonl<R: BufRead>(mut r: R, opts: &ParseOptions) -> Result<Vec<ParsedMe
                 "object has no text in a string field {}; the line is shown as written",
                 names.join("/")
             );
-            out.push(unusable(issues, why));
+            emit(unusable(issues, why))?;
             continue;
         }
         let get = |wanted: &[&str]| {
@@ -657,16 +689,16 @@ fn parse_jsonl<R: BufRead>(mut r: R, opts: &ParseOptions) -> Result<Vec<ParsedMe
                     .and_then(|(_, v)| scalar_string(v))
             })
         };
-        out.push(ParsedMessage {
+        emit(ParsedMessage {
             id,
             text,
             user: get(USER_FIELDS),
             timestamp: get(TIME_FIELDS),
             conversation: get(CONVERSATION_FIELDS),
             issues,
-        });
+        })?;
     }
-    Ok(out)
+    Ok(())
 }
 
 #[cfg(test)]
@@ -687,6 +719,36 @@ mod tests {
         assert_eq!(m.len(), 2);
         assert_eq!((m[0].id.as_str(), m[0].text.as_str()), ("line-1", "hello"));
         assert_eq!((m[1].id.as_str(), m[1].text.as_str()), ("line-4", "world"));
+    }
+
+    #[test]
+    fn a_streaming_parse_hands_over_messages_in_order_and_stops_when_told() {
+        let data = b"a\nb\n\nc\nd\n";
+        let mut seen = Vec::new();
+        let notes = parse_messages_each(
+            TextFormat::Txt,
+            &data[..],
+            &ParseOptions::default(),
+            &mut |m| {
+                seen.push(m.id);
+                Ok(())
+            },
+        )
+        .expect("parses");
+        assert!(notes.is_empty());
+        assert_eq!(seen, ["line-1", "line-2", "line-4", "line-5"]);
+        let mut taken = 0;
+        let e = parse_messages_each(
+            TextFormat::Jsonl,
+            &b"{\"message\":\"x\"}\n{\"message\":\"y\"}\n"[..],
+            &ParseOptions::default(),
+            &mut |_| {
+                taken += 1;
+                Err("stopped".into())
+            },
+        )
+        .expect_err("stops");
+        assert_eq!((e.as_str(), taken), ("stopped", 1));
     }
 
     #[test]

@@ -20,7 +20,8 @@ use crate::ports::{
     ChatModel, JudgeRequest, Judgement, ObjectStore, PolicyJudge, PolicyPassage, PolicyRetriever,
 };
 use crate::prompt::PromptTemplate;
-use crate::stage::{get_json, now_rfc3339, put_json, read_stage_document, Outcome};
+use crate::spool::{ErrorLog, ItemSpool, SpooledItems};
+use crate::stage::{now_rfc3339, put_document, read_document, read_stage_document, Outcome};
 
 const STAGE: &str = "evaluate-policy";
 
@@ -224,13 +225,6 @@ pub struct EvaluateDeps<'a> {
     pub images: Option<&'a ImageJudge>,
 }
 
-impl EvaluateDeps<'_> {
-    /// Whether the judge that answered as `model` is a language model, which text can address.
-    fn reads_instructions(&self, model: &str) -> bool {
-        self.images.is_some_and(|j| j.model() == model) || self.judge.reads_instructions()
-    }
-}
-
 /// The retrieval query: the message plus words describing why it was flagged, so the search
 /// finds the governing section even for disguised text.
 pub fn retrieval_query(item: &Item, threshold: f64) -> String {
@@ -316,14 +310,10 @@ fn not_judged(why: &str, model: &str) -> Judgement {
 /// labels crossed the gate, when no classifier could see it, or when the classifier that did
 /// left categories unchecked (offline: everything but nudity). Pictures already held for other
 /// reasons (animated, labels failed) stay held.
-fn picture_to_check(doc: &StageDocument, item: &Item) -> bool {
-    if doc.source.kind != SourceKind::Image || item.id != crate::screen_image::PICTURE_ITEM {
+fn picture_to_check(kind: SourceKind, unchecked: bool, item: &Item) -> bool {
+    if kind != SourceKind::Image || item.id != crate::screen_image::PICTURE_ITEM {
         return false;
     }
-    let unchecked = doc
-        .image
-        .as_ref()
-        .is_some_and(|f| !f.not_checked.is_empty());
     match item.verdict {
         None => true,
         Some(Verdict::BelowThreshold) => unchecked && item.review_reason.is_none(),
@@ -335,20 +325,12 @@ fn picture_to_check(doc: &StageDocument, item: &Item) -> bool {
     }
 }
 
-/// The text lines read in a picture, in reading order.
-fn image_text(doc: &StageDocument) -> Vec<&str> {
-    doc.items
-        .iter()
-        .filter(|i| i.id.starts_with("text-"))
-        .map(|i| i.text.as_str())
-        .collect()
-}
-
 /// The multimodal policy check of an image upload's picture, on the prepared copy screening
 /// kept (already within the model's limits: nothing is decoded here).
-async fn judge_picture(
-    doc: &StageDocument,
+async fn judge_picture<I>(
+    doc: &StageDocument<I>,
     item: &Item,
+    image_text: &[String],
     judge: &ImageJudge,
     deps: &EvaluateDeps<'_>,
     cfg: &EvaluateConfig,
@@ -397,7 +379,7 @@ async fn judge_picture(
             judge.model(),
         ));
     }
-    let image_text = image_text(doc);
+    let image_text: Vec<&str> = image_text.iter().map(String::as_str).collect();
     judge
         .judge(&ImageCheckRequest {
             item,
@@ -411,20 +393,54 @@ async fn judge_picture(
         .await
 }
 
-/// Up to `n` earlier items of the same conversation, oldest first. Items without a
-/// conversation (a plain TXT log) get none: their neighbours may be unrelated.
-pub fn conversation_context(items: &[Item], idx: usize, n: usize) -> Vec<&Item> {
-    let Some(conv) = items.get(idx).and_then(|i| i.conversation.as_deref()) else {
-        return Vec::new();
-    };
-    let mut ctx: Vec<&Item> = items[..idx]
-        .iter()
-        .rev()
-        .filter(|i| i.conversation.as_deref() == Some(conv))
-        .take(n)
-        .collect();
-    ctx.reverse();
-    ctx
+/// Conversations whose recent messages are remembered for context; past this many the memory
+/// starts afresh, so a log of a million one-line conversations costs no more than a small one.
+const CONTEXT_CONVERSATIONS: usize = 4_096;
+
+/// The last few messages of each conversation, as they stream past, for the judge's context.
+/// Items without a conversation (a plain TXT log) get none: their neighbours may be unrelated.
+struct ContextWindow {
+    per_conversation: usize,
+    recent: HashMap<String, std::collections::VecDeque<Item>>,
+}
+
+impl ContextWindow {
+    fn new(per_conversation: usize) -> Self {
+        ContextWindow {
+            per_conversation,
+            recent: HashMap::new(),
+        }
+    }
+
+    /// Up to `n` earlier items of `item`'s conversation, oldest first.
+    fn before(&self, item: &Item) -> Vec<Item> {
+        item.conversation
+            .as_deref()
+            .and_then(|c| self.recent.get(c))
+            .map(|q| q.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Remember `item` (what a prompt shows of it: id, user, text).
+    fn push(&mut self, item: &Item) {
+        let Some(conv) = item.conversation.as_deref() else {
+            return;
+        };
+        if self.per_conversation == 0 {
+            return;
+        }
+        if !self.recent.contains_key(conv) && self.recent.len() >= CONTEXT_CONVERSATIONS {
+            self.recent.clear();
+        }
+        let q = self.recent.entry(conv.to_string()).or_default();
+        if q.len() == self.per_conversation {
+            q.pop_front();
+        }
+        let mut slim = Item::new(item.id.clone(), item.text.clone());
+        slim.user.clone_from(&item.user);
+        slim.conversation = Some(conv.to_string());
+        q.push_back(slim);
+    }
 }
 
 /// Messages that differ only in case and spacing are judged once per upload.
@@ -437,7 +453,8 @@ pub fn dedupe_key(text: &str) -> String {
 
 /// A previous verdict worth keeping: a trusted Y/N from the same judge on the same text.
 fn reusable(prev: &Item, item: &Item, model: &str) -> bool {
-    prev.text == item.text
+    prev.id == item.id
+        && prev.text == item.text
         && prev.verdict.is_some()
         && prev
             .evaluation
@@ -445,191 +462,493 @@ fn reusable(prev: &Item, item: &Item, model: &str) -> bool {
             .is_some_and(|e| e.answer.is_some() && e.model == model)
 }
 
-/// Judge the over-threshold items of a screened document. Pure with respect to storage.
-/// Returns the evaluated document and, when a judge call failed in a way a retry can fix
-/// (throttling, timeout), that error: the document still records those items as
-/// `needs_review`, and the caller asks for redelivery so they are judged again.
+/// Judge the over-threshold items of a screened document held in memory; see
+/// [`evaluate_document`], which this runs over a spooled copy.
 pub async fn evaluate_items(
-    mut doc: StageDocument,
+    doc: StageDocument,
     previous: Option<&StageDocument>,
     deps: &EvaluateDeps<'_>,
     cfg: &EvaluateConfig,
-) -> (StageDocument, Option<Error>) {
-    let prev: HashMap<&str, &Item> = previous
-        .map(|p| p.items.iter().map(|i| (i.id.as_str(), i)).collect())
-        .unwrap_or_default();
-    let mut todo = Vec::new();
-    let mut reused = 0usize;
-    let picture = deps.images.and_then(|judge| {
-        doc.items
-            .iter()
-            .position(|i| picture_to_check(&doc, i))
-            .map(|idx| (idx, judge))
-    });
-    for (idx, item) in doc.items.iter_mut().enumerate() {
-        if picture.is_some_and(|(p, _)| p == idx) || item.verdict.is_some() {
-            continue;
-        }
-        match prev.get(item.id.as_str()) {
-            Some(p) if reusable(p, item, deps.judge.model()) => {
-                // From the answer, not the stored verdict: the holds below are applied again,
-                // each with its reason.
-                item.verdict = p
-                    .evaluation
-                    .as_ref()
-                    .and_then(|e| match e.answer.as_deref() {
-                        Some(a @ ("Y" | "N")) => Some(Verdict::of_answer(a == "Y")),
-                        _ => p.verdict,
-                    });
-                item.evaluation = p.evaluation.clone();
-                reused += 1;
-            }
-            _ => todo.push(idx),
-        }
-    }
-    // One judgement per distinct normalised text; the first occurrence is judged.
-    let mut groups: Vec<(usize, Vec<usize>)> = Vec::new();
-    let mut by_key: HashMap<String, usize> = HashMap::new();
-    for idx in todo {
-        let key = dedupe_key(&doc.items[idx].text);
-        match by_key.get(&key) {
-            Some(&g) => groups[g].1.push(idx),
-            None => {
-                by_key.insert(key, groups.len());
-                groups.push((idx, vec![idx]));
-            }
-        }
-    }
-    // Past the budget, items wait for a person instead of costing more calls.
-    let over_budget: Vec<Vec<usize>> = groups
-        .split_off(groups.len().min(cfg.max_calls))
-        .into_iter()
-        .map(|(_, members)| members)
-        .collect();
-    let items = &doc.items;
-    let threshold = doc.threshold;
-    let mut results: Vec<(Vec<usize>, Result<Judgement>)> = stream::iter(groups)
-        .map(|(first, members)| async move {
-            let context = conversation_context(items, first, cfg.context_messages);
-            let judged = judge_item(&items[first], &context, threshold, deps, cfg).await;
-            (members, judged)
-        })
-        .buffer_unordered(cfg.max_concurrency.max(1))
-        .collect()
-        .await;
-    if let Some((idx, judge)) = picture {
-        let judged = judge_picture(&doc, &doc.items[idx], judge, deps, cfg).await;
-        let answered = judged.as_ref().is_ok_and(|j| j.problem.is_none());
-        let item = &mut doc.items[idx];
-        if answered
-            && item
-                .review_reason
-                .as_deref()
-                .is_some_and(|r| r.starts_with(crate::screen_image::NO_CLASSIFIER))
-        {
-            // A model looked at the picture: that hold, and only that one, is answered.
-            item.review_reason = None;
-        }
-        results.push((vec![idx], judged));
-    }
-    let mut usage = Usage::default();
-    let mut errors = Vec::new();
-    let mut retry: Option<Error> = None;
-    let judged = results.len();
-    for (members, result) in results {
+) -> Result<(StageDocument, Option<Error>)> {
+    let previous = match previous {
+        Some(p) => Some(spooled(p.clone())?),
+        None => None,
+    };
+    let (out, retry) = evaluate_document(spooled(doc)?, previous.as_ref(), deps, cfg).await?;
+    let items = out.items.to_vec()?;
+    Ok((out.with_items(items), retry))
+}
+
+/// `doc` with its items spooled to disk.
+fn spooled(doc: StageDocument) -> Result<StageDocument<SpooledItems>> {
+    let items = SpooledItems::from_items(&doc.items)?;
+    Ok(doc.with_items(items))
+}
+
+/// One judge call to make: the first item of a group of messages with the same text.
+struct JudgeTask {
+    group: u32,
+    item: Item,
+    context: Vec<Item>,
+}
+
+/// What the first walk over the items found, besides the judge calls it asked for.
+#[derive(Default)]
+struct Plan {
+    /// Groups by the hash of their dedupe key, in order of first appearance; only the first
+    /// `max_calls` groups are here, later ones are over budget.
+    groups: HashMap<u64, u32>,
+    /// The picture of an image upload, when the multimodal check looks at it.
+    picture: Option<Item>,
+    /// The lines read in a picture, in reading order.
+    image_text: Vec<String>,
+    reused: usize,
+}
+
+/// A judgement as the second walk needs it, kept on disk by group.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct Decided {
+    verdict: Verdict,
+    evaluation: Option<Evaluation>,
+    /// Why the judge's answer was not trusted, or why the call failed.
+    problem: Option<String>,
+}
+
+impl Decided {
+    fn of(result: &Result<Judgement>) -> Self {
         match result {
-            Ok(j) => {
-                usage.add(&j.usage);
-                for idx in members {
-                    let item = &mut doc.items[idx];
-                    if let Some(problem) = &j.problem {
-                        errors.push(ErrorEntry::new(STAGE, Some(&item.id), problem.clone()));
+            Ok(j) => Decided {
+                verdict: j.verdict,
+                evaluation: Some(j.evaluation.clone()),
+                problem: j.problem.clone(),
+            },
+            Err(e) => Decided {
+                verdict: Verdict::NeedsReview,
+                evaluation: None,
+                problem: Some(format!("policy evaluation failed: {e}")),
+            },
+        }
+    }
+}
+
+/// Judgements written as they arrive, read back by group: their memory does not grow with the
+/// number of judge calls an upload may make.
+struct DecidedSpool {
+    file: std::fs::File,
+    offsets: HashMap<u32, (u64, usize)>,
+    end: u64,
+}
+
+impl DecidedSpool {
+    fn new() -> Result<Self> {
+        let file = tempfile::tempfile().map_err(|e| spool_io("judgements", e))?;
+        Ok(DecidedSpool {
+            file,
+            offsets: HashMap::new(),
+            end: 0,
+        })
+    }
+
+    fn put(&mut self, group: u32, d: &Decided) -> Result<()> {
+        use std::io::{Seek, SeekFrom, Write};
+        let bytes = serde_json::to_vec(d).map_err(|source| Error::Document {
+            key: "spooled judgements".into(),
+            source,
+        })?;
+        self.file
+            .seek(SeekFrom::Start(self.end))
+            .and_then(|_| self.file.write_all(&bytes))
+            .map_err(|e| spool_io("judgements", e))?;
+        self.offsets.insert(group, (self.end, bytes.len()));
+        self.end += bytes.len() as u64;
+        Ok(())
+    }
+
+    fn get(&mut self, group: u32) -> Result<Option<Decided>> {
+        use std::io::{Read, Seek, SeekFrom};
+        let Some(&(at, len)) = self.offsets.get(&group) else {
+            return Ok(None);
+        };
+        let mut buf = vec![0u8; len];
+        self.file
+            .seek(SeekFrom::Start(at))
+            .and_then(|_| self.file.read_exact(&mut buf))
+            .map_err(|e| spool_io("judgements", e))?;
+        serde_json::from_slice(&buf)
+            .map(Some)
+            .map_err(|source| Error::Document {
+                key: "spooled judgements".into(),
+                source,
+            })
+    }
+}
+
+fn spool_io(what: &str, source: std::io::Error) -> Error {
+    Error::Io {
+        path: format!("temp file of {what}"),
+        source,
+    }
+}
+
+/// What the walks need to know of the document and the judges, owned so they can run on a
+/// blocking thread.
+#[derive(Clone)]
+struct WalkSettings {
+    kind: SourceKind,
+    /// Some image categories no classifier checked.
+    unchecked: bool,
+    wants_picture: bool,
+    model: String,
+    max_calls: usize,
+    context_messages: usize,
+    hasher: std::collections::hash_map::RandomState,
+}
+
+impl WalkSettings {
+    fn key_hash(&self, item: &Item) -> u64 {
+        use std::hash::BuildHasher;
+        self.hasher.hash_one(dedupe_key(&item.text))
+    }
+
+    fn is_picture(&self, item: &Item) -> bool {
+        self.wants_picture && picture_to_check(self.kind, self.unchecked, item)
+    }
+}
+
+/// The items of the previous evaluation beside the new ones, position by position: a
+/// redelivered document lines up exactly, and anything else simply reuses nothing.
+struct Previous {
+    items: Option<crate::spool::SpoolIter>,
+}
+
+impl Previous {
+    fn open(previous: Option<&SpooledItems>) -> Result<Self> {
+        Ok(Previous {
+            items: previous.map(SpooledItems::iter).transpose()?,
+        })
+    }
+
+    /// The previous item at the next position; a broken previous document reuses nothing.
+    fn next(&mut self) -> Option<Item> {
+        match self.items.as_mut()?.next()? {
+            Ok(item) => Some(item),
+            Err(e) => {
+                warn!(error = %e, "ignoring the rest of an unreadable previous evaluation");
+                self.items = None;
+                None
+            }
+        }
+    }
+}
+
+/// A trusted answer kept from the previous evaluation, rebuilt from the answer rather than
+/// the stored verdict so the holds are applied again, each with its reason.
+fn reuse_from(prev: &Item) -> (Option<Verdict>, Option<Evaluation>) {
+    let verdict = prev
+        .evaluation
+        .as_ref()
+        .and_then(|e| match e.answer.as_deref() {
+            Some(a @ ("Y" | "N")) => Some(Verdict::of_answer(a == "Y")),
+            _ => prev.verdict,
+        });
+    (verdict, prev.evaluation.clone())
+}
+
+/// The first walk: which items need a judge call (one per group of equal texts, the first
+/// `max_calls` groups), sent to `tasks` with their conversation context as they are found.
+fn plan_calls(
+    items: &SpooledItems,
+    previous: Option<&SpooledItems>,
+    settings: &WalkSettings,
+    tasks: &tokio::sync::mpsc::Sender<JudgeTask>,
+) -> Result<Plan> {
+    let mut plan = Plan::default();
+    let mut prev = Previous::open(previous)?;
+    let mut context = ContextWindow::new(settings.context_messages);
+    for item in items.iter()? {
+        let item = item?;
+        let before = prev.next();
+        if settings.kind == SourceKind::Image && item.id.starts_with("text-") {
+            plan.image_text.push(item.text.clone());
+        }
+        if settings.is_picture(&item) {
+            plan.picture = Some(item.clone());
+        } else if item.verdict.is_none() {
+            if before
+                .as_ref()
+                .is_some_and(|p| reusable(p, &item, &settings.model))
+            {
+                plan.reused += 1;
+            } else {
+                let key = settings.key_hash(&item);
+                let groups = plan.groups.len();
+                if !plan.groups.contains_key(&key) && groups < settings.max_calls {
+                    let group = groups as u32;
+                    plan.groups.insert(key, group);
+                    let task = JudgeTask {
+                        group,
+                        context: context.before(&item),
+                        item: item.clone(),
+                    };
+                    if tasks.blocking_send(task).is_err() {
+                        return Err(Error::Input("policy evaluation stopped".into()));
                     }
-                    item.verdict = Some(j.verdict);
-                    item.evaluation = Some(j.evaluation.clone());
                 }
             }
-            Err(e) => {
-                warn!(items = members.len(), error = %e, "policy evaluation failed");
-                for idx in members {
-                    let item = &mut doc.items[idx];
+        }
+        context.push(&item);
+    }
+    Ok(plan)
+}
+
+/// What the second walk produced.
+struct Applied {
+    items: SpooledItems,
+    errors: ErrorLog,
+    held: bool,
+}
+
+/// The second walk: every item with its verdict (judged, reused, over budget, or held), written
+/// to a new spool in the same order.
+fn apply_verdicts(
+    items: &SpooledItems,
+    previous: Option<&SpooledItems>,
+    settings: &WalkSettings,
+    plan: &Plan,
+    decided: &mut DecidedSpool,
+    picture: Option<&Decided>,
+    reads_instructions: &dyn Fn(&str) -> bool,
+) -> Result<Applied> {
+    let mut out = ItemSpool::new()?;
+    let mut errors = ErrorLog::new(STAGE);
+    let mut held = false;
+    let mut prev = Previous::open(previous)?;
+    let picture_text = plan.image_text.join("\n");
+    for item in items.iter()? {
+        let mut item = item?;
+        let before = prev.next();
+        let is_picture = settings.is_picture(&item);
+        let decision = if is_picture {
+            picture.cloned()
+        } else if item.verdict.is_some() {
+            None
+        } else if let Some(p) = before
+            .as_ref()
+            .filter(|p| reusable(p, &item, &settings.model))
+        {
+            let (verdict, evaluation) = reuse_from(p);
+            item.verdict = verdict;
+            item.evaluation = evaluation;
+            None
+        } else {
+            match plan.groups.get(&settings.key_hash(&item)) {
+                Some(&group) => Some(decided.get(group)?.unwrap_or(Decided {
+                    verdict: Verdict::NeedsReview,
+                    evaluation: None,
+                    problem: Some("policy evaluation did not finish".into()),
+                })),
+                None => {
+                    // Past the budget, items wait for a person instead of costing more calls.
                     errors.push(ErrorEntry::new(
                         STAGE,
                         Some(&item.id),
-                        format!("policy evaluation failed: {e}"),
+                        format!(
+                            "not judged: the budget of {} policy checks for this upload \
+                             (MAX_LLM_CALLS_PER_OBJECT) is spent",
+                            settings.max_calls
+                        ),
                     ));
                     item.verdict = Some(Verdict::NeedsReview);
-                    item.evaluation = None;
+                    None
                 }
+            }
+        };
+        if let Some(d) = decision {
+            if is_picture
+                && d.evaluation.is_some()
+                && d.problem.is_none()
+                && item
+                    .review_reason
+                    .as_deref()
+                    .is_some_and(|r| r.starts_with(crate::screen_image::NO_CLASSIFIER))
+            {
+                // A model looked at the picture: that hold, and only that one, is answered.
+                item.review_reason = None;
+            }
+            if let Some(problem) = &d.problem {
+                errors.push(ErrorEntry::new(STAGE, Some(&item.id), problem.clone()));
+            }
+            item.verdict = Some(d.verdict);
+            item.evaluation = d.evaluation;
+        }
+        hold_untrusted(&mut item, is_picture, &picture_text, reads_instructions);
+        held |= item.review_reason.is_some();
+        out.push(&item)?;
+    }
+    Ok(Applied {
+        items: out.finish()?,
+        errors,
+        held,
+    })
+}
+
+/// Content we could not fully read is never passed as clean; and words that tell the model how
+/// to answer make a language model's "no" untrustworthy: the picture's text counts for the
+/// picture, a message's own words (and their revealed reading) for the message. The rules
+/// evaluator reads no instructions.
+fn hold_untrusted(
+    item: &mut Item,
+    is_picture: bool,
+    picture_text: &str,
+    reads_instructions: &dyn Fn(&str) -> bool,
+) {
+    if item.verdict == Some(Verdict::NoViolation) && item.review_reason.is_some() {
+        item.verdict = Some(Verdict::NeedsReview);
+    }
+    let Some(ev) = &item.evaluation else { return };
+    if item.verdict != Some(Verdict::NoViolation) || !reads_instructions(&ev.model) {
+        return;
+    }
+    let found = if is_picture {
+        addresses_the_model(picture_text)
+    } else {
+        addresses_the_model(&item.text).or_else(|| {
+            item.revealed
+                .as_ref()
+                .and_then(|r| addresses_the_model(&r.text))
+        })
+    };
+    if let Some(words) = found {
+        item.verdict = Some(Verdict::NeedsReview);
+        item.review_reason = Some(format!(
+            "the model answered no violation, but the content tells a moderation model how \
+             to answer (\u{201c}{words}\u{201d}): a person should confirm"
+        ));
+    }
+}
+
+/// Judge the over-threshold items of a screened document whose items are on disk, in two
+/// walks over them: the first finds the judge calls (sent on as they are found, at most
+/// `max_concurrency` in flight), the second writes every item with its verdict. Memory holds
+/// the calls in flight and one group key per call, whatever the size of the upload.
+///
+/// Returns the evaluated document and, when a judge call failed in a way a retry can fix
+/// (throttling, timeout), that error: the document still records those items as
+/// `needs_review`, and the caller asks for redelivery so they are judged again.
+pub async fn evaluate_document(
+    mut doc: StageDocument<SpooledItems>,
+    previous: Option<&StageDocument<SpooledItems>>,
+    deps: &EvaluateDeps<'_>,
+    cfg: &EvaluateConfig,
+) -> Result<(StageDocument<SpooledItems>, Option<Error>)> {
+    let settings = WalkSettings {
+        kind: doc.source.kind,
+        unchecked: doc
+            .image
+            .as_ref()
+            .is_some_and(|f| !f.not_checked.is_empty()),
+        wants_picture: deps.images.is_some(),
+        model: deps.judge.model().to_string(),
+        max_calls: cfg.max_calls,
+        context_messages: cfg.context_messages,
+        hasher: std::collections::hash_map::RandomState::new(),
+    };
+    let threshold = doc.threshold;
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<JudgeTask>(cfg.max_concurrency.max(1));
+    let planner = {
+        let (items, previous, settings) = (
+            doc.items.clone(),
+            previous.map(|p| p.items.clone()),
+            settings.clone(),
+        );
+        tokio::task::spawn_blocking(move || plan_calls(&items, previous.as_ref(), &settings, &tx))
+    };
+    let mut decided = DecidedSpool::new()?;
+    let mut usage = Usage::default();
+    let mut retry: Option<Error> = None;
+    let mut judged = 0usize;
+    let mut results = stream::poll_fn(|cx| rx.poll_recv(cx))
+        .map(|task: JudgeTask| async move {
+            let context: Vec<&Item> = task.context.iter().collect();
+            let r = judge_item(&task.item, &context, threshold, deps, cfg).await;
+            (task.group, r)
+        })
+        .buffer_unordered(cfg.max_concurrency.max(1));
+    while let Some((group, result)) = results.next().await {
+        judged += 1;
+        decided.put(group, &Decided::of(&result))?;
+        match result {
+            Ok(j) => usage.add(&j.usage),
+            Err(e) => {
+                warn!(error = %e, "policy evaluation failed");
                 if e.is_retryable() && retry.is_none() {
                     retry = Some(e);
                 }
             }
         }
     }
-    for idx in over_budget.into_iter().flatten() {
-        let item = &mut doc.items[idx];
-        errors.push(ErrorEntry::new(
-            STAGE,
-            Some(&item.id),
-            format!(
-                "not judged: the budget of {} policy checks for this upload (MAX_LLM_CALLS_PER_OBJECT) is spent",
-                cfg.max_calls
-            ),
-        ));
-        item.verdict = Some(Verdict::NeedsReview);
-    }
-    // Content we could not fully read is never passed as clean.
-    for item in &mut doc.items {
-        if item.verdict == Some(Verdict::NoViolation) && item.review_reason.is_some() {
-            item.verdict = Some(Verdict::NeedsReview);
+    drop(results);
+    let plan = planner
+        .await
+        .map_err(|e| Error::Input(format!("evaluation planner failed: {e}")))??;
+    let picture = match (&plan.picture, deps.images) {
+        (Some(item), Some(judge)) => {
+            judged += 1;
+            let result = judge_picture(&doc, item, &plan.image_text, judge, deps, cfg).await;
+            let d = Decided::of(&result);
+            match result {
+                Ok(j) => usage.add(&j.usage),
+                Err(e) => {
+                    warn!(error = %e, "picture check failed");
+                    if e.is_retryable() && retry.is_none() {
+                        retry = Some(e);
+                    }
+                }
+            }
+            Some(d)
         }
-    }
-    // Words that tell the model how to answer make a language model's "no" untrustworthy: the
-    // picture's text counts for the picture, a message's own words (and their revealed
-    // reading) for the message. The rules evaluator reads no instructions.
-    let picture_text = image_text(&doc).join("\n");
-    for item in &mut doc.items {
-        let Some(ev) = &item.evaluation else { continue };
-        if item.verdict != Some(Verdict::NoViolation) || !deps.reads_instructions(&ev.model) {
-            continue;
-        }
-        let found = if doc.source.kind == SourceKind::Image
-            && item.id == crate::screen_image::PICTURE_ITEM
-        {
-            addresses_the_model(&picture_text)
-        } else {
-            addresses_the_model(&item.text).or_else(|| {
-                item.revealed
-                    .as_ref()
-                    .and_then(|r| addresses_the_model(&r.text))
-            })
-        };
-        if let Some(words) = found {
-            item.verdict = Some(Verdict::NeedsReview);
-            item.review_reason = Some(format!(
-                "the model answered no violation, but the content tells a moderation model how \
-                 to answer (\u{201c}{words}\u{201d}): a person should confirm"
-            ));
-        }
-    }
+        _ => None,
+    };
+    let image_model = deps.images.map(|j| j.model().to_string());
+    let judge_reads = deps.judge.reads_instructions();
+    let reused = plan.reused;
+    let applied = {
+        let (items, previous) = (doc.items.clone(), previous.map(|p| p.items.clone()));
+        tokio::task::spawn_blocking(move || {
+            let reads = |model: &str| image_model.as_deref() == Some(model) || judge_reads;
+            apply_verdicts(
+                &items,
+                previous.as_ref(),
+                &settings,
+                &plan,
+                &mut decided,
+                picture.as_ref(),
+                &reads,
+            )
+        })
+        .await
+        .map_err(|e| Error::Input(format!("evaluation writer failed: {e}")))??
+    };
+    let mine = applied.errors.any_from(STAGE);
+    let errors = applied.errors.into_entries();
     info!(judged, reused, errors = errors.len(), "evaluated");
     doc.usage.add(&usage);
     doc.errors.extend(errors);
+    doc.items = applied.items;
     // A picture held only because no classifier saw it is complete once a model has.
     if doc.source.kind == SourceKind::Image
         && doc.status == crate::model::Status::Partial
         && doc.errors.is_empty()
-        && doc.items.iter().all(|i| i.review_reason.is_none())
+        && !applied.held
     {
         doc.status = crate::model::Status::Complete;
     }
-    if doc.errors.iter().any(|e| e.stage == STAGE) && doc.status == crate::model::Status::Complete {
+    if mine && doc.status == crate::model::Status::Complete {
         doc.status = crate::model::Status::Partial;
     }
     doc.schema = EVALUATED_SCHEMA.into();
     doc.created_at = now_rfc3339();
-    (doc, retry)
+    Ok((doc, retry))
 }
 
 /// The whole stage for one `screened/<id>.json`.
@@ -638,23 +957,37 @@ pub async fn evaluate_object(
     deps: &EvaluateDeps<'_>,
     cfg: &EvaluateConfig,
 ) -> Result<Outcome> {
-    let (id, screened) =
-        match read_stage_document(deps.store, Stage::EvaluatePolicy, obj, keys::SCREENED).await? {
-            Ok(found) => found,
-            Err(outcome) => return Ok(outcome),
-        };
+    let (id, screened) = match read_stage_document::<SpooledItems>(
+        deps.store,
+        Stage::EvaluatePolicy,
+        obj,
+        keys::SCREENED,
+    )
+    .await?
+    {
+        Ok(found) => found,
+        Err(outcome) => return Ok(outcome),
+    };
     let out_key = keys::evaluated_key(&id);
     // A broken previous document only costs a re-evaluation, never the stage.
-    let previous: Option<StageDocument> = get_json(deps.store, &obj.bucket, &out_key)
-        .await
-        .unwrap_or_else(|e| {
-            warn!(error = %e, "ignoring unreadable previous evaluation");
-            None
-        });
-    let (evaluated, retry) = evaluate_items(screened, previous.as_ref(), deps, cfg).await;
+    let previous: Option<StageDocument<SpooledItems>> =
+        read_document(deps.store, &obj.bucket, &out_key)
+            .await
+            .unwrap_or_else(|e| {
+                warn!(error = %e, "ignoring unreadable previous evaluation");
+                None
+            });
+    let (evaluated, retry) = evaluate_document(screened, previous.as_ref(), deps, cfg).await?;
     // Written either way, so the report shows every item now, failures included; a retryable
     // failure then asks for redelivery, which judges only the items that failed.
-    put_json(deps.store, &obj.bucket, &out_key, &evaluated).await?;
+    put_document(
+        deps.store,
+        &obj.bucket,
+        &out_key,
+        evaluated,
+        "application/json",
+    )
+    .await?;
     match retry {
         Some(e) => Err(e),
         None => Ok(Outcome::Wrote(vec![out_key])),

@@ -27,6 +27,15 @@ pub trait ReadObjects: Send + Sync {
 #[async_trait]
 pub trait WriteObjects: Send + Sync {
     async fn put(&self, bucket: &str, key: &str, body: Vec<u8>, content_type: &str) -> Result<()>;
+    /// Write the contents of a local file, streamed from disk: a document of any size costs no
+    /// more memory than a small one.
+    async fn put_file(
+        &self,
+        bucket: &str,
+        key: &str,
+        path: &std::path::Path,
+        content_type: &str,
+    ) -> Result<()>;
 }
 
 #[async_trait]

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use tracing::{info, warn};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::event::ObjectRef;
 use crate::keys::{self, Stage};
 use crate::model::SourceKind;
@@ -15,57 +15,101 @@ use crate::model::{
     REPORT_SCHEMA,
 };
 use crate::ports::{MediaLinks, ObjectStore};
-use crate::stage::{now_rfc3339, read_stage_document, Outcome};
+use crate::spool::{ErrorLog, ItemSource, ItemSpool, SpooledItems};
+use crate::stage::{now_rfc3339, put_document, read_stage_document, write_temp, Outcome};
 
 const STAGE: &str = "write-report";
 
-/// Build the report from an evaluated document. Every item leaves with a verdict: one that
-/// somehow has none is `needs_review` with an error, never dropped and never clean.
-pub fn build_report(doc: StageDocument) -> Report {
-    let mut summary = Summary::default();
-    let mut errors = doc.errors.clone();
-    let mut items = Vec::with_capacity(doc.items.len());
-    let mut status = doc.status;
-    for mut item in doc.items.iter().cloned() {
+/// Counts and fixes items on their way into a report: every item leaves with a verdict, and
+/// one that somehow has none is `needs_review` with an error, never dropped and never clean.
+struct ReportBuilder {
+    summary: Summary,
+    errors: ErrorLog,
+    status: Status,
+    threshold: f64,
+}
+
+impl ReportBuilder {
+    fn new<I>(doc: &StageDocument<I>) -> Self {
+        let mut summary = Summary::default();
+        if let Some(u) = &doc.unlisted {
+            // Counted at screening: below the threshold, never checked against the policy.
+            summary.items += u.below_threshold;
+            summary.max_toxicity = summary.max_toxicity.max(u.max_toxicity);
+        }
+        ReportBuilder {
+            summary,
+            errors: ErrorLog::new(STAGE),
+            status: doc.status,
+            threshold: doc.threshold,
+        }
+    }
+
+    fn add(&mut self, mut item: Item) -> Item {
         if item.verdict.is_none() {
-            errors.push(ErrorEntry::new(
+            self.errors.push(ErrorEntry::new(
                 STAGE,
                 Some(&item.id),
                 "no verdict was recorded for this item",
             ));
             item.verdict = Some(Verdict::NeedsReview);
-            if status == Status::Complete {
-                status = Status::Partial;
+            if self.status == Status::Complete {
+                self.status = Status::Partial;
             }
         }
-        summary.items += 1;
-        if doc.is_over_threshold(&item) {
-            summary.over_threshold += 1;
+        let s = &mut self.summary;
+        s.items += 1;
+        if crate::screen::over_threshold(&item, self.threshold) {
+            s.over_threshold += 1;
         }
         if item.evaluation.is_some() {
-            summary.evaluated += 1;
+            s.evaluated += 1;
         }
         match item.verdict {
-            Some(Verdict::Violation) => summary.violations += 1,
-            Some(Verdict::NeedsReview) => summary.needs_review += 1,
+            Some(Verdict::Violation) => s.violations += 1,
+            Some(Verdict::NeedsReview) => s.needs_review += 1,
             _ => {}
         }
-        summary.max_toxicity = summary.max_toxicity.max(item.toxicity);
-        items.push(item);
+        s.max_toxicity = s.max_toxicity.max(item.toxicity);
+        item
     }
-    Report {
-        schema: REPORT_SCHEMA.into(),
-        report_id: doc.id,
-        created_at: now_rfc3339(),
-        source: doc.source,
-        trigger: doc.trigger,
-        status,
-        summary,
-        items,
-        errors,
-        usage: doc.usage,
-        image: doc.image,
+
+    fn finish<I, J>(self, doc: StageDocument<I>, items: J) -> Report<J> {
+        let mut errors = doc.errors;
+        errors.extend(self.errors.into_entries());
+        Report {
+            schema: REPORT_SCHEMA.into(),
+            report_id: doc.id,
+            created_at: now_rfc3339(),
+            source: doc.source,
+            trigger: doc.trigger,
+            status: self.status,
+            summary: self.summary,
+            items,
+            unlisted: doc.unlisted,
+            errors,
+            usage: doc.usage,
+            image: doc.image,
+        }
     }
+}
+
+/// Build the report from an evaluated document held in memory.
+pub fn build_report(doc: StageDocument) -> Report {
+    let mut b = ReportBuilder::new(&doc);
+    let items: Vec<Item> = doc.items.iter().cloned().map(|i| b.add(i)).collect();
+    b.finish(doc, items)
+}
+
+/// Build the report from an evaluated document whose items are on disk, item by item.
+pub fn build_report_spooled(doc: StageDocument<SpooledItems>) -> Result<Report<SpooledItems>> {
+    let mut b = ReportBuilder::new(&doc);
+    let mut out = ItemSpool::new()?;
+    for item in doc.items.iter()? {
+        out.push(&b.add(item?))?;
+    }
+    let items = out.finish()?;
+    Ok(b.finish(doc, items))
 }
 
 /// HTML-escape text for element content and quoted attribute values.
@@ -147,19 +191,33 @@ fn csp(with_player: bool, with_image: bool) -> String {
 }
 
 pub(crate) fn page(title: &str, body: &str, with_player: bool, with_image: bool) -> String {
+    format!(
+        "{}{body}{}",
+        page_head(title, with_player, with_image),
+        page_tail(with_player)
+    )
+}
+
+/// A page up to the start of its body.
+fn page_head(title: &str, with_player: bool, with_image: bool) -> String {
+    format!(
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
+         <meta http-equiv=\"Content-Security-Policy\" content=\"{}\">\
+         <title>{}</title><style>{STYLE}</style></head><body>",
+        csp(with_player, with_image),
+        esc(title)
+    )
+}
+
+/// A page from the end of its body.
+fn page_tail(with_player: bool) -> String {
     let script = if with_player {
         format!("<script>{PLAYER_SCRIPT}</script>")
     } else {
         String::new()
     };
-    format!(
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
-         <meta http-equiv=\"Content-Security-Policy\" content=\"{}\">\
-         <title>{}</title><style>{STYLE}</style></head><body>{body}{script}</body></html>\n",
-        csp(with_player, with_image),
-        esc(title)
-    )
+    format!("{script}</body></html>\n")
 }
 
 /// The link a report's audio player uses for `key` in the report's own bucket: relative to
@@ -180,48 +238,118 @@ pub fn relative_media_link(key: &str) -> String {
 pub const MAX_BELOW_IN_FULL: usize = 500;
 /// Collapsed below-threshold items listed one line each; the rest are counted.
 pub const MAX_BELOW_LISTED: usize = 2_000;
+/// Items over the threshold or held for review shown in full; past this they are one line
+/// each (a moderator reads a few thousand, and a page of a million must still open).
+pub const MAX_FLAGGED_IN_FULL: usize = 5_000;
+/// Flagged items shown one line each after those; the rest are counted and left to the JSON.
+pub const MAX_FLAGGED_LISTED: usize = 20_000;
 /// Error lines shown; the JSON report has them all.
 const MAX_ERRORS_SHOWN: usize = 200;
 /// Characters of a collapsed item's text shown.
 const COLLAPSED_TEXT_CHARS: usize = 160;
 
 /// Below-threshold items of a huge report: counted, one line each for the first
-/// [`MAX_BELOW_LISTED`] in a closed `<details>`, the rest left to the JSON report.
-fn render_below_collapsed(b: &mut String, report: &Report, below: &[&Item], threshold: f64) {
+/// [`MAX_BELOW_LISTED`] in a closed `<details>`, the rest left to the JSON report (and those
+/// screening only counted, named by their range).
+fn render_below_collapsed<I: ItemSource>(
+    b: &mut String,
+    out: &mut dyn std::io::Write,
+    report: &Report<I>,
+    listed: u64,
+    threshold: f64,
+) -> Result<()> {
+    let unlisted = report.unlisted.as_ref().map_or(0, |u| u.below_threshold);
     let _ = write!(
         b,
         "<details id=\"below-threshold\" data-count=\"{n}\"><summary>{n} items below the \
          threshold ({threshold:.2}), collapsed: none was checked against the policy</summary>\
          <table class=\"below\"><thead><tr><th>Item</th><th>User</th><th>Toxicity</th>\
          <th>Text</th></tr></thead><tbody>",
-        n = below.len()
+        n = listed + unlisted
     );
-    for item in below.iter().take(MAX_BELOW_LISTED) {
-        let text: String = item.text.chars().take(COLLAPSED_TEXT_CHARS).collect();
-        let cut = if item.text.chars().nth(COLLAPSED_TEXT_CHARS).is_some() {
-            "…"
-        } else {
-            ""
-        };
-        let _ = write!(
-            b,
-            "<tr><td><code>{}</code></td><td>{}</td><td class=\"num\">{:.2}</td><td>{}{cut}</td></tr>",
-            esc(&item.id),
-            esc(item.user.as_deref().unwrap_or("")),
-            item.toxicity,
-            esc(&text)
-        );
-    }
+    let mut shown = 0usize;
+    report.items.each_item(&mut |item| {
+        if item.verdict != Some(Verdict::BelowThreshold) || shown >= MAX_BELOW_LISTED {
+            return Ok(());
+        }
+        shown += 1;
+        compact_row(b, item, false);
+        spill(b, out)
+    })?;
     b.push_str("</tbody></table>");
-    if below.len() > MAX_BELOW_LISTED {
+    if listed > MAX_BELOW_LISTED as u64 {
         let _ = write!(
             b,
             "<p class=\"meta\">… and {} more below the threshold, listed in <code>{}.json</code>.</p>",
-            below.len() - MAX_BELOW_LISTED,
+            listed - MAX_BELOW_LISTED as u64,
             esc(&report.report_id)
         );
     }
+    if let Some(u) = &report.unlisted {
+        let _ = write!(
+            b,
+            "<p class=\"meta\" id=\"unlisted\" data-count=\"{}\">… and {} more below the \
+             threshold (<code>{}</code> to <code>{}</code>, toxicity at most {:.2}) counted at \
+             screening and not listed (<code>MAX_LISTED_BELOW_THRESHOLD</code>): the upload \
+             itself holds their text.</p>",
+            u.below_threshold,
+            u.below_threshold,
+            esc(&u.first),
+            esc(&u.last),
+            u.max_toxicity
+        );
+    }
     b.push_str("</details>");
+    Ok(())
+}
+
+/// One item as a table row: id, (verdict), user, toxicity and the start of its text.
+fn compact_row(b: &mut String, item: &Item, with_verdict: bool) {
+    let text: String = item.text.chars().take(COLLAPSED_TEXT_CHARS).collect();
+    let cut = if item.text.chars().nth(COLLAPSED_TEXT_CHARS).is_some() {
+        "…"
+    } else {
+        ""
+    };
+    let _ = write!(
+        b,
+        "<tr id=\"{id}\"><td><code>{id}</code></td>",
+        id = esc(&item.id)
+    );
+    if with_verdict {
+        let verdict = item.verdict.unwrap_or(Verdict::NeedsReview).as_str();
+        let _ = write!(
+            b,
+            "<td data-verdict=\"{verdict}\">{}</td>",
+            verdict.replace('_', " ")
+        );
+    }
+    let _ = write!(
+        b,
+        "<td>{}</td><td class=\"num\">{:.2}</td><td>{}{cut}</td></tr>",
+        esc(item.user.as_deref().unwrap_or("")),
+        item.toxicity,
+        esc(&text)
+    );
+}
+
+/// Past this much, rendered HTML goes to the output instead of growing in memory.
+const SPILL_BYTES: usize = 64 * 1024;
+
+fn spill(b: &mut String, out: &mut dyn std::io::Write) -> Result<()> {
+    if b.len() >= SPILL_BYTES {
+        flush_html(b, out)?;
+    }
+    Ok(())
+}
+
+fn flush_html(b: &mut String, out: &mut dyn std::io::Write) -> Result<()> {
+    out.write_all(b.as_bytes()).map_err(|source| Error::Io {
+        path: "report page".into(),
+        source,
+    })?;
+    b.clear();
+    Ok(())
 }
 
 pub(crate) fn status_str(s: Status) -> &'static str {
@@ -386,7 +514,29 @@ fn render_item(out: &mut String, item: &Item, threshold: f64, player: bool) {
 /// The report page. `media_url` (audio sources) adds a player and a "play" button per timed
 /// segment.
 pub fn render_html(report: &Report, threshold: f64, media_url: Option<&str>) -> String {
-    let mut b = String::new();
+    let mut out = Vec::new();
+    match render_html_to(report, threshold, media_url, &mut out) {
+        Ok(()) => String::from_utf8_lossy(&out).into_owned(),
+        // Items in memory cannot fail to be read, and a Vec takes every write.
+        Err(e) => format!("report could not be rendered: {}", esc(&e.to_string())),
+    }
+}
+
+/// [`render_html`] written to `out` as it is rendered, walking the items once per verdict
+/// (most urgent first): a report of a million items never sits whole in memory.
+pub fn render_html_to<I: ItemSource>(
+    report: &Report<I>,
+    threshold: f64,
+    media_url: Option<&str>,
+    out: &mut dyn std::io::Write,
+) -> Result<()> {
+    let image = report.source.kind == SourceKind::Image;
+    let player = media_url.filter(|_| !image);
+    let mut b = page_head(
+        &format!("Moderation report {}", report.report_id),
+        player.is_some(),
+        image && media_url.is_some(),
+    );
     let s = &report.summary;
     let _ = write!(
         b,
@@ -431,11 +581,9 @@ pub fn render_html(report: &Report, threshold: f64, media_url: Option<&str>) -> 
          <div class=\"card\"><b>{:.2}</b>max toxicity</div></div></header><main>",
         s.items, s.over_threshold, s.evaluated, s.violations, s.needs_review, s.max_toxicity
     );
-    let image = report.source.kind == SourceKind::Image;
     if image {
-        render_image(&mut b, report, media_url);
+        render_image(&mut b, report, media_url)?;
     }
-    let player = media_url.filter(|_| !image);
     if let Some(url) = player {
         let _ = write!(
             b,
@@ -469,29 +617,70 @@ pub fn render_html(report: &Report, threshold: f64, media_url: Option<&str>) -> 
         b.push_str("</ul>");
     }
     // Most urgent first: what a moderator must act on, then what was checked, then the rest.
-    let rank = |v: Option<Verdict>| match v {
-        Some(Verdict::Violation) => 0,
-        Some(Verdict::NeedsReview) | None => 1,
-        Some(Verdict::NoViolation) => 2,
-        Some(Verdict::BelowThreshold) => 3,
+    let rank = |v: Option<Verdict>| -> usize {
+        match v {
+            Some(Verdict::Violation) => 0,
+            Some(Verdict::NeedsReview) | None => 1,
+            Some(Verdict::NoViolation) => 2,
+            Some(Verdict::BelowThreshold) => 3,
+        }
     };
-    let mut order: Vec<&Item> = report.items.iter().collect();
-    order.sort_by_key(|i| rank(i.verdict));
     b.push_str("<h2>Items</h2>");
-    let below = report
-        .items
-        .iter()
-        .filter(|i| i.verdict == Some(Verdict::BelowThreshold))
-        .count();
-    let collapse = below > MAX_BELOW_IN_FULL;
-    for item in order
-        .iter()
-        .take_while(|i| !collapse || i.verdict != Some(Verdict::BelowThreshold))
-    {
-        render_item(&mut b, item, threshold, player.is_some());
+    let mut counts = [0u64; 4];
+    report.items.each_item(&mut |item| {
+        counts[rank(item.verdict)] += 1;
+        Ok(())
+    })?;
+    let below = counts[3];
+    let flagged = counts[0] + counts[1] + counts[2];
+    let mut shown = 0u64;
+    for wanted in 0..3 {
+        report.items.each_item(&mut |item| {
+            if rank(item.verdict) != wanted {
+                return Ok(());
+            }
+            shown += 1;
+            if shown <= MAX_FLAGGED_IN_FULL as u64 {
+                render_item(&mut b, item, threshold, player.is_some());
+            } else if shown <= (MAX_FLAGGED_IN_FULL + MAX_FLAGGED_LISTED) as u64 {
+                if shown == MAX_FLAGGED_IN_FULL as u64 + 1 {
+                    let _ = write!(
+                        b,
+                        "<details open id=\"more-flagged\" data-count=\"{n}\"><summary>{n} more \
+                         items over the threshold or held for review, one line each (most urgent \
+                         first)</summary><table class=\"below\"><thead><tr><th>Item</th>\
+                         <th>Verdict</th><th>User</th><th>Toxicity</th><th>Text</th></tr></thead>\
+                         <tbody>",
+                        n = flagged - MAX_FLAGGED_IN_FULL as u64
+                    );
+                }
+                compact_row(&mut b, item, true);
+            }
+            spill(&mut b, out)
+        })?;
     }
-    if collapse {
-        render_below_collapsed(&mut b, report, &order[order.len() - below..], threshold);
+    if flagged > MAX_FLAGGED_IN_FULL as u64 {
+        b.push_str("</tbody></table>");
+        let left = flagged.saturating_sub((MAX_FLAGGED_IN_FULL + MAX_FLAGGED_LISTED) as u64);
+        if left > 0 {
+            let _ = write!(
+                b,
+                "<p class=\"meta\" id=\"flagged-not-shown\" data-count=\"{left}\">… and {left} \
+                 more, listed in <code>{}.json</code>.</p>",
+                esc(&report.report_id)
+            );
+        }
+        b.push_str("</details>");
+    }
+    if below > MAX_BELOW_IN_FULL as u64 || report.unlisted.is_some() {
+        render_below_collapsed(&mut b, out, report, below, threshold)?;
+    } else {
+        report.items.each_item(&mut |item| {
+            if rank(item.verdict) == 3 {
+                render_item(&mut b, item, threshold, player.is_some());
+            }
+            spill(&mut b, out)
+        })?;
     }
     let u = &report.usage;
     let _ = write!(
@@ -507,29 +696,37 @@ pub fn render_html(report: &Report, threshold: f64, media_url: Option<&str>) -> 
         u.llm_input_tokens,
         u.llm_output_tokens
     );
-    page(
-        &format!("Moderation report {}", report.report_id),
-        &b,
-        player.is_some(),
-        image && media_url.is_some(),
-    )
+    b.push_str(&page_tail(player.is_some()));
+    flush_html(&mut b, out)
 }
 
 /// The image, blurred when anything on it was flagged (a click on "show" reveals it, no
 /// script needed), the text lines outlined where they were read, the labels by category with
 /// the model that gave them, and what no detector checked.
-fn render_image(b: &mut String, report: &Report, media_url: Option<&str>) {
+fn render_image<I: ItemSource>(
+    b: &mut String,
+    report: &Report<I>,
+    media_url: Option<&str>,
+) -> Result<()> {
     b.push_str("<h2>Image</h2>");
     // Anything short of a complete, clean check keeps the picture blurred: a failed upload
     // may still be an image a browser shows.
-    let flagged = report.status != Status::Complete
-        || report.items.is_empty()
-        || report.items.iter().any(|i| {
-            !matches!(
-                i.verdict,
-                Some(Verdict::BelowThreshold | Verdict::NoViolation)
-            )
-        });
+    let mut flagged = report.status != Status::Complete || report.items.item_count() == 0;
+    let mut checklist_model: Option<String> = None;
+    report.items.each_item(&mut |i| {
+        flagged |= !matches!(
+            i.verdict,
+            Some(Verdict::BelowThreshold | Verdict::NoViolation)
+        );
+        if i.id == crate::screen_image::PICTURE_ITEM {
+            checklist_model = i
+                .evaluation
+                .as_ref()
+                .filter(|e| !e.checklist.is_empty())
+                .map(|e| e.model.clone());
+        }
+        Ok(())
+    })?;
     if let Some(url) = media_url {
         let blurred = if flagged { " blurred" } else { "" };
         if flagged {
@@ -546,9 +743,9 @@ fn render_image(b: &mut String, report: &Report, media_url: Option<&str>) {
              <img src=\"{}\" alt=\"the moderated image\">",
             esc(url)
         );
-        for item in &report.items {
+        report.items.each_item(&mut |item| {
             let Some(bx) = item.bounding_box else {
-                continue;
+                return Ok(());
             };
             let hit = matches!(
                 item.verdict,
@@ -565,11 +762,12 @@ fn render_image(b: &mut String, report: &Report, media_url: Option<&str>) {
                 bx.height * 100.0,
                 id = esc(&item.id)
             );
-        }
+            Ok(())
+        })?;
         b.push_str("</div>");
     }
     let Some(f) = &report.image else {
-        return;
+        return Ok(());
     };
     let _ = write!(
         b,
@@ -584,14 +782,7 @@ fn render_image(b: &mut String, report: &Report, media_url: Option<&str>) {
         }
     );
     if !f.not_checked.is_empty() {
-        let checklist_model = report
-            .items
-            .iter()
-            .find(|i| i.id == crate::screen_image::PICTURE_ITEM)
-            .and_then(|i| i.evaluation.as_ref())
-            .filter(|e| !e.checklist.is_empty())
-            .map(|e| e.model.as_str());
-        let then = match checklist_model {
+        let then = match checklist_model.as_deref() {
             Some(m) => format!(
                 "The multimodal model {} answered the checklist below about the picture; a \
                  person should look for anything the checklist does not ask.",
@@ -648,6 +839,7 @@ fn render_image(b: &mut String, report: &Report, media_url: Option<&str>) {
     if let Some(t) = &f.text_model {
         let _ = write!(b, "<p class=\"meta\">Text read by {}</p>", esc(t));
     }
+    Ok(())
 }
 
 pub struct ReportDeps<'a> {
@@ -659,24 +851,46 @@ pub struct ReportDeps<'a> {
     pub max_concurrency: usize,
 }
 
-/// The whole stage for one `evaluated/<id>.json`.
+/// The whole stage for one `evaluated/<id>.json`: items stream from the document through the
+/// report JSON and the page, never all in memory.
 pub async fn write_report_object(obj: &ObjectRef, deps: &ReportDeps<'_>) -> Result<Outcome> {
-    let (_, doc) =
-        match read_stage_document(deps.store, Stage::WriteReport, obj, keys::EVALUATED).await? {
-            Ok(found) => found,
-            Err(outcome) => return Ok(outcome),
-        };
+    let (_, doc) = match read_stage_document::<SpooledItems>(
+        deps.store,
+        Stage::WriteReport,
+        obj,
+        keys::EVALUATED,
+    )
+    .await?
+    {
+        Ok(found) => found,
+        Err(outcome) => return Ok(outcome),
+    };
     let threshold = doc.threshold;
-    let report = build_report(doc);
+    let report = tokio::task::spawn_blocking(move || build_report_spooled(doc))
+        .await
+        .map_err(|e| Error::Input(format!("report builder failed: {e}")))??;
     let json_key = keys::report_json_key(&report.report_id);
     let html_key = keys::report_html_key(&report.report_id);
-    crate::stage::put_json(deps.store, &obj.bucket, &json_key, &report).await?;
+    let report = put_document(
+        deps.store,
+        &obj.bucket,
+        &json_key,
+        report,
+        "application/json",
+    )
+    .await?;
     let media = media_link(&report, &obj.bucket, deps).await;
+    let (report, page) = tokio::task::spawn_blocking(move || {
+        let page = write_temp(|w| render_html_to(&report, threshold, media.as_deref(), w));
+        (report, page)
+    })
+    .await
+    .map_err(|e| Error::Input(format!("report page writer failed: {e}")))?;
     deps.store
-        .put(
+        .put_file(
             &obj.bucket,
             &html_key,
-            render_html(&report, threshold, media.as_deref()).into_bytes(),
+            page?.as_ref(),
             "text/html; charset=utf-8",
         )
         .await?;
@@ -698,7 +912,7 @@ pub async fn write_report_object(obj: &ObjectRef, deps: &ReportDeps<'_>) -> Resu
 /// Where the report's audio player loads the recording from, for audio sources: a presigned
 /// URL when the backend makes them, else the path relative to `reports/` in the same bucket.
 /// A link that cannot be made leaves the report without a player rather than failing it.
-async fn media_link(report: &Report, bucket: &str, deps: &ReportDeps<'_>) -> Option<String> {
+async fn media_link<I>(report: &Report<I>, bucket: &str, deps: &ReportDeps<'_>) -> Option<String> {
     if !matches!(report.source.kind, SourceKind::Audio | SourceKind::Image) {
         return None;
     }
@@ -719,4 +933,73 @@ async fn media_link(report: &Report, bucket: &str, deps: &ReportDeps<'_>) -> Opt
         }
     }
     (src_bucket == bucket).then(|| relative_media_link(key))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report_of(flagged: usize, below: usize) -> Report {
+        let doc: StageDocument = serde_json::from_value(serde_json::json!({
+            "schema": "moderation.evaluated/v1", "id": "r", "created_at": "2026-12-06T00:00:00Z",
+            "source": {"uri": "s3://b/incoming/text/x.txt", "kind": "text"},
+            "trigger": {"type": "upload"}, "status": "complete", "threshold": 0.5,
+            "items": [], "errors": [], "usage": {"comprehend_units": 0, "transcribe_seconds": 0.0,
+            "llm_calls": 0, "llm_input_tokens": 0, "llm_output_tokens": 0}
+        }))
+        .expect("document");
+        let items = (0..flagged + below)
+            .map(|n| {
+                let mut item = Item::new(format!("line-{n}"), format!("message {n}"));
+                item.verdict = Some(if n < flagged {
+                    item.toxicity = 0.9;
+                    if n % 2 == 0 {
+                        Verdict::NeedsReview
+                    } else {
+                        Verdict::Violation
+                    }
+                } else {
+                    Verdict::BelowThreshold
+                });
+                item
+            })
+            .collect();
+        build_report(StageDocument { items, ..doc })
+    }
+
+    #[test]
+    fn past_the_limit_flagged_items_are_one_line_each_and_then_counted() {
+        let html = render_html(&report_of(MAX_FLAGGED_IN_FULL + 10, 3), 0.5, None);
+        // The three clean items are few enough to be shown in full after them.
+        assert_eq!(
+            html.matches("<section class=\"item ").count(),
+            MAX_FLAGGED_IN_FULL + 3
+        );
+        assert!(html.contains("id=\"more-flagged\" data-count=\"10\""));
+        assert_eq!(html.matches("<td data-verdict=").count(), 10);
+        assert!(!html.contains("flagged-not-shown"));
+        // Violations come first, in full.
+        assert!(html.contains("id=\"line-1\" data-verdict=\"violation\""));
+
+        let n = MAX_FLAGGED_IN_FULL + MAX_FLAGGED_LISTED + 3;
+        let html = render_html(&report_of(n, 0), 0.5, None);
+        assert_eq!(
+            html.matches("<td data-verdict=").count(),
+            MAX_FLAGGED_LISTED
+        );
+        assert!(html.contains("id=\"flagged-not-shown\" data-count=\"3\""));
+    }
+
+    #[test]
+    fn a_spooled_report_renders_the_same_page_as_one_in_memory() {
+        let report = report_of(7, 600);
+        let items = SpooledItems::from_items(&report.items).expect("spools");
+        let spooled = report.clone().with_items(items);
+        let mut out = Vec::new();
+        render_html_to(&spooled, 0.5, None, &mut out).expect("renders");
+        assert_eq!(
+            String::from_utf8(out).expect("utf-8"),
+            render_html(&report, 0.5, None)
+        );
+    }
 }

@@ -2,6 +2,8 @@
 //! English), run the rule filter and the toxicity detector, apply the threshold gate, and write
 //! `screened/<id>.json`.
 
+use std::collections::HashMap;
+
 use futures::stream::{self, StreamExt};
 use tracing::{info, warn};
 
@@ -13,11 +15,12 @@ use crate::language::{guess, Answer, Guess, Identified};
 use crate::model::{
     ErrorEntry, Item, SourceKind, StageDocument, Status, Trigger, Usage, Verdict, SCREENED_SCHEMA,
 };
-use crate::parse::{parse_messages, ParseOptions, ParsedMessage, TextFormat};
+use crate::parse::{parse_messages_each, ParseOptions, ParsedMessage, TextFormat};
 use crate::ports::{LanguageIdentifier, ObjectStore, ToxicityDetector, ToxicityScore, Translator};
 use crate::rules::RuleFilter;
 use crate::segment::{batch_segments, chunk_text, Segment};
-use crate::stage::{dead_letter, get_json, now_rfc3339, put_json, Outcome};
+use crate::spool::{ErrorLog, ItemSpool, SkippedItems, SpooledItems};
+use crate::stage::{dead_letter, now_rfc3339, put_document, put_json, read_document, Outcome};
 
 const STAGE: &str = "screen-text";
 
@@ -66,6 +69,9 @@ pub struct ScreenConfig {
     /// `MAX_TRANSLATED_CHARS_PER_OBJECT`: Translate bills by the character; past this many a
     /// message in another language is `needs_review` untranslated.
     pub max_translated_chars: u64,
+    /// `MAX_LISTED_BELOW_THRESHOLD`: below-threshold items listed in full; the rest of a huge
+    /// upload's clean lines are counted in the document's `unlisted`.
+    pub max_listed_below: u64,
 }
 
 /// The default translation budget per upload: a million characters (about 15 USD).
@@ -185,7 +191,7 @@ async fn languages_of(
     ids: &[&str],
     deps: &ScreenDeps<'_>,
     max_concurrency: usize,
-    mut budget: u64,
+    budget: &UploadState,
     usage: &mut Usage,
     errors: &mut Vec<ErrorEntry>,
 ) -> Vec<LanguageOf> {
@@ -214,8 +220,7 @@ async fn languages_of(
     let mut within = Vec::new();
     for (i, code) in foreign {
         let chars = texts[i].chars().count() as u64;
-        if chars <= budget {
-            budget -= chars;
+        if budget.take_translation(chars) {
             within.push((i, code));
         } else {
             let why = format!(
@@ -287,6 +292,70 @@ pub async fn screen_messages_within(
     max_concurrency: usize,
     translate_budget: u64,
 ) -> (Vec<Item>, Vec<ErrorEntry>, Usage) {
+    let state = UploadState::new(translate_budget);
+    screen_chunk(messages, deps, threshold, max_concurrency, &state).await
+}
+
+/// Texts up to this many bytes are remembered with their scores for the rest of the upload:
+/// chat repeats itself ("gg", "lol", "ok"), and a repeated line costs no second call.
+const CACHED_TEXT_BYTES: usize = 64;
+/// Scores remembered per upload; the memory stays a few MiB whatever the upload's size.
+const CACHED_SCORES: usize = 10_000;
+
+/// What the chunks of one upload share: the translation budget, and scores of short texts
+/// already seen.
+pub struct UploadState {
+    translate_left: std::sync::atomic::AtomicU64,
+    scores: std::sync::Mutex<HashMap<String, ToxicityScore>>,
+}
+
+impl UploadState {
+    pub fn new(translate_budget: u64) -> Self {
+        UploadState {
+            translate_left: std::sync::atomic::AtomicU64::new(translate_budget),
+            scores: std::sync::Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Take `chars` of the translation budget; false when they are not left.
+    fn take_translation(&self, chars: u64) -> bool {
+        use std::sync::atomic::Ordering;
+        self.translate_left
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| {
+                left.checked_sub(chars)
+            })
+            .is_ok()
+    }
+
+    fn cached(&self, text: &str) -> Option<ToxicityScore> {
+        if text.len() > CACHED_TEXT_BYTES {
+            return None;
+        }
+        self.scores.lock().ok()?.get(text).cloned()
+    }
+
+    fn remember(&self, text: &str, score: &ToxicityScore) {
+        if text.len() > CACHED_TEXT_BYTES {
+            return;
+        }
+        if let Ok(mut scores) = self.scores.lock() {
+            if scores.len() >= CACHED_SCORES {
+                // Forgetting all at once keeps this O(1); the chat's common lines return soon.
+                scores.clear();
+            }
+            scores.insert(text.to_string(), score.clone());
+        }
+    }
+}
+
+/// Score one chunk of an upload's messages, sharing `state` with the other chunks.
+pub async fn screen_chunk(
+    messages: Vec<ParsedMessage>,
+    deps: &ScreenDeps<'_>,
+    threshold: f64,
+    max_concurrency: usize,
+    state: &UploadState,
+) -> (Vec<Item>, Vec<ErrorEntry>, Usage) {
     let limits = deps.detector.limits();
     let mut errors = Vec::new();
     let mut usage = Usage::default();
@@ -307,7 +376,7 @@ pub async fn screen_messages_within(
         &ids,
         deps,
         max_concurrency,
-        translate_budget,
+        state,
         &mut usage,
         &mut errors,
     )
@@ -371,7 +440,28 @@ pub async fn screen_messages_within(
         });
     }
 
-    let batches = batch_segments(segments, limits);
+    // A text scored earlier in the upload, or twice in this chunk, is sent once; sent segments
+    // are tagged with their position in `segments` so every copy finds its score.
+    let mut outcome: Vec<Option<Scored>> = vec![None; segments.len()];
+    let mut copies: Vec<(usize, usize)> = Vec::new();
+    let mut to_send: Vec<Segment> = Vec::with_capacity(segments.len());
+    {
+        let mut first_of: HashMap<&str, usize> = HashMap::new();
+        for (n, seg) in segments.iter().enumerate() {
+            if let Some(score) = state.cached(&seg.text) {
+                outcome[n] = Some(Scored::Ok(score));
+            } else if let Some(&first) = first_of.get(seg.text.as_str()) {
+                copies.push((n, first));
+            } else {
+                first_of.insert(&seg.text, n);
+                to_send.push(Segment {
+                    item: n,
+                    text: seg.text.clone(),
+                });
+            }
+        }
+    }
+    let batches = batch_segments(to_send, limits);
     let units: u64 = batches.iter().map(|b| deps.detector.billing_units(b)).sum();
     let results: Vec<(Vec<Segment>, Result<Vec<ToxicityScore>>)> = stream::iter(batches)
         .map(|batch| async move {
@@ -382,22 +472,12 @@ pub async fn screen_messages_within(
         .buffer_unordered(max_concurrency.max(1))
         .collect()
         .await;
-
-    let mut scored = vec![false; items.len()];
-    let mut failed = vec![false; items.len()];
     for (batch, result) in results {
         match result {
             Ok(scores) if scores.len() == batch.len() => {
                 for (seg, score) in batch.iter().zip(scores) {
-                    let item = &mut items[seg.item];
-                    if !scored[seg.item] || score.toxicity > item.toxicity {
-                        item.toxicity = score.toxicity;
-                        item.categories = score.categories;
-                    }
-                    for hit in score.rule_hits {
-                        add_rule_hit(&mut item.rule_hits, hit);
-                    }
-                    scored[seg.item] = true;
+                    state.remember(&seg.text, &score);
+                    outcome[seg.item] = Some(Scored::Ok(score));
                 }
             }
             Ok(scores) => {
@@ -407,25 +487,49 @@ pub async fn screen_messages_within(
                     scores.len(),
                     batch.len()
                 );
-                for seg in &batch {
-                    failed[seg.item] = true;
-                }
                 warn!(error = %msg, "detector result count mismatch");
                 errors.push(ErrorEntry::new(STAGE, None, msg));
+                for seg in &batch {
+                    outcome[seg.item] = Some(Scored::Failed(None));
+                }
             }
             Err(e) => {
                 warn!(error = %e, segments = batch.len(), "toxicity detection failed");
+                let msg = format!("toxicity detection failed: {e}");
                 for seg in &batch {
-                    if !failed[seg.item] {
-                        errors.push(ErrorEntry::new(
-                            STAGE,
-                            Some(&items[seg.item].id),
-                            format!("toxicity detection failed: {e}"),
-                        ));
-                    }
-                    failed[seg.item] = true;
+                    outcome[seg.item] = Some(Scored::Failed(Some(msg.clone())));
                 }
             }
+        }
+    }
+    for (n, first) in copies {
+        outcome[n] = outcome[first].clone();
+    }
+
+    let mut scored = vec![false; items.len()];
+    let mut failed = vec![false; items.len()];
+    for (seg, result) in segments.iter().zip(outcome) {
+        let i = seg.item;
+        match result {
+            Some(Scored::Ok(score)) => {
+                let item = &mut items[i];
+                if !scored[i] || score.toxicity > item.toxicity {
+                    item.toxicity = score.toxicity;
+                    item.categories = score.categories;
+                }
+                for hit in score.rule_hits {
+                    add_rule_hit(&mut item.rule_hits, hit);
+                }
+                scored[i] = true;
+            }
+            Some(Scored::Failed(msg)) => {
+                if let Some(msg) = msg.filter(|_| !failed[i]) {
+                    errors.push(ErrorEntry::new(STAGE, Some(&items[i].id), msg));
+                }
+                failed[i] = true;
+            }
+            // Every segment was cached, sent or copied; an unscored one is still a failure.
+            None => failed[i] = true,
         }
     }
 
@@ -448,6 +552,14 @@ pub async fn screen_messages_within(
     }
     usage.comprehend_units = units;
     (items, errors, usage)
+}
+
+/// What became of one segment sent to the detector.
+#[derive(Debug, Clone)]
+enum Scored {
+    Ok(ToxicityScore),
+    /// With the error to record against the item (none when it was recorded for the batch).
+    Failed(Option<String>),
 }
 
 /// The whole stage for one uploaded object.
@@ -504,54 +616,218 @@ pub async fn screen_text_object_as(
         Err(e) => return Err(e),
     };
     let version = opened.version.clone().or_else(|| obj.version());
-    let mut doc = screened_doc(obj, id, trigger, cfg, version);
-    let parsed = match opened.size.filter(|s| *s > cfg.max_object_bytes) {
+    let doc = screened_doc(obj, id, trigger, cfg, version);
+    if let Some(size) = opened.size.filter(|s| *s > cfg.max_object_bytes) {
         // The event may not carry the size (EventBridge replays); the store does.
-        Some(size) => Err(format!(
-            "the object is {size} bytes, over the {} byte limit (MAX_OBJECT_BYTES)",
-            cfg.max_object_bytes
-        )),
-        None => {
-            let parse_opts = cfg.parse.clone();
-            // Parsing is blocking I/O over a spooled file; keep it off the async workers.
-            tokio::task::spawn_blocking(move || parse_messages(format, opened.reader, &parse_opts))
-                .await
-                .map_err(|e| Error::Input(format!("parser task failed: {e}")))?
-        }
+        let reason = format!(
+            "{}: the object is {size} bytes, over the {} byte limit (MAX_OBJECT_BYTES)",
+            obj.key, cfg.max_object_bytes
+        );
+        return write_failed_doc(deps.store, &obj.bucket, doc, reason).await;
+    }
+    let mut out = ScreenedWriter::new(cfg.max_listed_below)?;
+    let state = UploadState::new(cfg.max_translated_chars);
+    let limited = Limited::new(deps.detector, cfg.max_concurrency);
+    let chunk_deps = ScreenDeps {
+        store: deps.store,
+        detector: &limited,
+        rules: deps.rules,
+        languages: deps.languages,
+        translator: deps.translator,
+        known_language: deps.known_language.clone(),
     };
-    match parsed {
-        Err(reason) => {
-            doc.status = Status::Failed;
-            doc.errors.push(ErrorEntry::new(
-                STAGE,
-                None,
-                format!("{}: {reason}", obj.key),
-            ));
+    let threshold = cfg.thresholds.for_kind(SourceKind::Text);
+    // The parser runs on a blocking thread and hands over chunks of messages; two chunks are
+    // scored at once so the detector never waits for a chunk's slowest call, and calls in
+    // flight stay within `max_concurrency` across both.
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<ParsedMessage>>(2);
+    let parse_opts = cfg.parse.clone();
+    let parser = tokio::task::spawn_blocking(move || {
+        let mut chunk = Chunk::default();
+        let parsed = parse_messages_each(format, opened.reader, &parse_opts, &mut |m| match chunk
+            .add(m)
+        {
+            Some(full) => tx
+                .blocking_send(full)
+                .map_err(|_| "screening stopped".to_string()),
+            None => Ok(()),
+        });
+        if !chunk.messages.is_empty() {
+            // Messages before a failure part-way through the file are screened too.
+            let _ = tx.blocking_send(chunk.messages);
         }
-        Ok(parsed) => {
-            let threshold = cfg.thresholds.for_kind(SourceKind::Text);
-            let (items, mut errors, usage) = screen_messages_within(
-                parsed.messages,
-                deps,
-                threshold,
-                cfg.max_concurrency,
-                cfg.max_translated_chars,
-            )
-            .await;
-            let notes = parsed.notes.into_iter();
-            errors.splice(0..0, notes.map(|n| ErrorEntry::new("parse", None, n)));
-            // Detector failures, or content that was cut or unreadable, leave the report partial.
-            if errors.iter().any(|e| e.stage == STAGE)
-                || items.iter().any(|i| i.review_reason.is_some())
-            {
-                doc.status = Status::Partial;
-            }
-            doc.items = items;
-            doc.errors = errors;
-            doc.usage = usage;
+        parsed
+    });
+    let chunks = stream::poll_fn(|cx| rx.poll_recv(cx));
+    let mut screened = chunks
+        .map(|chunk| screen_chunk(chunk, &chunk_deps, threshold, cfg.max_concurrency, &state))
+        .buffered(2);
+    while let Some((items, errors, usage)) = screened.next().await {
+        out.add(items, errors, &usage)?;
+    }
+    drop(screened);
+    let parsed = parser
+        .await
+        .map_err(|e| Error::Input(format!("parser task failed: {e}")))?;
+    let (notes, failure) = match parsed {
+        Ok(notes) => (notes, None),
+        Err(reason) => (Vec::new(), Some(format!("{}: {reason}", obj.key))),
+    };
+    let doc = out.finish(doc, notes, failure)?;
+    let key = keys::screened_key(&doc.id);
+    info!(
+        items = doc.items.len(),
+        unlisted = doc.unlisted.as_ref().map_or(0, |u| u.below_threshold),
+        errors = doc.errors.len(),
+        status = ?doc.status,
+        "screened"
+    );
+    put_document(deps.store, &obj.bucket, &key, doc, "application/json").await?;
+    Ok(Outcome::Wrote(vec![key]))
+}
+
+/// Messages scored together: at most this many, or this many bytes of text.
+const CHUNK_MESSAGES: usize = 2_000;
+const CHUNK_BYTES: usize = 1024 * 1024;
+
+/// The chunk the parser is filling.
+#[derive(Default)]
+struct Chunk {
+    messages: Vec<ParsedMessage>,
+    bytes: usize,
+}
+
+impl Chunk {
+    /// Add a message; the chunk's messages when it is full.
+    fn add(&mut self, m: ParsedMessage) -> Option<Vec<ParsedMessage>> {
+        self.bytes += m.text.len();
+        self.messages.push(m);
+        if self.messages.len() < CHUNK_MESSAGES && self.bytes < CHUNK_BYTES {
+            return None;
+        }
+        self.bytes = 0;
+        Some(std::mem::take(&mut self.messages))
+    }
+}
+
+/// A detector that lets at most `n` calls be in flight, whatever number of chunks call it.
+struct Limited<'a> {
+    inner: &'a dyn ToxicityDetector,
+    permits: tokio::sync::Semaphore,
+}
+
+impl<'a> Limited<'a> {
+    fn new(inner: &'a dyn ToxicityDetector, n: usize) -> Self {
+        Limited {
+            inner,
+            permits: tokio::sync::Semaphore::new(n.max(1)),
         }
     }
-    write_screened(deps.store, &obj.bucket, &doc).await
+}
+
+#[async_trait::async_trait]
+impl ToxicityDetector for Limited<'_> {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+
+    fn limits(&self) -> crate::ports::SegmentLimits {
+        self.inner.limits()
+    }
+
+    fn billing_units(&self, segments: &[Segment]) -> u64 {
+        self.inner.billing_units(segments)
+    }
+
+    async fn detect(&self, segments: &[String]) -> Result<Vec<ToxicityScore>> {
+        // The semaphore is never closed, so acquiring cannot fail; if it did, call anyway.
+        let _permit = self.permits.acquire().await.ok();
+        self.inner.detect(segments).await
+    }
+}
+
+/// The default number of below-threshold items a screened document lists in full
+/// (`MAX_LISTED_BELOW_THRESHOLD`); past it they are counted (`unlisted`).
+pub const DEFAULT_MAX_LISTED_BELOW: u64 = 100_000;
+
+/// Builds a screened document's items on disk as chunks arrive, in upload order: every item
+/// over the threshold or held for a person in full, below-threshold ones in full up to the
+/// limit and counted after it.
+pub struct ScreenedWriter {
+    items: ItemSpool,
+    unlisted: Option<crate::model::Unlisted>,
+    listed_below: u64,
+    max_listed_below: u64,
+    errors: ErrorLog,
+    usage: Usage,
+    over_threshold: u64,
+    held: bool,
+}
+
+impl ScreenedWriter {
+    pub fn new(max_listed_below: u64) -> Result<Self> {
+        Ok(ScreenedWriter {
+            items: ItemSpool::new()?,
+            unlisted: None,
+            listed_below: 0,
+            max_listed_below,
+            errors: ErrorLog::new(STAGE),
+            usage: Usage::default(),
+            over_threshold: 0,
+            held: false,
+        })
+    }
+
+    pub fn add(&mut self, items: Vec<Item>, errors: Vec<ErrorEntry>, usage: &Usage) -> Result<()> {
+        self.errors.extend(errors);
+        self.usage.add(usage);
+        for item in items {
+            self.held |= item.review_reason.is_some();
+            match item.verdict {
+                None => self.over_threshold += 1,
+                Some(Verdict::BelowThreshold) if self.listed_below >= self.max_listed_below => {
+                    crate::model::Unlisted::add(&mut self.unlisted, &item);
+                    continue;
+                }
+                Some(Verdict::BelowThreshold) => self.listed_below += 1,
+                Some(_) => {}
+            }
+            self.items.push(&item)?;
+        }
+        Ok(())
+    }
+
+    /// The document: `doc`'s header with the items, file notes first among the errors, and the
+    /// status: failed when the file could not be read to its end, partial when a detector
+    /// failed or any item waits for a person.
+    pub fn finish(
+        mut self,
+        doc: StageDocument,
+        notes: Vec<String>,
+        failure: Option<String>,
+    ) -> Result<StageDocument<SpooledItems>> {
+        let status = if failure.is_some() {
+            Status::Failed
+        } else if self.errors.any_from(STAGE) || self.held {
+            Status::Partial
+        } else {
+            Status::Complete
+        };
+        if let Some(f) = failure {
+            self.errors.push(ErrorEntry::new(STAGE, None, f));
+        }
+        let mut errors: Vec<ErrorEntry> = notes
+            .into_iter()
+            .map(|n| ErrorEntry::new("parse", None, n))
+            .collect();
+        errors.extend(self.errors.into_entries());
+        let mut doc = doc.with_items(self.items.finish()?);
+        doc.usage.add(&self.usage);
+        doc.status = status;
+        doc.unlisted = self.unlisted;
+        doc.errors = errors;
+        Ok(doc)
+    }
 }
 
 /// Write `screened/<id>.json` and log what it holds: every screening stage ends here.
@@ -590,6 +866,7 @@ fn screened_doc(
         status: Status::Complete,
         threshold: cfg.thresholds.for_kind(SourceKind::Text),
         items: Vec::new(),
+        unlisted: None,
         errors: Vec::new(),
         usage: Usage::default(),
         image: None,
@@ -605,11 +882,21 @@ async fn write_failed_screening(
     cfg: &ScreenConfig,
     reason: String,
 ) -> Result<Outcome> {
-    let mut doc = screened_doc(obj, id, trigger, cfg, obj.version());
+    let doc = screened_doc(obj, id, trigger, cfg, obj.version());
+    write_failed_doc(deps.store, &obj.bucket, doc, reason).await
+}
+
+/// `doc` with status `failed` and the reason, so the report says why nothing was screened.
+async fn write_failed_doc(
+    store: &dyn ObjectStore,
+    bucket: &str,
+    mut doc: StageDocument,
+    reason: String,
+) -> Result<Outcome> {
     doc.status = Status::Failed;
     doc.errors.push(ErrorEntry::new(STAGE, None, reason));
-    let key = keys::screened_key(id);
-    put_json(deps.store, &obj.bucket, &key, &doc).await?;
+    let key = keys::screened_key(&doc.id);
+    put_json(store, bucket, &key, &doc).await?;
     Ok(Outcome::Wrote(vec![key]))
 }
 
@@ -622,9 +909,11 @@ pub async fn superseded(
     sequencer: Option<&str>,
 ) -> Option<String> {
     let seq = sequencer?;
-    let existing: Option<StageDocument> = get_json(store, bucket, &keys::screened_key(id))
-        .await
-        .unwrap_or(None);
+    // Only the header is wanted: the items of a huge document are counted, never held.
+    let existing: Option<StageDocument<SkippedItems>> =
+        read_document(store, bucket, &keys::screened_key(id))
+            .await
+            .unwrap_or(None);
     let newer = existing
         .and_then(|d| d.source_sequencer)
         .filter(|s| sequencer_is_newer(s, seq))?;

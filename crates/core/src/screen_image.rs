@@ -246,6 +246,7 @@ fn image_doc(obj: &ObjectRef, id: &str, trigger: Trigger, cfg: &ImageConfig) -> 
         status: Status::Complete,
         threshold: cfg.labels.default,
         items: Vec::new(),
+        unlisted: None,
         errors: Vec::new(),
         usage: Usage::default(),
         image: None,

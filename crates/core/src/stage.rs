@@ -50,6 +50,87 @@ pub async fn put_json<T: Serialize + Sync>(
     store.put(bucket, key, body, "application/json").await
 }
 
+/// Write a document of any size: serialised (pretty, like [`put_json`]) to a temp file off the
+/// async workers, then uploaded from that file. Gives the document back.
+pub async fn put_document<T: Serialize + Send + 'static>(
+    store: &dyn WriteObjects,
+    bucket: &str,
+    key: &str,
+    doc: T,
+    content_type: &str,
+) -> Result<T> {
+    let owned_key = key.to_string();
+    let (doc, file) = tokio::task::spawn_blocking(move || {
+        let file = write_temp(|w| {
+            serde_json::to_writer_pretty(w, &doc).map_err(|source| Error::Document {
+                key: owned_key,
+                source,
+            })
+        });
+        (doc, file)
+    })
+    .await
+    .map_err(|e| Error::Input(format!("document writer task failed: {e}")))?;
+    let file = file?;
+    store
+        .put_file(bucket, key, file.as_ref(), content_type)
+        .await?;
+    Ok(doc)
+}
+
+/// A temp file holding what `write` wrote, flushed and ready to upload.
+pub fn write_temp(
+    write: impl FnOnce(&mut std::io::BufWriter<std::fs::File>) -> Result<()>,
+) -> Result<tempfile::TempPath> {
+    use std::io::Write as _;
+    let io = |source| Error::Io {
+        path: "temp file of a document".into(),
+        source,
+    };
+    let (file, path) = tempfile::Builder::new()
+        .prefix("moderation-doc-")
+        .tempfile()
+        .map_err(io)?
+        .into_parts();
+    let mut out = std::io::BufWriter::with_capacity(64 * 1024, file);
+    write(&mut out)?;
+    out.flush().map_err(io)?;
+    Ok(path)
+}
+
+/// Read a document of any size from the store, parsed as it streams off disk (S3 bodies are
+/// spooled to a temp file by the adapter). `None` when it does not exist.
+pub async fn read_document<T: serde::de::DeserializeOwned + Send + 'static>(
+    store: &dyn ObjectStore,
+    bucket: &str,
+    key: &str,
+) -> Result<Option<T>> {
+    let opened = match store.open(&ObjectRef::new(bucket, key)).await {
+        Ok(o) => o,
+        Err(Error::NotFound { .. }) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let owned_key = key.to_string();
+    tokio::task::spawn_blocking(move || {
+        let reader = std::io::BufReader::with_capacity(64 * 1024, opened.reader);
+        serde_json::from_reader(reader)
+            .map(Some)
+            .map_err(|source| match source.classify() {
+                // A read that failed is not a broken document: retrying may help.
+                serde_json::error::Category::Io => Error::Io {
+                    path: owned_key,
+                    source: source.into(),
+                },
+                _ => Error::Document {
+                    key: owned_key,
+                    source,
+                },
+            })
+    })
+    .await
+    .map_err(|e| Error::Input(format!("document reader task failed: {e}")))?
+}
+
 pub async fn get_json<T: serde::de::DeserializeOwned>(
     store: &dyn ObjectStore,
     bucket: &str,
@@ -69,19 +150,22 @@ pub async fn get_json<T: serde::de::DeserializeOwned>(
 /// Read the stage document an event names (`<prefix><id>.json`). `Err(outcome)` when there is
 /// nothing to process: the key is not a document of this prefix (ignored), or the document is
 /// gone or unreadable (dead-lettered, since redelivery cannot fix it).
-pub async fn read_stage_document(
+pub async fn read_stage_document<I>(
     store: &dyn ObjectStore,
     stage: Stage,
     obj: &ObjectRef,
     prefix: &str,
-) -> Result<std::result::Result<(String, StageDocument), Outcome>> {
+) -> Result<std::result::Result<(String, StageDocument<I>), Outcome>>
+where
+    StageDocument<I>: serde::de::DeserializeOwned + Send + 'static,
+{
     let Some(id) = keys::id_from_document_key(&obj.key, prefix) else {
         return Ok(Err(Outcome::Ignored(format!(
             "{} is not a {prefix} document",
             obj.key
         ))));
     };
-    let reason = match get_json(store, &obj.bucket, &obj.key).await {
+    let reason = match read_document(store, &obj.bucket, &obj.key).await {
         Ok(Some(doc)) => return Ok(Ok((id, doc))),
         Ok(None) => format!("{} no longer exists", obj.uri()),
         Err(e @ Error::Document { .. }) => e.to_string(),

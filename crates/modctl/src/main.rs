@@ -26,7 +26,8 @@ use moderation_core::prompt::PromptTemplate;
 use moderation_core::report::{write_report_object, ReportDeps};
 use moderation_core::rules::RuleFilter;
 use moderation_core::screen::{screen_text_object, ScreenConfig, ScreenDeps};
-use moderation_core::stage::{get_json, run_chain, Outcome};
+use moderation_core::spool::VerdictCounts;
+use moderation_core::stage::{read_document, run_chain, Outcome};
 use moderation_offline::{
     FolderStore, LocalTranscription, OfflineDetector, PolicyIndex, RulesJudge,
 };
@@ -345,6 +346,10 @@ impl Chain {
                     "MAX_TRANSLATED_CHARS_PER_OBJECT",
                     moderation_core::screen::DEFAULT_MAX_TRANSLATED_CHARS as usize,
                 )? as u64,
+                max_listed_below: vars.count(
+                    "MAX_LISTED_BELOW_THRESHOLD",
+                    moderation_core::screen::DEFAULT_MAX_LISTED_BELOW as usize,
+                )? as u64,
             },
             image_labels,
             image_text,
@@ -447,21 +452,28 @@ impl Chain {
     }
 
     async fn moderate_file(&self, path: &Path, key: String) -> Result<String, CliError> {
-        let body = std::fs::read(path).map_err(|source| CliError::Io {
+        let io = |source| CliError::Io {
             path: path.display().to_string(),
             source,
-        })?;
+        };
         use moderation_core::ports::WriteObjects;
         let extension = key
             .rsplit_once('.')
             .map_or("", |(_, e)| e)
             .to_ascii_lowercase();
-        self.progress.begin(
-            &path.display().to_string(),
-            progress::expected_messages(&body, &extension),
-        );
+        let file = std::fs::File::open(path).map_err(io)?;
+        if !file.metadata().map_err(io)?.is_file() {
+            return Err(io(std::io::Error::other("not a file")));
+        }
+        let expected = self
+            .progress
+            .shown()
+            .then(|| progress::expected_messages(file, &extension))
+            .flatten();
+        self.progress.begin(&path.display().to_string(), expected);
+        // Copied, not read: a log of a million lines never sits in memory.
         self.store
-            .put(LOCAL_BUCKET, &key, body, "application/octet-stream")
+            .put_file(LOCAL_BUCKET, &key, path, "application/octet-stream")
             .await?;
         let written = run_chain(LOCAL_BUCKET, vec![key.clone()], |stage, obj| {
             self.dispatch(stage, obj)
@@ -475,7 +487,8 @@ impl Chain {
                 self.store.root().join(failed).display()
             ));
         }
-        let report: Option<Report> = get_json(
+        // The summary and the items' verdicts, counted as the report streams past.
+        let report: Option<Report<VerdictCounts>> = read_document(
             self.store.as_ref(),
             LOCAL_BUCKET,
             &keys::report_json_key(&id),
@@ -485,12 +498,8 @@ impl Chain {
             return Ok(format!("{}: no report was written", path.display()));
         };
         let s = r.summary;
-        let below = r
-            .items
-            .iter()
-            .filter(|i| i.verdict == Some(moderation_core::model::Verdict::BelowThreshold))
-            .count();
-        let clean = s.items - s.violations - s.needs_review - below as u64;
+        let below = r.items.below_threshold + r.unlisted.map_or(0, |u| u.below_threshold);
+        let clean = s.items - s.violations - s.needs_review - below;
         Ok(format!(
             "{}: {} items, {} violations, {} needs review, {} no violation, {} below threshold ({:?}) → {}",
             path.display(),

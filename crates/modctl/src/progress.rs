@@ -32,6 +32,11 @@ impl Progress {
         })
     }
 
+    /// Whether a bar is drawn at all.
+    pub fn shown(&self) -> bool {
+        self.enabled
+    }
+
     fn current(&self) -> Option<ProgressBar> {
         self.bar.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
@@ -99,11 +104,30 @@ impl Progress {
 }
 
 /// Messages a chat log holds, from its lines: what the bar counts up to. CSV loses its header.
-pub fn expected_messages(bytes: &[u8], extension: &str) -> Option<u64> {
-    let lines = bytes
-        .split(|&b| b == b'\n')
-        .filter(|l| l.iter().any(|b| !b.is_ascii_whitespace()))
-        .count() as u64;
+pub fn expected_messages(mut file: impl std::io::Read, extension: &str) -> Option<u64> {
+    if !matches!(extension, "txt" | "jsonl" | "csv") {
+        return None;
+    }
+    // Counted as the file streams past: a million-line log is never read into memory.
+    let mut buf = vec![0u8; 64 * 1024];
+    let (mut lines, mut filled) = (0u64, false);
+    loop {
+        let n = match file.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(_) => return None,
+        };
+        for &b in &buf[..n] {
+            if b == b'\n' {
+                lines += u64::from(filled);
+                filled = false;
+            } else if !b.is_ascii_whitespace() {
+                filled = true;
+            }
+        }
+    }
+    lines += u64::from(filled);
     match extension {
         "txt" | "jsonl" => Some(lines),
         "csv" => Some(lines.saturating_sub(1)),
@@ -172,14 +196,14 @@ mod tests {
     #[test]
     fn the_expected_count_is_the_non_empty_lines_less_a_csv_header() {
         let text = b"hello\n\n  \nworld\r\nlast";
-        assert_eq!(expected_messages(text, "txt"), Some(3));
-        assert_eq!(expected_messages(text, "jsonl"), Some(3));
+        assert_eq!(expected_messages(&text[..], "txt"), Some(3));
+        assert_eq!(expected_messages(&text[..], "jsonl"), Some(3));
         assert_eq!(
-            expected_messages(b"player,message\na,b\nc,d\n", "csv"),
+            expected_messages(&b"player,message\na,b\nc,d\n"[..], "csv"),
             Some(2)
         );
-        assert_eq!(expected_messages(b"", "csv"), Some(0));
-        assert_eq!(expected_messages(b"RIFF....", "wav"), None);
+        assert_eq!(expected_messages(&b""[..], "csv"), Some(0));
+        assert_eq!(expected_messages(&b"RIFF...."[..], "wav"), None);
     }
 
     #[test]

@@ -134,10 +134,15 @@ fn parent_dir<'p>(path: &'p Path, key: &str) -> CoreResult<&'p Path> {
     Ok(dir)
 }
 
+/// A name for a temp file in `dir`, unique across threads and processes.
+fn temp_beside(dir: &Path) -> PathBuf {
+    let n = TMP_COUNTER.fetch_add(1, Ordering::Relaxed);
+    dir.join(format!("{TMP_PREFIX}{}-{n}", std::process::id()))
+}
+
 /// Temp file and rename, so a reader sees the old document or the new one, never half.
 fn write_atomically(dir: &Path, path: &Path, body: &[u8]) -> CoreResult<()> {
-    let n = TMP_COUNTER.fetch_add(1, Ordering::Relaxed);
-    let tmp = dir.join(format!("{TMP_PREFIX}{}-{n}", std::process::id()));
+    let tmp = temp_beside(dir);
     fs::write(&tmp, body).map_err(|e| io_err(&tmp, e))?;
     fs::rename(&tmp, path).map_err(|e| io_err(path, e))
 }
@@ -170,6 +175,21 @@ impl WriteObjects for FolderStore {
         let path = self.checked(bucket, key)?;
         let dir = parent_dir(&path, key)?;
         write_atomically(dir, &path, &body)
+    }
+
+    async fn put_file(
+        &self,
+        bucket: &str,
+        key: &str,
+        from: &Path,
+        _content_type: &str,
+    ) -> CoreResult<()> {
+        let path = self.checked(bucket, key)?;
+        let dir = parent_dir(&path, key)?;
+        // Copied beside the document, then renamed: the temp file may be on another disk.
+        let tmp = temp_beside(dir);
+        fs::copy(from, &tmp).map_err(|e| io_err(&tmp, e))?;
+        fs::rename(&tmp, &path).map_err(|e| io_err(&path, e))
     }
 }
 

@@ -28,6 +28,8 @@ pub struct Config {
     pub max_object_bytes: u64,
     /// `MAX_TRANSLATED_CHARS_PER_OBJECT`: Translate's spend cap per upload, in characters.
     pub max_translated_chars: u64,
+    /// `MAX_LISTED_BELOW_THRESHOLD`: clean items listed in full per upload; the rest counted.
+    pub max_listed_below: u64,
     /// `FORBIDDEN_TERMS_URI`: a file path or `s3://bucket/key`; the built-in list when unset.
     pub forbidden_terms_uri: Option<String>,
     pub sdk: moderation_core::config::SdkSettings,
@@ -52,6 +54,10 @@ impl Config {
             max_translated_chars: v.count(
                 "MAX_TRANSLATED_CHARS_PER_OBJECT",
                 moderation_core::screen::DEFAULT_MAX_TRANSLATED_CHARS as usize,
+            )? as u64,
+            max_listed_below: v.count(
+                "MAX_LISTED_BELOW_THRESHOLD",
+                moderation_core::screen::DEFAULT_MAX_LISTED_BELOW as usize,
             )? as u64,
             forbidden_terms_uri: v.get("FORBIDDEN_TERMS_URI"),
             sdk: v.sdk_settings_paced(&["COMPREHEND"])?,
@@ -133,6 +139,7 @@ impl App {
                     text_column: None,
                 },
                 max_translated_chars: config.max_translated_chars,
+                max_listed_below: config.max_listed_below,
             },
         }
     }

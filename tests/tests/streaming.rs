@@ -1,0 +1,287 @@
+//! Uploads larger than one chunk go through the chain streamed: items keep their order, every
+//! item over the threshold (or held for a person) is listed in full, clean lines past
+//! `MAX_LISTED_BELOW_THRESHOLD` are counted, and the report counts every message. Repeated
+//! lines are scored once, and the detector never has more calls in flight than configured.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use moderation_core::keys;
+use moderation_core::model::{Report, StageDocument, Trigger, Verdict};
+use moderation_core::parse::ParseOptions;
+use moderation_core::ports::{SegmentLimits, ToxicityDetector, ToxicityScore};
+use moderation_core::rules::RuleFilter;
+use moderation_core::screen::{screen_text_object, ScreenConfig, ScreenDeps, Thresholds};
+use moderation_core::stage::run_chain;
+use moderation_offline::FolderStore;
+use moderation_tests::{
+    chromium_or_skip, dispatch, dump_dom, file_url, read_doc, with_offline_vars, Apps,
+    FIXTURE_BUCKET,
+};
+
+const LINES: usize = 25_000;
+const LISTED_BELOW: u64 = 3_000;
+
+/// Line `i` of the big upload: mostly plain game chat, a threat every 250 lines, a line in
+/// Russian (held offline: no translator) every 1,000.
+fn line(i: usize) -> String {
+    if i % 250 == 7 {
+        format!("you should kill yourself, player{i}")
+    } else if i % 1000 == 3 {
+        "ты просто ужасный игрок, уходи".to_string()
+    } else {
+        format!("gg team, round {i} was close, rotate b next")
+    }
+}
+
+async fn apps(root: &Path) -> Apps {
+    let mut apps = Apps::offline(root).await;
+    let config = with_offline_vars(root, |v| {
+        screen_text::Config::from_vars(v).expect("screen-text config")
+    });
+    apps.screen = screen_text::App::build(screen_text::Config {
+        max_listed_below: LISTED_BELOW,
+        ..config
+    })
+    .await
+    .expect("screen-text app");
+    apps
+}
+
+#[tokio::test]
+async fn a_large_upload_streams_through_the_chain_with_every_flagged_item_listed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path();
+    let key = "incoming/text/big-lobby.txt";
+    let path = root.join(FIXTURE_BUCKET).join(key);
+    std::fs::create_dir_all(path.parent().expect("folder")).expect("mkdir");
+    let text: String = (0..LINES).map(|i| line(i) + "\n").collect();
+    std::fs::write(&path, text).expect("write upload");
+    let apps = apps(root).await;
+    run_chain(FIXTURE_BUCKET, vec![key.to_string()], |stage, obj| {
+        let apps = &apps;
+        async move { dispatch(apps, stage, &obj.key).await }
+    })
+    .await
+    .expect("chain");
+
+    let id = keys::source_id(FIXTURE_BUCKET, key);
+    let screened: StageDocument = read_doc(root, &keys::screened_key(&id));
+    let report: Report = read_doc(root, &keys::report_json_key(&id));
+    assert_eq!(report.summary.items, LINES as u64, "every message counted");
+
+    // Listed in upload order, across chunk boundaries.
+    let numbers: Vec<usize> = report
+        .items
+        .iter()
+        .map(|i| i.id.trim_start_matches("line-").parse().expect("line id"))
+        .collect();
+    assert!(
+        numbers.windows(2).all(|w| w[0] < w[1]),
+        "items out of order"
+    );
+
+    // Every threat and every held line is listed in full, with a verdict that is not clean.
+    for i in (0..LINES).filter(|i| i % 250 == 7 || i % 1000 == 3) {
+        let id = format!("line-{}", i + 1);
+        let item = report
+            .items
+            .iter()
+            .find(|it| it.id == id)
+            .unwrap_or_else(|| panic!("{id} is not listed"));
+        assert!(
+            matches!(
+                item.verdict,
+                Some(Verdict::Violation | Verdict::NeedsReview)
+            ),
+            "{id}: {:?}",
+            item.verdict
+        );
+    }
+    let listed_below = report
+        .items
+        .iter()
+        .filter(|i| i.verdict == Some(Verdict::BelowThreshold))
+        .count() as u64;
+    assert_eq!(listed_below, LISTED_BELOW);
+    let unlisted = report
+        .unlisted
+        .clone()
+        .expect("clean lines past the limit are counted");
+    assert_eq!(
+        report.items.len() as u64 + unlisted.below_threshold,
+        LINES as u64
+    );
+    assert!(unlisted.max_toxicity < screened.threshold);
+    assert_eq!(
+        screened.unlisted, report.unlisted,
+        "the report keeps the count"
+    );
+    let first: usize = unlisted
+        .first
+        .trim_start_matches("line-")
+        .parse()
+        .expect("id");
+    let last: usize = unlisted
+        .last
+        .trim_start_matches("line-")
+        .parse()
+        .expect("id");
+    assert!(
+        first > numbers[LISTED_BELOW as usize - 1] && last == LINES,
+        "{first}..{last}"
+    );
+    assert_eq!(
+        report.summary.needs_review + report.summary.violations,
+        report
+            .items
+            .iter()
+            .filter(|i| matches!(i.verdict, Some(Verdict::Violation | Verdict::NeedsReview)))
+            .count() as u64
+    );
+
+    // The page opens with every flagged item and says how many lines were only counted.
+    let html_path = root.join(FIXTURE_BUCKET).join(keys::report_html_key(&id));
+    let html = std::fs::read_to_string(&html_path).expect("report page");
+    assert!(
+        html.contains("id=\"unlisted\""),
+        "no count of the unlisted lines"
+    );
+    let Some(browser) = chromium_or_skip() else {
+        return;
+    };
+    let dom = dump_dom(&browser, &file_url(&html_path), 0);
+    for item in report
+        .items
+        .iter()
+        .filter(|i| i.verdict != Some(Verdict::BelowThreshold))
+    {
+        assert!(
+            dom.contains(&format!("id=\"{}\" data-verdict=", item.id)),
+            "{} missing from the page",
+            item.id
+        );
+    }
+    assert!(
+        dom.contains(&format!("data-count=\"{}\"", unlisted.below_threshold)),
+        "the unlisted count is not on the page"
+    );
+}
+
+/// Scores every segment 0.1 after a short wait, counting what it is sent and how many calls
+/// overlap.
+#[derive(Default)]
+struct Watched {
+    segments: AtomicUsize,
+    in_flight: AtomicUsize,
+    most_in_flight: AtomicUsize,
+}
+
+#[async_trait]
+impl ToxicityDetector for Watched {
+    fn name(&self) -> &str {
+        "watched"
+    }
+
+    fn limits(&self) -> SegmentLimits {
+        SegmentLimits {
+            max_segments: 10,
+            max_segment_bytes: 1024,
+            max_request_bytes: 10 * 1024,
+        }
+    }
+
+    async fn detect(&self, segments: &[String]) -> moderation_core::Result<Vec<ToxicityScore>> {
+        let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        self.most_in_flight.fetch_max(now, Ordering::SeqCst);
+        self.segments.fetch_add(segments.len(), Ordering::SeqCst);
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        self.in_flight.fetch_sub(1, Ordering::SeqCst);
+        Ok(segments
+            .iter()
+            .map(|_| ToxicityScore {
+                toxicity: 0.1,
+                ..Default::default()
+            })
+            .collect())
+    }
+}
+
+#[tokio::test]
+async fn repeated_lines_are_scored_once_and_calls_in_flight_stay_within_the_limit() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = FolderStore::new(dir.path());
+    let key = "incoming/text/spam.txt";
+    let path = dir.path().join("b").join(key);
+    std::fs::create_dir_all(path.parent().expect("folder")).expect("mkdir");
+    // 9,000 lines over five chunks: 40 short lines said again and again, and 600 distinct
+    // ones each said three times.
+    let text: String = (0..9_000)
+        .map(|i| {
+            if i % 3 == 0 {
+                format!("distinct line number {} about the match", (i / 3) % 600)
+            } else {
+                format!("gg {}", i % 40)
+            }
+        })
+        .map(|l| l + "\n")
+        .collect();
+    std::fs::write(&path, text).expect("write");
+    let detector = Arc::new(Watched::default());
+    let rules = RuleFilter::default_list().expect("rules");
+    let deps = ScreenDeps {
+        store: &store,
+        detector: detector.as_ref(),
+        rules: &rules,
+        languages: &moderation_core::language::OfflineIdentifier,
+        translator: None,
+        known_language: None,
+    };
+    let cfg = ScreenConfig {
+        thresholds: Thresholds::uniform(0.5),
+        max_object_bytes: 1 << 30,
+        max_concurrency: 3,
+        parse: ParseOptions::default(),
+        max_translated_chars: 0,
+        max_listed_below: 100_000,
+    };
+    let obj = moderation_core::event::ObjectRef::new("b", key);
+    screen_text_object(&obj, Trigger::upload(), &deps, &cfg)
+        .await
+        .expect("screens");
+    let id = keys::source_id("b", key);
+    let doc: StageDocument = serde_json::from_slice(
+        &std::fs::read(dir.path().join("b").join(keys::screened_key(&id))).expect("screened"),
+    )
+    .expect("document");
+    assert_eq!(doc.items.len(), 9_000);
+    assert!(doc
+        .items
+        .iter()
+        .all(|i| i.verdict == Some(Verdict::BelowThreshold) && i.toxicity == 0.1));
+    let sent = detector.segments.load(Ordering::SeqCst);
+    // 640 distinct texts; two chunks are scored at once, so a text may be sent by both.
+    assert!((640..=2 * 640).contains(&sent), "{sent} segments sent");
+    let most = detector.most_in_flight.load(Ordering::SeqCst);
+    assert!(most <= 3, "{most} calls in flight with a limit of 3");
+    assert!(doc.usage.comprehend_units == 0);
+}
+
+#[test]
+fn a_small_document_has_no_unlisted_key() {
+    // The contract's bytes for ordinary uploads: nothing new appears when nothing is counted.
+    let doc = moderation_core::report::build_report(
+        serde_json::from_value(serde_json::json!({
+            "schema": "moderation.evaluated/v1", "id": "x", "created_at": "2026-12-06T00:00:00Z",
+            "source": {"uri": "s3://b/incoming/text/x.txt", "kind": "text"},
+            "trigger": {"type": "upload"}, "status": "complete", "threshold": 0.5,
+            "items": [], "errors": [], "usage": {"comprehend_units": 0, "transcribe_seconds": 0.0,
+            "llm_calls": 0, "llm_input_tokens": 0, "llm_output_tokens": 0}
+        }))
+        .expect("document"),
+    );
+    let json = serde_json::to_string(&doc).expect("serialises");
+    assert!(!json.contains("unlisted"), "{json}");
+}
