@@ -50,7 +50,7 @@ impl Ctx {
 }
 
 const USAGE: &str = "usage: bench [--out DIR] [--bin-dir DIR] [--python PATH] [--runs N] \
-[--cold-runs N] [--only coldstart,throughput,memory,scale,images,index,offline,micro] [--scenario SLUG,...] [--quick]";
+[--cold-runs N] [--only coldstart,throughput,memory,scale,images,index,offline,micro] [--scenario SLUG,...] [--sizes N,N,...] [--quick]";
 
 struct Args {
     out: PathBuf,
@@ -61,6 +61,8 @@ struct Args {
     only: Option<Vec<String>>,
     /// Throughput scenarios to run (their slugs); all when unset.
     scenarios: Option<Vec<String>>,
+    /// Upload sizes for the scale section (messages); set, it runs only these chains.
+    sizes: Option<Vec<usize>>,
     quick: bool,
 }
 
@@ -73,6 +75,7 @@ fn parse_args(root: &Path) -> Result<Args, String> {
         cold_runs: 15,
         only: None,
         scenarios: None,
+        sizes: None,
         quick: false,
     };
     let mut it = std::env::args().skip(1);
@@ -89,6 +92,14 @@ fn parse_args(root: &Path) -> Result<Args, String> {
             "--cold-runs" => a.cold_runs = count(&flag, &value()?)?,
             "--only" => a.only = Some(value()?.split(',').map(str::to_string).collect()),
             "--scenario" => a.scenarios = Some(value()?.split(',').map(str::to_string).collect()),
+            "--sizes" => {
+                a.sizes = Some(
+                    value()?
+                        .split(',')
+                        .map(|n| count(&flag, n))
+                        .collect::<Result<_, _>>()?,
+                )
+            }
             "--quick" => a.quick = true,
             "-h" | "--help" => return Err(USAGE.to_string()),
             _ => return Err(format!("unknown argument {flag}\n{USAGE}")),
@@ -186,7 +197,9 @@ async fn run(root: PathBuf, args: Args) -> Result<(), String> {
             Some(evaluate::run(&ctx, if args.quick { 1_000 } else { 10_000 }).await?);
     }
     if wants("scale") {
-        let (sizes, shortest, modctl): (&[usize], _, _) = if args.quick {
+        let (sizes, shortest, modctl): (&[usize], _, _) = if let Some(sizes) = &args.sizes {
+            (sizes, None, None)
+        } else if args.quick {
             (&[1_000, 10_000], None, Some(10_000))
         } else {
             (

@@ -82,7 +82,22 @@ pub fn aws_env(endpoints: &Endpoints, home: &Path) -> Vec<(String, String)> {
     .into_iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .chain([("HOME".to_string(), home.display().to_string())])
+    .chain(deployed_global("GLIBC_TUNABLES").map(|v| ("GLIBC_TUNABLES".to_string(), v)))
     .collect()
+}
+
+/// A variable the template sets for every function (`Globals`), so the functions run here
+/// as they are deployed.
+pub fn deployed_global(var: &str) -> Option<String> {
+    let template =
+        std::fs::read_to_string(moderation_tests::workspace_root().join("infra/template.yaml"))
+            .ok()?;
+    let globals = &template[template.find("\nGlobals:")?..];
+    let globals = &globals[..globals.find("\nResources:").unwrap_or(globals.len())];
+    globals
+        .lines()
+        .find_map(|l| l.trim().strip_prefix(&format!("{var}:")))
+        .map(|v| v.trim().trim_matches('"').to_string())
 }
 
 #[cfg(test)]
@@ -95,6 +110,23 @@ mod tests {
         let lines: std::collections::BTreeSet<&str> = log.lines().collect();
         assert_eq!(lines.len(), 40);
         assert!(lines.iter().all(|l| l.len() < 1024));
+    }
+
+    #[test]
+    fn the_functions_run_with_the_deployed_allocator_settings() {
+        let tunables = deployed_global("GLIBC_TUNABLES").expect("set in the template's Globals");
+        assert!(
+            tunables.contains("glibc.malloc.mmap_threshold="),
+            "{tunables}"
+        );
+        let env = aws_env(
+            &Endpoints {
+                s3: "http://s3".into(),
+                aws: "http://aws".into(),
+            },
+            Path::new("/tmp"),
+        );
+        assert!(env.contains(&("GLIBC_TUNABLES".to_string(), tunables)));
     }
 
     #[test]

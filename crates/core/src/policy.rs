@@ -20,8 +20,8 @@ use crate::ports::{
     ChatModel, JudgeRequest, Judgement, ObjectStore, PolicyJudge, PolicyPassage, PolicyRetriever,
 };
 use crate::prompt::PromptTemplate;
-use crate::spool::{ErrorLog, ItemSpool, SpooledItems};
-use crate::stage::{now_rfc3339, put_document, read_document, read_stage_document, Outcome};
+use crate::spool::{ErrorLog, ItemSpool, ItemsSlot, SpooledItems};
+use crate::stage::{now_rfc3339, put_spooled, read_document, read_stage_document, Outcome};
 
 const STAGE: &str = "evaluate-policy";
 
@@ -980,11 +980,14 @@ pub async fn evaluate_object(
     let (evaluated, retry) = evaluate_document(screened, previous.as_ref(), deps, cfg).await?;
     // Written either way, so the report shows every item now, failures included; a retryable
     // failure then asks for redelivery, which judges only the items that failed.
-    put_document(
+    let items = evaluated.items.clone();
+    let head = evaluated.with_items(ItemsSlot);
+    put_spooled(
         deps.store,
         &obj.bucket,
         &out_key,
-        evaluated,
+        head,
+        &items,
         "application/json",
     )
     .await?;

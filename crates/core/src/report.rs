@@ -15,8 +15,8 @@ use crate::model::{
     REPORT_SCHEMA,
 };
 use crate::ports::{MediaLinks, ObjectStore};
-use crate::spool::{ErrorLog, ItemSource, ItemSpool, SpooledItems};
-use crate::stage::{now_rfc3339, put_document, read_stage_document, write_temp, Outcome};
+use crate::spool::{ErrorLog, ItemSource, ItemSpool, ItemsSlot, SpooledItems};
+use crate::stage::{now_rfc3339, put_spooled, read_stage_document, write_temp, Outcome};
 
 const STAGE: &str = "write-report";
 
@@ -871,11 +871,12 @@ pub async fn write_report_object(obj: &ObjectRef, deps: &ReportDeps<'_>) -> Resu
         .map_err(|e| Error::Input(format!("report builder failed: {e}")))??;
     let json_key = keys::report_json_key(&report.report_id);
     let html_key = keys::report_html_key(&report.report_id);
-    let report = put_document(
+    put_spooled(
         deps.store,
         &obj.bucket,
         &json_key,
-        report,
+        report.clone().with_items(ItemsSlot),
+        &report.items,
         "application/json",
     )
     .await?;

@@ -19,8 +19,10 @@ use crate::parse::{parse_messages_each, ParseOptions, ParsedMessage, TextFormat}
 use crate::ports::{LanguageIdentifier, ObjectStore, ToxicityDetector, ToxicityScore, Translator};
 use crate::rules::RuleFilter;
 use crate::segment::{batch_segments, chunk_text, Segment};
-use crate::spool::{ErrorLog, ItemSpool, SkippedItems, SpooledItems};
-use crate::stage::{dead_letter, now_rfc3339, put_document, put_json, read_document, Outcome};
+use crate::spool::{ErrorLog, ItemSpool, ItemsSlot, SkippedItems, SpooledItems};
+use crate::stage::{dead_letter, now_rfc3339, put_json, put_spooled, read_document, Outcome};
+
+const JSON: &str = "application/json";
 
 const STAGE: &str = "screen-text";
 
@@ -299,8 +301,8 @@ pub async fn screen_messages_within(
 /// Texts up to this many bytes are remembered with their scores for the rest of the upload:
 /// chat repeats itself ("gg", "lol", "ok"), and a repeated line costs no second call.
 const CACHED_TEXT_BYTES: usize = 64;
-/// Scores remembered per upload; the memory stays a few MiB whatever the upload's size.
-const CACHED_SCORES: usize = 10_000;
+/// Scores remembered per upload: enough for the lines a chat repeats, and under a MiB.
+const CACHED_SCORES: usize = 2_000;
 
 /// What the chunks of one upload share: the translation budget, and scores of short texts
 /// already seen.
@@ -682,13 +684,17 @@ pub async fn screen_text_object_as(
         status = ?doc.status,
         "screened"
     );
-    put_document(deps.store, &obj.bucket, &key, doc, "application/json").await?;
+    let items = doc.items.clone();
+    let head = doc.with_items(ItemsSlot);
+    put_spooled(deps.store, &obj.bucket, &key, head, &items, JSON).await?;
     Ok(Outcome::Wrote(vec![key]))
 }
 
-/// Messages scored together: at most this many, or this many bytes of text.
-const CHUNK_MESSAGES: usize = 2_000;
-const CHUNK_BYTES: usize = 1024 * 1024;
+/// Messages scored together: at most this many, or this many bytes of text. Small enough that
+/// the chunks in flight (two scored, two queued, one filling) cost a few MiB, large enough to
+/// fill the detector's batches; two chunks at once hide each one's slowest call.
+const CHUNK_MESSAGES: usize = 500;
+const CHUNK_BYTES: usize = 256 * 1024;
 
 /// The chunk the parser is filling.
 #[derive(Default)]

@@ -103,9 +103,9 @@ impl SpooledItems {
     pub fn iter(&self) -> Result<SpoolIter> {
         let file =
             File::open(self.path.as_ref() as &std::path::Path).map_err(|e| io_err("items", e))?;
-        let reader = BufReader::with_capacity(64 * 1024, file);
         Ok(SpoolIter {
-            items: serde_json::Deserializer::from_reader(reader).into_iter(),
+            reader: BufReader::with_capacity(64 * 1024, file),
+            line: String::new(),
         })
     }
 
@@ -124,20 +124,29 @@ impl SpooledItems {
     }
 }
 
+/// Items read back one line at a time: parsing a line from memory is several times faster than
+/// parsing from a reader byte by byte.
 pub struct SpoolIter {
-    items: serde_json::StreamDeserializer<'static, serde_json::de::IoRead<BufReader<File>>, Item>,
+    reader: BufReader<File>,
+    line: String,
 }
 
 impl Iterator for SpoolIter {
     type Item = Result<Item>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        self.items.next().map(|r| {
-            r.map_err(|source| Error::Document {
-                key: "spooled items".into(),
-                source,
-            })
-        })
+        use std::io::BufRead as _;
+        self.line.clear();
+        match self.reader.read_line(&mut self.line) {
+            Ok(0) => None,
+            Ok(_) => Some(
+                serde_json::from_str(&self.line).map_err(|source| Error::Document {
+                    key: "spooled items".into(),
+                    source,
+                }),
+            ),
+            Err(e) => Some(Err(io_err("items", e))),
+        }
     }
 }
 
@@ -172,6 +181,126 @@ impl<'de> Deserialize<'de> for SpooledItems {
         }
         d.deserialize_seq(ToSpool)
     }
+}
+
+/// Where a document's items go when it is written with [`write_spliced`]: the header is
+/// serialised around this slot, and the spooled items are copied into it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ItemsSlot;
+
+/// What the slot serialises as: no header field can contain it, since `"` is escaped inside
+/// strings and the key sits at the top level.
+const SLOT: &str = "\u{0}spooled items\u{0}";
+const SLOT_IN_PRETTY: &[u8] = b"\n  \"items\": \"\\u0000spooled items\\u0000\"";
+
+impl Serialize for ItemsSlot {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(SLOT)
+    }
+}
+
+/// Write a document pretty-printed, byte for byte as `serde_json::to_writer_pretty` would write
+/// it with the items in memory: `head` is the document with [`ItemsSlot`] for its items, and
+/// each spooled item (compact JSON) is re-indented as text, without being parsed again.
+pub fn write_spliced<H: Serialize>(
+    head: &H,
+    items: &SpooledItems,
+    out: &mut impl Write,
+) -> Result<()> {
+    let text = serde_json::to_vec_pretty(head).map_err(|source| Error::Document {
+        key: "document header".into(),
+        source,
+    })?;
+    let at = text
+        .windows(SLOT_IN_PRETTY.len())
+        .position(|w| w == SLOT_IN_PRETTY)
+        .ok_or_else(|| Error::Input("the document has no items slot at the top level".into()))?;
+    let value_at = at + b"\n  \"items\": ".len();
+    let io = |e| io_err("a document", e);
+    out.write_all(&text[..value_at]).map_err(io)?;
+    if items.is_empty() {
+        out.write_all(b"[]").map_err(io)?;
+    } else {
+        use std::io::BufRead as _;
+        let file = File::open(items.path.as_ref() as &std::path::Path).map_err(io)?;
+        let mut reader = BufReader::with_capacity(64 * 1024, file);
+        let mut line = Vec::new();
+        let mut first = true;
+        out.write_all(b"[").map_err(io)?;
+        loop {
+            line.clear();
+            if reader.read_until(b'\n', &mut line).map_err(io)? == 0 {
+                break;
+            }
+            let compact = line.strip_suffix(b"\n").unwrap_or(&line);
+            out.write_all(if first { b"\n    " } else { b",\n    " })
+                .map_err(io)?;
+            first = false;
+            reindent(compact, 2, out).map_err(io)?;
+        }
+        out.write_all(b"\n  ]").map_err(io)?;
+    }
+    out.write_all(&text[at + SLOT_IN_PRETTY.len()..])
+        .map_err(io)
+}
+
+/// Pretty-print one compact JSON value as serde_json's pretty printer does at `depth` (two
+/// spaces a level; `{}` and `[]` stay empty): compact and pretty output differ only in
+/// whitespace outside strings.
+fn reindent(compact: &[u8], depth: usize, out: &mut impl Write) -> std::io::Result<()> {
+    let mut depth = depth;
+    let mut i = 0;
+    let mut run = 0; // start of the bytes not yet written
+    let newline = |out: &mut dyn Write, depth: usize| -> std::io::Result<()> {
+        out.write_all(b"\n")?;
+        for _ in 0..depth {
+            out.write_all(b"  ")?;
+        }
+        Ok(())
+    };
+    while i < compact.len() {
+        match compact[i] {
+            b'"' => {
+                // Skip the string, escapes included.
+                i += 1;
+                while i < compact.len() && compact[i] != b'"' {
+                    i += if compact[i] == b'\\' { 2 } else { 1 };
+                }
+                i += 1;
+                continue;
+            }
+            open @ (b'{' | b'[') => {
+                let close = if open == b'{' { b'}' } else { b']' };
+                if compact.get(i + 1) == Some(&close) {
+                    i += 2;
+                    continue;
+                }
+                out.write_all(&compact[run..=i])?;
+                depth += 1;
+                newline(out, depth)?;
+                run = i + 1;
+            }
+            b'}' | b']' => {
+                out.write_all(&compact[run..i])?;
+                depth = depth.saturating_sub(1);
+                newline(out, depth)?;
+                run = i;
+            }
+            b',' => {
+                out.write_all(&compact[run..=i])?;
+                newline(out, depth)?;
+                run = i + 1;
+            }
+            b':' => {
+                out.write_all(&compact[run..=i])?;
+                out.write_all(b" ")?;
+                run = i + 1;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    out.write_all(&compact[run.min(compact.len())..])
 }
 
 /// The items of a document that is read only for its other fields: counted, never held.
@@ -282,6 +411,8 @@ pub struct ErrorLog {
     stage: &'static str,
     entries: Vec<ErrorEntry>,
     unlisted: u64,
+    /// The stages of the entries not listed (a handful at most).
+    unlisted_stages: Vec<String>,
 }
 
 impl ErrorLog {
@@ -290,6 +421,7 @@ impl ErrorLog {
             stage,
             entries: Vec::new(),
             unlisted: 0,
+            unlisted_stages: Vec::new(),
         }
     }
 
@@ -298,6 +430,9 @@ impl ErrorLog {
             self.entries.push(e);
         } else {
             self.unlisted += 1;
+            if !self.unlisted_stages.contains(&e.stage) {
+                self.unlisted_stages.push(e.stage);
+            }
         }
     }
 
@@ -309,11 +444,8 @@ impl ErrorLog {
 
     /// Whether any entry (listed or not) came from `stage`.
     pub fn any_from(&self, stage: &str) -> bool {
-        self.entries.iter().any(|e| e.stage == stage) || (self.unlisted > 0 && self.stage == stage)
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty() && self.unlisted == 0
+        self.entries.iter().any(|e| e.stage == stage)
+            || self.unlisted_stages.iter().any(|s| s == stage)
     }
 
     /// The entries, with one more that counts those not listed.
@@ -374,6 +506,47 @@ mod tests {
     }
 
     #[test]
+    fn a_spliced_document_is_the_same_bytes_as_serde_json_writes() {
+        for n in [0, 1, 7] {
+            let mut d = doc(n);
+            if let Some(item) = d.items.first_mut() {
+                // Nested objects and arrays, empty ones, escapes and odd numbers.
+                item.rule_hits.push(crate::model::RuleHit {
+                    rule: "insult:x".into(),
+                    matched: "a \"quoted\" {[,:]} \\ \u{1F600}".into(),
+                });
+                item.toxicity = 1e-7;
+                item.evaluation = Some(crate::model::Evaluation::default());
+            }
+            d.errors
+                .push(ErrorEntry::new("parse", None, "items: \"x\""));
+            let pretty = serde_json::to_vec_pretty(&d).expect("serialises");
+            let items = SpooledItems::from_items(&d.items).expect("spools");
+            let mut out = Vec::new();
+            write_spliced(&d.clone().with_items(ItemsSlot), &items, &mut out).expect("writes");
+            assert_eq!(
+                String::from_utf8(out).expect("utf-8"),
+                String::from_utf8(pretty).expect("utf-8")
+            );
+        }
+    }
+
+    #[test]
+    fn reindenting_compact_json_gives_serde_jsons_pretty_form() {
+        for v in [
+            serde_json::json!({"a": [], "b": {}, "c": [[], {}, [1, [2, {"d": null}]]]}),
+            serde_json::json!([{"k": "v,:{}[]\"\\"}, -0.5, 1e300, true, "\u{7}"]),
+            serde_json::json!({}),
+            serde_json::json!("plain"),
+        ] {
+            let compact = serde_json::to_vec(&v).expect("compact");
+            let mut out = Vec::new();
+            reindent(&compact, 0, &mut out).expect("reindents");
+            assert_eq!(out, serde_json::to_vec_pretty(&v).expect("pretty"), "{v}");
+        }
+    }
+
+    #[test]
     fn skipped_items_are_counted_and_the_rest_is_read() {
         let d = doc(5);
         let bytes = serde_json::to_vec(&d).expect("serialises");
@@ -415,6 +588,12 @@ mod tests {
             ));
         }
         assert!(log.any_from("screen-text") && !log.any_from("parse"));
+        let mut notes = ErrorLog::new("screen-text");
+        for _ in 0..MAX_ERRORS_LISTED + 5 {
+            notes.push(ErrorEntry::new("parse", None, "decoded as Windows-1252"));
+        }
+        // Notes about the file are not the stage's own failures, listed or not.
+        assert!(notes.any_from("parse") && !notes.any_from("screen-text"));
         let entries = log.into_entries();
         assert_eq!(entries.len(), MAX_ERRORS_LISTED + 1);
         let last = entries.last().expect("summary");

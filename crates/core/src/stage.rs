@@ -12,6 +12,7 @@ use crate::event::{decode_invocation, ObjectRef, Work};
 use crate::keys::{self, Stage};
 use crate::model::{DeadLetter, StageDocument, DEAD_LETTER_SCHEMA};
 use crate::ports::{ObjectStore, WriteObjects};
+use crate::spool::SpooledItems;
 
 /// What a stage did with one object.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,32 +51,26 @@ pub async fn put_json<T: Serialize + Sync>(
     store.put(bucket, key, body, "application/json").await
 }
 
-/// Write a document of any size: serialised (pretty, like [`put_json`]) to a temp file off the
-/// async workers, then uploaded from that file. Gives the document back.
-pub async fn put_document<T: Serialize + Send + 'static>(
+/// Write a document of any size: `head` (the document with [`ItemsSlot`] for its items) and
+/// the spooled items are written pretty (the bytes [`put_json`] would write) to a temp file off
+/// the async workers, then uploaded from that file.
+pub async fn put_spooled<H: Serialize + Send + 'static>(
     store: &dyn WriteObjects,
     bucket: &str,
     key: &str,
-    doc: T,
+    head: H,
+    items: &SpooledItems,
     content_type: &str,
-) -> Result<T> {
-    let owned_key = key.to_string();
-    let (doc, file) = tokio::task::spawn_blocking(move || {
-        let file = write_temp(|w| {
-            serde_json::to_writer_pretty(w, &doc).map_err(|source| Error::Document {
-                key: owned_key,
-                source,
-            })
-        });
-        (doc, file)
+) -> Result<()> {
+    let items = items.clone();
+    let file = tokio::task::spawn_blocking(move || {
+        write_temp(|w| crate::spool::write_spliced(&head, &items, w))
     })
     .await
-    .map_err(|e| Error::Input(format!("document writer task failed: {e}")))?;
-    let file = file?;
+    .map_err(|e| Error::Input(format!("document writer task failed: {e}")))??;
     store
         .put_file(bucket, key, file.as_ref(), content_type)
-        .await?;
-    Ok(doc)
+        .await
 }
 
 /// A temp file holding what `write` wrote, flushed and ready to upload.
