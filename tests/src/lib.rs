@@ -520,7 +520,12 @@ pub fn screenshot(browser: &Path, url: &str, out: &Path, width: u32, height: u32
 /// The DOM of `url` once loaded, or, with a `budget_ms`, after headless Chromium has run its
 /// scripts for that much virtual time (media metadata loads, event handlers fire).
 pub fn dump_dom(browser: &Path, url: &str, budget_ms: u32) -> String {
-    let profile = tempfile::tempdir().expect("profile dir");
+    try_dump_dom(browser, url, budget_ms).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// [`dump_dom`], failing with the reason instead of panicking (the benchmarks time it).
+pub fn try_dump_dom(browser: &Path, url: &str, budget_ms: u32) -> Result<String, String> {
+    let profile = tempfile::tempdir().map_err(|e| format!("profile dir: {e}"))?;
     let out = std::process::Command::new(browser)
         .args(HEADLESS)
         .arg("--autoplay-policy=no-user-gesture-required")
@@ -530,13 +535,14 @@ pub fn dump_dom(browser: &Path, url: &str, budget_ms: u32) -> String {
         .arg("--dump-dom")
         .arg(url)
         .output()
-        .expect("chromium runs");
-    assert!(
-        out.status.success(),
-        "chromium failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+        .map_err(|e| format!("{}: {e}", browser.display()))?;
+    if !out.status.success() {
+        return Err(format!(
+            "chromium failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 /// `file://` URL of a local page.

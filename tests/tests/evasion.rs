@@ -141,6 +141,7 @@ async fn screen(lines: &[String]) -> Vec<Item> {
         languages: &moderation_core::language::OfflineIdentifier,
         translator: None,
         known_language: None,
+        progress: None,
     };
     let messages = lines
         .iter()

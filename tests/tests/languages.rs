@@ -212,6 +212,7 @@ async fn an_unidentified_line_and_one_past_the_budget_are_held_for_a_person() {
         languages: &Stubs,
         translator: Some(&Stubs),
         known_language: None,
+        progress: None,
     };
     let lines = [
         "qué tal la partida de hoy amigos",

@@ -238,6 +238,7 @@ async fn repeated_lines_are_scored_once_and_calls_in_flight_stay_within_the_limi
         languages: &moderation_core::language::OfflineIdentifier,
         translator: None,
         known_language: None,
+        progress: None,
     };
     let cfg = ScreenConfig {
         thresholds: Thresholds::uniform(0.5),

@@ -284,6 +284,7 @@ mod tests {
             languages: &moderation_core::language::OfflineIdentifier,
             translator: None,
             known_language: None,
+            progress: None,
         };
         let msg = ParsedMessage {
             id: "line-1".into(),
@@ -324,6 +325,7 @@ mod tests {
             languages: &moderation_core::language::OfflineIdentifier,
             translator: None,
             known_language: None,
+            progress: None,
         };
         let mut msgs: Vec<ParsedMessage> = (0..24)
             .map(|i| ParsedMessage {

@@ -358,6 +358,35 @@ fn scale_goals(g: &mut Vec<Goal>, sc: &crate::scale::ScaleResult) {
         }),
         None => {}
     }
+    let pages: Vec<String> = sc
+        .chains
+        .iter()
+        .chain(&sc.shortest)
+        .filter_map(|c| match &c.html_load {
+            Some(Ok((secs, shown))) => Some(format!(
+                "{} {secs:.1} s{}",
+                fmt_count(c.messages),
+                if *shown { "" } else { " (items missing)" }
+            )),
+            _ => None,
+        })
+        .collect();
+    if !pages.is_empty() {
+        let ok = sc.chains.iter().chain(&sc.shortest).all(|c| {
+            c.html_load
+                .as_ref()
+                .is_none_or(|r| r.as_ref().is_ok_and(|(s, shown)| *shown && *s < 10.0))
+        });
+        g.push(Goal {
+            what: "Report page opens in headless Chromium (start-up included), every flagged \
+                   item up to the page's limit in full"
+                .into(),
+            target: "seconds (< 10 s)".into(),
+            measured: pages.join(" / "),
+            met: Some(ok),
+            why: String::new(),
+        });
+    }
     let lost: Vec<String> = sc
         .chains
         .iter()
@@ -396,7 +425,8 @@ fn scale_section(s: &mut String, r: &Results) {
     let _ = writeln!(
         s,
         "| upload | size | screen-text | evaluate-policy | write-report | items listed / counted \
-         only | over threshold | report JSON / HTML (MiB) |\n|---|---|---|---|---|---|---|---|"
+         only | over threshold | report JSON / HTML (MiB) | page in Chromium |\n\
+         |---|---|---|---|---|---|---|---|---|"
     );
     let cell = |r: &Option<crate::scale::StageRun>| {
         r.as_ref().map_or("—".to_string(), |r| {
@@ -409,7 +439,7 @@ fn scale_section(s: &mut String, r: &Results) {
     for c in sc.chains.iter().chain(&sc.shortest) {
         let _ = writeln!(
             s,
-            "| {}{} | {:.1} MB | {} | {} | {} | {} / {} | {} | {:.1} / {:.1} |",
+            "| {}{} | {:.1} MB | {} | {} | {} | {} / {} | {} | {:.1} / {:.1} | {} |",
             c.label,
             c.failure
                 .as_ref()
@@ -423,7 +453,13 @@ fn scale_section(s: &mut String, r: &Results) {
             c.unlisted,
             c.over_threshold,
             c.report_json_mib,
-            c.report_html_mib
+            c.report_html_mib,
+            match &c.html_load {
+                Some(Ok((secs, true))) => format!("{secs:.1} s, every item in full shown"),
+                Some(Ok((secs, false))) => format!("{secs:.1} s, **items missing**"),
+                Some(Err(e)) => format!("failed: {e}"),
+                None => "no chromium".into(),
+            }
         );
     }
     if let Some(Ok(m)) = &sc.modctl {

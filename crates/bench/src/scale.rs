@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use moderation_core::model::Report;
+use moderation_core::report::{MAX_BELOW_IN_FULL, MAX_FLAGGED_IN_FULL};
 use moderation_core::spool::VerdictCounts;
 use moderation_tests::fake_aws::{FakeAws, Faults};
 
@@ -41,6 +42,9 @@ pub struct ChainRun {
     pub needs_review: u64,
     pub report_json_mib: f64,
     pub report_html_mib: f64,
+    /// Headless Chromium: seconds from start to the loaded page's DOM (with the browser's own
+    /// start-up), and whether the first item over the threshold is on it.
+    pub html_load: Option<Result<(f64, bool), String>>,
     pub failure: Option<String>,
 }
 
@@ -182,6 +186,7 @@ async fn chain_steps(
     let html = json.with_extension("html");
     run.report_json_mib = mib(&json);
     run.report_html_mib = mib(&html);
+
     let file = std::fs::File::open(&json).map_err(|e| format!("{}: {e}", json.display()))?;
     let report: Report<VerdictCounts> = serde_json::from_reader(std::io::BufReader::new(file))
         .map_err(|e| format!("{}: {e}", json.display()))?;
@@ -191,6 +196,20 @@ async fn chain_steps(
     run.counted = report.summary.items;
     run.over_threshold = report.summary.over_threshold;
     run.needs_review = report.summary.needs_review;
+    let flagged = c.violation + c.no_violation + c.needs_review + c.none;
+    let below_in_full = if c.below_threshold > MAX_BELOW_IN_FULL as u64 || run.unlisted > 0 {
+        0
+    } else {
+        c.below_threshold
+    };
+    let in_full = flagged.min(MAX_FLAGGED_IN_FULL as u64) + below_in_full;
+    run.html_load = moderation_tests::chromium().map(|browser| {
+        let started = Instant::now();
+        let page = std::fs::canonicalize(&html).map_err(|e| format!("{}: {e}", html.display()))?;
+        let dom = moderation_tests::try_dump_dom(&browser, &moderation_tests::file_url(&page), 0)?;
+        let shown = dom.matches("<section class=\"item ").count() as u64;
+        Ok((started.elapsed().as_secs_f64(), shown == in_full))
+    });
     if run.counted != run.messages {
         return Err(format!(
             "the report counts {} items for {} messages",

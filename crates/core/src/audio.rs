@@ -101,6 +101,7 @@ impl AudioDeps<'_> {
             languages: self.languages,
             translator: self.translator,
             known_language,
+            progress: None,
         }
     }
 }

@@ -9,6 +9,12 @@ use crate::error::Result;
 use crate::event::ObjectRef;
 use crate::model::{CategoryScores, Evaluation, Item, Usage, Verdict};
 
+/// Told how far a long stage has got (modctl's progress bar); the Lambdas pass none.
+pub trait Progress: Send + Sync {
+    /// `n` more messages of the upload screened (scored, from cache, or settled by rules).
+    fn screened(&self, n: u64);
+}
+
 /// A source object opened for streaming; large bodies are spooled to disk, never held whole.
 pub struct OpenedObject {
     pub reader: Box<dyn Read + Send>,

@@ -240,9 +240,9 @@ pub const MAX_BELOW_IN_FULL: usize = 500;
 pub const MAX_BELOW_LISTED: usize = 2_000;
 /// Items over the threshold or held for review shown in full; past this they are one line
 /// each (a moderator reads a few thousand, and a page of a million must still open).
-pub const MAX_FLAGGED_IN_FULL: usize = 5_000;
+pub const MAX_FLAGGED_IN_FULL: usize = 2_000;
 /// Flagged items shown one line each after those; the rest are counted and left to the JSON.
-pub const MAX_FLAGGED_LISTED: usize = 20_000;
+pub const MAX_FLAGGED_LISTED: usize = 10_000;
 /// Error lines shown; the JSON report has them all.
 const MAX_ERRORS_SHOWN: usize = 200;
 /// Characters of a collapsed item's text shown.

@@ -90,6 +90,8 @@ pub struct ScreenDeps<'a> {
     /// The language every message is in, when the source says (a transcript whose language
     /// Transcribe identified): nothing is identified per message.
     pub known_language: Option<Identified>,
+    /// Told of each chunk of messages screened.
+    pub progress: Option<&'a dyn crate::ports::Progress>,
 }
 
 /// One identifier call's answer per text.
@@ -637,12 +639,14 @@ pub async fn screen_text_object_as(
         languages: deps.languages,
         translator: deps.translator,
         known_language: deps.known_language.clone(),
+        progress: None,
     };
     let threshold = cfg.thresholds.for_kind(SourceKind::Text);
-    // The parser runs on a blocking thread and hands over chunks of messages; two chunks are
-    // scored at once so the detector never waits for a chunk's slowest call, and calls in
-    // flight stay within `max_concurrency` across both.
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<ParsedMessage>>(2);
+    // The parser runs on a blocking thread and hands over chunks of messages; several chunks
+    // are scored at once, enough to keep `max_concurrency` calls busy and to hide each chunk's
+    // slowest call, while the semaphore holds the calls in flight to `max_concurrency`.
+    let in_flight = chunks_in_flight(cfg.max_concurrency);
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<ParsedMessage>>(in_flight);
     let parse_opts = cfg.parse.clone();
     let parser = tokio::task::spawn_blocking(move || {
         let mut chunk = Chunk::default();
@@ -663,9 +667,13 @@ pub async fn screen_text_object_as(
     let chunks = stream::poll_fn(|cx| rx.poll_recv(cx));
     let mut screened = chunks
         .map(|chunk| screen_chunk(chunk, &chunk_deps, threshold, cfg.max_concurrency, &state))
-        .buffered(2);
+        .buffered(in_flight);
     while let Some((items, errors, usage)) = screened.next().await {
+        let n = items.len() as u64;
         out.add(items, errors, &usage)?;
+        if let Some(p) = deps.progress {
+            p.screened(n);
+        }
     }
     drop(screened);
     let parsed = parser
@@ -691,10 +699,16 @@ pub async fn screen_text_object_as(
 }
 
 /// Messages scored together: at most this many, or this many bytes of text. Small enough that
-/// the chunks in flight (two scored, two queued, one filling) cost a few MiB, large enough to
-/// fill the detector's batches; two chunks at once hide each one's slowest call.
+/// the chunks in flight cost a few MiB, large enough to fill the detector's batches.
 const CHUNK_MESSAGES: usize = 500;
 const CHUNK_BYTES: usize = 256 * 1024;
+
+/// Chunks scored at once: a chunk of short messages makes about 50 detector calls, and a
+/// chunk's last calls leave slots idle, so twice the calls allowed in flight are kept ready
+/// (two chunks at least; 128 calls in flight need six).
+fn chunks_in_flight(max_concurrency: usize) -> usize {
+    (max_concurrency * 2).div_ceil(CHUNK_MESSAGES / 10).max(2)
+}
 
 /// The chunk the parser is filling.
 #[derive(Default)]

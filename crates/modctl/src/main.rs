@@ -382,6 +382,7 @@ impl Chain {
             languages: self.languages.as_ref(),
             translator: self.translator.as_deref(),
             known_language: None,
+            progress: Some(self.progress.as_ref()),
         }
     }
 

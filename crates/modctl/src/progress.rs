@@ -5,7 +5,7 @@
 //! or with `--quiet`, nothing is drawn, so piped or scripted output is unchanged.
 
 use std::io::IsTerminal;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -20,6 +20,11 @@ pub struct Progress {
     enabled: bool,
     bar: Mutex<Option<ProgressBar>>,
     judged: AtomicU64,
+    /// A chat log's bar counts messages as screening reports them; audio and images count the
+    /// segments sent to the detector.
+    counts_messages: AtomicBool,
+    /// Drawn nowhere (tests).
+    hidden: bool,
 }
 
 impl Progress {
@@ -29,6 +34,20 @@ impl Progress {
             enabled: !quiet && std::io::stderr().is_terminal(),
             bar: Mutex::new(None),
             judged: AtomicU64::new(0),
+            counts_messages: AtomicBool::new(false),
+            hidden: false,
+        })
+    }
+
+    /// A bar that counts but draws nowhere.
+    #[cfg(test)]
+    fn hidden() -> Arc<Self> {
+        Arc::new(Progress {
+            enabled: true,
+            bar: Mutex::new(None),
+            judged: AtomicU64::new(0),
+            counts_messages: AtomicBool::new(false),
+            hidden: true,
         })
     }
 
@@ -45,13 +64,17 @@ impl Progress {
     pub fn begin(&self, label: &str, expected: Option<u64>) {
         self.end();
         self.judged.store(0, Ordering::Relaxed);
+        self.counts_messages
+            .store(expected.is_some(), Ordering::Relaxed);
         if !self.enabled {
             return;
         }
-        let bar = match expected {
-            Some(n) => ProgressBar::with_draw_target(Some(n.max(1)), ProgressDrawTarget::stderr()),
-            None => ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr()),
+        let target = if self.hidden {
+            ProgressDrawTarget::hidden()
+        } else {
+            ProgressDrawTarget::stderr()
         };
+        let bar = ProgressBar::with_draw_target(expected.map(|n| n.max(1)), target);
         let template = if expected.is_some() {
             "{spinner} {prefix} [{bar:25}] {human_pos}/{human_len} messages scored{msg} \
              ({rate}, ETA {eta})"
@@ -81,8 +104,15 @@ impl Progress {
     }
 
     fn scored(&self, n: usize) {
+        if self.counts_messages.load(Ordering::Relaxed) {
+            return;
+        }
+        self.advance(n as u64);
+    }
+
+    fn advance(&self, n: u64) {
         if let Some(bar) = self.current() {
-            bar.inc(n as u64);
+            bar.inc(n);
             // Long messages are split into several segments: the count can pass the estimate.
             if bar.length().is_some_and(|len| bar.position() > len) {
                 bar.set_length(bar.position());
@@ -99,6 +129,16 @@ impl Progress {
                 bar.set_position(len);
             }
             bar.set_message(format!(", {n} judged against the policy"));
+        }
+    }
+}
+
+/// Screening reports chat messages as they are done: repeated lines are scored once, so the
+/// detector's calls would undercount them.
+impl moderation_core::ports::Progress for Progress {
+    fn screened(&self, n: u64) {
+        if self.counts_messages.load(Ordering::Relaxed) {
+            self.advance(n);
         }
     }
 }
@@ -214,5 +254,21 @@ mod tests {
         quiet.scored(3);
         quiet.judged();
         quiet.end();
+    }
+
+    #[test]
+    fn a_chat_log_counts_messages_screened_and_audio_counts_segments() {
+        use moderation_core::ports::Progress as _;
+        let p = Progress::hidden();
+        p.begin("chat.txt", Some(10));
+        // Repeated lines are scored once: the detector's calls do not count for a log.
+        p.scored(4);
+        p.screened(6);
+        assert_eq!(p.current().expect("bar").position(), 6);
+        p.begin("voice.wav", None);
+        p.scored(3);
+        p.screened(5);
+        assert_eq!(p.current().expect("bar").position(), 3);
+        p.end();
     }
 }

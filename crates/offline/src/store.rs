@@ -186,9 +186,14 @@ impl WriteObjects for FolderStore {
     ) -> CoreResult<()> {
         let path = self.checked(bucket, key)?;
         let dir = parent_dir(&path, key)?;
-        // Copied beside the document, then renamed: the temp file may be on another disk.
+        // Copied beside the document, then renamed: the temp file may be on another disk. A
+        // new file, not `fs::copy`, so the document gets the usual permissions rather than the
+        // temp file's owner-only ones.
         let tmp = temp_beside(dir);
-        fs::copy(from, &tmp).map_err(|e| io_err(&tmp, e))?;
+        let mut source = fs::File::open(from).map_err(|e| io_err(from, e))?;
+        let mut dest = fs::File::create(&tmp).map_err(|e| io_err(&tmp, e))?;
+        io::copy(&mut source, &mut dest).map_err(|e| io_err(&tmp, e))?;
+        drop(dest);
         fs::rename(&tmp, &path).map_err(|e| io_err(&path, e))
     }
 }
@@ -314,6 +319,37 @@ mod tests {
             Some(b"{}".to_vec())
         );
         assert_eq!(s.get_bytes("b", "missing.json").await.expect("get"), None);
+    }
+
+    #[tokio::test]
+    async fn a_file_is_written_like_a_body_with_the_usual_permissions() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let s = FolderStore::new(dir.path());
+        // Temp files are owner-only; the document must not inherit that.
+        let temp = tempfile::NamedTempFile::new().expect("temp file");
+        std::fs::write(temp.path(), b"{\"items\":[]}").expect("write");
+        s.put_file("b", "reports/x.json", temp.path(), "application/json")
+            .await
+            .expect("put_file");
+        s.put("b", "reports/y.json", b"{}".to_vec(), "application/json")
+            .await
+            .expect("put");
+        assert_eq!(
+            s.get_bytes("b", "reports/x.json").await.expect("get"),
+            Some(b"{\"items\":[]}".to_vec())
+        );
+        let mode = |k: &str| {
+            std::fs::metadata(dir.path().join("b").join(k))
+                .expect("metadata")
+                .permissions()
+                .mode()
+        };
+        assert_eq!(mode("reports/x.json"), mode("reports/y.json"));
+        let missing = s
+            .put_file("b", "reports/z.json", Path::new("/nonexistent"), "x")
+            .await;
+        assert!(matches!(missing, Err(CoreError::Io { .. })), "{missing:?}");
     }
 
     #[tokio::test]

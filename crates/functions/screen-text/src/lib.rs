@@ -181,6 +181,7 @@ impl App {
             languages: self.languages.as_ref(),
             translator: self.translator.as_deref(),
             known_language: None,
+            progress: None,
         }
     }
 
