@@ -395,7 +395,10 @@ async fn judge_picture<I>(
 
 /// Conversations whose recent messages are remembered for context; past this many the memory
 /// starts afresh, so a log of a million one-line conversations costs no more than a small one.
-const CONTEXT_CONVERSATIONS: usize = 4_096;
+const CONTEXT_CONVERSATIONS: usize = 1_024;
+/// Characters of an earlier message kept as context: enough for the judge to follow the
+/// conversation, and the window's memory stays a few MiB however long the messages are.
+const CONTEXT_CHARS: usize = 1_000;
 
 /// The last few messages of each conversation, as they stream past, for the judge's context.
 /// Items without a conversation (a plain TXT log) get none: their neighbours may be unrelated.
@@ -436,7 +439,8 @@ impl ContextWindow {
         if q.len() == self.per_conversation {
             q.pop_front();
         }
-        let mut slim = Item::new(item.id.clone(), item.text.clone());
+        let text: String = item.text.chars().take(CONTEXT_CHARS).collect();
+        let mut slim = Item::new(item.id.clone(), text);
         slim.user.clone_from(&item.user);
         slim.conversation = Some(conv.to_string());
         q.push_back(slim);
@@ -781,7 +785,11 @@ fn apply_verdicts(
             item.verdict = Some(d.verdict);
             item.evaluation = d.evaluation;
         }
-        hold_untrusted(&mut item, is_picture, &picture_text, reads_instructions);
+        // The picture's own text counts for the picture item whether or not a multimodal model
+        // looked at it (a text judge answering on the label summary can be addressed too).
+        let the_picture =
+            settings.kind == SourceKind::Image && item.id == crate::screen_image::PICTURE_ITEM;
+        hold_untrusted(&mut item, the_picture, &picture_text, reads_instructions);
         held |= item.review_reason.is_some();
         out.push(&item)?;
     }

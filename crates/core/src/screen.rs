@@ -821,7 +821,7 @@ impl ScreenedWriter {
     /// status: failed when the file could not be read to its end, partial when a detector
     /// failed or any item waits for a person.
     pub fn finish(
-        mut self,
+        self,
         doc: StageDocument,
         notes: Vec<String>,
         failure: Option<String>,
@@ -833,13 +833,13 @@ impl ScreenedWriter {
         } else {
             Status::Complete
         };
-        if let Some(f) = failure {
-            self.errors.push(ErrorEntry::new(STAGE, None, f));
-        }
+        // Notes about the file and why it failed come first: the cap on the stage's own
+        // entries must never hide them.
         let mut errors: Vec<ErrorEntry> = notes
             .into_iter()
             .map(|n| ErrorEntry::new("parse", None, n))
             .collect();
+        errors.extend(failure.map(|f| ErrorEntry::new(STAGE, None, f)));
         errors.extend(self.errors.into_entries());
         let mut doc = doc.with_items(self.items.finish()?);
         doc.usage.add(&self.usage);

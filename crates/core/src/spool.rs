@@ -172,11 +172,13 @@ impl<'de> Deserialize<'de> for SpooledItems {
                 f.write_str("an array of items")
             }
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<SpooledItems, A::Error> {
-                let mut spool = ItemSpool::new().map_err(de::Error::custom)?;
+                // A spool that cannot be written (a full /tmp) is not a broken document.
+                let failed = |e: Error| de::Error::custom(format!("{SPOOL_FAILED}{e}"));
+                let mut spool = ItemSpool::new().map_err(failed)?;
                 while let Some(item) = seq.next_element::<Item>()? {
-                    spool.push(&item).map_err(de::Error::custom)?;
+                    spool.push(&item).map_err(failed)?;
                 }
-                spool.finish().map_err(de::Error::custom)
+                spool.finish().map_err(failed)
             }
         }
         d.deserialize_seq(ToSpool)
@@ -302,6 +304,10 @@ fn reindent(compact: &[u8], depth: usize, out: &mut impl Write) -> std::io::Resu
     }
     out.write_all(&compact[run.min(compact.len())..])
 }
+
+/// How an error of the spool itself starts when it surfaces through the JSON parser, so the
+/// reader can tell it from a broken document (see `stage::read_document`).
+pub const SPOOL_FAILED: &str = "spooling the items failed: ";
 
 /// The items of a document that is read only for its other fields: counted, never held.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

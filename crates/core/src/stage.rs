@@ -110,20 +110,28 @@ pub async fn read_document<T: serde::de::DeserializeOwned + Send + 'static>(
         let reader = std::io::BufReader::with_capacity(64 * 1024, opened.reader);
         serde_json::from_reader(reader)
             .map(Some)
-            .map_err(|source| match source.classify() {
-                // A read that failed is not a broken document: retrying may help.
-                serde_json::error::Category::Io => Error::Io {
-                    path: owned_key,
-                    source: source.into(),
-                },
-                _ => Error::Document {
-                    key: owned_key,
-                    source,
-                },
-            })
+            .map_err(|source| document_error(owned_key, source))
     })
     .await
     .map_err(|e| Error::Input(format!("document reader task failed: {e}")))?
+}
+
+/// What a failed parse of a stored document means: a read, or a spool write, that failed is
+/// not a broken document, and retrying may help (a full /tmp frees up when the instance is
+/// replaced); anything else is the document's fault.
+fn document_error(key: String, source: serde_json::Error) -> Error {
+    let spool = source.to_string().starts_with(crate::spool::SPOOL_FAILED);
+    match source.classify() {
+        serde_json::error::Category::Io => Error::Io {
+            path: key,
+            source: source.into(),
+        },
+        _ if spool => Error::Io {
+            path: key,
+            source: std::io::Error::other(source),
+        },
+        _ => Error::Document { key, source },
+    }
 }
 
 pub async fn get_json<T: serde::de::DeserializeOwned>(
@@ -437,4 +445,26 @@ pub async fn read_config_uri(store: &dyn ObjectStore, uri: &str) -> Result<Strin
         })?
     };
     String::from_utf8(bytes).map_err(|e| Error::Config(format!("{uri}: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_spool_that_cannot_be_written_is_retried_and_a_broken_document_is_not() {
+        let full: serde_json::Error = serde::de::Error::custom(format!(
+            "{}temp file of items: No space left on device",
+            crate::spool::SPOOL_FAILED
+        ));
+        let e = document_error("screened/x.json".into(), full);
+        assert!(matches!(e, Error::Io { .. }) && e.is_retryable(), "{e}");
+        let broken =
+            serde_json::from_str::<StageDocument>("{\"schema\": 1}").expect_err("not a document");
+        let e = document_error("screened/x.json".into(), broken);
+        assert!(
+            matches!(e, Error::Document { .. }) && !e.is_retryable(),
+            "{e}"
+        );
+    }
 }

@@ -191,10 +191,15 @@ impl WriteObjects for FolderStore {
         // temp file's owner-only ones.
         let tmp = temp_beside(dir);
         let mut source = fs::File::open(from).map_err(|e| io_err(from, e))?;
-        let mut dest = fs::File::create(&tmp).map_err(|e| io_err(&tmp, e))?;
-        io::copy(&mut source, &mut dest).map_err(|e| io_err(&tmp, e))?;
-        drop(dest);
-        fs::rename(&tmp, &path).map_err(|e| io_err(&path, e))
+        let copied = fs::File::create(&tmp)
+            .and_then(|mut dest| io::copy(&mut source, &mut dest))
+            .map_err(|e| io_err(&tmp, e))
+            .and_then(|_| fs::rename(&tmp, &path).map_err(|e| io_err(&path, e)));
+        if copied.is_err() {
+            // A half-written copy must not linger beside the documents.
+            let _ = fs::remove_file(&tmp);
+        }
+        copied
     }
 }
 
