@@ -142,6 +142,7 @@ async fn screen(lines: &[String]) -> Vec<Item> {
         translator: None,
         known_language: None,
         progress: None,
+        stop_at: None,
     };
     let messages = lines
         .iter()

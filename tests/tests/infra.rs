@@ -404,3 +404,45 @@ fn functions_that_read_missing_keys_may_list_the_bucket_unconditionally() {
         );
     }
 }
+
+#[test]
+fn uploads_cut_short_by_the_time_limit_alarm() {
+    // screen-text logs `time_limit: true` (tests/tests/streaming.rs checks the line); both
+    // functions that screen chat logs count it, and the count has an alarm.
+    let t = template();
+    let resources = t["Resources"].as_mapping().expect("Resources");
+    let mut counted = BTreeSet::new();
+    let mut metric = None;
+    for (_, res) in resources {
+        let props = &res["Properties"];
+        if res["Type"].as_str() == Some("AWS::Logs::MetricFilter")
+            && props["FilterPattern"].as_str() == Some("{ $.fields.time_limit IS TRUE }")
+        {
+            counted.insert(
+                untag(&props["LogGroupName"])
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+            );
+            metric = props["MetricTransformations"][0]["MetricName"]
+                .as_str()
+                .map(str::to_string);
+        }
+    }
+    assert_eq!(
+        counted,
+        BTreeSet::from([
+            "ScreenTextLogGroup".to_string(),
+            "TranscribeAudioLogGroup".to_string()
+        ])
+    );
+    let metric = metric.expect("a metric");
+    assert!(
+        resources.values().any(|res| {
+            res["Type"].as_str() == Some("AWS::CloudWatch::Alarm")
+                && res["Properties"]["MetricName"].as_str() == Some(metric.as_str())
+                && !res["Properties"]["AlarmActions"].is_null()
+        }),
+        "no alarm on {metric}"
+    );
+}

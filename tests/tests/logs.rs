@@ -1,41 +1,14 @@
 //! The functions' logs: JSON lines that name the stage and the source on every line, and never
 //! carry message text or user ids at INFO (chat text can be personal data).
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
-use moderation_tests::{event, fixture, stage_uploads, workspace_root, Apps};
+use moderation_tests::{event, fixture, stage_uploads, workspace_root, Apps, LogCapture};
 use serde_json::Value;
-use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::EnvFilter;
-
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .map_err(|_| std::io::Error::other("poisoned"))?
-            .extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'w> MakeWriter<'w> for Capture {
-    type Writer = Capture;
-    fn make_writer(&'w self) -> Capture {
-        self.clone()
-    }
-}
 
 // Single-threaded so the thread-local subscriber sees every task.
 #[tokio::test(flavor = "current_thread")]
 async fn info_logs_name_stage_and_source_and_carry_no_chat_text() {
-    let capture = Capture::default();
+    let capture = LogCapture::default();
     let _guard = tracing::subscriber::set_default(moderation_core::telemetry::json_subscriber(
         EnvFilter::new("info"),
         capture.clone(),
@@ -52,8 +25,7 @@ async fn info_logs_name_stage_and_source_and_carry_no_chat_text() {
         .await
         .expect("evaluate");
 
-    let bytes = capture.0.lock().expect("lock").clone();
-    let text = String::from_utf8(bytes).expect("utf-8 logs");
+    let text = capture.text();
     let lines: Vec<Value> = text
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))

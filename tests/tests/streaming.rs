@@ -239,6 +239,7 @@ async fn repeated_lines_are_scored_once_and_calls_in_flight_stay_within_the_limi
         translator: None,
         known_language: None,
         progress: None,
+        stop_at: None,
     };
     let cfg = ScreenConfig {
         thresholds: Thresholds::uniform(0.5),
@@ -285,4 +286,167 @@ fn a_small_document_has_no_unlisted_key() {
     );
     let json = serde_json::to_string(&doc).expect("serialises");
     assert!(!json.contains("unlisted"), "{json}");
+}
+
+/// Scores 0.1; its first call takes longer than the invocation has, as a throttled quota would.
+#[derive(Default)]
+struct SlowStart {
+    calls: AtomicUsize,
+}
+
+#[async_trait]
+impl ToxicityDetector for SlowStart {
+    fn name(&self) -> &str {
+        "slow start"
+    }
+
+    fn limits(&self) -> SegmentLimits {
+        SegmentLimits {
+            max_segments: 10,
+            max_segment_bytes: 1024,
+            max_request_bytes: 10 * 1024,
+        }
+    }
+
+    async fn detect(&self, segments: &[String]) -> moderation_core::Result<Vec<ToxicityScore>> {
+        if self.calls.fetch_add(1, Ordering::SeqCst) == 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(2_500)).await;
+        }
+        Ok(segments
+            .iter()
+            .map(|_| ToxicityScore {
+                toxicity: 0.1,
+                ..Default::default()
+            })
+            .collect())
+    }
+}
+
+#[tokio::test]
+async fn an_upload_cut_off_by_the_time_limit_is_reported_as_far_as_it_was_screened() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path();
+    let key = "incoming/text/endless.txt";
+    let path = root.join(FIXTURE_BUCKET).join(key);
+    std::fs::create_dir_all(path.parent().expect("folder")).expect("mkdir");
+    const TOTAL: usize = 12_000;
+    let text: String = (0..TOTAL)
+        .map(|i| format!("{} of the match, line {i}\n", line(i)))
+        .collect();
+    std::fs::write(&path, text).expect("write upload");
+
+    let mut apps = Apps::offline(root).await;
+    let config = with_offline_vars(root, |v| {
+        screen_text::Config::from_vars(v).expect("screen-text config")
+    });
+    apps.screen = screen_text::App::from_parts(
+        Arc::new(FolderStore::new(root)),
+        Arc::new(SlowStart::default()),
+        RuleFilter::default_list().expect("rules"),
+        &screen_text::Config {
+            concurrency: 3,
+            ..config
+        },
+    );
+    // The invocation has a second: the first chunks are handed over at once, and by the time
+    // the slow first call returns no new chunk may start.
+    let mut context = lambda_runtime::Context::default();
+    context.deadline = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_millis() as u64
+        + 1_000;
+    // One SQS batch: the long upload, then a short one that finds the time already spent.
+    let next = "incoming/text/next-in-batch.txt";
+    std::fs::write(root.join(FIXTURE_BUCKET).join(next), "gg\n").expect("write upload");
+    let record = |id: &str, key: &str| {
+        serde_json::json!({"messageId": id, "eventSource": "aws:sqs",
+            "attributes": {"ApproximateReceiveCount": "1"},
+            "body": serde_json::json!({"Records":[{"eventSource":"aws:s3",
+                "eventName":"ObjectCreated:Put",
+                "s3":{"bucket":{"name":FIXTURE_BUCKET},"object":{"key":key}}}]}).to_string()})
+    };
+    let payload = serde_json::json!({"Records": [record("m-long", key), record("m-next", next)]});
+    let capture = moderation_tests::LogCapture::default();
+    {
+        // The test's runtime is single-threaded, so this subscriber sees the stage's lines.
+        let _logs = tracing::subscriber::set_default(moderation_core::telemetry::json_subscriber(
+            tracing_subscriber::EnvFilter::new("warn"),
+            capture.clone(),
+        ));
+        let answer = screen_text::handler(
+            lambda_runtime::LambdaEvent::new(payload, context),
+            &apps.screen,
+        )
+        .await
+        .expect("screen-text writes what it screened");
+        // The long one is done with; the short one is left for a redelivery, not reported
+        // as screened up to nothing.
+        assert_eq!(
+            answer,
+            serde_json::json!({"batchItemFailures": [{"itemIdentifier": "m-next"}]})
+        );
+    }
+    let next_id = keys::source_id(FIXTURE_BUCKET, next);
+    assert!(!root
+        .join(FIXTURE_BUCKET)
+        .join(keys::screened_key(&next_id))
+        .exists());
+    // What the template's metric filter counts (tests/tests/infra.rs holds the pattern).
+    assert!(
+        capture.text().lines().any(|l| {
+            serde_json::from_str::<serde_json::Value>(l)
+                .is_ok_and(|v| v["fields"]["time_limit"] == serde_json::json!(true))
+        }),
+        "no time_limit line in {}",
+        capture.text()
+    );
+
+    let id = keys::source_id(FIXTURE_BUCKET, key);
+    let screened: StageDocument = read_doc(root, &keys::screened_key(&id));
+    let n = screened.items.len();
+    assert!(n > 0 && n < TOTAL, "{n} of {TOTAL} messages screened");
+    // Whole chunks from the top of the file, in order: the rest is named, not guessed at.
+    let ids: Vec<String> = (1..=n).map(|i| format!("line-{i}")).collect();
+    assert_eq!(
+        screened
+            .items
+            .iter()
+            .map(|i| i.id.clone())
+            .collect::<Vec<_>>(),
+        ids
+    );
+    assert_eq!(screened.status, moderation_core::model::Status::Failed);
+    let why = screened
+        .errors
+        .iter()
+        .find(|e| e.message.contains("time limit"))
+        .unwrap_or_else(|| panic!("no time-limit error in {:?}", screened.errors));
+    assert!(
+        why.message.contains(&format!(
+            "after screening {n} messages, through message line-{n};"
+        )),
+        "{}",
+        why.message
+    );
+    assert!(why.message.starts_with(key), "{}", why.message);
+
+    // The chain carries it on: the report says the screening failed and why.
+    run_chain(
+        FIXTURE_BUCKET,
+        vec![keys::screened_key(&id)],
+        |stage, obj| {
+            let apps = &apps;
+            async move { dispatch(apps, stage, &obj.key).await }
+        },
+    )
+    .await
+    .expect("chain");
+    let report: Report = read_doc(root, &keys::report_json_key(&id));
+    assert_eq!(report.status, moderation_core::model::Status::Failed);
+    assert_eq!(report.summary.items, n as u64);
+    assert!(report
+        .errors
+        .iter()
+        .any(|e| e.message.contains("the rest of the file was not screened")));
 }

@@ -285,6 +285,7 @@ mod tests {
             translator: None,
             known_language: None,
             progress: None,
+            stop_at: None,
         };
         let msg = ParsedMessage {
             id: "line-1".into(),
@@ -326,6 +327,7 @@ mod tests {
             translator: None,
             known_language: None,
             progress: None,
+            stop_at: None,
         };
         let mut msgs: Vec<ParsedMessage> = (0..24)
             .map(|i| ParsedMessage {

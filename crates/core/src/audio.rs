@@ -102,6 +102,7 @@ impl AudioDeps<'_> {
             translator: self.translator,
             known_language,
             progress: None,
+            stop_at: None,
         }
     }
 }

@@ -73,6 +73,10 @@ pub enum Error {
     },
     #[error("{0}")]
     Input(String),
+    /// The invocation's time ran out before this work started (an earlier record of the same
+    /// delivery used it): a redelivery can do it.
+    #[error("no time left in this invocation to start {0}; left for a redelivery")]
+    OutOfTime(String),
 }
 
 impl Error {
@@ -80,7 +84,7 @@ impl Error {
     pub fn is_retryable(&self) -> bool {
         match self {
             Error::Service { kind, .. } => kind.is_retryable(),
-            Error::Io { .. } => true,
+            Error::Io { .. } | Error::OutOfTime(_) => true,
             _ => false,
         }
     }

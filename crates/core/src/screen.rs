@@ -92,6 +92,11 @@ pub struct ScreenDeps<'a> {
     pub known_language: Option<Identified>,
     /// Told of each chunk of messages screened.
     pub progress: Option<&'a dyn crate::ports::Progress>,
+    /// Start no new chunk of an upload after this (the invocation's deadline less the time to
+    /// write the document, [`crate::stage::stop_before`]): the messages screened by then are
+    /// written with status `failed` and a reason naming the last one, instead of the function
+    /// timing out with nothing written. `None`: no limit (modctl, tests).
+    pub stop_at: Option<std::time::Instant>,
 }
 
 /// One identifier call's answer per text.
@@ -611,6 +616,9 @@ pub async fn screen_text_object_as(
     if let Some(why) = superseded(deps.store, &obj.bucket, id, obj.sequencer.as_deref()).await {
         return Ok(Outcome::Ignored(why));
     }
+    if deps.stop_at.is_some_and(|t| std::time::Instant::now() >= t) {
+        return Err(Error::OutOfTime(obj.uri()));
+    }
     let opened = match deps.store.open(obj).await {
         Ok(o) => o,
         Err(Error::NotFound { uri }) => {
@@ -640,6 +648,7 @@ pub async fn screen_text_object_as(
         translator: deps.translator,
         known_language: deps.known_language.clone(),
         progress: None,
+        stop_at: None,
     };
     let threshold = cfg.thresholds.for_kind(SourceKind::Text);
     // The parser runs on a blocking thread and hands over chunks of messages; several chunks
@@ -648,21 +657,26 @@ pub async fn screen_text_object_as(
     let in_flight = chunks_in_flight(cfg.max_concurrency);
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<ParsedMessage>>(in_flight);
     let parse_opts = cfg.parse.clone();
+    let stop_at = deps.stop_at;
     let parser = tokio::task::spawn_blocking(move || {
         let mut chunk = Chunk::default();
-        let parsed = parse_messages_each(format, opened.reader, &parse_opts, &mut |m| match chunk
-            .add(m)
-        {
-            Some(full) => tx
-                .blocking_send(full)
-                .map_err(|_| "screening stopped".to_string()),
-            None => Ok(()),
+        let mut handed = Handed::default();
+        let parsed = parse_messages_each(format, opened.reader, &parse_opts, &mut |m| {
+            let Some(full) = chunk.add(m) else {
+                return Ok(());
+            };
+            if stop_at.is_some_and(|t| std::time::Instant::now() >= t) {
+                return Err(handed.out_of_time());
+            }
+            handed.add(&full);
+            tx.blocking_send(full)
+                .map_err(|_| "screening stopped".to_string())
         });
         if !chunk.messages.is_empty() {
             // Messages before a failure part-way through the file are screened too.
             let _ = tx.blocking_send(chunk.messages);
         }
-        parsed
+        (parsed, handed)
     });
     let chunks = stream::poll_fn(|cx| rx.poll_recv(cx));
     let mut screened = chunks
@@ -676,9 +690,17 @@ pub async fn screen_text_object_as(
         }
     }
     drop(screened);
-    let parsed = parser
+    let (parsed, handed) = parser
         .await
         .map_err(|e| Error::Input(format!("parser task failed: {e}")))?;
+    if handed.cut && handed.messages == 0 {
+        // Nothing screened to show: better a redelivery with the whole time than a report.
+        return Err(Error::OutOfTime(obj.uri()));
+    }
+    if handed.cut {
+        // The template's metric filter counts `time_limit` lines and alarms on them.
+        warn!(key = %obj.key, time_limit = true, "time limit: the rest of the upload is not screened");
+    }
     let (notes, failure) = match parsed {
         Ok(notes) => (notes, None),
         Err(reason) => (Vec::new(), Some(format!("{}: {reason}", obj.key))),
@@ -708,6 +730,39 @@ const CHUNK_BYTES: usize = 256 * 1024;
 /// (two chunks at least; 128 calls in flight need six).
 fn chunks_in_flight(max_concurrency: usize) -> usize {
     (max_concurrency * 2).div_ceil(CHUNK_MESSAGES / 10).max(2)
+}
+
+/// What the parser has handed over to be scored, to say where a cut-off upload stopped.
+#[derive(Default)]
+struct Handed {
+    messages: u64,
+    last: Option<String>,
+    /// Stopped for time.
+    cut: bool,
+}
+
+impl Handed {
+    fn add(&mut self, chunk: &[ParsedMessage]) {
+        self.messages += chunk.len() as u64;
+        if let Some(m) = chunk.last() {
+            self.last = Some(m.id.clone());
+        }
+    }
+
+    /// Why the rest of the file is not screened: the invocation's time is nearly up.
+    fn out_of_time(&mut self) -> String {
+        self.cut = true;
+        let through = match &self.last {
+            Some(id) => format!(", through message {id}"),
+            None => String::new(),
+        };
+        format!(
+            "stopped at the function's time limit after screening {} messages{through}; the \
+             rest of the file was not screened. Split the upload into smaller files, or raise \
+             the Comprehend quota (COMPREHEND_TPS) so that it is screened in time",
+            self.messages
+        )
+    }
 }
 
 /// The chunk the parser is filling.

@@ -38,6 +38,21 @@ pub fn now_rfc3339() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
+/// Time kept back from the invocation's deadline to write what was screened: at most this much,
+/// and a fifth of the time left for short timeouts.
+pub const TIME_MARGIN: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// When a stage must stop starting new work to write its document before `deadline` (the
+/// invocation's end): `None` when the deadline has already passed (a runtime that sends none,
+/// or a clock that disagrees), so work is never cut before it starts.
+pub fn stop_before(deadline: std::time::SystemTime) -> Option<std::time::Instant> {
+    let left = deadline.duration_since(std::time::SystemTime::now()).ok()?;
+    if left.is_zero() {
+        return None;
+    }
+    Some(std::time::Instant::now() + left - TIME_MARGIN.min(left / 5))
+}
+
 pub async fn put_json<T: Serialize + Sync>(
     store: &dyn WriteObjects,
     bucket: &str,
@@ -450,6 +465,32 @@ pub async fn read_config_uri(store: &dyn ObjectStore, uri: &str) -> Result<Strin
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn work_stops_a_margin_before_the_deadline() {
+        use std::time::{Duration, Instant, SystemTime};
+        let now = Instant::now();
+        let stop = stop_before(SystemTime::now() + Duration::from_secs(300)).expect("a stop");
+        let left = stop.duration_since(now);
+        // 300 s less the 30 s margin, give or take the test's own time.
+        assert!(
+            left > Duration::from_secs(265) && left < Duration::from_millis(270_500),
+            "{left:?}"
+        );
+        // A short timeout keeps a fifth back, not 30 s it does not have.
+        let stop = stop_before(SystemTime::now() + Duration::from_secs(10)).expect("a stop");
+        let left = stop.duration_since(now);
+        assert!(
+            left > Duration::from_secs(7) && left < Duration::from_millis(8_500),
+            "{left:?}"
+        );
+        // A deadline in the past (none sent, or a skewed clock) does not stop work at once.
+        assert_eq!(stop_before(SystemTime::UNIX_EPOCH), None);
+        assert_eq!(
+            stop_before(SystemTime::now() - Duration::from_secs(1)),
+            None
+        );
+    }
 
     #[test]
     fn a_spool_that_cannot_be_written_is_retried_and_a_broken_document_is_not() {

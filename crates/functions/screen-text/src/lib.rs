@@ -2,6 +2,7 @@
 //! Thin glue: configuration, adapters built once, and [`handler`] over the core stage.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use lambda_runtime::LambdaEvent;
 use moderation_core::config::{Backend, Vars};
@@ -13,7 +14,7 @@ use moderation_core::parse::ParseOptions;
 use moderation_core::ports::{LanguageIdentifier, ObjectStore, ToxicityDetector, Translator};
 use moderation_core::rules::RuleFilter;
 use moderation_core::screen::{screen_text_object_as, ScreenConfig, ScreenDeps, Thresholds};
-use moderation_core::stage::{handle_payload, Outcome};
+use moderation_core::stage::{handle_payload, stop_before, Outcome};
 use moderation_core::{Error, Result};
 use serde_json::Value;
 
@@ -157,8 +158,15 @@ impl App {
     }
 
     pub async fn process(&self, obj: ObjectRef) -> Result<Outcome> {
+        self.process_until(obj, None).await
+    }
+
+    /// [`App::process`] starting no new chunk of messages after `stop_at` (the invocation's
+    /// deadline less the time to write what was screened).
+    pub async fn process_until(&self, obj: ObjectRef, stop_at: Option<Instant>) -> Result<Outcome> {
         let id = moderation_core::keys::source_id(&obj.bucket, &obj.key);
-        self.process_as(obj, id, Trigger::upload()).await
+        self.process_as_until(obj, id, Trigger::upload(), stop_at)
+            .await
     }
 
     /// Screen a chat log under a given id and trigger: transcribe-audio uses this for the
@@ -169,7 +177,22 @@ impl App {
         id: String,
         trigger: Trigger,
     ) -> Result<Outcome> {
-        screen_text_object_as(&obj, &id, trigger, &self.screen_deps(), &self.config).await
+        self.process_as_until(obj, id, trigger, None).await
+    }
+
+    /// [`App::process_as`] starting no new chunk of messages after `stop_at`.
+    pub async fn process_as_until(
+        &self,
+        obj: ObjectRef,
+        id: String,
+        trigger: Trigger,
+        stop_at: Option<Instant>,
+    ) -> Result<Outcome> {
+        let deps = ScreenDeps {
+            stop_at,
+            ..self.screen_deps()
+        };
+        screen_text_object_as(&obj, &id, trigger, &deps, &self.config).await
     }
 
     /// The text path: store, detector, rules, languages (screen-image reads image text with it).
@@ -182,6 +205,7 @@ impl App {
             translator: self.translator.as_deref(),
             known_language: None,
             progress: None,
+            stop_at: None,
         }
     }
 
@@ -224,12 +248,15 @@ impl App {
 
 /// The Lambda handler: S3 notification, SQS-wrapped S3 notifications, or EventBridge.
 pub async fn handler(event: LambdaEvent<Value>, app: &App) -> Result<Value> {
+    // An upload too big to screen before the timeout is written as far as it got, with the
+    // reason, rather than timing out on every delivery and ending in the DLQ unreported.
+    let stop_at = stop_before(event.context.deadline());
     handle_payload(
         Stage::ScreenText,
         &event.payload,
         app.store.as_ref(),
         app.failure,
-        |obj| app.process(obj),
+        |obj| app.process_until(obj, stop_at),
     )
     .await
 }

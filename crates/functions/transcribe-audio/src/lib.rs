@@ -12,6 +12,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Instant;
 
 use lambda_runtime::LambdaEvent;
 use moderation_core::audio::{
@@ -176,6 +177,12 @@ impl App {
     }
 
     pub async fn process(&self, work: Work) -> Result<Outcome> {
+        self.process_until(work, None).await
+    }
+
+    /// [`App::process`] screening the chat logs a user report names until `stop_at` at most
+    /// (the invocation's deadline less the time to write what was screened).
+    pub async fn process_until(&self, work: Work, stop_at: Option<Instant>) -> Result<Outcome> {
         let deps = AudioDeps {
             store: self.text.store().as_ref(),
             jobs: self.jobs.as_ref(),
@@ -206,7 +213,7 @@ impl App {
                             Some(SourceKind::Image) => {
                                 self.image.process_as(obj, id, trigger).await
                             }
-                            _ => self.text.process_as(obj, id, trigger).await,
+                            _ => self.text.process_as_until(obj, id, trigger, stop_at).await,
                         }
                     },
                 )
@@ -226,13 +233,14 @@ fn image_config(config: &Config) -> screen_image::Config {
 /// The Lambda handler: S3 notifications (direct, SQS-wrapped or EventBridge), Transcribe job
 /// state changes and user reports, each possibly wrapped in SQS.
 pub async fn handler(event: LambdaEvent<Value>, app: &App) -> Result<Value> {
+    let stop_at = moderation_core::stage::stop_before(event.context.deadline());
     handle_work(
         Stage::TranscribeAudio,
         &event.payload,
         app.text.store().as_ref(),
         app.failure,
         app.bucket.as_deref(),
-        |work| app.process(work),
+        |work| app.process_until(work, stop_at),
     )
     .await
 }
