@@ -651,6 +651,52 @@ async fn one_bad_recording_does_not_hide_the_rest_of_a_user_report() {
 }
 
 #[tokio::test]
+async fn a_user_reports_chat_log_after_one_that_used_the_time_is_reported_not_screened() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path();
+    // Far more than 300 ms of screening, then a short log.
+    let long: String = (0..200_000)
+        .map(|i| format!("round {i}: rotate to the north gate and hold\n"))
+        .collect();
+    put(root, "recordings/match-42/a-chat.txt", long.as_bytes());
+    put(
+        root,
+        "recordings/match-42/b-chat.txt",
+        b"you worthless idiot\n",
+    );
+    let apps = Apps::offline(root).await;
+    let mut context = lambda_runtime::Context::default();
+    context.deadline = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_millis() as u64
+        + 300;
+    // Not redelivered: that would screen the long log first again and run out again.
+    transcribe_audio::handler(
+        lambda_runtime::LambdaEvent::new(fixture("user-report.json"), context),
+        &apps.audio,
+    )
+    .await
+    .expect("handled without a retry");
+    let doc = |key: &str| -> moderation_core::model::StageDocument {
+        let id = keys::user_report_id(FIXTURE_BUCKET, key, "r-1");
+        read_doc(root, &keys::screened_key(&id))
+    };
+    let long = doc("recordings/match-42/a-chat.txt");
+    assert_eq!(long.status, Status::Failed);
+    assert!(long.items.len() < 200_000, "{}", long.items.len());
+    let short = doc("recordings/match-42/b-chat.txt");
+    assert_eq!(short.status, Status::Failed);
+    assert!(short.items.is_empty());
+    let why = &short.errors[0].message;
+    assert!(
+        why.starts_with("recordings/match-42/b-chat.txt: not screened (")
+            && why.contains("earlier files used the invocation's time"),
+        "{why}"
+    );
+}
+
+#[tokio::test]
 async fn silence_is_not_clean_and_folder_markers_are_not_recordings() {
     let dir = tempfile::tempdir().expect("tempdir");
     let root = dir.path();

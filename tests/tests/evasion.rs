@@ -142,7 +142,7 @@ async fn screen(lines: &[String]) -> Vec<Item> {
         translator: None,
         known_language: None,
         progress: None,
-        stop_at: None,
+        time_limit: None,
     };
     let messages = lines
         .iter()

@@ -213,7 +213,7 @@ async fn an_unidentified_line_and_one_past_the_budget_are_held_for_a_person() {
         translator: Some(&Stubs),
         known_language: None,
         progress: None,
-        stop_at: None,
+        time_limit: None,
     };
     let lines = [
         "qué tal la partida de hoy amigos",

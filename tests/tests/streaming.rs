@@ -239,7 +239,7 @@ async fn repeated_lines_are_scored_once_and_calls_in_flight_stay_within_the_limi
         translator: None,
         known_language: None,
         progress: None,
-        stop_at: None,
+        time_limit: None,
     };
     let cfg = ScreenConfig {
         thresholds: Thresholds::uniform(0.5),
@@ -417,6 +417,18 @@ async fn an_upload_cut_off_by_the_time_limit_is_reported_as_far_as_it_was_screen
         ids
     );
     assert_eq!(screened.status, moderation_core::model::Status::Failed);
+    // The slow first call was abandoned at the end of the call time: its messages are held
+    // for a person, never passed.
+    assert!(screened.items.iter().any(|i| {
+        i.verdict == Some(Verdict::NeedsReview)
+            && i.review_reason
+                .as_deref()
+                .is_some_and(|r| r.contains("scores unavailable"))
+    }));
+    assert!(screened
+        .errors
+        .iter()
+        .any(|e| e.message.contains("before the detector answered")));
     let why = screened
         .errors
         .iter()
@@ -449,4 +461,51 @@ async fn an_upload_cut_off_by_the_time_limit_is_reported_as_far_as_it_was_screen
         .errors
         .iter()
         .any(|e| e.message.contains("the rest of the file was not screened")));
+}
+
+#[tokio::test]
+async fn an_upload_that_started_late_and_ran_out_of_time_is_left_for_a_redelivery() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = FolderStore::new(dir.path());
+    let key = "incoming/text/late.txt";
+    let path = dir.path().join("b").join(key);
+    std::fs::create_dir_all(path.parent().expect("folder")).expect("mkdir");
+    let text: String = (0..6_000).map(|i| format!("{} {i}\n", line(i))).collect();
+    std::fs::write(&path, text).expect("write");
+    let detector = SlowStart::default();
+    let rules = RuleFilter::default_list().expect("rules");
+    // An earlier record of the delivery used most of the invocation.
+    let now = std::time::Instant::now();
+    let deps = ScreenDeps {
+        store: &store,
+        detector: &detector,
+        rules: &rules,
+        languages: &moderation_core::language::OfflineIdentifier,
+        translator: None,
+        known_language: None,
+        progress: None,
+        time_limit: Some(moderation_core::stage::TimeLimit {
+            started: now - std::time::Duration::from_secs(100),
+            new_work: now + std::time::Duration::from_millis(300),
+            calls: now + std::time::Duration::from_millis(400),
+        }),
+    };
+    let cfg = ScreenConfig {
+        thresholds: Thresholds::uniform(0.5),
+        max_object_bytes: 1 << 30,
+        max_concurrency: 3,
+        parse: ParseOptions::default(),
+        max_translated_chars: 0,
+        max_listed_below: 100_000,
+    };
+    let obj = moderation_core::event::ObjectRef::new("b", key);
+    let err = screen_text_object(&obj, Trigger::upload(), &deps, &cfg)
+        .await
+        .expect_err("left for a redelivery");
+    assert!(
+        matches!(err, moderation_core::Error::OutOfTime(_)) && err.is_retryable(),
+        "{err}"
+    );
+    let id = keys::source_id("b", key);
+    assert!(!dir.path().join("b").join(keys::screened_key(&id)).exists());
 }

@@ -285,7 +285,7 @@ mod tests {
             translator: None,
             known_language: None,
             progress: None,
-            stop_at: None,
+            time_limit: None,
         };
         let msg = ParsedMessage {
             id: "line-1".into(),
@@ -327,7 +327,7 @@ mod tests {
             translator: None,
             known_language: None,
             progress: None,
-            stop_at: None,
+            time_limit: None,
         };
         let mut msgs: Vec<ParsedMessage> = (0..24)
             .map(|i| ParsedMessage {

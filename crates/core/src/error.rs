@@ -73,9 +73,9 @@ pub enum Error {
     },
     #[error("{0}")]
     Input(String),
-    /// The invocation's time ran out before this work started (an earlier record of the same
-    /// delivery used it): a redelivery can do it.
-    #[error("no time left in this invocation to start {0}; left for a redelivery")]
+    /// The invocation's time ran out (an earlier record of the same delivery used it, or a
+    /// call was still waiting at the end): a redelivery can do it.
+    #[error("out of time: {0}")]
     OutOfTime(String),
 }
 

@@ -100,6 +100,20 @@ pub fn parse_messages_each<R: Read>(
     opts: &ParseOptions,
     emit: &mut MessageSink<'_>,
 ) -> Result<Vec<String>, String> {
+    let mut notes = Vec::new();
+    parse_messages_noting(format, reader, opts, &mut notes, emit)?;
+    Ok(notes)
+}
+
+/// [`parse_messages_each`] putting the notes about the file (its encoding) in `notes` as soon
+/// as they are known, so a file that fails or is stopped part-way keeps them.
+pub fn parse_messages_noting<R: Read>(
+    format: TextFormat,
+    reader: R,
+    opts: &ParseOptions,
+    notes: &mut Vec<String>,
+    emit: &mut MessageSink<'_>,
+) -> Result<(), String> {
     let mut reader = BufReader::with_capacity(64 * 1024, reader);
     let head = reader
         .fill_buf()
@@ -108,7 +122,7 @@ pub fn parse_messages_each<R: Read>(
         return Err("the file is empty".into());
     }
     let encoding = encoding::sniff(head)?;
-    let notes: Vec<String> = encoding.describe().into_iter().collect();
+    notes.extend(encoding.describe());
     let mut count = 0u64;
     let mut counted = |m: ParsedMessage| {
         count += 1;
@@ -129,7 +143,7 @@ pub fn parse_messages_each<R: Read>(
     if count == 0 {
         return Err("the file contains no messages (only blank lines)".into());
     }
-    Ok(notes)
+    Ok(())
 }
 
 fn parse_format<R: BufRead>(
@@ -749,6 +763,26 @@ mod tests {
         )
         .expect_err("stops");
         assert_eq!((e.as_str(), taken), ("stopped", 1));
+    }
+
+    #[test]
+    fn a_parse_stopped_part_way_keeps_the_notes_about_the_file() {
+        // UTF-16LE with a BOM: "a\nb\n".
+        let data: Vec<u8> = [0xFF, 0xFE]
+            .into_iter()
+            .chain("a\nb\n".encode_utf16().flat_map(u16::to_le_bytes))
+            .collect();
+        let mut notes = Vec::new();
+        let e = parse_messages_noting(
+            TextFormat::Txt,
+            &data[..],
+            &ParseOptions::default(),
+            &mut notes,
+            &mut |_| Err("stopped".into()),
+        )
+        .expect_err("stops");
+        assert_eq!(e, "stopped");
+        assert!(notes.iter().any(|n| n.contains("UTF-16")), "{notes:?}");
     }
 
     #[test]

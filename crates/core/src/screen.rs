@@ -15,7 +15,7 @@ use crate::language::{guess, Answer, Guess, Identified};
 use crate::model::{
     ErrorEntry, Item, SourceKind, StageDocument, Status, Trigger, Usage, Verdict, SCREENED_SCHEMA,
 };
-use crate::parse::{parse_messages_each, ParseOptions, ParsedMessage, TextFormat};
+use crate::parse::{parse_messages_noting, ParseOptions, ParsedMessage, TextFormat};
 use crate::ports::{LanguageIdentifier, ObjectStore, ToxicityDetector, ToxicityScore, Translator};
 use crate::rules::RuleFilter;
 use crate::segment::{batch_segments, chunk_text, Segment};
@@ -92,11 +92,11 @@ pub struct ScreenDeps<'a> {
     pub known_language: Option<Identified>,
     /// Told of each chunk of messages screened.
     pub progress: Option<&'a dyn crate::ports::Progress>,
-    /// Start no new chunk of an upload after this (the invocation's deadline less the time to
-    /// write the document, [`crate::stage::stop_before`]): the messages screened by then are
-    /// written with status `failed` and a reason naming the last one, instead of the function
-    /// timing out with nothing written. `None`: no limit (modctl, tests).
-    pub stop_at: Option<std::time::Instant>,
+    /// The invocation's time ([`crate::stage::TimeLimit`]): no new chunk of an upload starts
+    /// after its `new_work` and detector calls are abandoned at its `calls`; the messages
+    /// screened by then are written with status `failed` and a reason naming the last one,
+    /// instead of the function timing out with nothing written. `None`: no limit (modctl).
+    pub time_limit: Option<crate::stage::TimeLimit>,
 }
 
 /// One identifier call's answer per text.
@@ -616,9 +616,13 @@ pub async fn screen_text_object_as(
     if let Some(why) = superseded(deps.store, &obj.bucket, id, obj.sequencer.as_deref()).await {
         return Ok(Outcome::Ignored(why));
     }
-    if deps.stop_at.is_some_and(|t| std::time::Instant::now() >= t) {
-        return Err(Error::OutOfTime(obj.uri()));
+    if deps.time_limit.is_some_and(|t| t.past_new_work()) {
+        return Err(Error::OutOfTime(format!(
+            "no time left in this invocation to start {}",
+            obj.uri()
+        )));
     }
+    let fresh = deps.time_limit.is_none_or(|t| t.fresh());
     let opened = match deps.store.open(obj).await {
         Ok(o) => o,
         Err(Error::NotFound { uri }) => {
@@ -639,7 +643,11 @@ pub async fn screen_text_object_as(
     }
     let mut out = ScreenedWriter::new(cfg.max_listed_below)?;
     let state = UploadState::new(cfg.max_translated_chars);
-    let limited = Limited::new(deps.detector, cfg.max_concurrency);
+    let limited = Limited::new(
+        deps.detector,
+        cfg.max_concurrency,
+        deps.time_limit.map(|t| t.calls),
+    );
     let chunk_deps = ScreenDeps {
         store: deps.store,
         detector: &limited,
@@ -648,7 +656,7 @@ pub async fn screen_text_object_as(
         translator: deps.translator,
         known_language: deps.known_language.clone(),
         progress: None,
-        stop_at: None,
+        time_limit: None,
     };
     let threshold = cfg.thresholds.for_kind(SourceKind::Text);
     // The parser runs on a blocking thread and hands over chunks of messages; several chunks
@@ -657,54 +665,76 @@ pub async fn screen_text_object_as(
     let in_flight = chunks_in_flight(cfg.max_concurrency);
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<ParsedMessage>>(in_flight);
     let parse_opts = cfg.parse.clone();
-    let stop_at = deps.stop_at;
     let parser = tokio::task::spawn_blocking(move || {
         let mut chunk = Chunk::default();
-        let mut handed = Handed::default();
-        let parsed = parse_messages_each(format, opened.reader, &parse_opts, &mut |m| {
-            let Some(full) = chunk.add(m) else {
-                return Ok(());
-            };
-            if stop_at.is_some_and(|t| std::time::Instant::now() >= t) {
-                return Err(handed.out_of_time());
-            }
-            handed.add(&full);
-            tx.blocking_send(full)
-                .map_err(|_| "screening stopped".to_string())
-        });
+        let mut notes = Vec::new();
+        let parsed =
+            parse_messages_noting(format, opened.reader, &parse_opts, &mut notes, &mut |m| {
+                match chunk.add(m) {
+                    Some(full) => tx
+                        .blocking_send(full)
+                        .map_err(|_| "screening stopped".to_string()),
+                    None => Ok(()),
+                }
+            });
         if !chunk.messages.is_empty() {
             // Messages before a failure part-way through the file are screened too.
             let _ = tx.blocking_send(chunk.messages);
         }
-        (parsed, handed)
+        (notes, parsed)
     });
-    let chunks = stream::poll_fn(|cx| rx.poll_recv(cx));
+    // Past the time limit no chunk is taken from the parser: those in flight finish (their
+    // detector calls end by `calls` at the latest) and the rest of the file is not read.
+    let cut = std::cell::Cell::new(false);
+    let time_limit = deps.time_limit;
+    let cut_ref = &cut;
+    let chunks = stream::poll_fn(move |cx| {
+        if time_limit.is_some_and(|t| t.past_new_work()) {
+            // A parser that has finished and handed over everything left nothing unscreened.
+            let finished = matches!(
+                rx.try_recv(),
+                Err(tokio::sync::mpsc::error::TryRecvError::Disconnected)
+            );
+            cut_ref.set(!finished);
+            return std::task::Poll::Ready(None);
+        }
+        rx.poll_recv(cx)
+    });
     let mut screened = chunks
         .map(|chunk| screen_chunk(chunk, &chunk_deps, threshold, cfg.max_concurrency, &state))
         .buffered(in_flight);
+    let mut done = Screened::default();
     while let Some((items, errors, usage)) = screened.next().await {
         let n = items.len() as u64;
+        done.add(&items);
         out.add(items, errors, &usage)?;
         if let Some(p) = deps.progress {
             p.screened(n);
         }
     }
+    // Dropping the stream drops the receiver, so a parser waiting to hand over a chunk stops.
     drop(screened);
-    let (parsed, handed) = parser
+    let (notes, parsed) = parser
         .await
         .map_err(|e| Error::Input(format!("parser task failed: {e}")))?;
-    if handed.cut && handed.messages == 0 {
-        // Nothing screened to show: better a redelivery with the whole time than a report.
-        return Err(Error::OutOfTime(obj.uri()));
-    }
-    if handed.cut {
-        // The template's metric filter counts `time_limit` lines and alarms on them.
-        warn!(key = %obj.key, time_limit = true, "time limit: the rest of the upload is not screened");
-    }
-    let (notes, failure) = match parsed {
-        Ok(notes) => (notes, None),
-        Err(reason) => (Vec::new(), Some(format!("{}: {reason}", obj.key))),
+    let parsed = match parsed {
+        _ if cut.get() && (done.messages == 0 || !fresh) => {
+            // Nothing to show, or an upload that started late in a delivery of several:
+            // a redelivery gives it the whole time.
+            return Err(Error::OutOfTime(format!(
+                "{} was not screened to its end in this invocation",
+                obj.uri()
+            )));
+        }
+        _ if cut.get() => {
+            // The template's metric filter counts `time_limit` lines and alarms on them.
+            warn!(key = %obj.key, time_limit = true, messages = done.messages,
+                "time limit: the rest of the upload is not screened");
+            Err(done.out_of_time())
+        }
+        parsed => parsed,
     };
+    let failure = parsed.err().map(|reason| format!("{}: {reason}", obj.key));
     let doc = out.finish(doc, notes, failure)?;
     let key = keys::screened_key(&doc.id);
     info!(
@@ -732,17 +762,15 @@ fn chunks_in_flight(max_concurrency: usize) -> usize {
     (max_concurrency * 2).div_ceil(CHUNK_MESSAGES / 10).max(2)
 }
 
-/// What the parser has handed over to be scored, to say where a cut-off upload stopped.
+/// What has been screened of an upload, to say where a cut-off one stopped.
 #[derive(Default)]
-struct Handed {
+struct Screened {
     messages: u64,
     last: Option<String>,
-    /// Stopped for time.
-    cut: bool,
 }
 
-impl Handed {
-    fn add(&mut self, chunk: &[ParsedMessage]) {
+impl Screened {
+    fn add(&mut self, chunk: &[Item]) {
         self.messages += chunk.len() as u64;
         if let Some(m) = chunk.last() {
             self.last = Some(m.id.clone());
@@ -750,8 +778,7 @@ impl Handed {
     }
 
     /// Why the rest of the file is not screened: the invocation's time is nearly up.
-    fn out_of_time(&mut self) -> String {
-        self.cut = true;
+    fn out_of_time(&self) -> String {
         let through = match &self.last {
             Some(id) => format!(", through message {id}"),
             None => String::new(),
@@ -785,17 +812,20 @@ impl Chunk {
     }
 }
 
-/// A detector that lets at most `n` calls be in flight, whatever number of chunks call it.
+/// A detector that lets at most `n` calls be in flight, whatever number of chunks call it,
+/// and gives up on calls still waiting at `until` (the invocation's time is then for writing).
 struct Limited<'a> {
     inner: &'a dyn ToxicityDetector,
     permits: tokio::sync::Semaphore,
+    until: Option<std::time::Instant>,
 }
 
 impl<'a> Limited<'a> {
-    fn new(inner: &'a dyn ToxicityDetector, n: usize) -> Self {
+    fn new(inner: &'a dyn ToxicityDetector, n: usize, until: Option<std::time::Instant>) -> Self {
         Limited {
             inner,
             permits: tokio::sync::Semaphore::new(n.max(1)),
+            until,
         }
     }
 }
@@ -815,9 +845,22 @@ impl ToxicityDetector for Limited<'_> {
     }
 
     async fn detect(&self, segments: &[String]) -> Result<Vec<ToxicityScore>> {
-        // The semaphore is never closed, so acquiring cannot fail; if it did, call anyway.
-        let _permit = self.permits.acquire().await.ok();
-        self.inner.detect(segments).await
+        let call = async {
+            // The semaphore is never closed, so acquiring cannot fail; if it did, call anyway.
+            let _permit = self.permits.acquire().await.ok();
+            self.inner.detect(segments).await
+        };
+        let Some(until) = self.until else {
+            return call.await;
+        };
+        // The items of an abandoned call are held for a person ("scores unavailable").
+        tokio::time::timeout_at(until.into(), call)
+            .await
+            .unwrap_or_else(|_| {
+                Err(Error::OutOfTime(
+                    "the invocation's time ran out before the detector answered".into(),
+                ))
+            })
     }
 }
 

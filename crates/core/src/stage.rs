@@ -38,19 +38,50 @@ pub fn now_rfc3339() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
-/// Time kept back from the invocation's deadline to write what was screened: at most this much,
-/// and a fifth of the time left for short timeouts.
+/// Time kept back from the invocation's deadline: new work stops this long before it (or a
+/// fifth of the time left, on short timeouts), and calls still waiting are abandoned a third
+/// of it before, so that writing what was done has the rest.
 pub const TIME_MARGIN: std::time::Duration = std::time::Duration::from_secs(30);
 
-/// When a stage must stop starting new work to write its document before `deadline` (the
-/// invocation's end): `None` when the deadline has already passed (a runtime that sends none,
-/// or a clock that disagrees), so work is never cut before it starts.
-pub fn stop_before(deadline: std::time::SystemTime) -> Option<std::time::Instant> {
-    let left = deadline.duration_since(std::time::SystemTime::now()).ok()?;
-    if left.is_zero() {
-        return None;
+/// An invocation's time, as a stage that streams its work spends it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimeLimit {
+    /// When the handler was called.
+    pub started: std::time::Instant,
+    /// Start no new piece of work (a chunk of messages) after this.
+    pub new_work: std::time::Instant,
+    /// Abandon service calls still waiting after this.
+    pub calls: std::time::Instant,
+}
+
+impl TimeLimit {
+    /// The limit of an invocation that ends at `deadline`: `None` when that has already passed
+    /// (a runtime that sends no deadline, or a clock that disagrees), so work is never cut
+    /// before it starts.
+    pub fn before(deadline: std::time::SystemTime) -> Option<Self> {
+        let left = deadline.duration_since(std::time::SystemTime::now()).ok()?;
+        if left.is_zero() {
+            return None;
+        }
+        let now = std::time::Instant::now();
+        let margin = TIME_MARGIN.min(left / 5);
+        Some(TimeLimit {
+            started: now,
+            new_work: now + left - margin,
+            calls: now + left - margin / 3,
+        })
     }
-    Some(std::time::Instant::now() + left - TIME_MARGIN.min(left / 5))
+
+    pub fn past_new_work(&self) -> bool {
+        std::time::Instant::now() >= self.new_work
+    }
+
+    /// Whether work starting now has nearly the whole invocation (it starts in the first tenth):
+    /// work cut off that had it is reported as far as it got; work that started late (after
+    /// another record of the same delivery) is better left for a redelivery.
+    pub fn fresh(&self) -> bool {
+        std::time::Instant::now() < self.started + (self.new_work - self.started) / 10
+    }
 }
 
 pub async fn put_json<T: Serialize + Sync>(
@@ -468,28 +499,43 @@ mod tests {
 
     #[test]
     fn work_stops_a_margin_before_the_deadline() {
-        use std::time::{Duration, Instant, SystemTime};
-        let now = Instant::now();
-        let stop = stop_before(SystemTime::now() + Duration::from_secs(300)).expect("a stop");
-        let left = stop.duration_since(now);
-        // 300 s less the 30 s margin, give or take the test's own time.
+        use std::time::{Duration, SystemTime};
+        let limit =
+            TimeLimit::before(SystemTime::now() + Duration::from_secs(300)).expect("a limit");
+        let new_work = limit.new_work.duration_since(limit.started);
+        let calls = limit.calls.duration_since(limit.started);
+        // 300 s less the 30 s margin (give or take the test's own time); calls end 10 s before.
         assert!(
-            left > Duration::from_secs(265) && left < Duration::from_millis(270_500),
-            "{left:?}"
+            new_work > Duration::from_secs(269) && new_work <= Duration::from_secs(270),
+            "{new_work:?}"
         );
-        // A short timeout keeps a fifth back, not 30 s it does not have.
-        let stop = stop_before(SystemTime::now() + Duration::from_secs(10)).expect("a stop");
-        let left = stop.duration_since(now);
         assert!(
-            left > Duration::from_secs(7) && left < Duration::from_millis(8_500),
-            "{left:?}"
+            calls > Duration::from_secs(289) && calls <= Duration::from_secs(290),
+            "{calls:?}"
+        );
+        assert!(limit.fresh() && !limit.past_new_work());
+        // A short timeout keeps a fifth back, not 30 s it does not have.
+        let limit =
+            TimeLimit::before(SystemTime::now() + Duration::from_secs(10)).expect("a limit");
+        let new_work = limit.new_work.duration_since(limit.started);
+        assert!(
+            new_work > Duration::from_secs(7) && new_work <= Duration::from_secs(8),
+            "{new_work:?}"
         );
         // A deadline in the past (none sent, or a skewed clock) does not stop work at once.
-        assert_eq!(stop_before(SystemTime::UNIX_EPOCH), None);
+        assert_eq!(TimeLimit::before(SystemTime::UNIX_EPOCH), None);
         assert_eq!(
-            stop_before(SystemTime::now() - Duration::from_secs(1)),
+            TimeLimit::before(SystemTime::now() - Duration::from_secs(1)),
             None
         );
+        // Work that starts after the first tenth of the time is not fresh.
+        let now = std::time::Instant::now();
+        let late = TimeLimit {
+            started: now - Duration::from_secs(30),
+            new_work: now + Duration::from_secs(240),
+            calls: now + Duration::from_secs(260),
+        };
+        assert!(!late.fresh() && !late.past_new_work());
     }
 
     #[test]

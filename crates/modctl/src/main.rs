@@ -383,7 +383,7 @@ impl Chain {
             translator: self.translator.as_deref(),
             known_language: None,
             progress: Some(self.progress.as_ref()),
-            stop_at: None,
+            time_limit: None,
         }
     }
 

@@ -2,7 +2,6 @@
 //! Thin glue: configuration, adapters built once, and [`handler`] over the core stage.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use lambda_runtime::LambdaEvent;
 use moderation_core::config::{Backend, Vars};
@@ -14,7 +13,7 @@ use moderation_core::parse::ParseOptions;
 use moderation_core::ports::{LanguageIdentifier, ObjectStore, ToxicityDetector, Translator};
 use moderation_core::rules::RuleFilter;
 use moderation_core::screen::{screen_text_object_as, ScreenConfig, ScreenDeps, Thresholds};
-use moderation_core::stage::{handle_payload, stop_before, Outcome};
+use moderation_core::stage::{handle_payload, Outcome, TimeLimit};
 use moderation_core::{Error, Result};
 use serde_json::Value;
 
@@ -161,11 +160,15 @@ impl App {
         self.process_until(obj, None).await
     }
 
-    /// [`App::process`] starting no new chunk of messages after `stop_at` (the invocation's
+    /// [`App::process`] starting no new chunk of messages after `time_limit` (the invocation's
     /// deadline less the time to write what was screened).
-    pub async fn process_until(&self, obj: ObjectRef, stop_at: Option<Instant>) -> Result<Outcome> {
+    pub async fn process_until(
+        &self,
+        obj: ObjectRef,
+        time_limit: Option<TimeLimit>,
+    ) -> Result<Outcome> {
         let id = moderation_core::keys::source_id(&obj.bucket, &obj.key);
-        self.process_as_until(obj, id, Trigger::upload(), stop_at)
+        self.process_as_until(obj, id, Trigger::upload(), time_limit)
             .await
     }
 
@@ -180,16 +183,16 @@ impl App {
         self.process_as_until(obj, id, trigger, None).await
     }
 
-    /// [`App::process_as`] starting no new chunk of messages after `stop_at`.
+    /// [`App::process_as`] starting no new chunk of messages after `time_limit`.
     pub async fn process_as_until(
         &self,
         obj: ObjectRef,
         id: String,
         trigger: Trigger,
-        stop_at: Option<Instant>,
+        time_limit: Option<TimeLimit>,
     ) -> Result<Outcome> {
         let deps = ScreenDeps {
-            stop_at,
+            time_limit,
             ..self.screen_deps()
         };
         screen_text_object_as(&obj, &id, trigger, &deps, &self.config).await
@@ -205,7 +208,7 @@ impl App {
             translator: self.translator.as_deref(),
             known_language: None,
             progress: None,
-            stop_at: None,
+            time_limit: None,
         }
     }
 
@@ -250,13 +253,13 @@ impl App {
 pub async fn handler(event: LambdaEvent<Value>, app: &App) -> Result<Value> {
     // An upload too big to screen before the timeout is written as far as it got, with the
     // reason, rather than timing out on every delivery and ending in the DLQ unreported.
-    let stop_at = stop_before(event.context.deadline());
+    let time_limit = TimeLimit::before(event.context.deadline());
     handle_payload(
         Stage::ScreenText,
         &event.payload,
         app.store.as_ref(),
         app.failure,
-        |obj| app.process_until(obj, stop_at),
+        |obj| app.process_until(obj, time_limit),
     )
     .await
 }

@@ -12,7 +12,6 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Instant;
 
 use lambda_runtime::LambdaEvent;
 use moderation_core::audio::{
@@ -26,7 +25,7 @@ use moderation_core::model::SourceKind;
 use moderation_core::model::Trigger;
 use moderation_core::ports::{ImageModerator, ImageTextReader, SpeechLanguages, TranscriptionJobs};
 use moderation_core::screen_image::ImageSettings;
-use moderation_core::stage::{handle_work, Outcome};
+use moderation_core::stage::{handle_work, Outcome, TimeLimit};
 use moderation_core::{Error, Result};
 use serde_json::Value;
 
@@ -180,9 +179,13 @@ impl App {
         self.process_until(work, None).await
     }
 
-    /// [`App::process`] screening the chat logs a user report names until `stop_at` at most
+    /// [`App::process`] screening the chat logs a user report names until `time_limit` at most
     /// (the invocation's deadline less the time to write what was screened).
-    pub async fn process_until(&self, work: Work, stop_at: Option<Instant>) -> Result<Outcome> {
+    pub async fn process_until(
+        &self,
+        work: Work,
+        time_limit: Option<TimeLimit>,
+    ) -> Result<Outcome> {
         let deps = AudioDeps {
             store: self.text.store().as_ref(),
             jobs: self.jobs.as_ref(),
@@ -213,7 +216,11 @@ impl App {
                             Some(SourceKind::Image) => {
                                 self.image.process_as(obj, id, trigger).await
                             }
-                            _ => self.text.process_as_until(obj, id, trigger, stop_at).await,
+                            _ => {
+                                self.text
+                                    .process_as_until(obj, id, trigger, time_limit)
+                                    .await
+                            }
                         }
                     },
                 )
@@ -233,14 +240,14 @@ fn image_config(config: &Config) -> screen_image::Config {
 /// The Lambda handler: S3 notifications (direct, SQS-wrapped or EventBridge), Transcribe job
 /// state changes and user reports, each possibly wrapped in SQS.
 pub async fn handler(event: LambdaEvent<Value>, app: &App) -> Result<Value> {
-    let stop_at = moderation_core::stage::stop_before(event.context.deadline());
+    let time_limit = moderation_core::stage::TimeLimit::before(event.context.deadline());
     handle_work(
         Stage::TranscribeAudio,
         &event.payload,
         app.text.store().as_ref(),
         app.failure,
         app.bucket.as_deref(),
-        |work| app.process_until(work, stop_at),
+        |work| app.process_until(work, time_limit),
     )
     .await
 }
