@@ -209,37 +209,34 @@ impl ToxicityDetector for Watched {
     }
 }
 
-#[tokio::test]
-async fn repeated_lines_are_scored_once_and_calls_in_flight_stay_within_the_limit() {
+/// Upload `lines` to bucket "b" at `key` in a folder store and screen them with `detector`
+/// through the core stage (at most 3 calls in flight): the outcome, and the screened document
+/// if one was written.
+async fn screen_lines(
+    key: &str,
+    lines: impl Iterator<Item = String>,
+    detector: &dyn ToxicityDetector,
+    time_limit: Option<moderation_core::stage::TimeLimit>,
+) -> (
+    moderation_core::Result<moderation_core::stage::Outcome>,
+    Option<StageDocument>,
+) {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = FolderStore::new(dir.path());
-    let key = "incoming/text/spam.txt";
     let path = dir.path().join("b").join(key);
     std::fs::create_dir_all(path.parent().expect("folder")).expect("mkdir");
-    // 9,000 lines over five chunks: 40 short lines said again and again, and 600 distinct
-    // ones each said three times.
-    let text: String = (0..9_000)
-        .map(|i| {
-            if i % 3 == 0 {
-                format!("distinct line number {} about the match", (i / 3) % 600)
-            } else {
-                format!("gg {}", i % 40)
-            }
-        })
-        .map(|l| l + "\n")
-        .collect();
+    let text: String = lines.map(|l| l + "\n").collect();
     std::fs::write(&path, text).expect("write");
-    let detector = Arc::new(Watched::default());
     let rules = RuleFilter::default_list().expect("rules");
     let deps = ScreenDeps {
         store: &store,
-        detector: detector.as_ref(),
+        detector,
         rules: &rules,
         languages: &moderation_core::language::OfflineIdentifier,
         translator: None,
         known_language: None,
         progress: None,
-        time_limit: None,
+        time_limit,
     };
     let cfg = ScreenConfig {
         thresholds: Thresholds::uniform(0.5),
@@ -250,14 +247,32 @@ async fn repeated_lines_are_scored_once_and_calls_in_flight_stay_within_the_limi
         max_listed_below: 100_000,
     };
     let obj = moderation_core::event::ObjectRef::new("b", key);
-    screen_text_object(&obj, Trigger::upload(), &deps, &cfg)
-        .await
-        .expect("screens");
-    let id = keys::source_id("b", key);
-    let doc: StageDocument = serde_json::from_slice(
-        &std::fs::read(dir.path().join("b").join(keys::screened_key(&id))).expect("screened"),
-    )
-    .expect("document");
+    let outcome = screen_text_object(&obj, Trigger::upload(), &deps, &cfg).await;
+    let screened = dir
+        .path()
+        .join("b")
+        .join(keys::screened_key(&keys::source_id("b", key)));
+    let doc = std::fs::read(screened)
+        .ok()
+        .map(|bytes| serde_json::from_slice(&bytes).expect("document"));
+    (outcome, doc)
+}
+
+#[tokio::test]
+async fn repeated_lines_are_scored_once_and_calls_in_flight_stay_within_the_limit() {
+    // 9,000 lines over five chunks: 40 short lines said again and again, and 600 distinct
+    // ones each said three times.
+    let lines = (0..9_000).map(|i| {
+        if i % 3 == 0 {
+            format!("distinct line number {} about the match", (i / 3) % 600)
+        } else {
+            format!("gg {}", i % 40)
+        }
+    });
+    let detector = Watched::default();
+    let (outcome, doc) = screen_lines("incoming/text/spam.txt", lines, &detector, None).await;
+    outcome.expect("screens");
+    let doc = doc.expect("screened");
     assert_eq!(doc.items.len(), 9_000);
     assert!(doc
         .items
@@ -425,10 +440,9 @@ async fn an_upload_cut_off_by_the_time_limit_is_reported_as_far_as_it_was_screen
                 .as_deref()
                 .is_some_and(|r| r.contains("scores unavailable"))
     }));
-    assert!(screened
-        .errors
-        .iter()
-        .any(|e| e.message.contains("before the detector answered")));
+    assert!(screened.errors.iter().any(|e| e
+        .message
+        .contains("the invocation's time ran out before slow start answered")));
     let why = screened
         .errors
         .iter()
@@ -465,47 +479,63 @@ async fn an_upload_cut_off_by_the_time_limit_is_reported_as_far_as_it_was_screen
 
 #[tokio::test]
 async fn an_upload_that_started_late_and_ran_out_of_time_is_left_for_a_redelivery() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store = FolderStore::new(dir.path());
-    let key = "incoming/text/late.txt";
-    let path = dir.path().join("b").join(key);
-    std::fs::create_dir_all(path.parent().expect("folder")).expect("mkdir");
-    let text: String = (0..6_000).map(|i| format!("{} {i}\n", line(i))).collect();
-    std::fs::write(&path, text).expect("write");
-    let detector = SlowStart::default();
-    let rules = RuleFilter::default_list().expect("rules");
     // An earlier record of the delivery used most of the invocation.
     let now = std::time::Instant::now();
-    let deps = ScreenDeps {
-        store: &store,
-        detector: &detector,
-        rules: &rules,
-        languages: &moderation_core::language::OfflineIdentifier,
-        translator: None,
-        known_language: None,
-        progress: None,
-        time_limit: Some(moderation_core::stage::TimeLimit {
-            started: now - std::time::Duration::from_secs(100),
-            new_work: now + std::time::Duration::from_millis(300),
-            calls: now + std::time::Duration::from_millis(400),
-        }),
+    let limit = moderation_core::stage::TimeLimit {
+        started: now - std::time::Duration::from_secs(100),
+        new_work: now + std::time::Duration::from_millis(300),
+        calls: now + std::time::Duration::from_millis(400),
     };
-    let cfg = ScreenConfig {
-        thresholds: Thresholds::uniform(0.5),
-        max_object_bytes: 1 << 30,
-        max_concurrency: 3,
-        parse: ParseOptions::default(),
-        max_translated_chars: 0,
-        max_listed_below: 100_000,
-    };
-    let obj = moderation_core::event::ObjectRef::new("b", key);
-    let err = screen_text_object(&obj, Trigger::upload(), &deps, &cfg)
-        .await
-        .expect_err("left for a redelivery");
+    let lines = (0..6_000).map(|i| format!("{} {i}", line(i)));
+    let detector = SlowStart::default();
+    let (outcome, doc) =
+        screen_lines("incoming/text/late.txt", lines, &detector, Some(limit)).await;
+    let err = outcome.expect_err("left for a redelivery");
     assert!(
         matches!(err, moderation_core::Error::OutOfTime(_)) && err.is_retryable(),
         "{err}"
     );
-    let id = keys::source_id("b", key);
-    assert!(!dir.path().join("b").join(keys::screened_key(&id)).exists());
+    assert!(doc.is_none(), "nothing is written");
+}
+
+#[tokio::test]
+async fn an_upload_read_to_its_end_before_the_stop_is_not_reported_as_cut() {
+    // Two chunks, both handed over at once; the detector's slow first call outlasts the stop
+    // for new chunks but not the one for calls.
+    let now = std::time::Instant::now();
+    let limit = moderation_core::stage::TimeLimit {
+        started: now,
+        new_work: now + std::time::Duration::from_millis(300),
+        calls: now + std::time::Duration::from_secs(30),
+    };
+    let lines = (0..800).map(|i| format!("{} {i}", line(i)));
+    let detector = SlowStart::default();
+    let (outcome, doc) =
+        screen_lines("incoming/text/short.txt", lines, &detector, Some(limit)).await;
+    outcome.expect("screens");
+    let doc = doc.expect("screened");
+    assert_eq!(doc.items.len(), 800);
+    assert_ne!(doc.status, moderation_core::model::Status::Failed);
+    assert!(
+        !doc.errors.iter().any(|e| e.message.contains("time limit")),
+        "{:?}",
+        doc.errors
+    );
+}
+
+#[tokio::test]
+async fn the_screening_handlers_can_run_on_any_thread() {
+    // lambda_runtime's concurrent mode and tokio::spawn need Send futures; the time limit's
+    // shared state must not take that away.
+    fn on_any_thread<F: std::future::Future + Send>(_: F) {}
+    let dir = tempfile::tempdir().expect("tempdir");
+    let apps = Apps::offline(dir.path()).await;
+    on_any_thread(screen_text::handler(
+        moderation_tests::event(serde_json::json!({})),
+        &apps.screen,
+    ));
+    on_any_thread(transcribe_audio::handler(
+        moderation_tests::event(serde_json::json!({})),
+        &apps.audio,
+    ));
 }

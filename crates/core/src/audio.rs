@@ -619,17 +619,15 @@ where
         };
         let outcome = match result {
             Ok(o) => o,
-            // An earlier chat log of this report used the invocation's time. Redelivering
-            // would screen that one again first and run out again, so this one gets a report
-            // that says so.
+            // The report's earlier files used the invocation's time. Redelivering would run
+            // them first again and run out again, so this log gets a report that says so.
             Err(crate::Error::OutOfTime(why)) => {
                 warn!(key = %key, time_limit = true, "chat log of a user report not screened: out of time");
                 let mut doc = audio_doc(&id, obj.uri(), None, None, trigger.clone(), cfg);
                 doc.source.kind = kind.unwrap_or(SourceKind::Text);
                 let reason = format!(
-                    "{key}: not screened ({why}): the report's earlier files used the \
-                     invocation's time; upload this log under incoming/text/ to screen it on \
-                     its own"
+                    "{key}: not screened ({why}); upload this log under incoming/text/ to \
+                     screen it on its own"
                 );
                 write_screened(deps.store, bucket, &failed(doc, reason)).await?
             }

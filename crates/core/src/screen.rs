@@ -3,6 +3,8 @@
 //! `screened/<id>.json`.
 
 use std::collections::HashMap;
+use std::future::Future as _;
+use std::sync::atomic::Ordering;
 
 use futures::stream::{self, StreamExt};
 use tracing::{info, warn};
@@ -643,17 +645,25 @@ pub async fn screen_text_object_as(
     }
     let mut out = ScreenedWriter::new(cfg.max_listed_below)?;
     let state = UploadState::new(cfg.max_translated_chars);
-    let limited = Limited::new(
-        deps.detector,
-        cfg.max_concurrency,
-        deps.time_limit.map(|t| t.calls),
-    );
+    let clock = CallClock {
+        until: deps.time_limit.map(|t| t.calls),
+        abandoned: std::sync::atomic::AtomicBool::new(false),
+    };
+    let limited = Limited::new(deps.detector, cfg.max_concurrency, &clock);
+    let languages = TimedLanguages {
+        inner: deps.languages,
+        clock: &clock,
+    };
+    let translator = deps.translator.map(|inner| TimedTranslator {
+        inner,
+        clock: &clock,
+    });
     let chunk_deps = ScreenDeps {
         store: deps.store,
         detector: &limited,
         rules: deps.rules,
-        languages: deps.languages,
-        translator: deps.translator,
+        languages: &languages,
+        translator: translator.as_ref().map(|t| t as &dyn Translator),
         known_language: deps.known_language.clone(),
         progress: None,
         time_limit: None,
@@ -684,19 +694,24 @@ pub async fn screen_text_object_as(
         (notes, parsed)
     });
     // Past the time limit no chunk is taken from the parser: those in flight finish (their
-    // detector calls end by `calls` at the latest) and the rest of the file is not read.
-    let cut = std::cell::Cell::new(false);
-    let time_limit = deps.time_limit;
+    // service calls end by `calls` at the latest) and the rest of the file is not read. A
+    // timer wakes the stream then, even while the parser is stalled on a slow read.
+    let cut = std::sync::atomic::AtomicBool::new(false);
     let cut_ref = &cut;
+    let mut stop = deps
+        .time_limit
+        .map(|t| Box::pin(tokio::time::sleep_until(t.new_work.into())));
     let chunks = stream::poll_fn(move |cx| {
-        if time_limit.is_some_and(|t| t.past_new_work()) {
-            // A parser that has finished and handed over everything left nothing unscreened.
-            let finished = matches!(
-                rx.try_recv(),
-                Err(tokio::sync::mpsc::error::TryRecvError::Disconnected)
-            );
-            cut_ref.set(!finished);
-            return std::task::Poll::Ready(None);
+        if let Some(stop) = stop.as_mut() {
+            if stop.as_mut().poll(cx).is_ready() {
+                // A parser that has finished and handed over everything left nothing unread.
+                let finished = matches!(
+                    rx.try_recv(),
+                    Err(tokio::sync::mpsc::error::TryRecvError::Disconnected)
+                );
+                cut_ref.store(!finished, Ordering::Relaxed);
+                return std::task::Poll::Ready(None);
+            }
         }
         rx.poll_recv(cx)
     });
@@ -717,8 +732,9 @@ pub async fn screen_text_object_as(
     let (notes, parsed) = parser
         .await
         .map_err(|e| Error::Input(format!("parser task failed: {e}")))?;
+    let cut = cut.load(Ordering::Relaxed);
     let parsed = match parsed {
-        _ if cut.get() && (done.messages == 0 || !fresh) => {
+        _ if cut && (done.messages == 0 || !fresh) => {
             // Nothing to show, or an upload that started late in a delivery of several:
             // a redelivery gives it the whole time.
             return Err(Error::OutOfTime(format!(
@@ -726,13 +742,19 @@ pub async fn screen_text_object_as(
                 obj.uri()
             )));
         }
-        _ if cut.get() => {
+        _ if cut => {
             // The template's metric filter counts `time_limit` lines and alarms on them.
             warn!(key = %obj.key, time_limit = true, messages = done.messages,
                 "time limit: the rest of the upload is not screened");
             Err(done.out_of_time())
         }
-        parsed => parsed,
+        parsed => {
+            if clock.abandoned.load(Ordering::Relaxed) {
+                warn!(key = %obj.key, time_limit = true,
+                    "time limit: calls still waiting were abandoned; their messages need review");
+            }
+            parsed
+        }
     };
     let failure = parsed.err().map(|reason| format!("{}: {reason}", obj.key));
     let doc = out.finish(doc, notes, failure)?;
@@ -812,21 +834,101 @@ impl Chunk {
     }
 }
 
+/// When service calls of one upload must be given up (the invocation's time is then for
+/// writing), and whether any was.
+struct CallClock {
+    until: Option<std::time::Instant>,
+    abandoned: std::sync::atomic::AtomicBool,
+}
+
+impl CallClock {
+    /// `call`, or [`Error::OutOfTime`] if it has not answered by `until`. The items of an
+    /// abandoned call are held for a person, as for any failed call.
+    async fn run<T>(
+        &self,
+        what: &str,
+        call: impl std::future::Future<Output = Result<T>>,
+    ) -> Result<T> {
+        let Some(until) = self.until else {
+            return call.await;
+        };
+        match tokio::time::timeout_at(until.into(), call).await {
+            Ok(r) => r,
+            Err(_) => {
+                self.abandoned.store(true, Ordering::Relaxed);
+                Err(Error::OutOfTime(format!(
+                    "the invocation's time ran out before {what} answered"
+                )))
+            }
+        }
+    }
+}
+
 /// A detector that lets at most `n` calls be in flight, whatever number of chunks call it,
-/// and gives up on calls still waiting at `until` (the invocation's time is then for writing).
+/// and gives up on calls still waiting when the clock says.
 struct Limited<'a> {
     inner: &'a dyn ToxicityDetector,
     permits: tokio::sync::Semaphore,
-    until: Option<std::time::Instant>,
+    clock: &'a CallClock,
 }
 
 impl<'a> Limited<'a> {
-    fn new(inner: &'a dyn ToxicityDetector, n: usize, until: Option<std::time::Instant>) -> Self {
+    fn new(inner: &'a dyn ToxicityDetector, n: usize, clock: &'a CallClock) -> Self {
         Limited {
             inner,
             permits: tokio::sync::Semaphore::new(n.max(1)),
-            until,
+            clock,
         }
+    }
+}
+
+/// The language identifier, giving up on calls still waiting when the clock says.
+struct TimedLanguages<'a> {
+    inner: &'a dyn LanguageIdentifier,
+    clock: &'a CallClock,
+}
+
+#[async_trait::async_trait]
+impl LanguageIdentifier for TimedLanguages<'_> {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+
+    fn batch_size(&self) -> usize {
+        self.inner.batch_size()
+    }
+
+    fn billing_units(&self, text: &str) -> u64 {
+        self.inner.billing_units(text)
+    }
+
+    async fn identify(&self, texts: &[String]) -> Result<Vec<Answer>> {
+        self.clock
+            .run(self.inner.name(), self.inner.identify(texts))
+            .await
+    }
+}
+
+/// The translator, giving up on calls still waiting when the clock says.
+struct TimedTranslator<'a> {
+    inner: &'a dyn Translator,
+    clock: &'a CallClock,
+}
+
+#[async_trait::async_trait]
+impl Translator for TimedTranslator<'_> {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+
+    fn max_bytes(&self) -> usize {
+        self.inner.max_bytes()
+    }
+
+    async fn to_english(&self, text: &str, source: &str) -> Result<String> {
+        self.clock
+            .run(self.inner.name(), self.inner.to_english(text, source))
+            .await
     }
 }
 
@@ -850,17 +952,7 @@ impl ToxicityDetector for Limited<'_> {
             let _permit = self.permits.acquire().await.ok();
             self.inner.detect(segments).await
         };
-        let Some(until) = self.until else {
-            return call.await;
-        };
-        // The items of an abandoned call are held for a person ("scores unavailable").
-        tokio::time::timeout_at(until.into(), call)
-            .await
-            .unwrap_or_else(|_| {
-                Err(Error::OutOfTime(
-                    "the invocation's time ran out before the detector answered".into(),
-                ))
-            })
+        self.clock.run(self.inner.name(), call).await
     }
 }
 

@@ -72,6 +72,15 @@ impl TimeLimit {
         })
     }
 
+    /// The same limits for work that is to be reported however late it starts (the chat logs
+    /// of a user report are never redelivered one by one): it counts as fresh from now.
+    pub fn restarted(self) -> Self {
+        TimeLimit {
+            started: std::time::Instant::now(),
+            ..self
+        }
+    }
+
     pub fn past_new_work(&self) -> bool {
         std::time::Instant::now() >= self.new_work
     }

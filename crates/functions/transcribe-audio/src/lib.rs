@@ -216,10 +216,11 @@ impl App {
                             Some(SourceKind::Image) => {
                                 self.image.process_as(obj, id, trigger).await
                             }
+                            // Cut short, a log is reported as far as it got: a redelivery
+                            // would run the report's files in the same order again.
                             _ => {
-                                self.text
-                                    .process_as_until(obj, id, trigger, time_limit)
-                                    .await
+                                let limit = time_limit.map(TimeLimit::restarted);
+                                self.text.process_as_until(obj, id, trigger, limit).await
                             }
                         }
                     },
