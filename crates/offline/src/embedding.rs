@@ -135,7 +135,7 @@ impl EmbeddingDetector {
                     match Category::parse(label) {
                         Some(c) => score.categories.raise(c, signal),
                         None if detected => score.rule_hits.push(RuleHit {
-                            rule: format!("{label}:embedding head"),
+                            rule: format!("{label}{}", crate::head::RULE_SUFFIX),
                             matched: format!(
                                 "{} (p {prob:.2})",
                                 text.chars().take(120).collect::<String>()

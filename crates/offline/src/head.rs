@@ -36,6 +36,10 @@ pub const DEFAULT_BANK: &[u8] = include_bytes!("../data/detector/bank.bin");
 pub const KNN_K: usize = 10;
 pub const KNN_POWER: i32 = 4;
 
+/// The end of a rule hit's name when a head label that is not a Comprehend category (`scam`)
+/// fired: a classifier's judgement, not a listed term.
+pub const RULE_SUFFIX: &str = ":embedding head";
+
 /// The training lines' embeddings, stored quantised to `i8` (unit vectors: error < 0.4 % per
 /// component) and held as `f32` (6 MB for 4k lines: the vote then vectorises), with each line's
 /// labels as a bit mask.

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use async_trait::async_trait;
 use bm25::{Language, SearchEngine, SearchEngineBuilder};
 use moderation_core::address::item_aimed_at_person;
-use moderation_core::model::{Category, Evaluation, Usage, Verdict};
+use moderation_core::model::{Category, Evaluation, RuleHit, Usage, Verdict};
 use moderation_core::policy::{references, swears};
 use moderation_core::ports::{
     JudgeRequest, Judgement, PolicyJudge, PolicyPassage, PolicyRetriever,
@@ -280,15 +280,22 @@ pub fn judge_by_rules(req: &JudgeRequest<'_>) -> Judgement {
         let title = section_title(&p.text);
         for cat in &g.categories {
             let score = Category::parse(cat).map(|c| item.categories.get(c));
-            let hits: Vec<&str> = item
+            // Listed terms, and the classifier's hits (which are judgements, not terms).
+            let (classified, hits): (Vec<&RuleHit>, Vec<&RuleHit>) = item
                 .rule_hits
                 .iter()
                 .filter(|h| h.category() == cat)
-                .map(|h| h.matched.as_str())
-                .collect();
+                .partition(|h| h.rule.ends_with(crate::head::RULE_SUFFIX));
+            let quoted = |hits: &[&RuleHit]| {
+                hits.iter()
+                    .map(|h| h.matched.as_str())
+                    .collect::<Vec<_>>()
+                    .join("\", \"")
+            };
             match g.bar {
                 None => {
-                    if score.is_some_and(|s| s >= 0.5) || !hits.is_empty() {
+                    if score.is_some_and(|s| s >= 0.5) || !hits.is_empty() || !classified.is_empty()
+                    {
                         allowances.push(format!("\"{title}\" allows {cat} on its own"));
                     }
                 }
@@ -308,7 +315,12 @@ pub fn judge_by_rules(req: &JudgeRequest<'_>) -> Judgement {
                     } else if !hits.is_empty() {
                         violations.push(format!(
                             "\"{title}\": forbidden term in {cat} (\"{}\")",
-                            hits.join("\", \"")
+                            quoted(&hits)
+                        ));
+                    } else if !classified.is_empty() {
+                        violations.push(format!(
+                            "\"{title}\": the offline classifier reads {cat} in \"{}\"",
+                            quoted(&classified)
                         ));
                     } else if let Some(s) = score.filter(|s| *s > 0.0) {
                         below.push(format!("\"{title}\": {cat} {s:.2} < bar {bar:.2}"));
@@ -493,7 +505,27 @@ mod tests {
             serde_json::json!({}),
             serde_json::json!([{"rule":"scam:free robux","matched":"FREE R0BUX"}]),
         );
-        assert_eq!(judge(&scam, &["#scams"]).verdict, Verdict::Violation);
+        let j = judge(&scam, &["#scams"]);
+        assert_eq!(j.verdict, Verdict::Violation);
+        assert!(
+            j.evaluation.analysis.contains("forbidden term in scam"),
+            "{j:?}"
+        );
+        // A classifier's hit is explained as a reading, not as a listed term.
+        let classified = item(
+            serde_json::json!({}),
+            serde_json::json!([{"rule": format!("scam{}", crate::head::RULE_SUFFIX),
+                "matched": "trade me your knife, paypal after (p 0.91)"}]),
+        );
+        let j = judge(&classified, &["#scams"]);
+        assert_eq!(j.verdict, Verdict::Violation);
+        assert!(
+            j.evaluation
+                .analysis
+                .contains("the offline classifier reads scam in \"trade me your knife")
+                && !j.evaluation.analysis.contains("forbidden term"),
+            "{j:?}"
+        );
     }
 
     #[test]
