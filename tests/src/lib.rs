@@ -165,6 +165,16 @@ pub fn event(payload: Value) -> LambdaEvent<Value> {
     LambdaEvent::new(payload, Context::default())
 }
 
+/// A Lambda event whose invocation ends `ms` milliseconds from now.
+pub fn event_due_in(payload: Value, ms: u64) -> LambdaEvent<Value> {
+    let mut context = Context::default();
+    context.deadline = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+        + ms;
+    LambdaEvent::new(payload, context)
+}
+
 /// Deliver a routed key to the matching function handler as an S3 notification, the way the
 /// deployed chain does; what the handler wrote comes back as the outcome.
 pub async fn dispatch(a: &Apps, stage: Stage, key: &str) -> moderation_core::Result<Outcome> {

@@ -665,15 +665,9 @@ async fn a_user_reports_chat_log_after_one_that_used_the_time_is_reported_not_sc
         b"you worthless idiot\n",
     );
     let apps = Apps::offline(root).await;
-    let mut context = lambda_runtime::Context::default();
-    context.deadline = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock")
-        .as_millis() as u64
-        + 2_000;
     // Not redelivered: that would screen the long log first again and run out again.
     transcribe_audio::handler(
-        lambda_runtime::LambdaEvent::new(fixture("user-report.json"), context),
+        moderation_tests::event_due_in(fixture("user-report.json"), 2_000),
         &apps.audio,
     )
     .await

@@ -170,19 +170,47 @@ async fn a_large_upload_streams_through_the_chain_with_every_flagged_item_listed
     );
 }
 
-/// Scores every segment 0.1 after a short wait, counting what it is sent and how many calls
-/// overlap.
-#[derive(Default)]
+/// Scores every segment 0.1 after a wait, counting what it is sent and how many calls overlap.
 struct Watched {
+    name: &'static str,
+    /// How long the first call takes, and every other one.
+    first_wait: std::time::Duration,
+    wait: std::time::Duration,
+    calls: AtomicUsize,
     segments: AtomicUsize,
     in_flight: AtomicUsize,
     most_in_flight: AtomicUsize,
 }
 
+impl Watched {
+    fn new(name: &'static str, first_wait_ms: u64, wait_ms: u64) -> Self {
+        Watched {
+            name,
+            first_wait: std::time::Duration::from_millis(first_wait_ms),
+            wait: std::time::Duration::from_millis(wait_ms),
+            calls: AtomicUsize::new(0),
+            segments: AtomicUsize::new(0),
+            in_flight: AtomicUsize::new(0),
+            most_in_flight: AtomicUsize::new(0),
+        }
+    }
+
+    /// Each call answers after 2 ms.
+    fn steady() -> Self {
+        Watched::new("watched", 2, 2)
+    }
+
+    /// The first call takes longer than the invocation has, as a throttled quota would; the
+    /// others answer at once.
+    fn slow_start() -> Self {
+        Watched::new("slow start", 2_500, 0)
+    }
+}
+
 #[async_trait]
 impl ToxicityDetector for Watched {
     fn name(&self) -> &str {
-        "watched"
+        self.name
     }
 
     fn limits(&self) -> SegmentLimits {
@@ -197,7 +225,8 @@ impl ToxicityDetector for Watched {
         let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
         self.most_in_flight.fetch_max(now, Ordering::SeqCst);
         self.segments.fetch_add(segments.len(), Ordering::SeqCst);
-        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        let first = self.calls.fetch_add(1, Ordering::SeqCst) == 0;
+        tokio::time::sleep(if first { self.first_wait } else { self.wait }).await;
         self.in_flight.fetch_sub(1, Ordering::SeqCst);
         Ok(segments
             .iter()
@@ -269,7 +298,7 @@ async fn repeated_lines_are_scored_once_and_calls_in_flight_stay_within_the_limi
             format!("gg {}", i % 40)
         }
     });
-    let detector = Watched::default();
+    let detector = Watched::steady();
     let (outcome, doc) = screen_lines("incoming/text/spam.txt", lines, &detector, None).await;
     outcome.expect("screens");
     let doc = doc.expect("screened");
@@ -303,40 +332,6 @@ fn a_small_document_has_no_unlisted_key() {
     assert!(!json.contains("unlisted"), "{json}");
 }
 
-/// Scores 0.1; its first call takes longer than the invocation has, as a throttled quota would.
-#[derive(Default)]
-struct SlowStart {
-    calls: AtomicUsize,
-}
-
-#[async_trait]
-impl ToxicityDetector for SlowStart {
-    fn name(&self) -> &str {
-        "slow start"
-    }
-
-    fn limits(&self) -> SegmentLimits {
-        SegmentLimits {
-            max_segments: 10,
-            max_segment_bytes: 1024,
-            max_request_bytes: 10 * 1024,
-        }
-    }
-
-    async fn detect(&self, segments: &[String]) -> moderation_core::Result<Vec<ToxicityScore>> {
-        if self.calls.fetch_add(1, Ordering::SeqCst) == 0 {
-            tokio::time::sleep(std::time::Duration::from_millis(2_500)).await;
-        }
-        Ok(segments
-            .iter()
-            .map(|_| ToxicityScore {
-                toxicity: 0.1,
-                ..Default::default()
-            })
-            .collect())
-    }
-}
-
 #[tokio::test]
 async fn an_upload_cut_off_by_the_time_limit_is_reported_as_far_as_it_was_screened() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -356,21 +351,13 @@ async fn an_upload_cut_off_by_the_time_limit_is_reported_as_far_as_it_was_screen
     });
     apps.screen = screen_text::App::from_parts(
         Arc::new(FolderStore::new(root)),
-        Arc::new(SlowStart::default()),
+        Arc::new(Watched::slow_start()),
         RuleFilter::default_list().expect("rules"),
         &screen_text::Config {
             concurrency: 3,
             ..config
         },
     );
-    // The invocation has a second: the first chunks are handed over at once, and by the time
-    // the slow first call returns no new chunk may start.
-    let mut context = lambda_runtime::Context::default();
-    context.deadline = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock")
-        .as_millis() as u64
-        + 1_000;
     // One SQS batch: the long upload, then a short one that finds the time already spent.
     let next = "incoming/text/next-in-batch.txt";
     std::fs::write(root.join(FIXTURE_BUCKET).join(next), "gg\n").expect("write upload");
@@ -390,7 +377,9 @@ async fn an_upload_cut_off_by_the_time_limit_is_reported_as_far_as_it_was_screen
             capture.clone(),
         ));
         let answer = screen_text::handler(
-            lambda_runtime::LambdaEvent::new(payload, context),
+            // The invocation has a second: the first chunks are handed over at once, and by
+            // the time the slow first call returns no new chunk may start.
+            moderation_tests::event_due_in(payload, 1_000),
             &apps.screen,
         )
         .await
@@ -487,7 +476,7 @@ async fn an_upload_that_started_late_and_ran_out_of_time_is_left_for_a_redeliver
         calls: now + std::time::Duration::from_millis(400),
     };
     let lines = (0..6_000).map(|i| format!("{} {i}", line(i)));
-    let detector = SlowStart::default();
+    let detector = Watched::slow_start();
     let (outcome, doc) =
         screen_lines("incoming/text/late.txt", lines, &detector, Some(limit)).await;
     let err = outcome.expect_err("left for a redelivery");
@@ -509,7 +498,7 @@ async fn an_upload_read_to_its_end_before_the_stop_is_not_reported_as_cut() {
         calls: now + std::time::Duration::from_secs(30),
     };
     let lines = (0..800).map(|i| format!("{} {i}", line(i)));
-    let detector = SlowStart::default();
+    let detector = Watched::slow_start();
     let (outcome, doc) =
         screen_lines("incoming/text/short.txt", lines, &detector, Some(limit)).await;
     outcome.expect("screens");

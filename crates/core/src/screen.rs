@@ -733,28 +733,25 @@ pub async fn screen_text_object_as(
         .await
         .map_err(|e| Error::Input(format!("parser task failed: {e}")))?;
     let cut = cut.load(Ordering::Relaxed);
-    let parsed = match parsed {
-        _ if cut && (done.messages == 0 || !fresh) => {
-            // Nothing to show, or an upload that started late in a delivery of several:
-            // a redelivery gives it the whole time.
-            return Err(Error::OutOfTime(format!(
-                "{} was not screened to its end in this invocation",
-                obj.uri()
-            )));
+    if cut && (done.messages == 0 || !fresh) {
+        // Nothing to show, or an upload that started late in a delivery of several: a
+        // redelivery gives it the whole time.
+        return Err(Error::OutOfTime(format!(
+            "{} was not screened to its end in this invocation",
+            obj.uri()
+        )));
+    }
+    let parsed = if cut {
+        // The template's metric filter counts `time_limit` lines and alarms on them.
+        warn!(key = %obj.key, time_limit = true, messages = done.messages,
+            "time limit: the rest of the upload is not screened");
+        Err(done.out_of_time())
+    } else {
+        if clock.abandoned.load(Ordering::Relaxed) {
+            warn!(key = %obj.key, time_limit = true,
+                "time limit: calls still waiting were abandoned; their messages need review");
         }
-        _ if cut => {
-            // The template's metric filter counts `time_limit` lines and alarms on them.
-            warn!(key = %obj.key, time_limit = true, messages = done.messages,
-                "time limit: the rest of the upload is not screened");
-            Err(done.out_of_time())
-        }
-        parsed => {
-            if clock.abandoned.load(Ordering::Relaxed) {
-                warn!(key = %obj.key, time_limit = true,
-                    "time limit: calls still waiting were abandoned; their messages need review");
-            }
-            parsed
-        }
+        parsed
     };
     let failure = parsed.err().map(|reason| format!("{}: {reason}", obj.key));
     let doc = out.finish(doc, notes, failure)?;

@@ -105,7 +105,7 @@ impl SpooledItems {
             File::open(self.path.as_ref() as &std::path::Path).map_err(|e| io_err("items", e))?;
         Ok(SpoolIter {
             reader: BufReader::with_capacity(64 * 1024, file),
-            line: String::new(),
+            line: Vec::new(),
         })
     }
 
@@ -128,25 +128,36 @@ impl SpooledItems {
 /// parsing from a reader byte by byte.
 pub struct SpoolIter {
     reader: BufReader<File>,
-    line: String,
+    line: Vec<u8>,
+}
+
+impl SpoolIter {
+    /// The next item as it is spooled (compact JSON, without its newline), unparsed.
+    fn next_line(&mut self) -> Result<Option<&[u8]>> {
+        use std::io::BufRead as _;
+        self.line.clear();
+        match self.reader.read_until(b'\n', &mut self.line) {
+            Ok(0) => Ok(None),
+            Ok(_) => Ok(Some(self.line.strip_suffix(b"\n").unwrap_or(&self.line))),
+            Err(e) => Err(io_err("items", e)),
+        }
+    }
 }
 
 impl Iterator for SpoolIter {
     type Item = Result<Item>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        use std::io::BufRead as _;
-        self.line.clear();
-        match self.reader.read_line(&mut self.line) {
-            Ok(0) => None,
-            Ok(_) => Some(
-                serde_json::from_str(&self.line).map_err(|source| Error::Document {
-                    key: "spooled items".into(),
-                    source,
-                }),
-            ),
-            Err(e) => Some(Err(io_err("items", e))),
-        }
+        let line = match self.next_line() {
+            Ok(line) => line?,
+            Err(e) => return Some(Err(e)),
+        };
+        Some(
+            serde_json::from_slice(line).map_err(|source| Error::Document {
+                key: "spooled items".into(),
+                source,
+            }),
+        )
     }
 }
 
@@ -223,18 +234,10 @@ pub fn write_spliced<H: Serialize>(
     if items.is_empty() {
         out.write_all(b"[]").map_err(io)?;
     } else {
-        use std::io::BufRead as _;
-        let file = File::open(items.path.as_ref() as &std::path::Path).map_err(io)?;
-        let mut reader = BufReader::with_capacity(64 * 1024, file);
-        let mut line = Vec::new();
+        let mut lines = items.iter()?;
         let mut first = true;
         out.write_all(b"[").map_err(io)?;
-        loop {
-            line.clear();
-            if reader.read_until(b'\n', &mut line).map_err(io)? == 0 {
-                break;
-            }
-            let compact = line.strip_suffix(b"\n").unwrap_or(&line);
+        while let Some(compact) = lines.next_line()? {
             out.write_all(if first { b"\n    " } else { b",\n    " })
                 .map_err(io)?;
             first = false;

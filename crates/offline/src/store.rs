@@ -140,11 +140,19 @@ fn temp_beside(dir: &Path) -> PathBuf {
     dir.join(format!("{TMP_PREFIX}{}-{n}", std::process::id()))
 }
 
-/// Temp file and rename, so a reader sees the old document or the new one, never half.
-fn write_atomically(dir: &Path, path: &Path, body: &[u8]) -> CoreResult<()> {
+/// Temp file and rename, so a reader sees the old document or the new one, never half. The
+/// temp file is a new file (not `fs::copy` of a source file), so the document gets the usual
+/// permissions, and a half-written one does not linger beside the documents.
+fn write_atomically(dir: &Path, path: &Path, mut body: impl io::Read) -> CoreResult<()> {
     let tmp = temp_beside(dir);
-    fs::write(&tmp, body).map_err(|e| io_err(&tmp, e))?;
-    fs::rename(&tmp, path).map_err(|e| io_err(path, e))
+    let written = fs::File::create(&tmp)
+        .and_then(|mut dest| io::copy(&mut body, &mut dest))
+        .map_err(|e| io_err(&tmp, e))
+        .and_then(|_| fs::rename(&tmp, path).map_err(|e| io_err(path, e)));
+    if written.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    written
 }
 
 /// A document's version tag: its content hash, so equal tags mean equal bytes in every process.
@@ -174,7 +182,7 @@ impl WriteObjects for FolderStore {
     ) -> CoreResult<()> {
         let path = self.checked(bucket, key)?;
         let dir = parent_dir(&path, key)?;
-        write_atomically(dir, &path, &body)
+        write_atomically(dir, &path, &body[..])
     }
 
     async fn put_file(
@@ -186,20 +194,9 @@ impl WriteObjects for FolderStore {
     ) -> CoreResult<()> {
         let path = self.checked(bucket, key)?;
         let dir = parent_dir(&path, key)?;
-        // Copied beside the document, then renamed: the temp file may be on another disk. A
-        // new file, not `fs::copy`, so the document gets the usual permissions rather than the
-        // temp file's owner-only ones.
-        let tmp = temp_beside(dir);
-        let mut source = fs::File::open(from).map_err(|e| io_err(from, e))?;
-        let copied = fs::File::create(&tmp)
-            .and_then(|mut dest| io::copy(&mut source, &mut dest))
-            .map_err(|e| io_err(&tmp, e))
-            .and_then(|_| fs::rename(&tmp, &path).map_err(|e| io_err(&path, e)));
-        if copied.is_err() {
-            // A half-written copy must not linger beside the documents.
-            let _ = fs::remove_file(&tmp);
-        }
-        copied
+        // Copied beside the document, then renamed: the temp file may be on another disk.
+        let source = fs::File::open(from).map_err(|e| io_err(from, e))?;
+        write_atomically(dir, &path, source)
     }
 }
 
@@ -241,7 +238,7 @@ impl SwapObjects for FolderStore {
         if current.as_deref() != expected {
             return Ok(None);
         }
-        write_atomically(dir, &path, &body)?;
+        write_atomically(dir, &path, &body[..])?;
         // Dropping the file releases the lock, after the rename.
         drop(lock);
         Ok(Some(content_tag(&body)))
