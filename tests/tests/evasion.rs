@@ -43,6 +43,10 @@ const BENIGN: &[&str] = &[
     "😂😂 that was close",
     "ok 👍",
     "Ζεύς is my main",
+    "nice shot 🔫 you carried",
+    "💀💀 you're hilarious",
+    "level up at noon, now we won",
+    "⣿⣿⡿⠿⠛⠋⠉⣿⣿ ascii art",
 ];
 
 fn map_letters(line: &str, f: impl Fn(char) -> String) -> String {
@@ -120,6 +124,17 @@ fn evasions() -> Vec<Evasion> {
         ("stacked marks (Zalgo)", |l| {
             map_letters(l, |c| format!("{c}\u{0336}\u{0315}"))
         }),
+        ("written backwards", |l| l.chars().rev().collect()),
+        ("Braille letters", |l| {
+            // Grade-1 Braille cells for a-z; the blank cell for a space.
+            const CELLS: [u32; 26] = [
+                0x01, 0x03, 0x09, 0x19, 0x11, 0x0B, 0x1B, 0x13, 0x0A, 0x1A, 0x05, 0x07, 0x0D, 0x1D,
+                0x15, 0x0F, 0x1F, 0x17, 0x0E, 0x1E, 0x25, 0x27, 0x3A, 0x2D, 0x3D, 0x35,
+            ];
+            map_letters(&l.replace(' ', "\u{2800}"), |c| {
+                offset('a', 0x2800 + CELLS[(c as u32 - 'a' as u32) as usize])
+            })
+        }),
         ("letters spelled with spaces", |l| {
             l.split(' ')
                 .map(|w| w.chars().map(String::from).collect::<Vec<_>>().join(" "))
@@ -130,6 +145,19 @@ fn evasions() -> Vec<Evasion> {
 }
 
 async fn screen(lines: &[String]) -> Vec<Item> {
+    let messages = lines
+        .iter()
+        .enumerate()
+        .map(|(i, t)| ParsedMessage {
+            id: format!("line-{}", i + 1),
+            text: t.clone(),
+            ..Default::default()
+        })
+        .collect();
+    screen_parsed(messages).await
+}
+
+async fn screen_parsed(messages: Vec<ParsedMessage>) -> Vec<Item> {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = FolderStore::new(dir.path());
     let detector = OfflineDetector::embedded().expect("detector");
@@ -144,15 +172,6 @@ async fn screen(lines: &[String]) -> Vec<Item> {
         progress: None,
         time_limit: None,
     };
-    let messages = lines
-        .iter()
-        .enumerate()
-        .map(|(i, t)| ParsedMessage {
-            id: format!("line-{}", i + 1),
-            text: t.clone(),
-            ..Default::default()
-        })
-        .collect();
     screen_messages(messages, &deps, 0.5, 1).await.0
 }
 
@@ -190,4 +209,34 @@ async fn benign_emoji_and_other_scripts_gain_no_flags() {
         .map(|i| (&i.text, &i.revealed, i.toxicity))
         .collect();
     assert!(flags.is_empty(), "{flags:#?}");
+}
+
+#[tokio::test]
+async fn a_threat_split_over_one_players_lines_is_read_whole_and_a_weapon_emoji_is_a_threat() {
+    let said = |id: usize, user: &str, text: &str| ParsedMessage {
+        id: format!("line-{id}"),
+        text: text.into(),
+        user: Some(user.into()),
+        ..Default::default()
+    };
+    let items = screen_parsed(vec![
+        said(1, "ana", "gl hf"),
+        said(2, "bob", "i am going to"),
+        said(3, "bob", "kill"),
+        said(4, "bob", "you"),
+        said(5, "ana", "🔫💀 you're next"),
+        said(6, "cy", "nice shot 🔫 you carried"),
+    ])
+    .await;
+    let joined = items[3].revealed.as_ref().expect("the run is read whole");
+    assert_eq!(joined.text, "i am going to kill you");
+    assert_eq!(joined.lines, ["line-2", "line-3", "line-4"]);
+    assert!(items[3].verdict.is_none(), "{:?}", items[3]);
+    assert!(items[4].verdict.is_none(), "{:?}", items[4]);
+    assert!(items[4]
+        .rule_hits
+        .iter()
+        .any(|h| h.rule == moderation_core::threat_emoji::RULE));
+    assert!(items[5].rule_hits.is_empty() && items[5].verdict.is_some());
+    assert!(items[..3].iter().all(|i| i.revealed.is_none()));
 }

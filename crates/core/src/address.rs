@@ -14,22 +14,6 @@
 
 use crate::model::Item;
 
-const SECOND_PERSON: &[&str] = &[
-    "you",
-    "u",
-    "yu",
-    "your",
-    "ur",
-    "yours",
-    "youre",
-    "you're",
-    "yourself",
-    "urself",
-    "yourselves",
-    "yall",
-    "y'all",
-];
-
 /// What an object verb must take to be aimed: the person, not "you're"/"your".
 const OBJECT_PERSON: &[&str] = &["you", "u", "yu", "yourself", "urself", "yall", "y'all"];
 
@@ -190,7 +174,8 @@ fn is_person_noun(t: &str) -> bool {
 pub fn aimed_at_person(text: &str) -> Option<String> {
     let w = words(text);
     let is = |i: usize, list: &[&str]| w.get(i).is_some_and(|(t, _)| list.contains(&t.as_str()));
-    let addressed = |i: usize| is(i, SECOND_PERSON) || w.get(i).is_some_and(|(_, m)| *m);
+    let addressed =
+        |i: usize| is(i, crate::words::SECOND_PERSON) || w.get(i).is_some_and(|(_, m)| *m);
     let addresses_someone = (0..w.len()).any(addressed);
     if let Some((t, _)) = w.iter().find(|(t, _)| IMPERATIVES.contains(&t.as_str())) {
         return Some(format!("\"{t}\" is said to someone"));

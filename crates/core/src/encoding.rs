@@ -63,9 +63,8 @@ pub fn sniff(head: &[u8]) -> Result<FileEncoding, String> {
             bom: false,
         });
     }
-    if sample.contains(&0) {
-        return Err("the file looks binary (NUL bytes), not a text chat log".into());
-    }
+    // A NUL is a control byte like the others: one stray NUL in a long log is damage to one
+    // line (as it is past the sampled head), many are a binary file.
     let controls = sample.iter().filter(|b| is_binary_control(**b)).count();
     // Random bytes carry ~10% controls; a text file none, or a stray one.
     if controls > 0 && controls * 100 > sample.len() {
@@ -103,7 +102,10 @@ fn utf16_without_bom(sample: &[u8]) -> Option<&'static Encoding> {
     }
 }
 
-/// A reader that turns UTF-16 into UTF-8 as it streams (the BOM, if any, is dropped).
+/// A reader that turns UTF-16 into UTF-8 as it streams (the BOM, if any, is dropped). A file
+/// that starts as mostly-ASCII UTF-16 and goes on as 8-bit text (two logs concatenated, or a
+/// UTF-16 head put on to hide what follows) is read as 8-bit text from where it changes:
+/// decoded as UTF-16, its lines would run together as one line of CJK-looking noise.
 pub struct TranscodingReader<R> {
     inner: R,
     decoder: Decoder,
@@ -113,6 +115,36 @@ pub struct TranscodingReader<R> {
     output: Vec<u8>,
     out_pos: usize,
     finished: bool,
+    /// Bytes read from `inner`, and of those decoded as UTF-16, how many and how many zero.
+    consumed: u64,
+    utf16_bytes: u64,
+    utf16_zeros: u64,
+    /// Where the file turned to 8-bit text (a byte offset), once it has.
+    eight_bit_from: Option<u64>,
+}
+
+/// At least this many bytes of 8-bit text in a row end a mostly-ASCII UTF-16 stream.
+const EIGHT_BIT_RUN: usize = 32;
+
+/// Where a run of 8-bit text starts in `chunk`: [`EIGHT_BIT_RUN`] or more bytes with no zero,
+/// all text, with spaces and mostly ASCII letters (UTF-16 ASCII has a zero every other byte;
+/// UTF-16 CJK has no 0x20 bytes to speak of).
+fn eight_bit_run(chunk: &[u8]) -> Option<usize> {
+    let is_text = |b: u8| matches!(b, b'\t' | b'\n' | b'\r' | 0x20..=0x7E | 0x80..);
+    let mut i = 0;
+    while i < chunk.len() {
+        let len = chunk[i..].iter().take_while(|b| is_text(**b)).count();
+        if len >= EIGHT_BIT_RUN {
+            let run = &chunk[i..i + len];
+            let spaces = run.iter().filter(|b| **b == b' ').count();
+            let letters = run.iter().filter(|b| b.is_ascii_alphabetic()).count();
+            if spaces >= 2 && letters * 10 >= len * 6 {
+                return Some(i);
+            }
+        }
+        i += len + 1;
+    }
+    None
 }
 
 impl<R: Read> TranscodingReader<R> {
@@ -126,7 +158,25 @@ impl<R: Read> TranscodingReader<R> {
             output: Vec::with_capacity(48 * 1024),
             out_pos: 0,
             finished: false,
+            consumed: 0,
+            utf16_bytes: 0,
+            utf16_zeros: 0,
+            eight_bit_from: None,
         }
+    }
+
+    /// The byte offset from which the file was read as 8-bit text, if it changed.
+    pub fn eight_bit_from(&self) -> Option<u64> {
+        self.eight_bit_from
+    }
+
+    /// Where in the unread input the stream turns to 8-bit text, if it does here.
+    fn turn(&self) -> Option<usize> {
+        let chunk = &self.input[self.start..self.end];
+        let at = eight_bit_run(chunk)?;
+        let zeros = self.utf16_zeros + chunk[..at].iter().filter(|b| **b == 0).count() as u64;
+        let bytes = self.utf16_bytes + at as u64;
+        (bytes >= 16 && zeros * 3 >= bytes).then_some(at)
     }
 
     fn refill(&mut self) -> io::Result<()> {
@@ -135,22 +185,34 @@ impl<R: Read> TranscodingReader<R> {
                 let n = self.inner.read(&mut self.input)?;
                 self.start = 0;
                 self.end = n;
+                self.consumed += n as u64;
             }
-            let last = self.start == self.end;
             self.output.clear();
             self.out_pos = 0;
+            if self.eight_bit_from.is_some() {
+                // 8-bit text passes through; its lines are decoded one by one downstream.
+                self.output
+                    .extend_from_slice(&self.input[self.start..self.end]);
+                self.finished = self.start == self.end;
+                self.start = self.end;
+                continue;
+            }
+            let turn = self.turn();
+            let stop = turn.map_or(self.end, |at| self.start + at);
+            let last = self.start == self.end || turn.is_some();
             // Room for the worst case of this chunk (3 UTF-8 bytes per UTF-16 unit, plus a
             // pending surrogate half).
             let room = (self.end - self.start) * 3 / 2 + 16;
             self.output.resize(room, 0);
-            let (_, read, written, _) = self.decoder.decode_to_utf8(
-                &self.input[self.start..self.end],
-                &mut self.output,
-                last,
-            );
+            let taken = &self.input[self.start..stop];
+            self.utf16_zeros += taken.iter().filter(|b| **b == 0).count() as u64;
+            self.utf16_bytes += taken.len() as u64;
+            let (_, read, written, _) = self.decoder.decode_to_utf8(taken, &mut self.output, last);
             self.start += read;
             self.output.truncate(written);
-            if last {
+            if turn.is_some() {
+                self.eight_bit_from = Some(self.consumed - (self.end - self.start) as u64);
+            } else if last {
                 self.finished = true;
             }
         }
@@ -338,6 +400,10 @@ mod tests {
         assert!(e.contains("binary"), "{e}");
         assert!(sniff(b"PK\x03\x04\x00\x00zip").is_err());
         assert_eq!(sniff(b"plain\ttext\r\n"), Ok(FileEncoding::Utf8));
+        // One NUL in the head is judged as it would be later in the file: a damaged line.
+        let mut log = "gg wp\n".repeat(400).into_bytes();
+        log[10] = 0;
+        assert_eq!(sniff(&log), Ok(FileEncoding::Utf8));
     }
 
     #[test]

@@ -78,45 +78,6 @@ pub enum Guess {
 /// and emotes would otherwise be misread as Swahili or Tagalog by any identifier.
 pub const MIN_WORDS: usize = 4;
 
-/// Common English function words and chat words. A line where at least a third of the words
-/// are on this list is English whatever an identifier says (chat slang confuses them).
-#[rustfmt::skip]
-const ENGLISH: &[&str] = &[
-    "a", "about", "after", "again", "all", "am", "an", "and", "any", "are", "as", "at", "back",
-    "be", "because", "been", "before", "but", "by", "can", "cant", "can't", "come", "could",
-    "did", "didnt", "didn't", "do", "does", "dont", "don't", "down", "for", "from", "get", "go",
-    "going", "gonna", "got", "had", "has", "have", "he", "her", "here", "him", "his", "how", "i",
-    "if", "im", "i'm", "in", "into", "is", "it", "its", "it's", "just", "know", "last", "let",
-    "lets", "let's", "like", "me", "my", "need", "no", "not", "now", "of", "off", "on", "one",
-    "only", "or", "our", "out", "over", "play", "please", "pls", "plz", "really", "right", "see",
-    "she", "should", "so", "some", "still", "take", "than", "that", "thats", "that's", "the",
-    "their", "them", "then", "there", "they", "think", "this", "time", "to", "too", "up", "us",
-    "very", "want", "was", "we", "well", "were", "what", "when", "where", "which", "who", "why",
-    "will", "with", "would", "yeah", "yes", "you", "your", "youre", "you're", "u", "ur", "ya",
-    "yo", "lol", "lmao", "lmfao", "rofl", "gg", "ggs", "ez", "wp", "gl", "hf", "glhf", "brb",
-    "afk", "idk", "imo", "tbh", "ngl", "fr", "btw", "omg", "wtf", "bro", "bruh", "dude", "guys",
-    "noob", "nub", "team", "game", "match", "round", "win", "won", "lost", "lose", "nice", "good",
-    "bad", "lag", "server", "ping", "mid", "top", "bot", "jungle", "push", "heal", "tank",
-    "carry", "ult", "nerf", "buff", "op", "thanks", "thx", "ty", "np", "ok", "okay", "yep",
-    "nope", "hey", "hi", "hello", "sup", "lets", "again", "ranked", "queue", "mic", "chat",
-    "people", "person", "guy", "man", "girl", "boy", "kid", "kids", "friend", "friends", "wrong",
-    "button", "eat", "race", "day", "night", "today", "tonight", "tomorrow", "week", "year",
-    "new", "old", "big", "small", "little", "long", "short", "high", "low", "first", "next",
-    "never", "always", "every", "everyone", "someone", "anyone", "nobody", "something",
-    "anything", "nothing", "thing", "things", "way", "lot", "much", "many", "more", "most",
-    "less", "better", "best", "worse", "worst", "same", "other", "another", "crap", "damn",
-    "hell", "shit", "fuck", "fucking", "ass", "make", "made", "give", "gave", "say", "said",
-    "tell", "told", "look", "feel", "try", "keep", "put", "leave", "call", "work", "home",
-    "house", "school", "mom", "dad", "money", "free", "buy", "sell", "trade", "gold", "coins",
-    "account", "password", "link", "click", "send", "dm", "add", "join", "help", "stop", "start",
-    "done", "ready", "wait", "sorry", "thank", "love", "hate", "kill", "dead", "die", "hard",
-    "easy", "fun", "funny", "stupid", "dumb", "idiot", "trash", "cool", "great", "awesome",
-    "pretty", "sure", "maybe", "also", "even", "ever", "yet", "though", "he's", "hes", "she's",
-    "shes", "we're", "they're", "i'll", "ill", "you'll", "we'll", "i've", "isn't", "wasn't",
-    "won't", "doesn't", "aren't", "there's", "what's", "damage", "hit", "shot", "dps", "hp",
-    "mana", "boss", "loot", "level", "gear", "skin",
-];
-
 fn words(text: &str) -> Vec<String> {
     text.split_whitespace()
         .map(|w| {
@@ -134,9 +95,9 @@ fn has_foreign_letters(text: &str) -> bool {
     text.chars().any(|c| c.is_alphabetic() && !c.is_ascii())
 }
 
-/// How many of `w` are on the [`ENGLISH`] list.
+/// How many of `w` are common English words ([`crate::words::is_english`]).
 fn english_words(w: &[String]) -> usize {
-    w.iter().filter(|x| ENGLISH.contains(&x.as_str())).count()
+    w.iter().filter(|x| crate::words::is_english(x)).count()
 }
 
 fn is_latin(c: char) -> bool {

@@ -25,9 +25,12 @@ pub mod rules;
 pub mod screen;
 pub mod screen_image;
 pub mod segment;
+pub mod split_runs;
 pub mod spool;
 pub mod stage;
 pub mod telemetry;
+pub mod threat_emoji;
 pub mod transcript;
+pub mod words;
 
 pub use error::{Error, Result};

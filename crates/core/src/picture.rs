@@ -64,6 +64,10 @@ pub const MAX_PIXELS: u64 = 64_000_000;
 pub const MAX_PREPARED_BYTES: usize = 3_750_000;
 /// Decoder allocations past this are refused.
 const MAX_DECODE_ALLOC: u64 = 512 * 1024 * 1024;
+/// What one decoded picture may take: [`MAX_PIXELS`] at 8-bit RGBA. A deeper picture of the
+/// same size (16-bit RGBA is 8 bytes a pixel) is refused before decoding, since with the
+/// copies scaling and encoding make it would not fit the function's memory.
+pub const DECODE_BUDGET: u64 = MAX_PIXELS * 4;
 
 /// What the bytes are, by their signature; an error names what they look like instead.
 pub fn sniff(bytes: &[u8]) -> Result<Format, String> {
@@ -179,6 +183,17 @@ pub fn prepare(bytes: &[u8], extension: &str) -> Result<Prepared, String> {
     let mut decoder = reader()
         .into_decoder()
         .map_err(|e| format!("the {} cannot be decoded: {e}", format.as_str()))?;
+    let color = decoder.color_type();
+    let needed = pixels * u64::from(color.bytes_per_pixel());
+    if needed > DECODE_BUDGET {
+        return Err(format!(
+            "the image is {w}×{h} in {color:?} ({} bytes a pixel): decoding it takes {} MB, \
+             over the {} MB budget for one picture (save it with 8 bits a channel, or smaller)",
+            color.bytes_per_pixel(),
+            needed / 1_000_000,
+            DECODE_BUDGET / 1_000_000
+        ));
+    }
     let orientation = decoder
         .orientation()
         .unwrap_or(image::metadata::Orientation::NoTransforms);
@@ -571,6 +586,22 @@ mod tests {
         let e = prepare(&bytes, "png").expect_err("bomb");
         assert!(e.contains("50000×50000"), "{e}");
         assert!(e.contains("megapixel limit"), "{e}");
+    }
+
+    #[test]
+    fn a_deep_picture_over_the_memory_budget_is_refused_before_decoding() {
+        // A valid 16-bit RGBA PNG header declaring 8,000 × 8,000 (64 MP, within the pixel
+        // cap, but 512 MB decoded), and no pixel data.
+        let mut bytes = png(2, 2);
+        bytes[16..20].copy_from_slice(&8_000u32.to_be_bytes());
+        bytes[20..24].copy_from_slice(&8_000u32.to_be_bytes());
+        bytes[24] = 16; // bit depth
+        bytes[25] = 6; // RGBA
+        let crc = crc32(&bytes[12..29]);
+        bytes[29..33].copy_from_slice(&crc.to_be_bytes());
+        let e = prepare(&bytes, "png").expect_err("over the budget");
+        assert!(e.contains("8000×8000") && e.contains("512 MB"), "{e}");
+        assert!(e.contains("256 MB budget"), "{e}");
     }
 
     #[test]

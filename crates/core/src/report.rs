@@ -122,6 +122,10 @@ pub fn esc(s: &str) -> String {
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&#39;"),
+            // A raw control character (an ESC from a file name) is no HTML: shown as its escape.
+            c if c.is_control() && !matches!(c, '\n' | '\t' | '\r') => {
+                out.extend(c.escape_default())
+            }
             c => out.push(c),
         }
     }
@@ -415,11 +419,17 @@ fn render_item(out: &mut String, item: &Item, threshold: f64, player: bool) {
         }
     }
     if let Some(r) = &item.revealed {
+        let joined = if r.lines.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", r.lines.join(", "))
+        };
         let _ = write!(
             out,
-            "<p class=\"revealed\">Reads as: “{}” <small>({}; scored too)</small></p>",
+            "<p class=\"revealed\">Reads as: “{}” <small>({}{}; scored too)</small></p>",
             esc(&r.text),
-            esc(&r.evasions.join(", ").replace('_', " "))
+            esc(&r.evasions.join(", ").replace('_', " ")),
+            esc(&joined)
         );
     }
     if let Some(r) = &item.review_reason {
@@ -939,6 +949,18 @@ async fn media_link<I>(report: &Report<I>, bucket: &str, deps: &ReportDeps<'_>) 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn escaping_leaves_no_markup_and_no_raw_control_character() {
+        assert_eq!(
+            esc("<b>\"a\" & 'b'</b>"),
+            "&lt;b&gt;&quot;a&quot; &amp; &#39;b&#39;&lt;/b&gt;"
+        );
+        assert_eq!(
+            esc("\u{1b}[2Jx\u{0}.txt\nnext"),
+            "\\u{1b}[2Jx\\u{0}.txt\nnext"
+        );
+    }
 
     fn report_of(flagged: usize, below: usize) -> Report {
         let doc: StageDocument = serde_json::from_value(serde_json::json!({

@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 use crate::model::RuleHit;
 
 /// The default list, compiled in so every binary has a filter without extra files.
-pub const DEFAULT_TERMS: &str = include_str!("../data/forbidden-terms.txt");
+pub const DEFAULT_TERMS: &str = crate::words::DEFAULT_TERMS;
 
 /// Terms this short would match too much inside letter runs.
 const MIN_AFFIX_TERM: usize = 4;
@@ -186,7 +186,8 @@ impl RuleFilter {
         self.rules.is_empty()
     }
 
-    /// Every term found in `text`, once per term.
+    /// Every term found in `text`, once per term, and a weapon emoji aimed at the reader
+    /// ([`crate::threat_emoji`]), which no term list can spell.
     pub fn scan(&self, text: &str) -> Vec<RuleHit> {
         self.matcher
             .find_all(text)
@@ -195,6 +196,7 @@ impl RuleFilter {
                 rule: self.rules[m.phrase].clone(),
                 matched: text[m.start..m.end].to_string(),
             })
+            .chain(crate::threat_emoji::aimed_weapon(text))
             .collect()
     }
 }

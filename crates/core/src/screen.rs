@@ -359,6 +359,41 @@ impl UploadState {
     }
 }
 
+/// The messages as the split-message join reads them: their (revealed) readings.
+fn split_lines<'a>(
+    messages: &'a [ParsedMessage],
+    texts: &[&'a str],
+) -> Vec<crate::split_runs::Line<'a>> {
+    messages
+        .iter()
+        .zip(texts)
+        .map(|(m, text)| crate::split_runs::Line {
+            id: &m.id,
+            text,
+            user: m.user.as_deref(),
+            conversation: m.conversation.as_deref(),
+        })
+        .collect()
+}
+
+/// A message's revealed reading, replaced by the joined reading of the split message it ends
+/// (which holds its own reading), keeping the evasions found in it.
+fn with_joined(
+    revealed: Option<crate::evasion::Revealed>,
+    joined: Option<crate::split_runs::Joined>,
+) -> Option<crate::evasion::Revealed> {
+    let Some(j) = joined else {
+        return revealed;
+    };
+    let mut evasions = revealed.map(|r| r.evasions).unwrap_or_default();
+    evasions.push(crate::split_runs::SPLIT.to_string());
+    Some(crate::evasion::Revealed {
+        text: j.text,
+        evasions,
+        lines: j.lines,
+    })
+}
+
 /// Score one chunk of an upload's messages, sharing `state` with the other chunks.
 pub async fn screen_chunk(
     messages: Vec<ParsedMessage>,
@@ -382,6 +417,7 @@ pub async fn screen_chunk(
         .map(|(m, r)| r.as_ref().map_or(m.text.as_str(), |r| r.text.as_str()))
         .collect();
     let ids: Vec<&str> = messages.iter().map(|m| m.id.as_str()).collect();
+    let joined = crate::split_runs::joined_runs(&split_lines(&messages, &texts));
     let languages = languages_of(
         &texts,
         &ids,
@@ -392,6 +428,10 @@ pub async fn screen_chunk(
         &mut errors,
     )
     .await;
+    let revealed = revealed
+        .into_iter()
+        .zip(joined)
+        .map(|(r, j)| with_joined(r, j));
     let mut items: Vec<Item> = Vec::with_capacity(messages.len());
     let mut segments = Vec::new();
     for (((idx, m), lang), revealed) in messages

@@ -2,6 +2,7 @@
 //! default), write reports, and print one line per source. DESIGN.md §4 is its contract.
 
 mod progress;
+mod shown;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -31,6 +32,7 @@ use moderation_core::stage::{read_document, run_chain, Outcome};
 use moderation_offline::{
     FolderStore, LocalTranscription, OfflineDetector, PolicyIndex, RulesJudge,
 };
+use shown::shown;
 
 /// The bucket name local runs use; with a single-bucket folder store it only appears in URIs.
 const LOCAL_BUCKET: &str = "local";
@@ -69,11 +71,19 @@ struct RunArgs {
     #[arg(long)]
     threshold: Option<f64>,
     /// CSV/JSONL column holding the message text.
-    #[arg(long)]
+    #[arg(long, value_parser = column_name)]
     text_column: Option<String>,
     /// No progress bar on stderr (there is none off a terminal anyway).
     #[arg(long, short)]
     quiet: bool,
+}
+
+/// A column name: anything but blank.
+fn column_name(s: &str) -> Result<String, String> {
+    if s.trim().is_empty() {
+        return Err("a column name cannot be blank".into());
+    }
+    Ok(s.to_string())
 }
 
 #[derive(Subcommand)]
@@ -122,6 +132,8 @@ enum CliError {
         #[source]
         source: std::io::Error,
     },
+    #[error("{path}: not moderated: {what}")]
+    TooLarge { path: String, what: String },
 }
 
 struct Chain {
@@ -446,6 +458,17 @@ impl Chain {
         }
     }
 
+    /// Why a file of `size` bytes uploaded under `key` is over its kind's limit, if it is.
+    fn over_limit(&self, key: &str, size: u64) -> Option<String> {
+        use moderation_core::model::SourceKind;
+        let (limit, var) = match keys::kind_of(key)? {
+            SourceKind::Text => (self.screen.max_object_bytes, "MAX_OBJECT_BYTES"),
+            SourceKind::Image => (self.image.max_image_bytes, "MAX_IMAGE_BYTES"),
+            SourceKind::Audio => (self.audio.max_audio_bytes, "MAX_AUDIO_BYTES"),
+        };
+        (size > limit).then(|| format!("{size} bytes, over the {limit} byte limit ({var})"))
+    }
+
     /// Upload one file under `key` and run the chain until the report is written.
     async fn moderate(&self, path: &Path, key: String) -> Result<String, CliError> {
         let line = self.moderate_file(path, key).await;
@@ -455,7 +478,7 @@ impl Chain {
 
     async fn moderate_file(&self, path: &Path, key: String) -> Result<String, CliError> {
         let io = |source| CliError::Io {
-            path: path.display().to_string(),
+            path: shown(path),
             source,
         };
         use moderation_core::ports::WriteObjects;
@@ -464,15 +487,23 @@ impl Chain {
             .map_or("", |(_, e)| e)
             .to_ascii_lowercase();
         let file = std::fs::File::open(path).map_err(io)?;
-        if !file.metadata().map_err(io)?.is_file() {
+        let meta = file.metadata().map_err(io)?;
+        if !meta.is_file() {
             return Err(io(std::io::Error::other("not a file")));
+        }
+        // Checked before the copy: an oversized (or sparse) file never reaches the output.
+        if let Some(over) = self.over_limit(&key, meta.len()) {
+            return Err(CliError::TooLarge {
+                path: shown(path),
+                what: over,
+            });
         }
         let expected = self
             .progress
             .shown()
             .then(|| progress::expected_messages(file, &extension))
             .flatten();
-        self.progress.begin(&path.display().to_string(), expected);
+        self.progress.begin(&shown(path), expected);
         // Copied, not read: a log of a million lines never sits in memory.
         self.store
             .put_file(LOCAL_BUCKET, &key, path, "application/octet-stream")
@@ -485,8 +516,8 @@ impl Chain {
         if let Some(failed) = written.iter().find(|k| k.starts_with(keys::FAILED)) {
             return Ok(format!(
                 "{}: failed, see {}",
-                path.display(),
-                self.store.root().join(failed).display()
+                shown(path),
+                shown(&self.store.root().join(failed))
             ));
         }
         // The summary and the items' verdicts, counted as the report streams past.
@@ -497,21 +528,21 @@ impl Chain {
         )
         .await?;
         let Some(r) = report else {
-            return Ok(format!("{}: no report was written", path.display()));
+            return Ok(format!("{}: no report was written", shown(path)));
         };
         let s = r.summary;
         let below = r.items.below_threshold + r.unlisted.map_or(0, |u| u.below_threshold);
         let clean = s.items - s.violations - s.needs_review - below;
         Ok(format!(
             "{}: {} items, {} violations, {} needs review, {} no violation, {} below threshold ({:?}) → {}",
-            path.display(),
+            shown(path),
             s.items,
             s.violations,
             s.needs_review,
             clean,
             below,
             r.status,
-            self.store.root().join(keys::report_html_key(&id)).display()
+            shown(&self.store.root().join(keys::report_html_key(&id)))
         ))
     }
 }
@@ -600,7 +631,7 @@ fn upload_keys(paths: &[PathBuf]) -> Result<Vec<String>, CliError> {
         if !p.is_file() {
             return Err(CliError::Usage(format!(
                 "{} is not a readable file",
-                p.display()
+                shown(p)
             )));
         }
         let name = p
@@ -618,7 +649,7 @@ fn upload_keys(paths: &[PathBuf]) -> Result<Vec<String>, CliError> {
             None => {
                 return Err(CliError::Usage(format!(
                 "{}: unsupported file type (expected .txt, .csv, .jsonl, audio: {}, or images: {})",
-                p.display(),
+                shown(p),
                 keys::AUDIO_EXTENSIONS.join(", "),
                 moderation_core::picture::IMAGE_EXTENSIONS.join(", ")
             )))
@@ -640,7 +671,7 @@ fn upload_keys(paths: &[PathBuf]) -> Result<Vec<String>, CliError> {
 fn files_in(dir: &Path) -> Result<Vec<PathBuf>, CliError> {
     let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(|source| CliError::Io {
-            path: dir.display().to_string(),
+            path: shown(dir),
             source,
         })?
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -654,7 +685,7 @@ fn files_in(dir: &Path) -> Result<Vec<PathBuf>, CliError> {
 /// line per utterance, `#` comments); none when espeak-ng is missing.
 fn speak_scripts(scripts: &Path, out: &Path) -> Result<Vec<PathBuf>, CliError> {
     let io = |path: &Path| {
-        let path = path.display().to_string();
+        let path = shown(path);
         move |source| CliError::Io { path, source }
     };
     let Ok(entries) = std::fs::read_dir(scripts) else {
@@ -671,7 +702,7 @@ fn speak_scripts(scripts: &Path, out: &Path) -> Result<Vec<PathBuf>, CliError> {
     if !moderation_offline::speech_samples::espeak_available() {
         eprintln!(
             "modctl: skipping the voice-chat samples in {}: espeak-ng is not installed (make demo installs it)",
-            scripts[0].parent().unwrap_or(Path::new(".")).display()
+            shown(scripts[0].parent().unwrap_or(Path::new(".")))
         );
         return Ok(Vec::new());
     }
@@ -705,11 +736,11 @@ async fn check_prompt(
         .or_else(|| Vars::from_env().get("NEGATIVE_PROMPTS").map(PathBuf::from))
         .unwrap_or_else(|| PathBuf::from("infra/negative-prompts.txt"));
     let list = std::fs::read_to_string(&path).map_err(|source| CliError::Io {
-        path: path.display().to_string(),
+        path: shown(&path),
         source,
     })?;
     let negative = generation::parse_negative_prompts(&list)
-        .map_err(|e| CliError::Usage(format!("{}: {e}", path.display())))?;
+        .map_err(|e| CliError::Usage(format!("{}: {e}", shown(&path))))?;
     let chain = Chain::build(run).await?;
     let warn_at = chain
         .screen
@@ -764,14 +795,37 @@ async fn run(cli: Cli) -> Result<u8, CliError> {
     let keys = upload_keys(&paths)?;
     let chain = Chain::build(&run).await?;
     let mut out = Lines::new(std::io::stdout());
+    // One file's failure is reported on its line and the rest still run.
+    let mut failed = Vec::new();
     for (p, key) in paths.iter().zip(keys) {
-        out.line(&chain.moderate(p, key).await?);
+        match chain.moderate(p, key).await {
+            Ok(line) => out.line(&line),
+            Err(e) => {
+                let e = e.to_string();
+                let line = if e.starts_with(&shown(p)) {
+                    e
+                } else {
+                    format!("{}: {e}", shown(p))
+                };
+                out.line(&line);
+                failed.push(shown(p));
+            }
+        }
     }
     out.line(&format!(
         "index: {}",
-        run.out.join(keys::report_index_key()).display()
+        shown(&run.out.join(keys::report_index_key()))
     ));
-    Ok(0)
+    if failed.is_empty() {
+        return Ok(0);
+    }
+    eprintln!(
+        "modctl: {} of {} files failed: {}",
+        failed.len(),
+        paths.len(),
+        failed.join(", ")
+    );
+    Ok(1)
 }
 
 /// Standard output that may close early (`modctl moderate … | head -1`): a closed pipe ends

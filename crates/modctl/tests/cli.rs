@@ -342,3 +342,149 @@ fn a_progress_bar_is_drawn_only_on_a_terminal_and_never_with_quiet() {
     );
     assert_eq!(stdout(&o).lines().count(), 2, "{}", stdout(&o));
 }
+
+#[test]
+fn one_failing_file_is_reported_and_the_rest_still_run() {
+    let out = tempfile::tempdir().expect("tempdir");
+    let dir = out.path().display().to_string();
+    // A regular file that cannot be read (the kernel refuses reads of it), as a .txt.
+    let unreadable = out.path().join("unreadable.txt");
+    std::os::unix::fs::symlink("/proc/self/clear_refs", &unreadable).expect("symlink");
+    let o = modctl(&[
+        "moderate",
+        "events/uploads/lobby-chat.txt",
+        &unreadable.display().to_string(),
+        "events/uploads/match-chat.csv",
+        "--out",
+        &dir,
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let text = stdout(&o);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 4, "{text}");
+    assert!(
+        lines[0].starts_with("events/uploads/lobby-chat.txt: 6 items"),
+        "{text}"
+    );
+    assert!(lines[1].contains("unreadable.txt: "), "{text}");
+    assert!(
+        lines[2].starts_with("events/uploads/match-chat.csv: "),
+        "{text}"
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("1 of 3 files failed") && err.contains("unreadable.txt"),
+        "{err}"
+    );
+}
+
+#[test]
+fn size_limits_are_checked_before_anything_is_copied() {
+    let out = tempfile::tempdir().expect("tempdir");
+    let dir = out.path().join("out");
+    let sparse = out.path().join("huge.txt");
+    // 2 GiB of nothing: costs no disk until something copies it.
+    std::fs::File::create(&sparse)
+        .and_then(|f| f.set_len(2 << 30))
+        .expect("sparse file");
+    let o = modctl(&[
+        "moderate",
+        &sparse.display().to_string(),
+        "events/uploads/lobby-chat.txt",
+        "--out",
+        &dir.display().to_string(),
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let text = stdout(&o);
+    assert!(
+        text.contains("huge.txt: not moderated: 2147483648 bytes, over the 104857600 byte limit (MAX_OBJECT_BYTES)"),
+        "{text}"
+    );
+    assert!(text.contains("lobby-chat.txt: 6 items"), "{text}");
+    let copied = walk(&dir)
+        .into_iter()
+        .filter(|p| p.ends_with("huge.txt"))
+        .count();
+    assert_eq!(copied, 0, "the oversized file was copied");
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+#[test]
+fn file_names_cannot_forge_lines_or_drive_the_terminal() {
+    let out = tempfile::tempdir().expect("tempdir");
+    let evil = out
+        .path()
+        .join("x\nfake.txt: 0 items (Complete)\u{1b}[2J.txt");
+    std::fs::write(&evil, "you are an idiot\n").expect("write");
+    let o = modctl(&[
+        "moderate",
+        &evil.display().to_string(),
+        "--out",
+        &out.path().join("out").display().to_string(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = stdout(&o);
+    assert_eq!(text.lines().count(), 2, "{text}");
+    assert!(
+        text.contains("x\\nfake.txt: 0 items (Complete)\\u{1b}[2J.txt: 1 items"),
+        "{text}"
+    );
+    assert!(!text.contains('\u{1b}'));
+    let html: String = walk(&out.path().join("out"))
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "html"))
+        .map(|p| std::fs::read_to_string(p).expect("html"))
+        .collect();
+    assert!(!html.contains('\u{1b}'), "a raw ESC in the HTML");
+}
+
+#[test]
+fn a_blank_text_column_is_a_usage_error_and_redirected_logs_are_plain() {
+    let out = tempfile::tempdir().expect("tempdir");
+    let dir = out.path().display().to_string();
+    let o = modctl(&[
+        "moderate",
+        "events/uploads/match-chat.csv",
+        "--text-column",
+        " ",
+        "--out",
+        &dir,
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let o = Command::new(env!("CARGO_BIN_EXE_modctl"))
+        .args(["moderate", "events/uploads/lobby-chat.txt", "--out", &dir])
+        .current_dir(workspace())
+        .env("RUST_LOG", "info")
+        .output()
+        .expect("modctl runs");
+    assert!(o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!err.is_empty() && !err.contains('\u{1b}'), "{err}");
+}

@@ -256,13 +256,33 @@ fn overlap(a: &BoundingBox, b: &BoundingBox) -> f64 {
     }
 }
 
-/// Lines from several passes: where two passes read the same place, the surer reading wins.
+/// The share of the shorter span that two spans have in common.
+fn span_overlap(a0: f64, a_len: f64, b0: f64, b_len: f64) -> f64 {
+    let common = ((a0 + a_len).min(b0 + b_len) - a0.max(b0)).max(0.0);
+    let shorter = a_len.min(b_len);
+    if shorter <= 0.0 {
+        0.0
+    } else {
+        common / shorter
+    }
+}
+
+/// Whether two readings are of one line of text: boxes that overlap by area, or (on a tall
+/// screenshot, where each line is a thin strip and passes box it a little apart) that share
+/// most of the shorter one's height and of the narrower one's width.
+fn same_line(a: &BoundingBox, b: &BoundingBox) -> bool {
+    overlap(a, b) > 0.3
+        || (span_overlap(a.top, a.height, b.top, b.height) >= 0.5
+            && span_overlap(a.left, a.width, b.left, b.width) >= 0.5)
+}
+
+/// Lines from several passes: where two passes read the same line, the surer reading wins.
 fn merge(passes: Vec<Vec<TextLine>>) -> Vec<TextLine> {
     let mut out: Vec<TextLine> = Vec::new();
     for line in passes.into_iter().flatten() {
         match out
             .iter_mut()
-            .find(|o| overlap(&o.bounding_box, &line.bounding_box) > 0.3)
+            .find(|o| same_line(&o.bounding_box, &line.bounding_box))
         {
             Some(o) if line.confidence > o.confidence => *o = line,
             Some(_) => {}
@@ -379,6 +399,31 @@ mod tests {
         ]);
         let texts: Vec<&str> = merged.iter().map(|l| l.text.as_str()).collect();
         assert_eq!(texts, ["WHEN YOU LOSE", "GO KILL YOURSELF"]);
+    }
+
+    #[test]
+    fn passes_over_a_tall_screenshot_read_each_line_once() {
+        // 100 chat lines down a 400 × 8,000 px screenshot: each a strip 0.25 % of the height.
+        // The second pass boxes every line 8 px lower and only its words, not the name.
+        let line = |i: usize, dy: f64, left: f64, width: f64, confidence: f64| TextLine {
+            text: format!("line {i}"),
+            confidence,
+            bounding_box: BoundingBox {
+                left,
+                top: (i as f64 * 80.0 + dy) / 8_000.0,
+                width,
+                height: 20.0 / 8_000.0,
+            },
+        };
+        let first: Vec<TextLine> = (0..100).map(|i| line(i, 0.0, 0.05, 0.9, 80.0)).collect();
+        let second: Vec<TextLine> = (0..100).map(|i| line(i, 8.0, 0.4, 0.5, 85.0)).collect();
+        let merged = merge(vec![first, second]);
+        assert_eq!(merged.len(), 100);
+        // Lines 80 px apart are never taken for one.
+        assert!(!same_line(
+            &line(0, 0.0, 0.05, 0.9, 80.0).bounding_box,
+            &line(1, 0.0, 0.05, 0.9, 80.0).bounding_box
+        ));
     }
 
     #[tokio::test]

@@ -758,10 +758,19 @@ impl SpeechToText for Whisper {
     }
 
     fn transcribe(&self, audio: &[u8], extension: &str) -> CoreResult<Vec<TimedText>> {
-        let pcm = audio::decode_mono_16k(audio, extension)
+        let decoded = audio::decode_16k(audio, extension)
             .map_err(|e| moderation_core::Error::Input(e.to_string()))?;
-        self.transcribe_pcm(&pcm)
-            .map_err(|e| moderation_core::Error::service("whisper", ServiceErrorKind::Other, e))
+        let heard = |pcm: &[f32]| {
+            self.transcribe_pcm(pcm)
+                .map_err(|e| moderation_core::Error::service("whisper", ServiceErrorKind::Other, e))
+        };
+        let mid = heard(&decoded.mid)?;
+        // What the channels' difference carries that their mix does not (an inverted channel
+        // cancels speech in the mix) is heard too.
+        match &decoded.side {
+            Some(side) => Ok(audio::merge_channels(mid, heard(side)?)),
+            None => Ok(mid),
+        }
     }
 }
 

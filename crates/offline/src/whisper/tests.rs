@@ -539,6 +539,53 @@ fn recordings_longer_than_30_seconds_keep_real_offsets() {
     assert!((thanks.start_time - 50.0).abs() <= 2.0, "{thanks:?}");
 }
 
+/// (d) Stereo tricks: a threat in the left channel and its inverse in the right cancels in a
+/// mix; a second voice in the channels' difference under ordinary speech is not in the mix.
+#[test]
+fn speech_a_downmix_would_cancel_or_hide_is_heard() {
+    let Some(w) = fixture() else { return };
+    let threat = audio::decode_mono_16k(
+        &speak("I will find you and hurt you after the match."),
+        "wav",
+    )
+    .expect("decodes");
+    let stereo = |frames: Vec<Vec<f32>>| {
+        let spec = hound::WavSpec {
+            channels: 2,
+            sample_rate: 16_000,
+            bits_per_sample: 16,
+            sample_format: hound::SampleFormat::Int,
+        };
+        crate::audio::tests::wav_bytes(spec, &frames)
+    };
+    let seconds = threat.len() as f64 / 16_000.0;
+    let inverted = stereo(threat.iter().map(|&s| vec![s, -s]).collect());
+    let text = joined(&timed(w, &inverted, seconds));
+    assert!(
+        words(&text).windows(2).any(|p| p == ["find", "you"]),
+        "{text:?}"
+    );
+    let cover =
+        audio::decode_mono_16k(&speak("Nice shot, well played everyone, good game."), "wav")
+            .expect("decodes");
+    let n = threat.len().max(cover.len());
+    let at = |v: &[f32], i: usize| v.get(i).copied().unwrap_or(0.0);
+    let hidden = stereo(
+        (0..n)
+            .map(|i| {
+                let (c, h) = (0.5 * at(&cover, i), 0.5 * at(&threat, i));
+                vec![c + h, c - h]
+            })
+            .collect(),
+    );
+    let text = joined(&timed(w, &hidden, n as f64 / 16_000.0));
+    assert!(
+        words(&text).windows(2).any(|p| p == ["find", "you"]),
+        "{text:?}"
+    );
+    assert!(words(&text).contains(&"played".to_string()), "{text:?}");
+}
+
 #[test]
 fn silence_and_undecodable_audio() {
     let Some(w) = fixture() else { return };

@@ -3,10 +3,13 @@
 //! override around reversed text, invisible characters (zero-width, tags, variation
 //! selectors), letters written with look-alike symbols (mathematical alphanumerics, regional
 //! indicators, circled and squared letters, small capitals), look-alikes from another script
-//! inside a Latin word, stacked combining marks (Zalgo), and letters spelled out one by one.
+//! inside a Latin word, stacked combining marks (Zalgo), letters spelled out one by one,
+//! Braille letters, and text written backwards (`reversed`).
 //!
 //! The revealed text is scored and rule-scanned beside the original (the higher score wins),
 //! so ordinary text is unaffected and only messages whose words change cost a second look.
+
+mod reversed;
 
 use serde::{Deserialize, Serialize};
 use unicode_normalization::char::is_combining_mark;
@@ -17,6 +20,9 @@ use unicode_normalization::UnicodeNormalization;
 pub struct Revealed {
     pub text: String,
     pub evasions: Vec<String>,
+    /// The lines read together when a message was split over several (see `split_runs`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lines: Vec<String>,
 }
 
 /// Evasion classes, as named in reports.
@@ -26,6 +32,8 @@ pub const LETTER_SYMBOLS: &str = "letter_symbols";
 pub const MIXED_SCRIPT: &str = "mixed_script";
 pub const STACKED_MARKS: &str = "stacked_marks";
 pub const SEPARATED_LETTERS: &str = "separated_letters";
+pub const BRAILLE: &str = "braille";
+pub const REVERSED: &str = "reversed_text";
 
 /// `None` when the text reads the same (same words) once evasions are undone.
 pub fn reveal(original: &str) -> Option<Revealed> {
@@ -41,7 +49,12 @@ pub fn reveal(original: &str) -> Option<Revealed> {
     let text = map_letter_symbols(&text, &mut note);
     let text = unmix_scripts(&text, &mut note);
     let text = strip_stacked_marks(&text, &mut note);
-    let revealed = join_separated_letters(&text, &mut note);
+    let text = braille_letters(&text, &mut note);
+    let mut revealed = join_separated_letters(&text, &mut note);
+    if let Some(turned) = reversed::unreverse(&revealed) {
+        note(REVERSED);
+        revealed = turned;
+    }
     if words(&revealed) == words(original) {
         return None;
     }
@@ -49,6 +62,7 @@ pub fn reveal(original: &str) -> Option<Revealed> {
     Some(Revealed {
         text,
         evasions: found.iter().map(|s| s.to_string()).collect(),
+        lines: Vec::new(),
     })
 }
 
@@ -120,8 +134,9 @@ fn undo_bidi(text: &str, note: &mut impl FnMut(&'static str)) -> String {
 }
 
 fn is_invisible(c: char) -> bool {
+    // C0 and C1 controls but tab and line breaks: a NUL inside a word shows nothing either.
     matches!(c as u32,
-        0x00AD | 0x034F | 0x115F | 0x1160 | 0x180B..=0x180F | 0x200B..=0x200D | 0x2060..=0x2064
+        0x00..=0x08 | 0x0E..=0x1F | 0x7F..=0x9F | 0x00AD | 0x034F | 0x115F | 0x1160 | 0x180B..=0x180F | 0x200B..=0x200D | 0x2060..=0x2064
         | 0x3164 | 0xFE00..=0xFE0F | 0xFEFF | 0xFFA0 | 0xE0000..=0xE007F | 0xE0100..=0xE01EF)
 }
 
@@ -175,6 +190,54 @@ fn letter_of_symbol(c: char) -> Option<char> {
             }
         }
     }
+}
+
+/// Grade-1 Braille's letters a-z (U+2800 + the dot pattern).
+const BRAILLE_LETTERS: [u8; 26] = [
+    0x01, 0x03, 0x09, 0x19, 0x11, 0x0B, 0x1B, 0x13, 0x0A, 0x1A, 0x05, 0x07, 0x0D, 0x1D, 0x15, 0x0F,
+    0x1F, 0x17, 0x0E, 0x1E, 0x25, 0x27, 0x3A, 0x2D, 0x3D, 0x35,
+];
+
+fn braille_letter(c: char) -> Option<char> {
+    let dots = (c as u32).checked_sub(0x2800).filter(|d| *d < 0x40)? as u8;
+    let i = BRAILLE_LETTERS.iter().position(|b| *b == dots)?;
+    char::from_u32('a' as u32 + i as u32)
+}
+
+/// Braille cells spelling letters: a run of two or more that are nearly all letters is
+/// words (one cell is a symbol); the blank cell between them is a space.
+fn braille_letters(text: &str, note: &mut impl FnMut(&'static str)) -> String {
+    let is_cell = |c: char| ('\u{2800}'..='\u{28FF}').contains(&c);
+    if !text.chars().any(is_cell) {
+        return text.to_string();
+    }
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    while i < chars.len() {
+        let n = chars[i..].iter().take_while(|c| is_cell(**c)).count();
+        if n == 0 {
+            out.push(chars[i]);
+            i += 1;
+            continue;
+        }
+        let run = &chars[i..i + n];
+        let letters = run.iter().filter(|c| braille_letter(**c).is_some()).count();
+        let cells = run.iter().filter(|c| **c != '\u{2800}').count();
+        // Braille art (dense cells, dots 7 and 8) is no spelled word.
+        if letters >= 2 && letters * 10 >= cells * 9 {
+            note(BRAILLE);
+            out.extend(run.iter().map(|c| match braille_letter(*c) {
+                Some(l) => l,
+                None if *c == '\u{2800}' => ' ',
+                None => *c,
+            }));
+        } else {
+            out.extend(run);
+        }
+        i += n;
+    }
+    out
 }
 
 fn is_regional_indicator(c: char) -> bool {
@@ -547,6 +610,10 @@ mod tests {
             ("you іdіоt", "you idiot", MIXED_SCRIPT),
             ("ᴋɪʟʟ yourself", "kill yourself", MIXED_SCRIPT),
             ("i̷̢d̴̛i̸o̵͘t̶̕", "idiot", STACKED_MARKS),
+            ("flesruoy llik", "kill yourself", REVERSED),
+            ("gg reggin", "gg nigger", REVERSED),
+            ("⠅⠊⠇⠇⠀⠽⠕⠥⠗⠎⠑⠇⠋", "kill yourself", BRAILLE),
+            ("ki\u{0}ll you", "kill you", INVISIBLE),
         ];
         for (input, want, class) in cases {
             let r = reveal(input).unwrap_or_else(|| panic!("{input:?} not revealed"));
@@ -578,6 +645,7 @@ mod tests {
             "u r a legend",
             "3.5 kd ratio",
             "nice!!! gg",
+            "⣿⣿⣿⡿⠿⠛⠋⠉⣿⣿⣿ gg",
         ] {
             assert_eq!(read(text), None, "{text:?}");
         }

@@ -1,10 +1,18 @@
-//! Decoding a recording to what Whisper listens to: 16 kHz mono `f32` samples in [-1, 1].
+//! Decoding a recording to what Whisper listens to: 16 kHz `f32` samples in [-1, 1].
 //!
-//! WAV (PCM 8 to 32-bit integer or 32-bit float, any sample rate and channel count) is decoded
-//! with `hound`, FLAC, Ogg Vorbis and MP3 with `symphonia`; channels are averaged and the result
-//! resampled with `rubato`'s FFT resampler, which filters out what lies above the new Nyquist
-//! frequency instead of aliasing it into the speech band. Anything else is refused with an error
+//! WAV (PCM 8 to 32-bit integer, 32-bit float, G.711 μ-law and A-law, any sample rate and
+//! channel count, streamed headers) is decoded in `wav`, FLAC, Ogg Vorbis and MP3 with
+//! `symphonia`; `mixdown` turns the channels into the mid signal and, where it carries sound
+//! the mid does not (speech cancelled by an inverted channel), the side signal, resampled a
+//! block at a time with `rubato`'s FFT resampler, which filters out what lies above the new
+//! Nyquist frequency instead of aliasing it into the speech band. A recording over
+//! [`MAX_SECONDS`] is refused before it fills memory. Anything else is refused with an error
 //! that says what was wrong.
+
+mod mixdown;
+mod wav;
+
+pub use mixdown::{merge_channels, Decoded, MAX_SECONDS};
 
 use std::io::Cursor;
 
@@ -56,8 +64,8 @@ fn sniff(bytes: &[u8]) -> Option<&'static str> {
 }
 
 /// Decode an encoded recording (`extension` as in the object key, e.g. `wav`, any case) into
-/// 16 kHz mono samples. The content's magic bytes win over the extension.
-pub fn decode_mono_16k(bytes: &[u8], extension: &str) -> Result<Vec<f32>, Error> {
+/// 16 kHz mid and side signals. The content's magic bytes win over the extension.
+pub fn decode_16k(bytes: &[u8], extension: &str) -> Result<Decoded, Error> {
     let ext = extension.trim_start_matches('.').to_ascii_lowercase();
     let named = match ext.as_str() {
         "wav" | "wave" => Some("wav"),
@@ -66,77 +74,32 @@ pub fn decode_mono_16k(bytes: &[u8], extension: &str) -> Result<Vec<f32>, Error>
         "mp3" => Some("mp3"),
         _ => None,
     };
-    let (mono, rate) = match sniff(bytes).or(named) {
-        Some("wav") => decode_wav(bytes)?,
-        Some(format) => decode_compressed(bytes, format)?,
-        None => {
-            return Err(unusable(
-                &ext,
-                format!(
-                    "unsupported audio format {ext:?} (supported: {})",
-                    SUPPORTED_FORMATS.join(", ")
-                ),
-            ))
-        }
-    };
-    resample(&mono, rate, SAMPLE_RATE)
+    match sniff(bytes).or(named) {
+        Some("wav") => wav::decode(bytes, MAX_SECONDS),
+        Some(format) => decode_compressed(bytes, format, MAX_SECONDS),
+        None => Err(unusable(
+            &ext,
+            format!(
+                "unsupported audio format {ext:?} (supported: {})",
+                SUPPORTED_FORMATS.join(", ")
+            ),
+        )),
+    }
 }
 
-/// Decode a WAV file to mono samples in [-1, 1] at the file's own rate, returned with it.
-/// A file cut short (a data chunk shorter than its header says, as recorders that were
-/// interrupted leave) keeps the whole frames before the cut.
-pub fn decode_wav(bytes: &[u8]) -> Result<(Vec<f32>, u32), Error> {
-    const FMT: &str = "wav";
-    if bytes.is_empty() {
-        return Err(unusable(FMT, "the file is empty"));
-    }
-    let mut reader = hound::WavReader::new(Cursor::new(bytes)).map_err(undecodable(FMT))?;
-    let spec = reader.spec();
-    let channels = usize::from(spec.channels);
-    if channels == 0 {
-        return Err(unusable(FMT, "the header declares 0 channels"));
-    }
-    if !(MIN_INPUT_RATE..=MAX_INPUT_RATE).contains(&spec.sample_rate) {
-        return Err(unusable(
-            FMT,
-            format!(
-                "sample rate {} Hz is outside {MIN_INPUT_RATE}..={MAX_INPUT_RATE} Hz",
-                spec.sample_rate
-            ),
-        ));
-    }
-    let interleaved = match (spec.sample_format, spec.bits_per_sample) {
-        (hound::SampleFormat::Float, 32) => collect(
-            reader
-                .samples::<f32>()
-                .map(|s| s.map(|v| if v.is_finite() { v } else { 0.0 })),
-        )?,
-        (hound::SampleFormat::Int, bits @ 1..=32) => {
-            let scale = 1.0 / f64::from(1u32 << (bits - 1));
-            collect(
-                reader
-                    .samples::<i32>()
-                    .map(|s| s.map(|v| (f64::from(v) * scale) as f32)),
-            )?
-        }
-        (format, bits) => {
-            return Err(unusable(
-                FMT,
-                format!("{bits}-bit {format:?} samples are not supported"),
-            ))
-        }
-    };
-    let mono = interleaved
-        .chunks_exact(channels)
-        .map(|frame| frame.iter().sum::<f32>() / channels as f32)
-        .collect();
-    Ok((mono, spec.sample_rate))
+/// The mid signal alone: the channels averaged, at 16 kHz.
+pub fn decode_mono_16k(bytes: &[u8], extension: &str) -> Result<Vec<f32>, Error> {
+    decode_16k(bytes, extension).map(|d| d.mid)
 }
 
 /// Decode FLAC, Ogg Vorbis or MP3 with symphonia to mono samples at the file's own rate.
 /// Packets that fail to decode (corruption) are skipped, as players do; a stream in which none
 /// decodes is an error.
-fn decode_compressed(bytes: &[u8], format: &str) -> Result<(Vec<f32>, u32), Error> {
+fn decode_compressed(
+    bytes: &[u8],
+    format: &'static str,
+    max_seconds: u64,
+) -> Result<Decoded, Error> {
     use symphonia::core::codecs::audio::AudioDecoderOptions;
     use symphonia::core::errors::Error as SymError;
     use symphonia::core::formats::probe::Hint;
@@ -171,8 +134,7 @@ fn decode_compressed(bytes: &[u8], format: &str) -> Result<(Vec<f32>, u32), Erro
         .make_audio_decoder(params, &AudioDecoderOptions::default())
         .map_err(undecodable(format))?;
 
-    let mut mono = Vec::new();
-    let mut rate = None;
+    let mut mix: Option<(u32, mixdown::Mixdown)> = None;
     let mut interleaved: Vec<f32> = Vec::new();
     let mut skipped = 0usize;
     loop {
@@ -200,7 +162,22 @@ fn decode_compressed(bytes: &[u8], format: &str) -> Result<(Vec<f32>, u32), Erro
         if channels == 0 || buf.frames() == 0 {
             continue;
         }
-        if *rate.get_or_insert(this_rate) != this_rate {
+        if mix.is_none() {
+            if !(MIN_INPUT_RATE..=MAX_INPUT_RATE).contains(&this_rate) {
+                return Err(unusable(
+                    format,
+                    format!(
+                        "sample rate {this_rate} Hz is outside {MIN_INPUT_RATE}..={MAX_INPUT_RATE} Hz"
+                    ),
+                ));
+            }
+            let m = mixdown::Mixdown::new(format, this_rate, channels, max_seconds);
+            mix = Some((this_rate, m));
+        }
+        let Some((rate, m)) = mix.as_mut() else {
+            continue;
+        };
+        if *rate != this_rate {
             return Err(unusable(
                 format,
                 "the sample rate changes within the stream",
@@ -208,11 +185,9 @@ fn decode_compressed(bytes: &[u8], format: &str) -> Result<(Vec<f32>, u32), Erro
         }
         interleaved.resize(buf.samples_interleaved(), 0.0);
         buf.copy_to_slice_interleaved(&mut interleaved);
-        mono.extend(
-            interleaved
-                .chunks_exact(channels)
-                .map(|frame| frame.iter().sum::<f32>() / channels as f32),
-        );
+        for frame in interleaved.chunks_exact(channels) {
+            m.push(frame)?;
+        }
     }
     if skipped > 0 {
         tracing::warn!(
@@ -221,35 +196,10 @@ fn decode_compressed(bytes: &[u8], format: &str) -> Result<(Vec<f32>, u32), Erro
             "audio packets that failed to decode were skipped"
         );
     }
-    match rate {
-        Some(rate) if (MIN_INPUT_RATE..=MAX_INPUT_RATE).contains(&rate) => Ok((mono, rate)),
-        Some(rate) => Err(unusable(
-            format,
-            format!("sample rate {rate} Hz is outside {MIN_INPUT_RATE}..={MAX_INPUT_RATE} Hz"),
-        )),
+    match mix {
+        Some((_, m)) => m.finish(),
         None => Err(unusable(format, "no audio could be decoded")),
     }
-}
-
-/// All samples up to the end of the data, or up to a truncation if one cut the data short.
-fn collect(samples: impl Iterator<Item = hound::Result<f32>>) -> Result<Vec<f32>, Error> {
-    let mut out = Vec::new();
-    for s in samples {
-        match s {
-            Ok(v) => out.push(v),
-            // Reading from memory fails only where the bytes end.
-            Err(hound::Error::IoError(e)) => {
-                tracing::warn!(
-                    samples = out.len(),
-                    error = %e,
-                    "WAV data ends before the length in its header; using what is there"
-                );
-                break;
-            }
-            Err(e) => return Err(undecodable("wav")(e)),
-        }
-    }
-    Ok(out)
 }
 
 /// Resample mono audio from `from` Hz to `to` Hz (band-limited, delay-compensated: the output
