@@ -240,3 +240,44 @@ async fn a_threat_split_over_one_players_lines_is_read_whole_and_a_weapon_emoji_
     assert!(items[5].rule_hits.is_empty() && items[5].verdict.is_some());
     assert!(items[..3].iter().all(|i| i.revealed.is_none()));
 }
+
+/// The reveal classes added for round three (text written backwards, Braille, a weapon emoji
+/// aimed at the reader) on every benign line of the held-out detector sets, which were not
+/// read while writing them: none may change how a benign line reads.
+#[test]
+fn benign_held_out_lines_gain_no_reversed_braille_or_weapon_reading() {
+    let rules = RuleFilter::default_list().expect("rules");
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data");
+    let mut benign = 0;
+    let mut changed = Vec::new();
+    for file in [
+        "detector-eval.tsv",
+        "detector-eval-2.tsv",
+        "detector-eval-3.tsv",
+    ] {
+        let text = std::fs::read_to_string(dir.join(file)).expect("eval set");
+        for line in text.lines().filter(|l| !l.starts_with('#')) {
+            let mut cols = line.split('\t');
+            let (Some("none"), Some(msg)) = (cols.next(), cols.next()) else {
+                continue;
+            };
+            benign += 1;
+            let revealed = moderation_core::evasion::reveal(msg);
+            let new_class = revealed.as_ref().is_some_and(|r| {
+                r.evasions.iter().any(|e| {
+                    e == moderation_core::evasion::REVERSED
+                        || e == moderation_core::evasion::BRAILLE
+                })
+            });
+            let weapon = rules
+                .scan(msg)
+                .iter()
+                .any(|h| h.rule == moderation_core::threat_emoji::RULE);
+            if new_class || weapon {
+                changed.push(msg.to_string());
+            }
+        }
+    }
+    assert!(benign > 300, "{benign} benign lines");
+    assert!(changed.is_empty(), "{changed:#?}");
+}

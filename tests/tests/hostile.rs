@@ -524,3 +524,80 @@ async fn a_malformed_s3_record_does_not_drop_its_neighbours() {
         json!({"batchItemFailures": [{"itemIdentifier": "m-1"}]})
     );
 }
+
+/// Round three, through the whole chain: every case a hostile user found in CSV shapes,
+/// misplaced JSON text and evasion ends flagged (a violation or held for a person), never
+/// `below_threshold` or `no_violation`, and every record of a file is an item or a note.
+#[tokio::test]
+async fn threats_hidden_by_file_shapes_and_evasion_are_never_passed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path();
+    let apps = Apps::offline(root).await;
+    let cases: Vec<(&str, &str, usize)> = vec![
+        (
+            "incoming/text/quoted-newline.csv",
+            "user,message\nbob,\"hey\nI am going to kill you and your whole family tonight, ok\"\nana,gg\n",
+            2,
+        ),
+        (
+            "incoming/text/unquoted-commas.csv",
+            "user,message\nbob,hello everyone, kill yourself you worthless idiot\n",
+            1,
+        ),
+        (
+            "incoming/text/misplaced.jsonl",
+            "{\"user\":\"a\",\"message\":null,\"data\":{\"text\":\"i will kill you\"}}\n\
+             {\"user\":\"b\",\"message\":\"\",\"attachments\":[\"kill yourself loser\"]}\n\
+             {\"user\":\"c\",\"message\":\"   \",\"meta\":{\"reply\":\"go die in a fire\"}}\n\
+             {\"user\":\"i will find you and hurt you\",\"message\":\"\"}\n",
+            4,
+        ),
+        ("incoming/text/reversed.txt", "flesruoy llik\n", 1),
+        ("incoming/text/braille.txt", "⠅⠊⠇⠇⠀⠽⠕⠥⠗⠎⠑⠇⠋\n", 1),
+        ("incoming/text/weapon.txt", "🔫💀 you're next\n", 1),
+        (
+            "incoming/text/split.jsonl",
+            "{\"user\":\"bob\",\"message\":\"i am going to\"}\n\
+             {\"user\":\"bob\",\"message\":\"kill\"}\n\
+             {\"user\":\"bob\",\"message\":\"you\"}\n",
+            3,
+        ),
+    ];
+    for (key, body, records) in &cases {
+        put(root, key, body.as_bytes());
+        assert!(moderate(root, &apps, key).await.is_empty(), "{key}");
+        let rep = report_for(root, key);
+        assert_eq!(
+            rep.summary.items as usize, *records,
+            "{key}: {:?}",
+            rep.items
+        );
+        let passed: Vec<&moderation_core::model::Item> = rep
+            .items
+            .iter()
+            .filter(|i| {
+                matches!(
+                    i.verdict,
+                    Some(Verdict::BelowThreshold | Verdict::NoViolation)
+                )
+            })
+            .collect();
+        match *key {
+            "incoming/text/quoted-newline.csv" => {
+                assert_eq!(rep.items[0].user.as_deref(), Some("bob"));
+                assert_eq!(rep.items[0].verdict, Some(Verdict::Violation));
+                assert_eq!(passed.len(), 1, "only the gg passes");
+            }
+            "incoming/text/split.jsonl" => {
+                assert!(passed.len() <= 2, "{passed:?}");
+                assert_ne!(rep.items[2].verdict, Some(Verdict::BelowThreshold));
+                let joined = rep.items[2].revealed.as_ref().expect("joined");
+                assert_eq!(joined.lines, ["line-1", "line-2", "line-3"]);
+            }
+            _ => {
+                let threats = rep.items.iter().filter(|i| i.text != "gg").count();
+                assert!(passed.is_empty() && threats > 0, "{key}: {passed:?}");
+            }
+        }
+    }
+}

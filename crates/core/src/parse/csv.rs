@@ -12,7 +12,7 @@ use ::csv::ByteRecord;
 
 use super::{
     decode, find_column, is_content, join_texts, read_bounded_line, text_names, truncation_issue,
-    ItemIssue, MessageSink, ParseOptions, ParsedMessage, CONVERSATION_FIELDS, TIME_FIELDS,
+    ItemIssue, MessageSink, ParseOptions, ParsedMessage, Skipped, CONVERSATION_FIELDS, TIME_FIELDS,
     USER_FIELDS,
 };
 
@@ -24,6 +24,7 @@ const TALL_RECORD_LINES: u64 = 20;
 pub(super) fn parse_csv<R: BufRead>(
     r: R,
     opts: &ParseOptions,
+    skipped: &mut Skipped,
     emit: &mut MessageSink<'_>,
 ) -> Result<(), String> {
     let mut records = Records::new(r, opts.max_message_bytes);
@@ -32,8 +33,9 @@ pub(super) fn parse_csv<R: BufRead>(
         .ok_or_else(|| "the CSV file has no header row".to_string())?;
     let layout = CsvLayout::from_header(&parse_record(&header.bytes), opts)?;
     while let Some(scanned) = records.next_record()? {
-        if let Some(msg) = layout.scanned_message(&scanned, opts) {
-            emit(msg)?;
+        match layout.scanned_message(&scanned, opts) {
+            Some(msg) => emit(msg)?,
+            None => skipped.add(format!("line-{}", scanned.first)),
         }
     }
     Ok(())

@@ -8,8 +8,8 @@ use std::io::BufRead;
 use serde_json::Value;
 
 use super::{
-    decode, is_content, join_texts, read_bounded_line, text_names, BoundedLine, ItemIssue,
-    MessageSink, ParseOptions, ParsedMessage, CONVERSATION_FIELDS, TIME_FIELDS, USER_FIELDS,
+    decode, is_content, join_texts, read_bounded_line, text_names, ItemIssue, MessageSink,
+    ParseOptions, ParsedMessage, Skipped, CONVERSATION_FIELDS, TIME_FIELDS, USER_FIELDS,
 };
 
 /// At most this many string values are gathered from one record's nested text.
@@ -54,26 +54,35 @@ impl<'de> serde::Deserialize<'de> for Entries {
 pub(super) fn parse_jsonl<R: BufRead>(
     mut r: R,
     opts: &ParseOptions,
+    skipped: &mut Skipped,
     emit: &mut MessageSink<'_>,
 ) -> Result<(), String> {
     let mut line_no = 0usize;
     let names = text_names(opts);
     while let Some(line) = read_bounded_line(&mut r, opts.max_message_bytes)? {
         line_no += 1;
-        if let Some(msg) = record(format!("line-{line_no}"), &line, &names) {
-            emit(msg)?;
+        let id = format!("line-{line_no}");
+        let (raw, decoding) = decode(&line.bytes, line.truncated_at.is_some());
+        let raw = raw.trim_start_matches('\u{feff}');
+        if raw.trim().is_empty() {
+            continue;
+        }
+        match record(id.clone(), raw, decoding, line.truncated_at, &names) {
+            Some(msg) => emit(msg)?,
+            None => skipped.add(id),
         }
     }
     Ok(())
 }
 
-/// One line as a message; `None` for a blank line or a record with no text at all.
-fn record(id: String, line: &BoundedLine, names: &[String]) -> Option<ParsedMessage> {
-    let (raw, decoding) = decode(&line.bytes, line.truncated_at.is_some());
-    let raw = raw.trim_start_matches('\u{feff}');
-    if raw.trim().is_empty() {
-        return None;
-    }
+/// One line as a message; `None` for a record with no text at all.
+fn record(
+    id: String,
+    raw: &str,
+    decoding: Option<ItemIssue>,
+    truncated_at: Option<usize>,
+    names: &[String],
+) -> Option<ParsedMessage> {
     let mut issues: Vec<ItemIssue> = decoding.into_iter().collect();
     // A line we cannot use is kept, as written, for a moderator to read.
     let unusable = |mut issues: Vec<ItemIssue>, why: String| {
@@ -88,7 +97,7 @@ fn record(id: String, line: &BoundedLine, names: &[String]) -> Option<ParsedMess
             ..Default::default()
         })
     };
-    if let Some(max) = line.truncated_at {
+    if let Some(max) = truncated_at {
         // A cut JSON line cannot be parsed.
         let why = format!("JSON line longer than {max} bytes could not be parsed");
         return unusable(issues, why);

@@ -126,14 +126,16 @@ pub fn parse_messages_noting<R: Read>(
         count += 1;
         emit(m)
     };
-    match encoding {
-        FileEncoding::Utf8 => parse_format(format, reader, opts, &mut counted)?,
+    let mut skipped = Skipped::default();
+    let parsed = match encoding {
+        FileEncoding::Utf8 => parse_format(format, reader, opts, &mut skipped, &mut counted),
         FileEncoding::Utf16 { encoding, .. } => {
             let mut transcoding = encoding::TranscodingReader::new(reader, encoding);
             let parsed = parse_format(
                 format,
                 BufReader::with_capacity(64 * 1024, &mut transcoding),
                 opts,
+                &mut skipped,
                 &mut counted,
             );
             if let Some(at) = transcoding.eight_bit_from() {
@@ -141,9 +143,11 @@ pub fn parse_messages_noting<R: Read>(
                     "from byte {at} on the file is 8-bit text, not UTF-16; it was read as such"
                 ));
             }
-            parsed?
+            parsed
         }
     };
+    notes.extend(skipped.note());
+    parsed?;
     if count == 0 {
         return Err("the file contains no messages (only blank lines)".into());
     }
@@ -154,12 +158,48 @@ fn parse_format<R: BufRead>(
     format: TextFormat,
     reader: R,
     opts: &ParseOptions,
+    skipped: &mut Skipped,
     emit: &mut MessageSink<'_>,
 ) -> Result<(), String> {
     match format {
         TextFormat::Txt => parse_txt(reader, opts, emit),
-        TextFormat::Csv => csv::parse_csv(reader, opts, emit),
-        TextFormat::Jsonl => jsonl::parse_jsonl(reader, opts, emit),
+        TextFormat::Csv => csv::parse_csv(reader, opts, skipped, emit),
+        TextFormat::Jsonl => jsonl::parse_jsonl(reader, opts, skipped, emit),
+    }
+}
+
+/// Records with no text at all (a user and a time beside an empty message): no message, but
+/// counted in a note, so every record of the file is accounted for in the report.
+#[derive(Debug, Default)]
+struct Skipped {
+    count: u64,
+    /// The first few, by id.
+    ids: Vec<String>,
+}
+
+impl Skipped {
+    const SHOWN: usize = 10;
+
+    fn add(&mut self, id: String) {
+        self.count += 1;
+        if self.ids.len() < Self::SHOWN {
+            self.ids.push(id);
+        }
+    }
+
+    fn note(&self) -> Option<String> {
+        let more = if self.count > self.ids.len() as u64 {
+            ", …"
+        } else {
+            ""
+        };
+        (self.count > 0).then(|| {
+            format!(
+                "{} record(s) with no text in any field were skipped ({}{more})",
+                self.count,
+                self.ids.join(", ")
+            )
+        })
     }
 }
 
@@ -480,6 +520,34 @@ mod tests {
         let p = parse_messages(TextFormat::Txt, &data[..], &ParseOptions::default()).expect("ok");
         assert_eq!(p.messages.len(), 3);
         assert_eq!(p.notes.len(), 1, "{:?}", p.notes);
+    }
+
+    #[test]
+    fn records_with_no_text_are_counted_in_a_note() {
+        let p = parse_messages(
+            TextFormat::Csv,
+            &b"user,message\nana,gg\nbo,\ncy,\n"[..],
+            &ParseOptions::default(),
+        )
+        .expect("ok");
+        assert_eq!(p.messages.len(), 1);
+        assert!(
+            p.notes
+                .iter()
+                .any(|n| n.starts_with("2 record(s)") && n.contains("line-3, line-4")),
+            "{:?}",
+            p.notes
+        );
+        let p = parse_messages(
+            TextFormat::Jsonl,
+            &b"{\"message\":\"gg\"}\n\n{\"user\":\"a\",\"message\":null}\n"[..],
+            &ParseOptions::default(),
+        )
+        .expect("ok");
+        assert_eq!(
+            p.notes,
+            ["1 record(s) with no text in any field were skipped (line-3)"]
+        );
     }
 
     #[test]
