@@ -514,7 +514,7 @@ fn dominant_language(body: &Value) -> Response {
         if text.len() >= 5_000 {
             return error(400, true, "TextSizeLimitExceededException", "document size");
         }
-        let (code, score) = moderation_core::language::identify_text(text)
+        let (code, score) = moderation_core::text::language::identify_text(text)
             .map_or(("en".to_string(), 0.5), |l| (l.code, l.confidence.max(0.5)));
         results.push(json!({"Index": i, "Languages": [{"LanguageCode": code, "Score": score}]}));
     }

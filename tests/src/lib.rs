@@ -6,9 +6,9 @@ pub mod lambda_host;
 use std::path::{Path, PathBuf};
 
 use lambda_runtime::{Context, LambdaEvent};
-use moderation_core::config::Vars;
-use moderation_core::keys::Stage;
-use moderation_core::stage::Outcome;
+use moderation_core::chain::config::Vars;
+use moderation_core::chain::delivery::Outcome;
+use moderation_core::chain::keys::Stage;
 use serde_json::Value;
 
 /// The workspace root, where `events/` and `infra/` live.
@@ -56,7 +56,7 @@ fn stage_samples(root: &Path, kind: moderation_core::model::SourceKind) -> Vec<S
     entries.sort_by_key(|e| e.file_name());
     for e in entries {
         let name = e.file_name().to_string_lossy().into_owned();
-        if moderation_core::keys::kind_of(&name) != Some(kind) {
+        if moderation_core::chain::keys::kind_of(&name) != Some(kind) {
             continue;
         }
         std::fs::copy(e.path(), dest.join(&name)).unwrap_or_else(|err| panic!("{name}: {err}"));
@@ -99,7 +99,9 @@ pub fn with_offline_vars<T>(root: &Path, f: impl FnOnce(&Vars) -> T) -> T {
 pub fn nsfw_model() -> PathBuf {
     std::env::var_os("NSFW_MODEL")
         .map(PathBuf::from)
-        .unwrap_or_else(|| workspace_root().join(moderation_core::screen_image::DEFAULT_NSFW_MODEL))
+        .unwrap_or_else(|| {
+            workspace_root().join(moderation_core::stages::screen_image::DEFAULT_NSFW_MODEL)
+        })
 }
 
 /// Whether this build has the offline image classifier and its model: pictures are then
@@ -234,7 +236,7 @@ pub async fn apps_on_fake_aws_in_mode(
     let screen = screen_text::App::from_parts(
         store.clone(),
         Arc::new(moderation_aws::ComprehendDetector::from_sdk_config(sdk)),
-        moderation_core::rules::RuleFilter::default_list().expect("rules"),
+        moderation_core::text::rules::RuleFilter::default_list().expect("rules"),
         &screen_text::Config { concurrency, ..s },
     );
     let evaluate = evaluate_policy::App::from_parts(
@@ -250,11 +252,11 @@ pub async fn apps_on_fake_aws_in_mode(
                     "KBFAKE0001",
                     "fake-model",
                     3,
-                    moderation_core::prompt::PromptTemplate::default_template(),
+                    moderation_core::stages::evaluate_policy::prompt::PromptTemplate::default_template(),
                 ),
             )
         } else {
-            Arc::new(moderation_core::policy::LlmJudge::new(
+            Arc::new(moderation_core::stages::evaluate_policy::LlmJudge::new(
                 moderation_aws::ConverseModel::from_sdk_config(sdk, "fake-model"),
             ))
         },
@@ -309,7 +311,7 @@ pub async fn audio_app_on_fake_aws_translating(
     let text = screen_text::App::from_parts(
         Arc::new(moderation_offline::FolderStore::new(root)),
         Arc::new(moderation_aws::ComprehendDetector::from_sdk_config(sdk)),
-        moderation_core::rules::RuleFilter::default_list().expect("rules"),
+        moderation_core::text::rules::RuleFilter::default_list().expect("rules"),
         &config.text,
     )
     .with_languages(
@@ -380,8 +382,8 @@ pub async fn run_chain_via_sqs(
         // Each stage sees what the one before it wrote.
         let keys = match stage {
             Stage::ScreenText => uploads.to_vec(),
-            Stage::EvaluatePolicy => keys_under(root, moderation_core::keys::SCREENED),
-            _ => keys_under(root, moderation_core::keys::EVALUATED),
+            Stage::EvaluatePolicy => keys_under(root, moderation_core::chain::keys::SCREENED),
+            _ => keys_under(root, moderation_core::chain::keys::EVALUATED),
         };
         for key in keys {
             if deliver_via_sqs(a, stage, &key, max_receive).await.1 {
@@ -631,7 +633,7 @@ pub fn ids_on_index_page(path: &Path) -> Vec<String> {
 /// Every id listed on `reports/index.html` and the sealed pages of a folder bucket, with how
 /// often.
 pub fn listed_in_index(bucket_dir: &Path) -> std::collections::BTreeMap<String, usize> {
-    use moderation_core::keys;
+    use moderation_core::chain::keys;
     let mut seen = std::collections::BTreeMap::new();
     let mut pages = vec![bucket_dir.join(keys::report_index_key())];
     if let Ok(dir) = std::fs::read_dir(bucket_dir.join(keys::INDEX_PAGES)) {

@@ -7,12 +7,12 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use moderation_core::keys;
+use moderation_core::chain::delivery::run_chain;
+use moderation_core::chain::keys;
 use moderation_core::model::{Report, SourceKind, Status, TriggerKind, Verdict};
 use moderation_core::ports::{
     JobStart, SpeechToText, TimedText, TranscriptionJobs, TranscriptionRequest,
 };
-use moderation_core::stage::run_chain;
 use moderation_tests::{
     audio_app_with_jobs, chromium_or_skip, dispatch, dump_dom, event, file_url, fixture,
     keys_under, offline_audio_app, offline_audio_app_in, read_doc, Apps, FIXTURE_BUCKET,

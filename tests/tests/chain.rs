@@ -7,10 +7,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use moderation_core::keys::{self, Stage};
+use moderation_core::chain::delivery::run_chain;
+use moderation_core::chain::keys::{self, Stage};
 use moderation_core::model::{Report, StageDocument, Verdict};
 use moderation_core::ports::{JudgeRequest, Judgement, PolicyJudge};
-use moderation_core::stage::run_chain;
 use moderation_offline::{FolderStore, PolicyIndex, RulesJudge};
 use moderation_tests::{
     dispatch, event, fixture, read_doc, stage_uploads, with_offline_vars, Apps, FIXTURE_BUCKET,

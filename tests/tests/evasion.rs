@@ -4,9 +4,9 @@
 //! test, apart from the lexicons and the sample uploads; the transforms are applied in code.
 
 use moderation_core::model::Item;
-use moderation_core::parse::ParsedMessage;
-use moderation_core::rules::RuleFilter;
-use moderation_core::screen::{screen_messages, ScreenDeps};
+use moderation_core::stages::screen_text::{screen_messages, ScreenDeps};
+use moderation_core::text::parse::ParsedMessage;
+use moderation_core::text::rules::RuleFilter;
 use moderation_offline::{FolderStore, OfflineDetector};
 
 const ABUSIVE: &[&str] = &[
@@ -166,7 +166,7 @@ async fn screen_parsed(messages: Vec<ParsedMessage>) -> Vec<Item> {
         store: &store,
         detector: &detector,
         rules: &rules,
-        languages: &moderation_core::language::OfflineIdentifier,
+        languages: &moderation_core::text::language::OfflineIdentifier,
         translator: None,
         known_language: None,
         progress: None,
@@ -236,7 +236,7 @@ async fn a_threat_split_over_one_players_lines_is_read_whole_and_a_weapon_emoji_
     assert!(items[4]
         .rule_hits
         .iter()
-        .any(|h| h.rule == moderation_core::threat_emoji::RULE));
+        .any(|h| h.rule == moderation_core::text::threat_emoji::RULE));
     assert!(items[5].rule_hits.is_empty() && items[5].verdict.is_some());
     assert!(items[..3].iter().all(|i| i.revealed.is_none()));
 }
@@ -262,17 +262,17 @@ fn benign_held_out_lines_gain_no_reversed_braille_or_weapon_reading() {
                 continue;
             };
             benign += 1;
-            let revealed = moderation_core::evasion::reveal(msg);
+            let revealed = moderation_core::text::evasion::reveal(msg);
             let new_class = revealed.as_ref().is_some_and(|r| {
                 r.evasions.iter().any(|e| {
-                    e == moderation_core::evasion::REVERSED
-                        || e == moderation_core::evasion::BRAILLE
+                    e == moderation_core::text::evasion::REVERSED
+                        || e == moderation_core::text::evasion::BRAILLE
                 })
             });
             let weapon = rules
                 .scan(msg)
                 .iter()
-                .any(|h| h.rule == moderation_core::threat_emoji::RULE);
+                .any(|h| h.rule == moderation_core::text::threat_emoji::RULE);
             if new_class || weapon {
                 changed.push(msg.to_string());
             }

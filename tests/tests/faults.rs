@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::time::Duration;
 
-use moderation_core::keys;
+use moderation_core::chain::keys;
 use moderation_core::model::{Report, Verdict};
 use moderation_tests::fake_aws::{sdk_config, FakeAws, Faults, Stats};
 use moderation_tests::{apps_on_fake_aws, keys_under, read_doc, run_chain_via_sqs, FIXTURE_BUCKET};

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use moderation_core::keys::{self, Stage};
+use moderation_core::chain::keys::{self, Stage};
 use moderation_core::model::{DeadLetter, Report, Status, Verdict};
 use moderation_core::ports::{JudgeRequest, Judgement, PolicyJudge};
 use moderation_offline::{FolderStore, PolicyIndex, RulesJudge};

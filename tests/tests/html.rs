@@ -1,9 +1,9 @@
 //! The HTML report as a browser sees it: rendered by headless Chromium (`--dump-dom`), with
 //! hostile chat lines that must stay text, never become elements.
 
-use moderation_core::keys;
+use moderation_core::chain::delivery::run_chain;
+use moderation_core::chain::keys;
 use moderation_core::model::Report;
-use moderation_core::stage::run_chain;
 use moderation_tests::{
     chromium_or_skip, dispatch, dump_dom, file_url, read_doc, workspace_root, Apps, FIXTURE_BUCKET,
 };
@@ -79,7 +79,7 @@ async fn index_pages_render_and_link_in_a_browser() {
     let Some(browser) = chromium_or_skip() else {
         return;
     };
-    use moderation_core::index::{add_to_index, PAGE_ROWS};
+    use moderation_core::stages::write_report::index::{add_to_index, PAGE_ROWS};
     let dir = tempfile::tempdir().expect("tempdir");
     let store = moderation_offline::FolderStore::new(dir.path());
     let bucket = "b";
@@ -148,7 +148,7 @@ async fn a_huge_report_opens_with_every_flagged_item_and_the_rest_collapsed() {
         report.items.push(item);
     }
     report.summary.items = 100_000;
-    let html = moderation_core::report::render_html(&report, 0.5, None);
+    let html = moderation_core::stages::write_report::render_html(&report, 0.5, None);
     assert!(html.len() < 3_000_000, "{} bytes", html.len());
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("huge.html");

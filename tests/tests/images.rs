@@ -2,9 +2,9 @@
 //! → evaluate-policy → write-report, driven with the `events/` fixtures; hostile files; and the
 //! report in headless Chromium (blurred image, text boxes, a screenshot).
 
-use moderation_core::keys;
+use moderation_core::chain::delivery::run_chain;
+use moderation_core::chain::keys;
 use moderation_core::model::{Report, Status, Verdict};
-use moderation_core::stage::run_chain;
 use moderation_tests::{
     chromium_or_skip, dispatch, dump_dom, event, file_url, fixture, read_doc, screenshot,
     stage_images, tesseract_or_skip, workspace_root, Apps, FIXTURE_BUCKET,
@@ -257,7 +257,7 @@ fn crc32(data: &[u8]) -> u32 {
 /// A PNG of `w` × `h`.
 fn png(w: u32, h: u32) -> Vec<u8> {
     let mut out = std::io::Cursor::new(Vec::new());
-    moderation_core::picture::blank_png(w, h, &mut out);
+    moderation_core::media::picture::blank_png(w, h, &mut out);
     out.into_inner()
 }
 
@@ -458,7 +458,10 @@ async fn unread_text_and_unseen_frames_are_held_for_a_person() {
     let key = "incoming/image/match-7/clip.gif";
     put(root, key, &gif);
     image
-        .process(moderation_core::event::ObjectRef::new(FIXTURE_BUCKET, key))
+        .process(moderation_core::chain::event::ObjectRef::new(
+            FIXTURE_BUCKET,
+            key,
+        ))
         .await
         .expect("screened");
     let id = keys::source_id(FIXTURE_BUCKET, key);
@@ -514,7 +517,7 @@ async fn a_multimodal_model_answers_the_checklist_and_image_text_cannot_talk_it_
         ("IMAGE_CHECK", "on"),
     ];
     let config_of = |pairs: &[(&str, &str)]| {
-        evaluate_policy::Config::from_vars(&moderation_core::config::Vars::from_pairs(pairs))
+        evaluate_policy::Config::from_vars(&moderation_core::chain::config::Vars::from_pairs(pairs))
             .expect("config")
     };
     // Offline the picture check is opt-in: a text-only local server would not see the picture.
@@ -636,7 +639,7 @@ async fn the_offline_classifier_scores_pictures_and_its_score_is_gated() {
         ("IMAGE_MIN_CONFIDENCE", "0"),
     ];
     let config =
-        screen_image::Config::from_vars(&moderation_core::config::Vars::from_pairs(&pairs))
+        screen_image::Config::from_vars(&moderation_core::chain::config::Vars::from_pairs(&pairs))
             .expect("config");
     let image = screen_image::App::build(config).await.expect("app");
     let apps = Apps {
@@ -675,7 +678,7 @@ async fn the_offline_classifier_scores_pictures_and_its_score_is_gated() {
 /// the gate and costs no model call, as Rekognition checked every category.
 #[tokio::test]
 async fn the_aws_adapters_carry_a_picture_through_rekognition_and_converse() {
-    use moderation_core::image_check::{Checklist, ImageJudge};
+    use moderation_core::stages::evaluate_policy::image_check::{Checklist, ImageJudge};
     use moderation_tests::fake_aws::{sdk_config, FakeAws, Faults};
     use std::sync::Arc;
     let fake = FakeAws::start(Faults::default(), 17).await;

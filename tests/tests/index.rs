@@ -6,10 +6,10 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use moderation_core::index::{add_to_index, PAGE_ROWS};
-use moderation_core::keys;
+use moderation_core::chain::keys;
 use moderation_core::model::Report;
 use moderation_core::ports::{ObjectStore, WriteObjects};
+use moderation_core::stages::write_report::index::{add_to_index, PAGE_ROWS};
 use moderation_offline::FolderStore;
 
 const BUCKET: &str = "b";
@@ -113,9 +113,14 @@ async fn a_bucket_of_older_reports_is_seeded_once_oldest_pages_first() {
     let older = PAGE_ROWS + 50;
     for n in 0..older {
         let r = report(n);
-        moderation_core::stage::put_json(&store, BUCKET, &keys::report_json_key(&r.report_id), &r)
-            .await
-            .expect("put");
+        moderation_core::chain::delivery::put_json(
+            &store,
+            BUCKET,
+            &keys::report_json_key(&r.report_id),
+            &r,
+        )
+        .await
+        .expect("put");
     }
     // One unreadable report is left out, not fatal.
     store
@@ -128,9 +133,14 @@ async fn a_bucket_of_older_reports_is_seeded_once_oldest_pages_first() {
         .await
         .expect("put");
     let new = report(older);
-    moderation_core::stage::put_json(&store, BUCKET, &keys::report_json_key(&new.report_id), &new)
-        .await
-        .expect("put");
+    moderation_core::chain::delivery::put_json(
+        &store,
+        BUCKET,
+        &keys::report_json_key(&new.report_id),
+        &new,
+    )
+    .await
+    .expect("put");
     let added = add_to_index(&store, BUCKET, &new, 8).await.expect("seeded");
     let bucket_dir = dir.path().join(BUCKET);
     let seen = listed(&bucket_dir);
@@ -190,7 +200,7 @@ async fn a_slow_writer_never_puts_an_older_index_over_a_newer_one() {
     add_to_index(&store, BUCKET, &report(1), 4)
         .await
         .expect("first");
-    let old_head: moderation_core::index::IndexHead = serde_json::from_slice(
+    let old_head: moderation_core::stages::write_report::index::IndexHead = serde_json::from_slice(
         &std::fs::read(dir.path().join(BUCKET).join(keys::index_head_key())).expect("head"),
     )
     .expect("parses");
@@ -199,9 +209,10 @@ async fn a_slow_writer_never_puts_an_older_index_over_a_newer_one() {
         .expect("second");
     let page = dir.path().join(BUCKET).join(keys::report_index_key());
     let before = std::fs::read(&page).expect("index");
-    let wrote = moderation_core::index::refresh_index_html(&store, BUCKET, &old_head)
-        .await
-        .expect("refresh");
+    let wrote =
+        moderation_core::stages::write_report::index::refresh_index_html(&store, BUCKET, &old_head)
+            .await
+            .expect("refresh");
     assert_eq!(wrote, None);
     assert_eq!(std::fs::read(&page).expect("index"), before);
     assert_eq!(ids_on(&page).len(), 2);

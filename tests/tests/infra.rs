@@ -4,8 +4,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use moderation_core::config::Vars;
-use moderation_core::keys::{self, ROUTES};
+use moderation_core::chain::config::Vars;
+use moderation_core::chain::keys::{self, ROUTES};
 use moderation_tests::workspace_root;
 use serde_yaml_ng::Value;
 
@@ -231,7 +231,7 @@ fn failed_transcribe_jobs_and_user_reports_reach_transcribe_audio() {
     let p = &rule["Properties"]["EventPattern"];
     assert_eq!(
         p["detail-type"][0].as_str(),
-        Some(moderation_core::event::TRANSCRIBE_DETAIL_TYPE)
+        Some(moderation_core::chain::event::TRANSCRIBE_DETAIL_TYPE)
     );
     assert_eq!(
         p["detail"]["TranscriptionJobStatus"][0].as_str(),
@@ -242,11 +242,11 @@ fn failed_transcribe_jobs_and_user_reports_reach_transcribe_audio() {
         Some(keys::JOB_PREFIX),
         "only this chain's jobs"
     );
-    let (rule, function) = rule_for_source(&t, moderation_core::event::USER_REPORT_SOURCE);
+    let (rule, function) = rule_for_source(&t, moderation_core::chain::event::USER_REPORT_SOURCE);
     assert_eq!(function, "transcribe-audio");
     assert_eq!(
         rule["Properties"]["EventPattern"]["detail-type"][0].as_str(),
-        Some(moderation_core::event::USER_REPORT_DETAIL_TYPE)
+        Some(moderation_core::chain::event::USER_REPORT_DETAIL_TYPE)
     );
     assert!(
         !rule["Properties"]["EventBusName"].is_null(),

@@ -4,9 +4,9 @@
 
 use std::time::Duration;
 
-use moderation_core::keys;
+use moderation_core::chain::delivery::run_chain;
+use moderation_core::chain::keys;
 use moderation_core::model::{Report, Verdict};
-use moderation_core::stage::run_chain;
 use moderation_tests::fake_aws::{sdk_config, FakeAws, Faults};
 use moderation_tests::{
     apps_on_fake_aws_translating, chromium_or_skip, dispatch, dump_dom, file_url, read_doc,
@@ -166,8 +166,8 @@ impl moderation_core::ports::LanguageIdentifier for Stubs {
     async fn identify(
         &self,
         texts: &[String],
-    ) -> moderation_core::Result<Vec<moderation_core::language::Answer>> {
-        use moderation_core::language::{Answer, Identified};
+    ) -> moderation_core::Result<Vec<moderation_core::text::language::Answer>> {
+        use moderation_core::text::language::{Answer, Identified};
         Ok(texts
             .iter()
             .map(|t| {
@@ -199,12 +199,12 @@ impl moderation_core::ports::Translator for Stubs {
 
 #[tokio::test]
 async fn an_unidentified_line_and_one_past_the_budget_are_held_for_a_person() {
-    use moderation_core::parse::ParsedMessage;
-    use moderation_core::screen::{screen_messages_within, ScreenDeps};
+    use moderation_core::stages::screen_text::{screen_messages_within, ScreenDeps};
+    use moderation_core::text::parse::ParsedMessage;
     let dir = tempfile::tempdir().expect("tempdir");
     let store = moderation_offline::FolderStore::new(dir.path());
     let detector = moderation_offline::OfflineDetector::embedded().expect("detector");
-    let rules = moderation_core::rules::RuleFilter::default_list().expect("rules");
+    let rules = moderation_core::text::rules::RuleFilter::default_list().expect("rules");
     let deps = ScreenDeps {
         store: &store,
         detector: &detector,

@@ -9,10 +9,9 @@ use tracing_subscriber::EnvFilter;
 #[tokio::test(flavor = "current_thread")]
 async fn info_logs_name_stage_and_source_and_carry_no_chat_text() {
     let capture = LogCapture::default();
-    let _guard = tracing::subscriber::set_default(moderation_core::telemetry::json_subscriber(
-        EnvFilter::new("info"),
-        capture.clone(),
-    ));
+    let _guard = tracing::subscriber::set_default(
+        moderation_core::chain::telemetry::json_subscriber(EnvFilter::new("info"), capture.clone()),
+    );
     let dir = tempfile::tempdir().expect("tempdir");
     stage_uploads(dir.path());
     let apps = Apps::offline(dir.path()).await;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use moderation_aws::ComprehendDetector;
-use moderation_core::pace::Pacer;
+use moderation_core::chain::pace::Pacer;
 use moderation_core::ports::ToxicityDetector;
 use moderation_tests::fake_aws::{sdk_config, FakeAws, Faults, RateLimit};
 

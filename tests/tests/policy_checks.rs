@@ -6,8 +6,10 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 use moderation_core::model::{Item, StageDocument, Status, Trigger, Usage, Verdict};
-use moderation_core::policy::{evaluate_items, EvaluateConfig, EvaluateDeps, LlmJudge};
 use moderation_core::ports::{ChatModel, ChatReply, JudgeRequest, PolicyJudge, PolicyRetriever};
+use moderation_core::stages::evaluate_policy::{
+    evaluate_items, EvaluateConfig, EvaluateDeps, LlmJudge,
+};
 use moderation_offline::{FolderStore, PolicyIndex};
 use moderation_tests::workspace_root;
 
@@ -171,13 +173,14 @@ async fn user_text_stays_inside_the_message_block_of_the_user_turn() {
     );
     let passages = policy().retrieve("threats", 1).await.expect("passages");
     let (system, user) =
-        moderation_core::prompt::PromptTemplate::default_template().render(&JudgeRequest {
-            item: &it,
-            passages: &passages,
-            signals: "violence_or_threat 0.95",
-            threshold: 0.5,
-            context: &[],
-        });
+        moderation_core::stages::evaluate_policy::prompt::PromptTemplate::default_template()
+            .render(&JudgeRequest {
+                item: &it,
+                passages: &passages,
+                signals: "violence_or_threat 0.95",
+                threshold: 0.5,
+                context: &[],
+            });
     assert!(
         !system.contains("hurt you"),
         "user text leaked into the system field"
@@ -395,7 +398,7 @@ async fn a_local_openai_compatible_llm_judges_offline() {
         ("LLM_ENDPOINT", endpoint.as_str()),
         ("LLM_MODEL", "llama-3.2-3b-instruct"),
     ];
-    let vars = moderation_core::config::Vars::from_pairs(&pairs);
+    let vars = moderation_core::chain::config::Vars::from_pairs(&pairs);
     let config = evaluate_policy::Config::from_vars(&vars).expect("config");
     assert!(config.local_llm.is_some());
     let evaluate = evaluate_policy::App::build(config).await.expect("app");
@@ -408,7 +411,7 @@ async fn a_local_openai_compatible_llm_judges_offline() {
     assert!(dlq.is_empty());
     let report: moderation_core::model::Report = moderation_tests::read_doc(
         dir.path(),
-        &moderation_core::keys::report_json_key(&moderation_core::keys::source_id(
+        &moderation_core::chain::keys::report_json_key(&moderation_core::chain::keys::source_id(
             moderation_tests::FIXTURE_BUCKET,
             key,
         )),
@@ -496,7 +499,7 @@ fn adversarial_200() -> Vec<(String, Kind)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_hundred_adversarial_and_benign_messages_through_every_mode() {
-    use moderation_core::keys;
+    use moderation_core::chain::keys;
     use moderation_tests::fake_aws::{sdk_config, FakeAws, Faults};
     let messages = adversarial_200();
     assert_eq!(messages.len(), 200);
@@ -548,7 +551,7 @@ async fn two_hundred_adversarial_and_benign_messages_through_every_mode() {
                 .items
                 .iter()
                 .filter(|i| i.evaluation.is_some())
-                .map(|i| moderation_core::policy::dedupe_key(&i.text))
+                .map(|i| moderation_core::stages::evaluate_policy::dedupe_key(&i.text))
                 .collect();
             let op = if mode == "retrieve_and_converse" {
                 "Converse"
@@ -604,7 +607,7 @@ fn picture_doc(
     let path = root.join("b").join(key);
     std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
     let mut png = std::io::Cursor::new(Vec::new());
-    moderation_core::picture::blank_png(100, 100, &mut png);
+    moderation_core::media::picture::blank_png(100, 100, &mut png);
     std::fs::write(&path, png.get_ref()).expect("write");
     let mut items = vec![picture];
     for (n, line) in text.iter().enumerate() {
@@ -651,9 +654,9 @@ async fn evaluate_picture(
     let model = SaysSafe {
         calls: AtomicUsize::new(0),
     };
-    let images = moderation_core::image_check::ImageJudge::new(
+    let images = moderation_core::stages::evaluate_policy::image_check::ImageJudge::new(
         Box::new(model),
-        moderation_core::image_check::Checklist::default_checklist(),
+        moderation_core::stages::evaluate_policy::image_check::Checklist::default_checklist(),
     );
     let text_judge = moderation_offline::RulesJudge;
     let deps = EvaluateDeps {

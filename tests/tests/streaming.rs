@@ -8,13 +8,15 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use moderation_core::keys;
+use moderation_core::chain::delivery::run_chain;
+use moderation_core::chain::keys;
 use moderation_core::model::{Report, StageDocument, Trigger, Verdict};
-use moderation_core::parse::ParseOptions;
 use moderation_core::ports::{SegmentLimits, ToxicityDetector, ToxicityScore};
-use moderation_core::rules::RuleFilter;
-use moderation_core::screen::{screen_text_object, ScreenConfig, ScreenDeps, Thresholds};
-use moderation_core::stage::run_chain;
+use moderation_core::stages::screen_text::{
+    screen_text_object, ScreenConfig, ScreenDeps, Thresholds,
+};
+use moderation_core::text::parse::ParseOptions;
+use moderation_core::text::rules::RuleFilter;
 use moderation_offline::FolderStore;
 use moderation_tests::{
     chromium_or_skip, dispatch, dump_dom, file_url, read_doc, with_offline_vars, Apps,
@@ -245,9 +247,9 @@ async fn screen_lines(
     key: &str,
     lines: impl Iterator<Item = String>,
     detector: &dyn ToxicityDetector,
-    time_limit: Option<moderation_core::stage::TimeLimit>,
+    time_limit: Option<moderation_core::chain::delivery::TimeLimit>,
 ) -> (
-    moderation_core::Result<moderation_core::stage::Outcome>,
+    moderation_core::Result<moderation_core::chain::delivery::Outcome>,
     Option<StageDocument>,
 ) {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -261,7 +263,7 @@ async fn screen_lines(
         store: &store,
         detector,
         rules: &rules,
-        languages: &moderation_core::language::OfflineIdentifier,
+        languages: &moderation_core::text::language::OfflineIdentifier,
         translator: None,
         known_language: None,
         progress: None,
@@ -275,7 +277,7 @@ async fn screen_lines(
         max_translated_chars: 0,
         max_listed_below: 100_000,
     };
-    let obj = moderation_core::event::ObjectRef::new("b", key);
+    let obj = moderation_core::chain::event::ObjectRef::new("b", key);
     let outcome = screen_text_object(&obj, Trigger::upload(), &deps, &cfg).await;
     let screened = dir
         .path()
@@ -318,7 +320,7 @@ async fn repeated_lines_are_scored_once_and_calls_in_flight_stay_within_the_limi
 #[test]
 fn a_small_document_has_no_unlisted_key() {
     // The contract's bytes for ordinary uploads: nothing new appears when nothing is counted.
-    let doc = moderation_core::report::build_report(
+    let doc = moderation_core::stages::write_report::build_report(
         serde_json::from_value(serde_json::json!({
             "schema": "moderation.evaluated/v1", "id": "x", "created_at": "2026-12-06T00:00:00Z",
             "source": {"uri": "s3://b/incoming/text/x.txt", "kind": "text"},
@@ -372,10 +374,11 @@ async fn an_upload_cut_off_by_the_time_limit_is_reported_as_far_as_it_was_screen
     let capture = moderation_tests::LogCapture::default();
     {
         // The test's runtime is single-threaded, so this subscriber sees the stage's lines.
-        let _logs = tracing::subscriber::set_default(moderation_core::telemetry::json_subscriber(
-            tracing_subscriber::EnvFilter::new("warn"),
-            capture.clone(),
-        ));
+        let _logs =
+            tracing::subscriber::set_default(moderation_core::chain::telemetry::json_subscriber(
+                tracing_subscriber::EnvFilter::new("warn"),
+                capture.clone(),
+            ));
         let answer = screen_text::handler(
             // The invocation has a second: the first chunks are handed over at once, and by
             // the time the slow first call returns no new chunk may start.
@@ -470,7 +473,7 @@ async fn an_upload_cut_off_by_the_time_limit_is_reported_as_far_as_it_was_screen
 async fn an_upload_that_started_late_and_ran_out_of_time_is_left_for_a_redelivery() {
     // An earlier record of the delivery used most of the invocation.
     let now = std::time::Instant::now();
-    let limit = moderation_core::stage::TimeLimit {
+    let limit = moderation_core::chain::delivery::TimeLimit {
         started: now - std::time::Duration::from_secs(100),
         new_work: now + std::time::Duration::from_millis(300),
         calls: now + std::time::Duration::from_millis(400),
@@ -492,7 +495,7 @@ async fn an_upload_read_to_its_end_before_the_stop_is_not_reported_as_cut() {
     // Two chunks, both handed over at once; the detector's slow first call outlasts the stop
     // for new chunks but not the one for calls.
     let now = std::time::Instant::now();
-    let limit = moderation_core::stage::TimeLimit {
+    let limit = moderation_core::chain::delivery::TimeLimit {
         started: now,
         new_work: now + std::time::Duration::from_millis(300),
         calls: now + std::time::Duration::from_secs(30),

@@ -4,9 +4,9 @@
 //! REQUIRE_MODELS=1 (as `make test` sets) their absence fails instead of skipping.
 #![cfg(feature = "whisper")]
 
-use moderation_core::keys;
+use moderation_core::chain::delivery::run_chain;
+use moderation_core::chain::keys;
 use moderation_core::model::{Item, Report, Status, Verdict};
-use moderation_core::stage::run_chain;
 use moderation_offline::speech_samples::{espeak_available, speak_lines, word_error_rate};
 use moderation_tests::{
     dispatch, event, fixture, whisper_dir, workspace_root, Apps, FIXTURE_BUCKET,

@@ -15,17 +15,17 @@ use aws_sdk_bedrockruntime::types::{
 };
 use moderation_core::error::ServiceErrorKind;
 use moderation_core::model::{Evaluation, Reference, Usage};
-use moderation_core::policy::{judgement_from_reply, retrieval_query};
 use moderation_core::ports::{
     ChatModel, ChatReply, JudgeRequest, Judgement, Picture, PolicyJudge, PolicyPassage,
     PolicyRetriever,
 };
-use moderation_core::prompt::{escape_untrusted, PromptTemplate};
+use moderation_core::stages::evaluate_policy::prompt::{escape_untrusted, PromptTemplate};
+use moderation_core::stages::evaluate_policy::{judgement_from_reply, retrieval_query};
 use moderation_core::Result as CoreResult;
 
 use std::sync::Arc;
 
-use moderation_core::pace::Pacer;
+use moderation_core::chain::pace::Pacer;
 
 use crate::errors::classify;
 use crate::Error;
@@ -403,10 +403,12 @@ mod tests {
     use aws_sdk_bedrockruntime::types::{StopReason, TokenUsage};
     use aws_smithy_mocks::{mock, mock_client, RuleMode};
     use aws_smithy_types::error::ErrorMetadata;
-    use moderation_core::image_check::{Checklist, ImageCheckRequest, ImageJudge};
     use moderation_core::model::{Item, Verdict};
-    use moderation_core::policy::LlmJudge;
     use moderation_core::ports::{JudgeRequest, PolicyJudge};
+    use moderation_core::stages::evaluate_policy::image_check::{
+        Checklist, ImageCheckRequest, ImageJudge,
+    };
+    use moderation_core::stages::evaluate_policy::LlmJudge;
 
     fn passage(text: &str, uri: &str, score: f64) -> KnowledgeBaseRetrievalResult {
         KnowledgeBaseRetrievalResult::builder()
@@ -596,7 +598,7 @@ mod tests {
 
     fn picture_request() -> (Item, Vec<PolicyPassage>, Vec<u8>) {
         let mut png = std::io::Cursor::new(Vec::new());
-        moderation_core::picture::blank_png(120, 90, &mut png);
+        moderation_core::media::picture::blank_png(120, 90, &mut png);
         let passages = vec![PolicyPassage {
             text: "4. No threats, in words or pictures.".into(),
             uri: "s3://pol/policy.md".into(),

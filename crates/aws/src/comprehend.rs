@@ -6,12 +6,12 @@ use aws_sdk_comprehend::types::{LanguageCode, TextSegment, ToxicContentType, Tox
 use aws_sdk_comprehend::Client;
 use moderation_core::model::{Category, CategoryScores};
 use moderation_core::ports::{SegmentLimits, ToxicityDetector, ToxicityScore};
-use moderation_core::segment::Segment;
+use moderation_core::text::segment::Segment;
 use moderation_core::Result as CoreResult;
 
 use std::sync::Arc;
 
-use moderation_core::pace::Pacer;
+use moderation_core::chain::pace::Pacer;
 
 use crate::errors::classify;
 use crate::Error;
@@ -130,9 +130,9 @@ mod tests {
     use aws_smithy_mocks::{mock, mock_client, RuleMode};
     use aws_smithy_types::error::ErrorMetadata;
     use moderation_core::error::ServiceErrorKind;
-    use moderation_core::parse::ParsedMessage;
-    use moderation_core::rules::RuleFilter;
-    use moderation_core::screen::{screen_messages, ScreenDeps};
+    use moderation_core::stages::screen_text::{screen_messages, ScreenDeps};
+    use moderation_core::text::parse::ParsedMessage;
+    use moderation_core::text::rules::RuleFilter;
     use moderation_core::Error as CoreError;
 
     fn labels(toxicity: f32, insult: f32) -> ToxicLabels {
@@ -281,7 +281,7 @@ mod tests {
             store: &store,
             detector: &d,
             rules: &rules,
-            languages: &moderation_core::language::OfflineIdentifier,
+            languages: &moderation_core::text::language::OfflineIdentifier,
             translator: None,
             known_language: None,
             progress: None,
@@ -323,7 +323,7 @@ mod tests {
             store: &store,
             detector: &d,
             rules: &rules,
-            languages: &moderation_core::language::OfflineIdentifier,
+            languages: &moderation_core::text::language::OfflineIdentifier,
             translator: None,
             known_language: None,
             progress: None,
@@ -357,7 +357,7 @@ mod tests {
     impl moderation_core::ports::ReadObjects for NoStore {
         async fn open(
             &self,
-            _: &moderation_core::event::ObjectRef,
+            _: &moderation_core::chain::event::ObjectRef,
         ) -> CoreResult<moderation_core::ports::OpenedObject> {
             Err(CoreError::Input("no store in this test".into()))
         }

@@ -13,7 +13,7 @@ pub mod transcribe;
 pub use bedrock::{ConverseModel, KnowledgeBaseRetriever};
 pub use comprehend::ComprehendDetector;
 pub use language::{ComprehendLanguages, TranslateToEnglish};
-pub use moderation_core::config::{Rates, SdkSettings};
+pub use moderation_core::chain::config::{Rates, SdkSettings};
 pub use rekognition::RekognitionImages;
 pub use s3::S3Store;
 pub use transcribe::TranscribeJobs;

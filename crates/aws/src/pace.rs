@@ -1,4 +1,4 @@
-//! Client-side pacing on the SDK clients (`COMPREHEND_TPS` …, [`moderation_core::pace`]).
+//! Client-side pacing on the SDK clients (`COMPREHEND_TPS` …, [`moderation_core::chain::pace`]).
 //!
 //! Each paced call waits for its slot before it is sent. An interceptor on the client reports
 //! every throttled attempt back to the pacer, retries included, which slows it down; it climbs
@@ -15,7 +15,7 @@ use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_runtime_api::http::Response;
 use aws_smithy_types::config_bag::ConfigBag;
-use moderation_core::pace::Pacer;
+use moderation_core::chain::pace::Pacer;
 
 /// Error codes with which AWS services say "too many requests".
 const THROTTLE_CODES: &[&str] = &[

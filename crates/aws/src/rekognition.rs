@@ -14,7 +14,7 @@ use moderation_core::Result as CoreResult;
 
 use std::sync::Arc;
 
-use moderation_core::pace::Pacer;
+use moderation_core::chain::pace::Pacer;
 
 use crate::errors::classify;
 
@@ -193,7 +193,7 @@ mod tests {
         TextDetection,
     };
     use aws_smithy_mocks::{mock, mock_client, RuleMode};
-    use moderation_core::picture::{prepare, Prepared};
+    use moderation_core::media::picture::{prepare, Prepared};
 
     fn png(w: u32, h: u32) -> Prepared {
         let mut out = Vec::new();
@@ -203,7 +203,7 @@ mod tests {
 
     fn image_for_tests(w: u32, h: u32, out: &mut Vec<u8>) {
         use std::io::Cursor;
-        moderation_core::picture::blank_png(w, h, &mut Cursor::new(out));
+        moderation_core::media::picture::blank_png(w, h, &mut Cursor::new(out));
     }
 
     fn input(p: &Prepared) -> ImageInput<'_> {

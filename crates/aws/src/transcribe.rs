@@ -102,7 +102,7 @@ impl TranscriptionJobs for TranscribeJobs {
             .transcription_job_name(&req.job_name)
             .media(
                 Media::builder()
-                    .media_file_uri(moderation_core::keys::s3_uri(
+                    .media_file_uri(moderation_core::chain::keys::s3_uri(
                         &req.media_bucket,
                         &req.media_key,
                     ))

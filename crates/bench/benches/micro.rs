@@ -6,8 +6,8 @@
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use moderation_core::parse::{parse_messages, ParseOptions, TextFormat};
-use moderation_core::rules::RuleFilter;
+use moderation_core::text::parse::{parse_messages, ParseOptions, TextFormat};
+use moderation_core::text::rules::RuleFilter;
 
 const PLAIN: &str = "nice shot, that flank was clean, rematch after this one?";
 const EVASIVE: &str = "ｙ0ｕ 1d10ooot, k.i.l.l y o u r s e l f, ur such a l0s3r lmao";

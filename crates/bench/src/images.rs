@@ -130,10 +130,10 @@ async fn stage_run(
 }
 
 /// The samples prepared as screen-image prepares them.
-fn prepared(ctx: &Ctx) -> Result<Vec<moderation_core::picture::Prepared>, String> {
+fn prepared(ctx: &Ctx) -> Result<Vec<moderation_core::media::picture::Prepared>, String> {
     SAMPLES
         .iter()
-        .map(|name| moderation_core::picture::prepare(&sample(ctx, name)?, "png"))
+        .map(|name| moderation_core::media::picture::prepare(&sample(ctx, name)?, "png"))
         .collect()
 }
 
@@ -156,7 +156,7 @@ async fn offline_detectors(ctx: &Ctx) -> (Result<Vec<f64>, String>, Result<Vec<f
 #[cfg(not(feature = "nsfw"))]
 fn nsfw_speed(
     _ctx: &Ctx,
-    _pictures: &[moderation_core::picture::Prepared],
+    _pictures: &[moderation_core::media::picture::Prepared],
 ) -> Result<Vec<f64>, String> {
     Err("not built (feature nsfw)".into())
 }
@@ -164,13 +164,13 @@ fn nsfw_speed(
 #[cfg(feature = "nsfw")]
 fn nsfw_speed(
     ctx: &Ctx,
-    pictures: &[moderation_core::picture::Prepared],
+    pictures: &[moderation_core::media::picture::Prepared],
 ) -> Result<Vec<f64>, String> {
     let path: std::path::PathBuf = std::env::var_os("NSFW_MODEL")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| {
             ctx.root
-                .join(moderation_core::screen_image::DEFAULT_NSFW_MODEL)
+                .join(moderation_core::stages::screen_image::DEFAULT_NSFW_MODEL)
         });
     let model = moderation_offline::nsfw::OpenNsfw::load(&path)
         .map_err(|e| format!("{e} (make models)"))?;
@@ -188,7 +188,7 @@ fn nsfw_speed(
 
 async fn ocr_speed(
     ctx: &Ctx,
-    pictures: &[moderation_core::picture::Prepared],
+    pictures: &[moderation_core::media::picture::Prepared],
 ) -> Result<Vec<f64>, String> {
     use moderation_core::ports::{ImageInput, ImageTextReader};
     let reader = moderation_offline::TesseractText::default();

@@ -7,11 +7,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use moderation_aws::S3Store;
-use moderation_core::index::{add_to_index, render_sealed_page, IndexRow};
-use moderation_core::keys;
+use moderation_core::chain::delivery::put_json;
+use moderation_core::chain::keys;
 use moderation_core::model::Report;
 use moderation_core::ports::ObjectStore;
-use moderation_core::stage::put_json;
+use moderation_core::stages::write_report::index::{add_to_index, render_sealed_page, IndexRow};
 use moderation_offline::FolderStore;
 use moderation_tests::{listed_in_index, sample_report};
 
@@ -117,7 +117,7 @@ async fn rebuild(store: &dyn ObjectStore, bucket: &str) -> Result<(), String> {
         .collect();
     let mut rows = Vec::with_capacity(keys.len());
     for k in keys {
-        if let Some(r) = moderation_core::stage::get_json::<Report>(store, bucket, &k)
+        if let Some(r) = moderation_core::chain::delivery::get_json::<Report>(store, bucket, &k)
             .await
             .map_err(|e| e.to_string())?
         {

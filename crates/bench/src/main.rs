@@ -204,7 +204,7 @@ async fn run(root: PathBuf, args: Args) -> Result<(), String> {
         } else {
             (
                 &[10_000, 100_000, 1_000_000],
-                Some(moderation_core::screen::DEFAULT_MAX_OBJECT_BYTES),
+                Some(moderation_core::stages::screen_text::DEFAULT_MAX_OBJECT_BYTES),
                 Some(1_000_000),
             )
         };

@@ -519,7 +519,7 @@ fn index_section(s: &mut String, r: &Results) {
          `reports/index/head.json`, sealed pages of {} rows), through the SDK against the fake S3 \
          on loopback, beside the full rebuild write-report did before (list `reports/`, GET every \
          report, PUT one page), in the same run.\n",
-        moderation_core::index::PAGE_ROWS
+        moderation_core::stages::write_report::index::PAGE_ROWS
     );
     let _ = writeln!(
         s,

@@ -7,9 +7,9 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use moderation_core::chain::spool::VerdictCounts;
 use moderation_core::model::Report;
-use moderation_core::report::{MAX_BELOW_IN_FULL, MAX_FLAGGED_IN_FULL};
-use moderation_core::spool::VerdictCounts;
+use moderation_core::stages::write_report::{MAX_BELOW_IN_FULL, MAX_FLAGGED_IN_FULL};
 use moderation_tests::fake_aws::{FakeAws, Faults};
 
 use crate::launch::{self, Launch};

@@ -327,7 +327,7 @@ async fn in_process(
         ("MODERATION_BACKEND", "offline"),
         ("MODERATION_OFFLINE_ROOT", root.as_str()),
     ];
-    let vars = moderation_core::config::Vars::from_pairs(&pairs);
+    let vars = moderation_core::chain::config::Vars::from_pairs(&pairs);
     let config = screen_text::Config::from_vars(&vars).map_err(|e| e.to_string())?;
     let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .endpoint_url(fake.url())
@@ -350,7 +350,7 @@ async fn in_process(
     let app = screen_text::App::from_parts(
         Arc::new(moderation_offline::FolderStore::new(&ctx.work)),
         Arc::new(moderation_aws::ComprehendDetector::from_sdk_config(&sdk)),
-        moderation_core::rules::RuleFilter::default_list().map_err(|e| e.to_string())?,
+        moderation_core::text::rules::RuleFilter::default_list().map_err(|e| e.to_string())?,
         &screen_text::Config {
             concurrency: spec.concurrency,
             ..config

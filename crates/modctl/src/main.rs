@@ -1,5 +1,5 @@
 //! modctl: moderate local files through the same stages as the Lambda chain (offline by
-//! default), write reports, and print one line per source. DESIGN.md §4 is its contract.
+//! default), write reports, and print one line per source. The README's modctl section is its contract.
 
 mod progress;
 mod shown;
@@ -10,25 +10,29 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use moderation_core::audio::{ingest_transcript, start_audio_job, AudioConfig, AudioDeps};
-use moderation_core::config::Vars;
-use moderation_core::event::ObjectRef;
-use moderation_core::image_check::{Checklist, ImageJudge};
-use moderation_core::keys::{self, Stage};
-use moderation_core::language::OfflineIdentifier;
+use moderation_core::chain::config::Vars;
+use moderation_core::chain::delivery::{read_document, run_chain, Outcome};
+use moderation_core::chain::event::ObjectRef;
+use moderation_core::chain::keys::{self, Stage};
+use moderation_core::chain::spool::VerdictCounts;
 use moderation_core::model::{Report, Trigger};
-use moderation_core::parse::ParseOptions;
-use moderation_core::policy::{evaluate_object, EvaluateConfig, EvaluateDeps, LlmJudge};
 use moderation_core::ports::{
     ChatModel, LanguageIdentifier, ObjectStore, PolicyJudge, PolicyRetriever, ToxicityDetector,
     TranscriptionJobs, Translator,
 };
-use moderation_core::prompt::PromptTemplate;
-use moderation_core::report::{write_report_object, ReportDeps};
-use moderation_core::rules::RuleFilter;
-use moderation_core::screen::{screen_text_object, ScreenConfig, ScreenDeps};
-use moderation_core::spool::VerdictCounts;
-use moderation_core::stage::{read_document, run_chain, Outcome};
+use moderation_core::stages::evaluate_policy::image_check::{Checklist, ImageJudge};
+use moderation_core::stages::evaluate_policy::prompt::PromptTemplate;
+use moderation_core::stages::evaluate_policy::{
+    evaluate_object, EvaluateConfig, EvaluateDeps, LlmJudge,
+};
+use moderation_core::stages::screen_text::{screen_text_object, ScreenConfig, ScreenDeps};
+use moderation_core::stages::transcribe_audio::{
+    ingest_transcript, start_audio_job, AudioConfig, AudioDeps,
+};
+use moderation_core::stages::write_report::{write_report_object, ReportDeps};
+use moderation_core::text::language::OfflineIdentifier;
+use moderation_core::text::parse::ParseOptions;
+use moderation_core::text::rules::RuleFilter;
 use moderation_offline::{
     FolderStore, LocalTranscription, OfflineDetector, PolicyIndex, RulesJudge,
 };
@@ -36,7 +40,8 @@ use shown::shown;
 
 /// The bucket name local runs use; with a single-bucket folder store it only appears in URIs.
 const LOCAL_BUCKET: &str = "local";
-const DEFAULT_MAX_OBJECT_BYTES: usize = moderation_core::screen::DEFAULT_MAX_OBJECT_BYTES as usize;
+const DEFAULT_MAX_OBJECT_BYTES: usize =
+    moderation_core::stages::screen_text::DEFAULT_MAX_OBJECT_BYTES as usize;
 
 #[derive(Parser)]
 #[command(
@@ -150,7 +155,7 @@ struct Chain {
     /// Image labels and text in images (offline: no classifier yet, Tesseract OCR).
     image_labels: Arc<dyn moderation_core::ports::ImageModerator>,
     image_text: Arc<dyn moderation_core::ports::ImageTextReader>,
-    image: moderation_core::screen_image::ImageConfig,
+    image: moderation_core::stages::screen_image::ImageConfig,
     rules: RuleFilter,
     retriever: Arc<dyn PolicyRetriever>,
     judge: Arc<dyn PolicyJudge>,
@@ -184,7 +189,7 @@ impl Chain {
                     "--threshold {t} must be between 0 and 1"
                 )));
             }
-            thresholds = moderation_core::screen::Thresholds::uniform(t);
+            thresholds = moderation_core::stages::screen_text::Thresholds::uniform(t);
         }
         let backend = match (run.backend, vars.get("MODERATION_BACKEND").as_deref()) {
             (Some(b), _) => b,
@@ -198,7 +203,7 @@ impl Chain {
         };
         let mut languages: Arc<dyn LanguageIdentifier> = Arc::new(OfflineIdentifier);
         let mut translator: Option<Arc<dyn Translator>> = None;
-        let image_config = moderation_core::screen_image::ImageSettings::from_vars(&vars)?;
+        let image_config = moderation_core::stages::screen_image::ImageSettings::from_vars(&vars)?;
         // On AWS Rekognition replaces it below; offline, open_nsfw when built in.
         let mut image_labels: Arc<dyn moderation_core::ports::ImageModerator> = match backend {
             BackendArg::Offline => {
@@ -356,16 +361,16 @@ impl Chain {
                 },
                 max_translated_chars: vars.count(
                     "MAX_TRANSLATED_CHARS_PER_OBJECT",
-                    moderation_core::screen::DEFAULT_MAX_TRANSLATED_CHARS as usize,
+                    moderation_core::stages::screen_text::DEFAULT_MAX_TRANSLATED_CHARS as usize,
                 )? as u64,
                 max_listed_below: vars.count(
                     "MAX_LISTED_BELOW_THRESHOLD",
-                    moderation_core::screen::DEFAULT_MAX_LISTED_BELOW as usize,
+                    moderation_core::stages::screen_text::DEFAULT_MAX_LISTED_BELOW as usize,
                 )? as u64,
             },
             image_labels,
             image_text,
-            image: moderation_core::screen_image::ImageConfig {
+            image: moderation_core::stages::screen_image::ImageConfig {
                 labels: image_config.labels,
                 min_confidence: image_config.min_confidence,
                 text_threshold: thresholds.for_kind(moderation_core::model::SourceKind::Text),
@@ -373,7 +378,7 @@ impl Chain {
                 max_concurrency: concurrency,
                 max_translated_chars: vars.count(
                     "MAX_TRANSLATED_CHARS_PER_OBJECT",
-                    moderation_core::screen::DEFAULT_MAX_TRANSLATED_CHARS as usize,
+                    moderation_core::stages::screen_text::DEFAULT_MAX_TRANSLATED_CHARS as usize,
                 )? as u64,
             },
             evaluate: EvaluateConfig {
@@ -403,13 +408,13 @@ impl Chain {
         let store: &dyn ObjectStore = self.store.as_ref();
         match stage {
             Stage::ScreenImage => {
-                let deps = moderation_core::screen_image::ImageDeps {
+                let deps = moderation_core::stages::screen_image::ImageDeps {
                     moderator: self.image_labels.as_ref(),
                     text: self.image_text.as_ref(),
                     screen: self.screen_deps(store),
                 };
                 let id = keys::source_id(&obj.bucket, &obj.key);
-                moderation_core::screen_image::screen_image_object(
+                moderation_core::stages::screen_image::screen_image_object(
                     &obj,
                     &id,
                     Trigger::upload(),
@@ -651,7 +656,7 @@ fn upload_keys(paths: &[PathBuf]) -> Result<Vec<String>, CliError> {
                 "{}: unsupported file type (expected .txt, .csv, .jsonl, audio: {}, or images: {})",
                 shown(p),
                 keys::AUDIO_EXTENSIONS.join(", "),
-                moderation_core::picture::IMAGE_EXTENSIONS.join(", ")
+                moderation_core::media::picture::IMAGE_EXTENSIONS.join(", ")
             )))
             }
         };
@@ -731,7 +736,7 @@ async fn check_prompt(
     negative_prompts: Option<PathBuf>,
     run: &RunArgs,
 ) -> Result<u8, CliError> {
-    use moderation_core::generation::{self, Decision};
+    use moderation_core::stages::check::{self, Decision};
     let path = negative_prompts
         .or_else(|| Vars::from_env().get("NEGATIVE_PROMPTS").map(PathBuf::from))
         .unwrap_or_else(|| PathBuf::from("infra/negative-prompts.txt"));
@@ -739,7 +744,7 @@ async fn check_prompt(
         path: shown(&path),
         source,
     })?;
-    let negative = generation::parse_negative_prompts(&list)
+    let negative = check::parse_negative_prompts(&list)
         .map_err(|e| CliError::Usage(format!("{}: {e}", shown(&path))))?;
     let chain = Chain::build(run).await?;
     let warn_at = chain
@@ -747,12 +752,12 @@ async fn check_prompt(
         .thresholds
         .for_kind(moderation_core::model::SourceKind::Text);
     let store: &dyn ObjectStore = chain.store.as_ref();
-    let found = generation::check_prompt(
+    let found = check::check_prompt(
         prompt,
         &negative,
         &chain.screen_deps(store),
         warn_at,
-        generation::DEFAULT_BLOCK_AT.max(warn_at),
+        check::DEFAULT_BLOCK_AT.max(warn_at),
     )
     .await;
     let mut out = Lines::new(std::io::stdout());
@@ -879,5 +884,5 @@ async fn main() -> ExitCode {
 }
 
 fn tracing_subscriber_init() {
-    moderation_core::telemetry::init_stderr_logs("warn");
+    moderation_core::chain::telemetry::init_stderr_logs("warn");
 }

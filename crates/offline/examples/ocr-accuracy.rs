@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use moderation_core::ports::{ImageInput, ImageTextReader, ToxicityDetector};
-use moderation_core::rules::RuleFilter;
+use moderation_core::text::rules::RuleFilter;
 use moderation_offline::TesseractText;
 
 #[cfg(feature = "semantic")]
@@ -89,7 +89,7 @@ async fn main() -> Result<(), String> {
             return Err(format!("bad row {row:?}"));
         };
         let bytes = std::fs::read(dir.join(file)).map_err(|e| format!("{file}: {e}"))?;
-        let prepared = moderation_core::picture::prepare(&bytes, "png")?;
+        let prepared = moderation_core::media::picture::prepare(&bytes, "png")?;
         let read = reader
             .lines(&ImageInput {
                 prepared: &prepared,

@@ -186,7 +186,7 @@ mod tests {
     use std::path::{Path, PathBuf};
     use std::sync::OnceLock;
 
-    use moderation_core::rules::RuleFilter;
+    use moderation_core::text::rules::RuleFilter;
 
     use super::*;
     use crate::head::{
@@ -244,9 +244,9 @@ mod tests {
     /// evasive line's revealed reading; these sets are read as written.
     fn judge_set(d: &EmbeddingDetector, file: &str) -> LabelMetrics {
         use moderation_core::model::{Item, Verdict};
-        use moderation_core::policy::retrieval_query;
         use moderation_core::ports::JudgeRequest;
-        use moderation_core::screen::over_threshold;
+        use moderation_core::stages::evaluate_policy::retrieval_query;
+        use moderation_core::stages::screen_text::over_threshold;
 
         let text = std::fs::read_to_string(workspace().join("tests/data").join(file))
             .expect("evaluation set");

@@ -13,7 +13,7 @@ use moderation_core::model::BoundingBox;
 use moderation_core::ports::{
     ImageInput, ImageModerator, ImageTextReader, LabelsFound, TextLine, TextRead,
 };
-use moderation_core::screen_image::TOP_CATEGORIES;
+use moderation_core::stages::screen_image::TOP_CATEGORIES;
 use moderation_core::{Error, Result as CoreResult};
 
 /// No offline classifier: every category unchecked, so the picture is held for a person.
@@ -58,7 +58,7 @@ pub fn offline_classifier(model: Option<&std::path::Path>) -> Arc<dyn ImageModer
     #[cfg(feature = "nsfw")]
     {
         let path = model.unwrap_or(std::path::Path::new(
-            moderation_core::screen_image::DEFAULT_NSFW_MODEL,
+            moderation_core::stages::screen_image::DEFAULT_NSFW_MODEL,
         ));
         match crate::nsfw::OpenNsfw::load(path) {
             Ok(m) => Arc::new(m),
@@ -429,7 +429,7 @@ mod tests {
     #[tokio::test]
     async fn a_missing_program_is_a_clear_error() {
         let reader = TesseractText::with_program("/nonexistent/tesseract");
-        let prepared = moderation_core::picture::prepare(
+        let prepared = moderation_core::media::picture::prepare(
             &{
                 let mut out = Vec::new();
                 DynamicImage::new_rgb8(100, 100)

@@ -15,7 +15,7 @@ use image::{DynamicImage, RgbImage};
 use moderation_core::error::ServiceErrorKind;
 use moderation_core::model::ImageLabel;
 use moderation_core::ports::{ImageInput, ImageModerator, LabelsFound};
-use moderation_core::screen_image::TOP_CATEGORIES;
+use moderation_core::stages::screen_image::TOP_CATEGORIES;
 use moderation_core::{Error as CoreError, Result as CoreResult};
 use tract_onnx::prelude::*;
 
@@ -161,7 +161,7 @@ mod tests {
     fn model() -> Option<OpenNsfw> {
         let path = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../..")
-            .join(moderation_core::screen_image::DEFAULT_NSFW_MODEL);
+            .join(moderation_core::stages::screen_image::DEFAULT_NSFW_MODEL);
         if !path.is_file() {
             assert!(
                 std::env::var("REQUIRE_MODELS").as_deref() != Ok("1"),
@@ -214,8 +214,9 @@ mod tests {
     async fn a_score_becomes_an_explicit_label_and_the_rest_is_listed_unchecked() {
         let Some(m) = model() else { return };
         let mut png = std::io::Cursor::new(Vec::new());
-        moderation_core::picture::blank_png(300, 200, &mut png);
-        let prepared = moderation_core::picture::prepare(png.get_ref(), "png").expect("prepare");
+        moderation_core::media::picture::blank_png(300, 200, &mut png);
+        let prepared =
+            moderation_core::media::picture::prepare(png.get_ref(), "png").expect("prepare");
         let input = ImageInput {
             prepared: &prepared,
             bucket: "b",

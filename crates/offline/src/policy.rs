@@ -6,7 +6,7 @@
 //! `Applies to: <category>, <category>; bar: <0..1 | none>`, and an item violates a section when
 //! a governed category's score clears the bar or a forbidden-term hit falls in a governed
 //! category. `bar: none` marks a section that explains what is allowed. Swearing aimed at a
-//! person ([`moderation_core::address`]) is judged by the first insult section with a bar (a
+//! person ([`moderation_core::text::address`]) is judged by the first insult section with a bar (a
 //! harassment section when there is none), whatever the profanity section allows.
 
 use std::fs;
@@ -14,12 +14,12 @@ use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
 use bm25::{Language, SearchEngine, SearchEngineBuilder};
-use moderation_core::address::item_aimed_at_person;
 use moderation_core::model::{Category, Evaluation, RuleHit, Usage, Verdict};
-use moderation_core::policy::{references, swears};
 use moderation_core::ports::{
     JudgeRequest, Judgement, PolicyJudge, PolicyPassage, PolicyRetriever,
 };
+use moderation_core::stages::evaluate_policy::{references, swears};
+use moderation_core::text::address::item_aimed_at_person;
 use moderation_core::Result as CoreResult;
 
 use crate::Error;

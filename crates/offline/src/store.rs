@@ -1,4 +1,4 @@
-//! A local folder as the bucket: `s3://bucket/key` is `<root>/bucket/key` (DESIGN.md §2).
+//! A local folder as the bucket: `s3://bucket/key` is `<root>/bucket/key` (`MODERATION_OFFLINE_ROOT`, README configuration).
 //! Keys that could escape the folder (`..`, absolute paths) are refused, and writes are atomic
 //! (temp file + rename) so a reader never sees half a document.
 
@@ -8,7 +8,7 @@ use std::path::{Component, Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
-use moderation_core::event::ObjectRef;
+use moderation_core::chain::event::ObjectRef;
 use moderation_core::ports::{
     ListObjects, OpenedObject, ReadObjects, SwapObjects, Tagged, WriteObjects,
 };

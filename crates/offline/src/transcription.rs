@@ -7,10 +7,10 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
 use async_trait::async_trait;
+use moderation_core::media::transcript::{transcribe_output, SpeechSegment};
 use moderation_core::ports::{
     JobStart, ObjectStore, SpeechToText, ToxicityDetector, TranscriptionJobs, TranscriptionRequest,
 };
-use moderation_core::transcript::{transcribe_output, SpeechSegment};
 use moderation_core::Result as CoreResult;
 
 type SpeechLoader = Box<dyn Fn() -> Result<Arc<dyn SpeechToText>, String> + Send + Sync>;
@@ -169,8 +169,8 @@ impl TranscriptionJobs for LocalTranscription {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use moderation_core::media::transcript::{parse_transcript, TranscriptContent};
     use moderation_core::ports::TimedText;
-    use moderation_core::transcript::{parse_transcript, TranscriptContent};
 
     /// Speech-to-text that "hears" the bytes of the file as UTF-8 lines, one per second.
     struct ReadsText;

@@ -1,19 +1,21 @@
 //! evaluate-policy: `screened/<id>.json` → knowledge-base retrieval + judge for items over the
-//! threshold → `evaluated/<id>.json`. Thin glue over [`moderation_core::policy`].
+//! threshold → `evaluated/<id>.json`. Thin glue over [`moderation_core::stages::evaluate_policy`].
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use lambda_runtime::LambdaEvent;
-use moderation_core::config::{Backend, Vars};
-use moderation_core::event::ObjectRef;
-use moderation_core::image_check::{Checklist, ImageJudge};
-use moderation_core::keys::Stage;
-use moderation_core::policy::{evaluate_object, EvaluateConfig, EvaluateDeps, LlmJudge};
+use moderation_core::chain::config::{Backend, Vars};
+use moderation_core::chain::delivery::read_config_uri;
+use moderation_core::chain::delivery::{handle_payload, Outcome};
+use moderation_core::chain::event::ObjectRef;
+use moderation_core::chain::keys::Stage;
 use moderation_core::ports::{ChatModel, ObjectStore, PolicyJudge, PolicyRetriever};
-use moderation_core::prompt::PromptTemplate;
-use moderation_core::stage::read_config_uri;
-use moderation_core::stage::{handle_payload, Outcome};
+use moderation_core::stages::evaluate_policy::image_check::{Checklist, ImageJudge};
+use moderation_core::stages::evaluate_policy::prompt::PromptTemplate;
+use moderation_core::stages::evaluate_policy::{
+    evaluate_object, EvaluateConfig, EvaluateDeps, LlmJudge,
+};
 use moderation_core::{Error, Result};
 use serde_json::Value;
 
@@ -61,8 +63,8 @@ pub struct Config {
     pub image_model_id: String,
     /// `IMAGE_CHECKLIST_URI`: a file path or `s3://bucket/key`; the committed checklist when unset.
     pub image_checklist_uri: Option<String>,
-    pub sdk: moderation_core::config::SdkSettings,
-    pub failure: moderation_core::stage::FailurePolicy,
+    pub sdk: moderation_core::chain::config::SdkSettings,
+    pub failure: moderation_core::chain::delivery::FailurePolicy,
 }
 
 impl Config {
@@ -148,7 +150,7 @@ pub struct App {
     judge: Arc<dyn PolicyJudge>,
     images: Option<Arc<ImageJudge>>,
     config: EvaluateConfig,
-    failure: moderation_core::stage::FailurePolicy,
+    failure: moderation_core::chain::delivery::FailurePolicy,
 }
 
 impl App {

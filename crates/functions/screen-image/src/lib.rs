@@ -1,17 +1,19 @@
 //! screen-image: `incoming/image/<conversation>/<file>` → moderation labels, the text in the
 //! image through the text path, → `screened/<id>.json`. Thin glue: configuration, adapters
-//! built once, and [`handler`] over `moderation_core::screen_image`.
+//! built once, and [`handler`] over `moderation_core::stages::screen_image`.
 
 use std::sync::Arc;
 
 use lambda_runtime::LambdaEvent;
-use moderation_core::config::{Backend, Vars};
-use moderation_core::event::ObjectRef;
-use moderation_core::keys::Stage;
+use moderation_core::chain::config::{Backend, Vars};
+use moderation_core::chain::delivery::{handle_payload, Outcome};
+use moderation_core::chain::event::ObjectRef;
+use moderation_core::chain::keys::Stage;
 use moderation_core::model::Trigger;
 use moderation_core::ports::{ImageModerator, ImageTextReader};
-use moderation_core::screen_image::{screen_image_object, ImageConfig, ImageDeps, ImageSettings};
-use moderation_core::stage::{handle_payload, Outcome};
+use moderation_core::stages::screen_image::{
+    screen_image_object, ImageConfig, ImageDeps, ImageSettings,
+};
 use moderation_core::Result;
 use serde_json::Value;
 
@@ -95,7 +97,7 @@ impl App {
     }
 
     pub async fn process(&self, obj: ObjectRef) -> Result<Outcome> {
-        let id = moderation_core::keys::source_id(&obj.bucket, &obj.key);
+        let id = moderation_core::chain::keys::source_id(&obj.bucket, &obj.key);
         self.process_as(obj, id, Trigger::upload()).await
     }
 

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use moderation_core::keys;
+use moderation_core::chain::keys;
 use moderation_core::model::StageDocument;
 use moderation_tests::lambda_host::launch::{self, Launch};
 use moderation_tests::{tesseract_or_skip, workspace_root, FIXTURE_BUCKET};

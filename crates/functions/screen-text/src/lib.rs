@@ -4,16 +4,18 @@
 use std::sync::Arc;
 
 use lambda_runtime::LambdaEvent;
-use moderation_core::config::{Backend, Vars};
-use moderation_core::event::ObjectRef;
-use moderation_core::keys::Stage;
-use moderation_core::language::OfflineIdentifier;
+use moderation_core::chain::config::{Backend, Vars};
+use moderation_core::chain::delivery::{handle_payload, Outcome, TimeLimit};
+use moderation_core::chain::event::ObjectRef;
+use moderation_core::chain::keys::Stage;
 use moderation_core::model::Trigger;
-use moderation_core::parse::ParseOptions;
 use moderation_core::ports::{LanguageIdentifier, ObjectStore, ToxicityDetector, Translator};
-use moderation_core::rules::RuleFilter;
-use moderation_core::screen::{screen_text_object_as, ScreenConfig, ScreenDeps, Thresholds};
-use moderation_core::stage::{handle_payload, Outcome, TimeLimit};
+use moderation_core::stages::screen_text::{
+    screen_text_object_as, ScreenConfig, ScreenDeps, Thresholds,
+};
+use moderation_core::text::language::OfflineIdentifier;
+use moderation_core::text::parse::ParseOptions;
+use moderation_core::text::rules::RuleFilter;
 use moderation_core::{Error, Result};
 use serde_json::Value;
 
@@ -32,8 +34,8 @@ pub struct Config {
     pub max_listed_below: u64,
     /// `FORBIDDEN_TERMS_URI`: a file path or `s3://bucket/key`; the built-in list when unset.
     pub forbidden_terms_uri: Option<String>,
-    pub sdk: moderation_core::config::SdkSettings,
-    pub failure: moderation_core::stage::FailurePolicy,
+    pub sdk: moderation_core::chain::config::SdkSettings,
+    pub failure: moderation_core::chain::delivery::FailurePolicy,
 }
 
 impl Config {
@@ -49,15 +51,15 @@ impl Config {
             max_message_bytes: v.count("MAX_MESSAGE_BYTES", 100_000)?,
             max_object_bytes: v.count(
                 "MAX_OBJECT_BYTES",
-                moderation_core::screen::DEFAULT_MAX_OBJECT_BYTES as usize,
+                moderation_core::stages::screen_text::DEFAULT_MAX_OBJECT_BYTES as usize,
             )? as u64,
             max_translated_chars: v.count(
                 "MAX_TRANSLATED_CHARS_PER_OBJECT",
-                moderation_core::screen::DEFAULT_MAX_TRANSLATED_CHARS as usize,
+                moderation_core::stages::screen_text::DEFAULT_MAX_TRANSLATED_CHARS as usize,
             )? as u64,
             max_listed_below: v.count(
                 "MAX_LISTED_BELOW_THRESHOLD",
-                moderation_core::screen::DEFAULT_MAX_LISTED_BELOW as usize,
+                moderation_core::stages::screen_text::DEFAULT_MAX_LISTED_BELOW as usize,
             )? as u64,
             forbidden_terms_uri: v.get("FORBIDDEN_TERMS_URI"),
             sdk: v.sdk_settings_paced(&["COMPREHEND"])?,
@@ -73,7 +75,7 @@ pub struct App {
     translator: Option<Arc<dyn Translator>>,
     rules: RuleFilter,
     config: ScreenConfig,
-    failure: moderation_core::stage::FailurePolicy,
+    failure: moderation_core::chain::delivery::FailurePolicy,
 }
 
 impl App {
@@ -105,7 +107,8 @@ impl App {
         let rules = match &config.forbidden_terms_uri {
             None => RuleFilter::default_list()?,
             Some(uri) => {
-                let text = moderation_core::stage::read_config_uri(store.as_ref(), uri).await?;
+                let text =
+                    moderation_core::chain::delivery::read_config_uri(store.as_ref(), uri).await?;
                 RuleFilter::parse(&text)
                     .map_err(|e| Error::Config(format!("FORBIDDEN_TERMS_URI {uri}: {e}")))?
             }
@@ -167,7 +170,7 @@ impl App {
         obj: ObjectRef,
         time_limit: Option<TimeLimit>,
     ) -> Result<Outcome> {
-        let id = moderation_core::keys::source_id(&obj.bucket, &obj.key);
+        let id = moderation_core::chain::keys::source_id(&obj.bucket, &obj.key);
         self.process_as_until(obj, id, Trigger::upload(), time_limit)
             .await
     }
@@ -240,7 +243,7 @@ impl App {
         self.config.thresholds
     }
 
-    pub fn failure(&self) -> moderation_core::stage::FailurePolicy {
+    pub fn failure(&self) -> moderation_core::chain::delivery::FailurePolicy {
         self.failure
     }
 

@@ -3,7 +3,7 @@ use serde_json::Value;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    moderation_core::telemetry::init_json_logs();
+    moderation_core::chain::telemetry::init_json_logs();
     let app = screen_text::App::build(screen_text::Config::from_env()?).await?;
     let app = &app;
     run(service_fn(move |event: LambdaEvent<Value>| async move {

@@ -8,24 +8,24 @@
 //!   (audio via Transcribe, chat logs and screenshots via the text and image paths' stages),
 //!   carrying the report.
 //!
-//! Thin glue: configuration, adapters built once, and [`handler`] over `moderation_core::audio`.
+//! Thin glue: configuration, adapters built once, and [`handler`] over `moderation_core::stages::transcribe_audio`.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use lambda_runtime::LambdaEvent;
-use moderation_core::audio::{
-    ingest_transcript, job_state_changed, start_audio_job, user_report, AudioConfig, AudioDeps,
-    DEFAULT_MAX_AUDIO_BYTES,
-};
-use moderation_core::config::{Backend, Vars};
-use moderation_core::event::Work;
-use moderation_core::keys::{self, Stage};
+use moderation_core::chain::config::{Backend, Vars};
+use moderation_core::chain::delivery::{handle_work, Outcome, TimeLimit};
+use moderation_core::chain::event::Work;
+use moderation_core::chain::keys::{self, Stage};
 use moderation_core::model::SourceKind;
 use moderation_core::model::Trigger;
 use moderation_core::ports::{ImageModerator, ImageTextReader, SpeechLanguages, TranscriptionJobs};
-use moderation_core::screen_image::ImageSettings;
-use moderation_core::stage::{handle_work, Outcome, TimeLimit};
+use moderation_core::stages::screen_image::ImageSettings;
+use moderation_core::stages::transcribe_audio::{
+    ingest_transcript, job_state_changed, start_audio_job, user_report, AudioConfig, AudioDeps,
+    DEFAULT_MAX_AUDIO_BYTES,
+};
 use moderation_core::{Error, Result};
 use serde_json::Value;
 
@@ -83,7 +83,7 @@ pub struct App {
     jobs: Arc<dyn TranscriptionJobs>,
     audio: AudioConfig,
     bucket: Option<String>,
-    failure: moderation_core::stage::FailurePolicy,
+    failure: moderation_core::chain::delivery::FailurePolicy,
 }
 
 impl App {
@@ -241,7 +241,7 @@ fn image_config(config: &Config) -> screen_image::Config {
 /// The Lambda handler: S3 notifications (direct, SQS-wrapped or EventBridge), Transcribe job
 /// state changes and user reports, each possibly wrapped in SQS.
 pub async fn handler(event: LambdaEvent<Value>, app: &App) -> Result<Value> {
-    let time_limit = moderation_core::stage::TimeLimit::before(event.context.deadline());
+    let time_limit = moderation_core::chain::delivery::TimeLimit::before(event.context.deadline());
     handle_work(
         Stage::TranscribeAudio,
         &event.payload,

@@ -1,15 +1,15 @@
 //! write-report: `evaluated/<id>.json` → `reports/<id>.json`, `reports/<id>.html` and
-//! `reports/index.html`. Thin glue over [`moderation_core::report`].
+//! `reports/index.html`. Thin glue over [`moderation_core::stages::write_report`].
 
 use std::sync::Arc;
 
 use lambda_runtime::LambdaEvent;
-use moderation_core::config::{Backend, Vars};
-use moderation_core::event::ObjectRef;
-use moderation_core::keys::Stage;
+use moderation_core::chain::config::{Backend, Vars};
+use moderation_core::chain::delivery::{handle_payload, Outcome};
+use moderation_core::chain::event::ObjectRef;
+use moderation_core::chain::keys::Stage;
 use moderation_core::ports::{MediaLinks, ObjectStore};
-use moderation_core::report::{write_report_object, ReportDeps};
-use moderation_core::stage::{handle_payload, Outcome};
+use moderation_core::stages::write_report::{write_report_object, ReportDeps};
 use moderation_core::Result;
 use serde_json::Value;
 
@@ -21,8 +21,8 @@ pub struct Config {
     /// `PRESIGN_EXPIRY_SECONDS`: how long the audio player's presigned link is valid (at most
     /// 7 days; a role's session credentials may end it sooner).
     pub presign_expiry: std::time::Duration,
-    pub sdk: moderation_core::config::SdkSettings,
-    pub failure: moderation_core::stage::FailurePolicy,
+    pub sdk: moderation_core::chain::config::SdkSettings,
+    pub failure: moderation_core::chain::delivery::FailurePolicy,
 }
 
 impl Config {
@@ -58,7 +58,7 @@ pub struct App {
     store: Arc<dyn ObjectStore>,
     media: Option<Arc<dyn MediaLinks>>,
     concurrency: usize,
-    failure: moderation_core::stage::FailurePolicy,
+    failure: moderation_core::chain::delivery::FailurePolicy,
 }
 
 impl App {
