@@ -50,7 +50,7 @@ async fn languages_and_translation_round_trip_through_the_sdk() {
         .await
         .expect("identifies");
     assert!(
-        matches!(&got[0], moderation_core::text::language::Answer::Other(i) if i.code == "de"),
+        matches!(&got[0], moderation_core::ports::Answer::Other(i) if i.code == "de"),
         "{got:?}"
     );
     let t = moderation_aws::TranslateToEnglish::from_sdk_config(&sdk);

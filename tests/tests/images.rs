@@ -458,10 +458,7 @@ async fn unread_text_and_unseen_frames_are_held_for_a_person() {
     let key = "incoming/image/match-7/clip.gif";
     put(root, key, &gif);
     image
-        .process(moderation_core::chain::event::ObjectRef::new(
-            FIXTURE_BUCKET,
-            key,
-        ))
+        .process(moderation_core::model::ObjectRef::new(FIXTURE_BUCKET, key))
         .await
         .expect("screened");
     let id = keys::source_id(FIXTURE_BUCKET, key);

@@ -166,8 +166,8 @@ impl moderation_core::ports::LanguageIdentifier for Stubs {
     async fn identify(
         &self,
         texts: &[String],
-    ) -> moderation_core::Result<Vec<moderation_core::text::language::Answer>> {
-        use moderation_core::text::language::{Answer, Identified};
+    ) -> moderation_core::Result<Vec<moderation_core::ports::Answer>> {
+        use moderation_core::ports::{Answer, Identified};
         Ok(texts
             .iter()
             .map(|t| {

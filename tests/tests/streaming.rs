@@ -8,13 +8,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use moderation_core::chain::config::Thresholds;
 use moderation_core::chain::delivery::run_chain;
 use moderation_core::chain::keys;
 use moderation_core::model::{Report, StageDocument, Trigger, Verdict};
 use moderation_core::ports::{SegmentLimits, ToxicityDetector, ToxicityScore};
-use moderation_core::stages::screen_text::{
-    screen_text_object, ScreenConfig, ScreenDeps, Thresholds,
-};
+use moderation_core::stages::screen_text::{screen_text_object, ScreenConfig, ScreenDeps};
 use moderation_core::text::parse::ParseOptions;
 use moderation_core::text::rules::RuleFilter;
 use moderation_offline::FolderStore;
@@ -277,7 +276,7 @@ async fn screen_lines(
         max_translated_chars: 0,
         max_listed_below: 100_000,
     };
-    let obj = moderation_core::chain::event::ObjectRef::new("b", key);
+    let obj = moderation_core::model::ObjectRef::new("b", key);
     let outcome = screen_text_object(&obj, Trigger::upload(), &deps, &cfg).await;
     let screened = dir
         .path()

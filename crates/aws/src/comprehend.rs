@@ -5,8 +5,8 @@ use async_trait::async_trait;
 use aws_sdk_comprehend::types::{LanguageCode, TextSegment, ToxicContentType, ToxicLabels};
 use aws_sdk_comprehend::Client;
 use moderation_core::model::{Category, CategoryScores};
+use moderation_core::ports::Segment;
 use moderation_core::ports::{SegmentLimits, ToxicityDetector, ToxicityScore};
-use moderation_core::text::segment::Segment;
 use moderation_core::Result as CoreResult;
 
 use std::sync::Arc;
@@ -357,7 +357,7 @@ mod tests {
     impl moderation_core::ports::ReadObjects for NoStore {
         async fn open(
             &self,
-            _: &moderation_core::chain::event::ObjectRef,
+            _: &moderation_core::model::ObjectRef,
         ) -> CoreResult<moderation_core::ports::OpenedObject> {
             Err(CoreError::Input("no store in this test".into()))
         }

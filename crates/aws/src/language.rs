@@ -6,8 +6,8 @@
 use async_trait::async_trait;
 use aws_sdk_comprehend::Client as Comprehend;
 use aws_sdk_translate::Client as Translate;
+use moderation_core::ports::{Answer, Identified};
 use moderation_core::ports::{LanguageIdentifier, Translator};
-use moderation_core::text::language::{Answer, Identified};
 use moderation_core::Result as CoreResult;
 
 use crate::errors::classify;

@@ -193,7 +193,8 @@ mod tests {
         TextDetection,
     };
     use aws_smithy_mocks::{mock, mock_client, RuleMode};
-    use moderation_core::media::picture::{prepare, Prepared};
+    use moderation_core::media::picture::prepare;
+    use moderation_core::model::Prepared;
 
     fn png(w: u32, h: u32) -> Prepared {
         let mut out = Vec::new();

@@ -9,7 +9,7 @@ use std::time::Duration;
 use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::Client;
-use moderation_core::chain::event::ObjectRef;
+use moderation_core::model::ObjectRef;
 use moderation_core::ports::{
     ListObjects, MediaLinks, OpenedObject, ReadObjects, SwapObjects, Tagged, WriteObjects,
 };

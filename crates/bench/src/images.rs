@@ -130,7 +130,7 @@ async fn stage_run(
 }
 
 /// The samples prepared as screen-image prepares them.
-fn prepared(ctx: &Ctx) -> Result<Vec<moderation_core::media::picture::Prepared>, String> {
+fn prepared(ctx: &Ctx) -> Result<Vec<moderation_core::model::Prepared>, String> {
     SAMPLES
         .iter()
         .map(|name| moderation_core::media::picture::prepare(&sample(ctx, name)?, "png"))
@@ -156,7 +156,7 @@ async fn offline_detectors(ctx: &Ctx) -> (Result<Vec<f64>, String>, Result<Vec<f
 #[cfg(not(feature = "nsfw"))]
 fn nsfw_speed(
     _ctx: &Ctx,
-    _pictures: &[moderation_core::media::picture::Prepared],
+    _pictures: &[moderation_core::model::Prepared],
 ) -> Result<Vec<f64>, String> {
     Err("not built (feature nsfw)".into())
 }
@@ -164,7 +164,7 @@ fn nsfw_speed(
 #[cfg(feature = "nsfw")]
 fn nsfw_speed(
     ctx: &Ctx,
-    pictures: &[moderation_core::media::picture::Prepared],
+    pictures: &[moderation_core::model::Prepared],
 ) -> Result<Vec<f64>, String> {
     let path: std::path::PathBuf = std::env::var_os("NSFW_MODEL")
         .map(std::path::PathBuf::from)
@@ -188,7 +188,7 @@ fn nsfw_speed(
 
 async fn ocr_speed(
     ctx: &Ctx,
-    pictures: &[moderation_core::media::picture::Prepared],
+    pictures: &[moderation_core::model::Prepared],
 ) -> Result<Vec<f64>, String> {
     use moderation_core::ports::{ImageInput, ImageTextReader};
     let reader = moderation_offline::TesseractText::default();

@@ -12,9 +12,9 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand, ValueEnum};
 use moderation_core::chain::config::Vars;
 use moderation_core::chain::delivery::{read_document, run_chain, Outcome};
-use moderation_core::chain::event::ObjectRef;
 use moderation_core::chain::keys::{self, Stage};
 use moderation_core::chain::spool::VerdictCounts;
+use moderation_core::model::ObjectRef;
 use moderation_core::model::{Report, Trigger};
 use moderation_core::ports::{
     ChatModel, LanguageIdentifier, ObjectStore, PolicyJudge, PolicyRetriever, ToxicityDetector,
@@ -189,7 +189,7 @@ impl Chain {
                     "--threshold {t} must be between 0 and 1"
                 )));
             }
-            thresholds = moderation_core::stages::screen_text::Thresholds::uniform(t);
+            thresholds = moderation_core::chain::config::Thresholds::uniform(t);
         }
         let backend = match (run.backend, vars.get("MODERATION_BACKEND").as_deref()) {
             (Some(b), _) => b,

@@ -191,7 +191,7 @@ impl ToxicityDetector for CountingDetector {
         self.inner.limits()
     }
 
-    fn billing_units(&self, segments: &[moderation_core::text::segment::Segment]) -> u64 {
+    fn billing_units(&self, segments: &[moderation_core::ports::Segment]) -> u64 {
         self.inner.billing_units(segments)
     }
 

@@ -8,7 +8,7 @@ use std::path::{Component, Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
-use moderation_core::chain::event::ObjectRef;
+use moderation_core::model::ObjectRef;
 use moderation_core::ports::{
     ListObjects, OpenedObject, ReadObjects, SwapObjects, Tagged, WriteObjects,
 };

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::str::FromStr;
 
 use crate::error::{Error, Result};
-use crate::stages::screen_text::Thresholds;
+use crate::model::SourceKind;
 
 type Lookup<'a> = Box<dyn Fn(&str) -> Option<String> + 'a>;
 
@@ -263,6 +263,32 @@ pub enum Backend {
     Offline {
         root: String,
     },
+}
+
+/// Toxicity thresholds, overridable per source kind.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Thresholds {
+    pub default: f64,
+    pub text: Option<f64>,
+    pub audio: Option<f64>,
+}
+
+impl Thresholds {
+    pub fn uniform(t: f64) -> Self {
+        Thresholds {
+            default: t,
+            text: None,
+            audio: None,
+        }
+    }
+
+    pub fn for_kind(&self, kind: SourceKind) -> f64 {
+        match kind {
+            SourceKind::Text => self.text.unwrap_or(self.default),
+            SourceKind::Audio => self.audio.unwrap_or(self.default),
+            SourceKind::Image => self.default,
+        }
+    }
 }
 
 #[cfg(test)]

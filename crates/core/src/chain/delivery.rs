@@ -7,10 +7,11 @@ use serde::Serialize;
 use serde_json::{json, Value};
 use tracing::{error, warn, Instrument};
 
-use crate::chain::event::{decode_invocation, ObjectRef, Work};
+use crate::chain::event::{decode_invocation, Work};
 use crate::chain::keys::{self, Stage};
 use crate::chain::spool::SpooledItems;
 use crate::error::{Error, Result};
+use crate::model::ObjectRef;
 use crate::model::{DeadLetter, StageDocument, DEAD_LETTER_SCHEMA};
 use crate::ports::{ObjectStore, WriteObjects};
 

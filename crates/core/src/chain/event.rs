@@ -6,19 +6,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::error::Error as EventError;
-use crate::model::UserReport;
-
-/// An object a stage is asked to process.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ObjectRef {
-    pub bucket: String,
-    pub key: String,
-    pub size: Option<u64>,
-    pub etag: Option<String>,
-    pub version_id: Option<String>,
-    /// S3's per-key event order: a later write has a greater sequencer.
-    pub sequencer: Option<String>,
-}
+use crate::model::{ObjectRef, UserReport};
 
 /// Whether sequencer `a` is later than `b`. Sequencers are hexadecimal strings of varying
 /// length; the shorter one is right-padded with zeros before comparing.
@@ -26,28 +14,6 @@ pub fn sequencer_is_newer(a: &str, b: &str) -> bool {
     let width = a.len().max(b.len());
     let pad = |s: &str| format!("{:0<width$}", s.to_ascii_uppercase());
     pad(a) > pad(b)
-}
-
-impl ObjectRef {
-    pub fn new(bucket: impl Into<String>, key: impl Into<String>) -> Self {
-        ObjectRef {
-            bucket: bucket.into(),
-            key: key.into(),
-            size: None,
-            etag: None,
-            version_id: None,
-            sequencer: None,
-        }
-    }
-
-    pub fn uri(&self) -> String {
-        crate::chain::keys::s3_uri(&self.bucket, &self.key)
-    }
-
-    /// Version id when the bucket is versioned, else the ETag.
-    pub fn version(&self) -> Option<String> {
-        self.version_id.clone().or_else(|| self.etag.clone())
-    }
 }
 
 /// What an event asks a stage to do.

@@ -8,46 +8,7 @@ use std::io::Cursor;
 
 use image::{DynamicImage, ImageDecoder, ImageReader, Limits};
 
-/// An image format we accept.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Format {
-    Png,
-    Jpeg,
-    Gif,
-    Webp,
-}
-
-impl Format {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Format::Png => "png",
-            Format::Jpeg => "jpeg",
-            Format::Gif => "gif",
-            Format::Webp => "webp",
-        }
-    }
-
-    fn codec(self) -> image::ImageFormat {
-        match self {
-            Format::Png => image::ImageFormat::Png,
-            Format::Jpeg => image::ImageFormat::Jpeg,
-            Format::Gif => image::ImageFormat::Gif,
-            Format::Webp => image::ImageFormat::WebP,
-        }
-    }
-
-    /// The format a file extension names.
-    pub fn from_extension(ext: &str) -> Option<Format> {
-        Some(match ext.to_ascii_lowercase().as_str() {
-            "png" => Format::Png,
-            "jpg" | "jpeg" => Format::Jpeg,
-            "gif" => Format::Gif,
-            "webp" => Format::Webp,
-            _ => return None,
-        })
-    }
-}
+use crate::model::{Format, Prepared};
 
 /// File extensions of images the chain moderates.
 pub const IMAGE_EXTENSIONS: &[&str] = &["png", "jpg", "jpeg", "gif", "webp"];
@@ -104,28 +65,6 @@ pub fn sniff(bytes: &[u8]) -> Result<Format, String> {
         "not an image in any format we accept (PNG, JPEG, GIF, WebP)"
     };
     Err(format!("the bytes are {what}"))
-}
-
-/// An image ready for the services, with what was done to it.
-#[derive(Debug, Clone)]
-pub struct Prepared {
-    /// The uploaded format and size.
-    pub original_format: Format,
-    pub original_width: u32,
-    pub original_height: u32,
-    /// PNG or JPEG bytes of `width` × `height`.
-    pub format: Format,
-    pub bytes: Vec<u8>,
-    pub width: u32,
-    pub height: u32,
-    /// The decoded pixels, after rotation and scaling (the offline detectors read these).
-    pub pixels: DynamicImage,
-    /// True when `bytes` are the upload itself, byte for byte.
-    pub unchanged: bool,
-    /// What was done, in words: "first frame of the GIF", "rotated as its EXIF says"…
-    pub changes: Vec<String>,
-    /// More than one frame (GIF, APNG, animated WebP): only the first was checked.
-    pub animated: bool,
 }
 
 /// Whether the image has more than one frame. Frames are counted without decoding them all:

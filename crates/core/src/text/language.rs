@@ -10,60 +10,8 @@
 
 use async_trait::async_trait;
 
-use crate::ports::LanguageIdentifier;
+use crate::ports::{Answer, Identified, LanguageIdentifier};
 use crate::Result;
-
-/// A language and how sure the identifier is, as an ISO 639-1 code where there is one
-/// (`es`, `pt`, `zh`), the form Comprehend and Translate use.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Identified {
-    pub code: String,
-    pub confidence: f64,
-}
-
-impl Identified {
-    pub fn is_english(&self) -> bool {
-        self.code == "en" || self.code.starts_with("en-")
-    }
-}
-
-impl Identified {
-    /// A speech service's language (Transcribe's `es-US`, `fr-CA`) as the identifiers and
-    /// Translate name it: the language alone, but the regional variants Translate translates
-    /// differently keep their region.
-    pub fn from_speech(code: &str, confidence: f64) -> Identified {
-        const REGIONAL: &[&str] = &["fr-CA", "pt-PT", "zh-TW", "es-MX"];
-        let code = if REGIONAL.contains(&code) {
-            code
-        } else {
-            code.split('-').next().unwrap_or(code)
-        };
-        Identified {
-            code: code.to_string(),
-            confidence,
-        }
-    }
-}
-
-/// An identifier's answer for one text.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Answer {
-    English,
-    Other(Identified),
-    /// The service could not tell (an item error): the message must not pass as English.
-    Unknown(String),
-}
-
-impl Answer {
-    /// English for an English code, otherwise the language.
-    pub fn from_identified(id: Identified) -> Answer {
-        if id.is_english() {
-            Answer::English
-        } else {
-            Answer::Other(id)
-        }
-    }
-}
 
 /// What the pre-filter could tell without a service.
 #[derive(Debug, Clone, PartialEq)]

@@ -1,7 +1,7 @@
 //! Splitting messages into service-sized segments and packing them into requests.
 //! Pure functions, so the limits are tested without a service.
 
-use crate::ports::SegmentLimits;
+use crate::ports::{Segment, SegmentLimits};
 
 /// Split `text` into pieces of at most `max_bytes` bytes, on UTF-8 boundaries, preferring the
 /// end of a sentence, then whitespace, within the window.
@@ -38,13 +38,6 @@ pub fn chunk_text(text: &str, max_bytes: usize) -> Vec<String> {
         out.push(rest.to_string());
     }
     out
-}
-
-/// A segment to score, remembering which item it belongs to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Segment {
-    pub item: usize,
-    pub text: String,
 }
 
 /// Pack segments, in order, into requests within the segment-count and total-byte limits.

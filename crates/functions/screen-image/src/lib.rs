@@ -7,8 +7,8 @@ use std::sync::Arc;
 use lambda_runtime::LambdaEvent;
 use moderation_core::chain::config::{Backend, Vars};
 use moderation_core::chain::delivery::{handle_payload, Outcome};
-use moderation_core::chain::event::ObjectRef;
 use moderation_core::chain::keys::Stage;
+use moderation_core::model::ObjectRef;
 use moderation_core::model::Trigger;
 use moderation_core::ports::{ImageModerator, ImageTextReader};
 use moderation_core::stages::screen_image::{

@@ -4,15 +4,14 @@
 use std::sync::Arc;
 
 use lambda_runtime::LambdaEvent;
+use moderation_core::chain::config::Thresholds;
 use moderation_core::chain::config::{Backend, Vars};
 use moderation_core::chain::delivery::{handle_payload, Outcome, TimeLimit};
-use moderation_core::chain::event::ObjectRef;
 use moderation_core::chain::keys::Stage;
+use moderation_core::model::ObjectRef;
 use moderation_core::model::Trigger;
 use moderation_core::ports::{LanguageIdentifier, ObjectStore, ToxicityDetector, Translator};
-use moderation_core::stages::screen_text::{
-    screen_text_object_as, ScreenConfig, ScreenDeps, Thresholds,
-};
+use moderation_core::stages::screen_text::{screen_text_object_as, ScreenConfig, ScreenDeps};
 use moderation_core::text::language::OfflineIdentifier;
 use moderation_core::text::parse::ParseOptions;
 use moderation_core::text::rules::RuleFilter;

@@ -14,10 +14,10 @@ use tracing::{info, warn};
 use crate::chain::delivery::{
     now_rfc3339, put_spooled, read_document, read_stage_document, Outcome,
 };
-use crate::chain::event::ObjectRef;
 use crate::chain::keys::{self, Stage};
 use crate::chain::spool::{ErrorLog, ItemSpool, ItemsSlot, SpooledItems};
 use crate::error::{Error, Result};
+use crate::model::ObjectRef;
 use crate::model::{
     Category, ErrorEntry, Evaluation, Item, Reference, SourceKind, StageDocument, Usage, Verdict,
     EVALUATED_SCHEMA,

@@ -11,10 +11,10 @@ use futures::future::join;
 use tracing::warn;
 
 use crate::chain::delivery::{dead_letter, now_rfc3339, Outcome};
-use crate::chain::event::ObjectRef;
 use crate::chain::keys::{self, Stage};
 use crate::error::Result;
 use crate::media::picture::{prepare, IMAGE_EXTENSIONS};
+use crate::model::ObjectRef;
 use crate::model::{
     CategoryScores, ErrorEntry, ImageFindings, ImageLabel, Item, Source, SourceKind, StageDocument,
     Status, Trigger, Usage, Verdict, SCREENED_SCHEMA,

@@ -9,52 +9,29 @@ use std::sync::atomic::Ordering;
 use futures::stream::{self, StreamExt};
 use tracing::{info, warn};
 
+use crate::chain::config::Thresholds;
 use crate::chain::delivery::{
     dead_letter, now_rfc3339, put_json, put_spooled, read_document, Outcome,
 };
 use crate::chain::event::sequencer_is_newer;
-use crate::chain::event::ObjectRef;
 use crate::chain::keys::{self, Stage};
 use crate::chain::spool::{ErrorLog, ItemSpool, ItemsSlot, SkippedItems, SpooledItems};
 use crate::error::{Error, Result};
+use crate::model::ObjectRef;
 use crate::model::{
     ErrorEntry, Item, SourceKind, StageDocument, Status, Trigger, Usage, Verdict, SCREENED_SCHEMA,
 };
+use crate::ports::Segment;
+use crate::ports::{Answer, Identified};
 use crate::ports::{LanguageIdentifier, ObjectStore, ToxicityDetector, ToxicityScore, Translator};
-use crate::text::language::{guess, Answer, Guess, Identified};
+use crate::text::language::{guess, Guess};
 use crate::text::parse::{parse_messages_noting, ParseOptions, ParsedMessage, TextFormat};
 use crate::text::rules::RuleFilter;
-use crate::text::segment::{batch_segments, chunk_text, Segment};
+use crate::text::segment::{batch_segments, chunk_text};
 
 const JSON: &str = "application/json";
 
 const STAGE: &str = "screen-text";
-
-/// Toxicity thresholds, overridable per source kind.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Thresholds {
-    pub default: f64,
-    pub text: Option<f64>,
-    pub audio: Option<f64>,
-}
-
-impl Thresholds {
-    pub fn uniform(t: f64) -> Self {
-        Thresholds {
-            default: t,
-            text: None,
-            audio: None,
-        }
-    }
-
-    pub fn for_kind(&self, kind: SourceKind) -> f64 {
-        match kind {
-            SourceKind::Text => self.text.unwrap_or(self.default),
-            SourceKind::Audio => self.audio.unwrap_or(self.default),
-            SourceKind::Image => self.default,
-        }
-    }
-}
 
 /// Uploads larger than this (100 MiB) get a failed report unless `MAX_OBJECT_BYTES` says more.
 pub const DEFAULT_MAX_OBJECT_BYTES: u64 = 100 * 1024 * 1024;
@@ -381,15 +358,15 @@ fn split_lines<'a>(
 /// A message's revealed reading, replaced by the joined reading of the split message it ends
 /// (which holds its own reading), keeping the evasions found in it.
 fn with_joined(
-    revealed: Option<crate::text::evasion::Revealed>,
+    revealed: Option<crate::model::Revealed>,
     joined: Option<crate::text::split_runs::Joined>,
-) -> Option<crate::text::evasion::Revealed> {
+) -> Option<crate::model::Revealed> {
     let Some(j) = joined else {
         return revealed;
     };
     let mut evasions = revealed.map(|r| r.evasions).unwrap_or_default();
     evasions.push(crate::text::split_runs::SPLIT.to_string());
-    Some(crate::text::evasion::Revealed {
+    Some(crate::model::Revealed {
         text: j.text,
         evasions,
         lines: j.lines,
@@ -409,7 +386,7 @@ pub async fn screen_chunk(
     let mut usage = Usage::default();
     // Language is told from the revealed reading when there is one: English written with
     // look-alike Cyrillic letters is still English.
-    let revealed: Vec<Option<crate::text::evasion::Revealed>> = messages
+    let revealed: Vec<Option<crate::model::Revealed>> = messages
         .iter()
         .map(|m| crate::text::evasion::reveal(&m.text))
         .collect();

@@ -8,26 +8,27 @@
 use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
 
+use crate::chain::config::Thresholds;
 use crate::chain::delivery::{dead_letter, get_json, now_rfc3339, put_json, Outcome};
-use crate::chain::event::ObjectRef;
 use crate::chain::keys::{self, Stage};
 use crate::error::{Result, ServiceErrorKind};
 use crate::media::transcript::{
     covered_seconds, parse_transcript, SpeechSegment, TranscriptContent, Utterance,
 };
+use crate::model::ObjectRef;
 use crate::model::{
     ErrorEntry, Item, Source, SourceKind, StageDocument, Status, Trigger, TriggerKind, UserReport,
     Verdict, SCREENED_SCHEMA,
 };
+use crate::ports::Identified;
 use crate::ports::{
     JobStart, LanguageIdentifier, ObjectStore, SpeechLanguages, ToxicityDetector,
     TranscriptionJobs, TranscriptionRequest, Translator,
 };
 use crate::stages::screen_text::{
-    over_threshold, screen_messages_within, superseded, write_screened, ScreenDeps, Thresholds,
+    over_threshold, screen_messages_within, superseded, write_screened, ScreenDeps,
     DEFAULT_MAX_TRANSLATED_CHARS,
 };
-use crate::text::language::Identified;
 use crate::text::parse::ParsedMessage;
 use crate::text::rules::RuleFilter;
 

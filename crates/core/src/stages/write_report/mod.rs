@@ -9,10 +9,10 @@ use std::fmt::Write as _;
 use tracing::{info, warn};
 
 use crate::chain::delivery::{now_rfc3339, put_spooled, read_stage_document, write_temp, Outcome};
-use crate::chain::event::ObjectRef;
 use crate::chain::keys::{self, Stage};
 use crate::chain::spool::{ErrorLog, ItemSource, ItemSpool, ItemsSlot, SpooledItems};
 use crate::error::{Error, Result};
+use crate::model::ObjectRef;
 use crate::model::SourceKind;
 use crate::model::{
     Category, ErrorEntry, Item, Report, StageDocument, Status, Summary, TriggerKind, Verdict,

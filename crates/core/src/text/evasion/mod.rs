@@ -11,19 +11,9 @@
 
 mod reversed;
 
-use serde::{Deserialize, Serialize};
+use crate::model::Revealed;
 use unicode_normalization::char::is_combining_mark;
 use unicode_normalization::UnicodeNormalization;
-
-/// The message as it reads once evasions are undone, and which evasions were found.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Revealed {
-    pub text: String,
-    pub evasions: Vec<String>,
-    /// The lines read together when a message was split over several (see `split_runs`).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub lines: Vec<String>,
-}
 
 /// Evasion classes, as named in reports.
 pub const BIDI_OVERRIDE: &str = "bidi_override";
