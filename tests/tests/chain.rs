@@ -60,7 +60,7 @@ fn expected() -> HashMap<&'static str, Vec<(&'static str, Verdict)>> {
                 ("line-19", V), // threat
                 ("line-20", V), // swearing aimed at a person
                 // A scam in words no lexicon lists: the Lambda binaries' lexicons miss it;
-                // modctl's embedding detector flags it (the README says how they differ).
+                // modctl's embedding detector flags it (docs/architecture.md says how they differ).
                 ("line-21", B),
                 ("line-22", B),
                 ("line-23", B),

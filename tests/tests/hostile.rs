@@ -1,4 +1,4 @@
-//! Hostile input, each with its documented outcome (README "Failure behaviour").
+//! Hostile input, each with its documented outcome (docs/failure-behaviour.md).
 
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};

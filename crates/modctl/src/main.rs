@@ -1,5 +1,5 @@
 //! modctl: moderate local files through the same stages as the Lambda chain (offline by
-//! default), write reports, and print one line per source. The README's modctl section is its contract.
+//! default), write reports, and print one line per source. docs/modctl.md is its contract.
 
 mod progress;
 mod shown;

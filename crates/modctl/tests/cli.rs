@@ -1,4 +1,4 @@
-//! modctl's command-line contract (the README's modctl section): outputs, one line per source, exit codes.
+//! modctl's command-line contract (docs/modctl.md): outputs, one line per source, exit codes.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -3,7 +3,7 @@
 //! for a k-nearest-neighbour vote. A label's probability is the geometric mean of the two, so a
 //! line must both fall on the abusive side of the regression's plane and sit among abusive
 //! training lines: everyday chat far from anything in the set ("can we do one more round before
-//! i sleep") no longer gets the regression's confident extrapolation (measured in the README).
+//! i sleep") no longer gets the regression's confident extrapolation (measured in docs/architecture.md).
 //! The labelled set (`data/detector/train.tsv`) is part of the product; `make train-detector`
 //! retrains from it and writes `data/detector/head.json` and `data/detector/bank.bin` with the
 //! set's sha256 and the held-out metrics.

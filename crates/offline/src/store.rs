@@ -1,4 +1,4 @@
-//! A local folder as the bucket: `s3://bucket/key` is `<root>/bucket/key` (`MODERATION_OFFLINE_ROOT`, README configuration).
+//! A local folder as the bucket: `s3://bucket/key` is `<root>/bucket/key` (`MODERATION_OFFLINE_ROOT`, docs/configuration.md).
 //! Keys that could escape the folder (`..`, absolute paths) are refused, and writes are atomic
 //! (temp file + rename) so a reader never sees half a document.
 

@@ -255,7 +255,7 @@ impl Rates {
     }
 }
 
-/// Which adapters a function uses (README, "Configuration"; a contract).
+/// Which adapters a function uses (docs/configuration.md; a contract).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Backend {
     Aws,

@@ -1,6 +1,6 @@
 //! The moderation domain: items, their signals, verdicts, and the documents stages exchange.
 //!
-//! `Report` and everything it contains is the `moderation.report/v1` contract (README, "Report JSON"):
+//! `Report` and everything it contains is the `moderation.report/v1` contract (docs/report-format.md):
 //! field names here are relied on by users' automation, so change them only with the contract.
 
 mod document;
