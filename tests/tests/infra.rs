@@ -416,7 +416,14 @@ fn uploads_cut_short_by_the_time_limit_alarm() {
     for (_, res) in resources {
         let props = &res["Properties"];
         if res["Type"].as_str() == Some("AWS::Logs::MetricFilter")
-            && props["FilterPattern"].as_str() == Some("{ $.fields.time_limit IS TRUE }")
+            && props["FilterPattern"].as_str()
+                == Some(
+                    format!(
+                        "{{ $.fields.{} IS TRUE }}",
+                        moderation_core::chain::telemetry::TIME_LIMIT
+                    )
+                    .as_str(),
+                )
         {
             counted.insert(
                 untag(&props["LogGroupName"])

@@ -599,7 +599,9 @@ fn embedding_detector(vars: &Vars) -> Result<Arc<dyn ToxicityDetector>, CliError
 /// The offline knowledge base: BM25 over the policy sections, or with `POLICY_SEARCH=hybrid`
 /// BM25 fused with all-MiniLM-L6-v2 embeddings (feature `semantic`, model in `MINILM_DIR`).
 fn policy_search(policy: &Path, vars: &Vars) -> Result<Arc<dyn PolicyRetriever>, CliError> {
-    let index = PolicyIndex::load_dir(policy).map_err(moderation_core::Error::from)?;
+    // A policy folder that cannot be read is the caller's to fix, as before: a usage error.
+    let index = PolicyIndex::load_dir(policy)
+        .map_err(|e| CliError::Usage(format!("--policy {}: {e}", shown(policy))))?;
     match vars.get("POLICY_SEARCH").as_deref() {
         None | Some("bm25") => Ok(Arc::new(index)),
         Some("hybrid") => hybrid_search(index, vars),

@@ -119,8 +119,67 @@ pub(crate) fn boxed<E: std::error::Error + Send + Sync + 'static>(
     Box::new(e)
 }
 
+/// Offline errors by kind, so a stage retries what may pass on a second try and reports what
+/// cannot: a model failing while it runs is a service that failed (retried, the error kept as
+/// the source); undecodable audio or an unstorable key is bad input; a policy folder that cannot
+/// be read is I/O; a missing or malformed model, lexicon, head or endpoint is configuration.
 impl From<Error> for moderation_core::Error {
     fn from(e: Error) -> Self {
-        moderation_core::Error::Config(e.to_string())
+        use moderation_core::error::ServiceErrorKind as Kind;
+        let service =
+            |service: &'static str, kind: Kind, e: Error| moderation_core::Error::Service {
+                service,
+                kind,
+                source: Box::new(e),
+            };
+        match e {
+            Error::Embedding { .. } => service("embedding model", Kind::Unavailable, e),
+            Error::Transcription { .. } => service("speech model", Kind::Unavailable, e),
+            Error::AudioFormat { .. } | Error::AudioDecode { .. } => {
+                service("audio decoder", Kind::InvalidInput, e)
+            }
+            Error::UnsafeKey { .. } => moderation_core::Error::Input(e.to_string()),
+            Error::PolicyIo { path, source } => moderation_core::Error::Io { path, source },
+            other => moderation_core::Error::Config(other.to_string()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod error_tests {
+    use super::Error;
+
+    #[test]
+    fn offline_errors_keep_their_kind_and_source() {
+        let failed = |what: &str| Error::Embedding {
+            what: what.into(),
+            source: "tensor shape mismatch".into(),
+        };
+        let core = moderation_core::Error::from(failed("embedding a batch"));
+        assert!(core.is_retryable(), "{core}");
+        let source = std::error::Error::source(&core).expect("source kept");
+        assert!(
+            source.to_string().contains("tensor shape mismatch"),
+            "{source}"
+        );
+        let bad = moderation_core::Error::from(Error::AudioFormat {
+            format: "wav".into(),
+            reason: "WAV format tag 0x0002".into(),
+        });
+        assert!(
+            !bad.is_retryable() && bad.to_string().contains("0x0002"),
+            "{bad}"
+        );
+        let io = moderation_core::Error::from(Error::PolicyIo {
+            path: "infra/policies".into(),
+            source: std::io::Error::other("disk gone"),
+        });
+        assert!(matches!(io, moderation_core::Error::Io { .. }), "{io}");
+        let config =
+            moderation_core::Error::from(Error::HeadShape("3 weights for 4 labels".into()));
+        assert!(
+            matches!(config, moderation_core::Error::Config(_)),
+            "{config}"
+        );
     }
 }

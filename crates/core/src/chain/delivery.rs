@@ -5,7 +5,7 @@ use std::future::Future;
 
 use serde::Serialize;
 use serde_json::{json, Value};
-use tracing::{error, warn, Instrument};
+use tracing::{error, Instrument};
 
 use crate::chain::event::{decode_invocation, Work};
 use crate::chain::keys::{self, Stage};
@@ -254,7 +254,7 @@ async fn write_dead_letter(
     reason: &str,
     attempts: Option<u32>,
 ) -> Result<Outcome> {
-    warn!(reason, "dead-lettered");
+    crate::chain::telemetry::dead_lettered(stage.name(), &obj.key, reason);
     let key = keys::failed_key(id);
     let letter = DeadLetter {
         schema: DEAD_LETTER_SCHEMA.into(),

@@ -1,6 +1,10 @@
 //! Structured JSON logs for the functions. Every line carries the current span's fields, so
 //! the `stage` and `source_uri` set by [`crate::chain::delivery::handle_payload`] appear on each one.
 //! Message text is never logged above DEBUG: it can be personal data.
+//!
+//! The lines that alarms count are typed events here, one function each, so the field a
+//! metric filter in `infra/template.yaml` reads is written in one place (tests/tests/infra.rs
+//! holds the template's patterns to these names).
 
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::EnvFilter;
@@ -41,4 +45,69 @@ pub fn init_stderr_logs(default: &str) {
         // Colour only on a terminal: a redirected stderr stays plain text.
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
+}
+
+/// The field the `UploadsCutShort` metric filters count (`{ $.fields.time_limit IS TRUE }`).
+pub const TIME_LIMIT: &str = "time_limit";
+/// The field set on every dead letter written to `failed/`.
+pub const DEAD_LETTER: &str = "dead_letter";
+
+/// Work not done for want of time: an upload screened only in part, a user report's chat log
+/// not screened, or detector calls abandoned at the deadline. No DLQ sees these.
+pub fn cut_short(key: &str, what: &str, messages: Option<u64>) {
+    tracing::warn!(key, time_limit = true, messages, "time limit: {what}");
+}
+
+/// Work that cannot succeed on a retry, recorded under `failed/` and acknowledged.
+pub fn dead_lettered(stage: &str, key: &str, reason: &str) {
+    tracing::warn!(dead_letter = true, stage, key, reason, "dead-lettered");
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+
+    /// Log lines written to memory.
+    #[derive(Clone, Default)]
+    struct Lines(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Lines {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0
+                .lock()
+                .map_err(|_| std::io::Error::other("poisoned"))?
+                .extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn counted_events_carry_the_fields_the_metric_filters_read() {
+        let lines = Lines::default();
+        let writer = lines.clone();
+        let subscriber = json_subscriber(EnvFilter::new("info"), move || writer.clone());
+        tracing::subscriber::with_default(subscriber, || {
+            cut_short(
+                "incoming/text/big.txt",
+                "the rest is not screened",
+                Some(12),
+            );
+            dead_lettered("screen-text", "incoming/text/x.csv", "access denied");
+        });
+        let text = String::from_utf8(lines.0.lock().expect("lines").clone()).expect("utf-8");
+        let logged: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("a JSON line"))
+            .collect();
+        assert_eq!(logged.len(), 2, "{text}");
+        assert_eq!(logged[0]["fields"][TIME_LIMIT], true);
+        assert_eq!(logged[0]["fields"]["messages"], 12);
+        assert_eq!(logged[1]["fields"][DEAD_LETTER], true);
+        assert_eq!(logged[1]["fields"]["stage"], "screen-text");
+    }
 }

@@ -761,14 +761,19 @@ pub async fn screen_text_object_as(
         )));
     }
     let parsed = if cut {
-        // The template's metric filter counts `time_limit` lines and alarms on them.
-        warn!(key = %obj.key, time_limit = true, messages = done.messages,
-            "time limit: the rest of the upload is not screened");
+        crate::chain::telemetry::cut_short(
+            &obj.key,
+            "the rest of the upload is not screened",
+            Some(done.messages),
+        );
         Err(done.out_of_time())
     } else {
         if clock.abandoned.load(Ordering::Relaxed) {
-            warn!(key = %obj.key, time_limit = true,
-                "time limit: calls still waiting were abandoned; their messages need review");
+            crate::chain::telemetry::cut_short(
+                &obj.key,
+                "calls still waiting were abandoned; their messages need review",
+                None,
+            );
         }
         parsed
     };

@@ -623,7 +623,11 @@ where
             // The report's earlier files used the invocation's time. Redelivering would run
             // them first again and run out again, so this log gets a report that says so.
             Err(crate::Error::OutOfTime(why)) => {
-                warn!(key = %key, time_limit = true, "chat log of a user report not screened: out of time");
+                crate::chain::telemetry::cut_short(
+                    &key,
+                    "chat log of a user report not screened",
+                    None,
+                );
                 let mut doc = audio_doc(&id, obj.uri(), None, None, trigger.clone(), cfg);
                 doc.source.kind = kind.unwrap_or(SourceKind::Text);
                 let reason = format!(
