@@ -405,25 +405,18 @@ fn functions_that_read_missing_keys_may_list_the_bucket_unconditionally() {
     }
 }
 
-#[test]
-fn uploads_cut_short_by_the_time_limit_alarm() {
-    // screen-text logs `time_limit: true` (tests/tests/streaming.rs checks the line); both
-    // functions that screen chat logs count it, and the count has an alarm.
+/// The log groups whose metric filter counts lines where `field` is true, the metric they
+/// count into, and whether that metric has an alarm that notifies.
+fn counted_with_alarm(field: &str) -> (BTreeSet<String>, String, bool) {
     let t = template();
     let resources = t["Resources"].as_mapping().expect("Resources");
+    let pattern = format!("{{ $.fields.{field} IS TRUE }}");
     let mut counted = BTreeSet::new();
     let mut metric = None;
     for (_, res) in resources {
         let props = &res["Properties"];
         if res["Type"].as_str() == Some("AWS::Logs::MetricFilter")
-            && props["FilterPattern"].as_str()
-                == Some(
-                    format!(
-                        "{{ $.fields.{} IS TRUE }}",
-                        moderation_core::chain::telemetry::TIME_LIMIT
-                    )
-                    .as_str(),
-                )
+            && props["FilterPattern"].as_str() == Some(pattern.as_str())
         {
             counted.insert(
                 untag(&props["LogGroupName"])
@@ -436,6 +429,21 @@ fn uploads_cut_short_by_the_time_limit_alarm() {
                 .map(str::to_string);
         }
     }
+    let metric = metric.unwrap_or_else(|| panic!("no metric filter counts {field}"));
+    let alarmed = resources.values().any(|res| {
+        res["Type"].as_str() == Some("AWS::CloudWatch::Alarm")
+            && res["Properties"]["MetricName"].as_str() == Some(metric.as_str())
+            && !res["Properties"]["AlarmActions"].is_null()
+    });
+    (counted, metric, alarmed)
+}
+
+#[test]
+fn uploads_cut_short_by_the_time_limit_alarm() {
+    // screen-text logs `time_limit: true` (tests/tests/streaming.rs checks the line); both
+    // functions that screen chat logs count it, and the count has an alarm.
+    let (counted, metric, alarmed) =
+        counted_with_alarm(moderation_core::chain::telemetry::TIME_LIMIT);
     assert_eq!(
         counted,
         BTreeSet::from([
@@ -443,13 +451,121 @@ fn uploads_cut_short_by_the_time_limit_alarm() {
             "TranscribeAudioLogGroup".to_string()
         ])
     );
-    let metric = metric.expect("a metric");
+    assert!(alarmed, "no alarm on {metric}");
+}
+
+#[test]
+fn permanent_failures_of_every_function_alarm() {
+    // Dead letters are acknowledged: no DLQ and no Lambda error sees them.
+    let (counted, metric, alarmed) =
+        counted_with_alarm(moderation_core::chain::telemetry::DEAD_LETTER);
+    use keys::Stage::*;
+    let groups: BTreeSet<String> = [
+        TranscribeAudio,
+        ScreenText,
+        ScreenImage,
+        EvaluatePolicy,
+        WriteReport,
+    ]
+    .iter()
+    .map(|s| format!("{}LogGroup", camel(s.name())))
+    .collect();
+    assert_eq!(counted, groups);
+    assert!(alarmed, "no alarm on {metric}");
+}
+
+/// `screen-text` as `ScreenText`.
+fn camel(name: &str) -> String {
+    name.split('-')
+        .map(|w| {
+            let mut c = w.chars();
+            c.next()
+                .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
+/// Every IAM statement of the template with the resource that holds it.
+fn statements() -> Vec<(String, Value)> {
+    let t = template();
+    let mut out = Vec::new();
+    for (name, res) in t["Resources"].as_mapping().expect("Resources") {
+        let name = name.as_str().unwrap_or_default().to_string();
+        for policy in res["Properties"]["Policies"]
+            .as_sequence()
+            .into_iter()
+            .flatten()
+        {
+            for st in policy["Statement"].as_sequence().into_iter().flatten() {
+                out.push((name.clone(), st.clone()));
+            }
+        }
+    }
+    out
+}
+
+fn actions(statement: &Value) -> Vec<String> {
+    match &statement["Action"] {
+        Value::String(a) => vec![a.clone()],
+        Value::Sequence(list) => list
+            .iter()
+            .filter_map(|a| a.as_str().map(str::to_string))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+#[test]
+fn transcription_jobs_are_granted_on_the_only_resource_iam_matches() {
+    // StartTranscriptionJob has no resource type: a narrower Resource refuses every job.
+    let starts: Vec<(String, Value)> = statements()
+        .into_iter()
+        .filter(|(_, st)| {
+            actions(st)
+                .iter()
+                .any(|a| a == "transcribe:StartTranscriptionJob")
+        })
+        .collect();
+    assert!(!starts.is_empty());
+    for (function, st) in starts {
+        assert_eq!(st["Resource"].as_str(), Some("*"), "{function}: {st:?}");
+        let condition = &st["Condition"];
+        assert!(
+            !condition["StringEquals"]["transcribe:OutputBucketName"].is_null()
+                && condition["StringLike"]["transcribe:OutputKey"].as_str()
+                    == Some("transcripts/*"),
+            "{function}: jobs are not narrowed to this bucket's transcripts/: {condition:?}"
+        );
+    }
+}
+
+#[test]
+fn alarms_can_reach_their_topic_and_functions_have_the_memory_they_decode_with() {
+    let t = template();
+    let r = &t["Resources"];
+    // CloudWatch alarms cannot use the AWS-managed SNS key.
+    let key = untag(&r["AlarmTopic"]["Properties"]["KmsMasterKeyId"]);
+    assert_ne!(key.as_str(), Some("alias/aws/sns"));
+    assert_eq!(key.as_str(), Some("AlarmTopicKey"));
+    let grants = r["AlarmTopicKey"]["Properties"]["KeyPolicy"]["Statement"]
+        .as_sequence()
+        .expect("key policy")
+        .iter()
+        .any(|st| {
+            st["Principal"]["Service"].as_str() == Some("cloudwatch.amazonaws.com")
+                && actions(st).contains(&"kms:Decrypt".to_string())
+                && actions(st).contains(&"kms:GenerateDataKey*".to_string())
+        });
     assert!(
-        resources.values().any(|res| {
-            res["Type"].as_str() == Some("AWS::CloudWatch::Alarm")
-                && res["Properties"]["MetricName"].as_str() == Some(metric.as_str())
-                && !res["Properties"]["AlarmActions"].is_null()
-        }),
-        "no alarm on {metric}"
+        grants,
+        "the alarm topic's key does not let CloudWatch publish"
     );
+    // Both functions that decode pictures (uploads, and a user report's screenshots).
+    for function in ["ScreenImageFunction", "TranscribeAudioFunction"] {
+        let memory = r[function]["Properties"]["MemorySize"].as_u64();
+        assert!(memory >= Some(1024), "{function}: {memory:?} MB");
+    }
+    let receives = t["Parameters"]["MaxReceiveCount"]["Default"].as_u64();
+    assert!(receives >= Some(5), "MaxReceiveCount {receives:?}");
 }

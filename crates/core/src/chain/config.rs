@@ -173,11 +173,11 @@ impl<'a> Vars<'a> {
         })
     }
 
-    /// `MAX_RECEIVE_COUNT` (default 3): must equal the queue's `maxReceiveCount`, so the last
+    /// `MAX_RECEIVE_COUNT` (default 5): must equal the queue's `maxReceiveCount`, so the last
     /// delivery of a failing message writes its dead letter.
     pub fn failure_policy(&self) -> Result<crate::chain::delivery::FailurePolicy> {
         Ok(crate::chain::delivery::FailurePolicy {
-            max_receive_count: self.count_u32("MAX_RECEIVE_COUNT", 3)?,
+            max_receive_count: self.count_u32("MAX_RECEIVE_COUNT", 5)?,
         })
     }
 
