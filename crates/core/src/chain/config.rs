@@ -173,11 +173,12 @@ impl<'a> Vars<'a> {
         })
     }
 
-    /// `MAX_RECEIVE_COUNT` (default 5): must equal the queue's `maxReceiveCount`, so the last
-    /// delivery of a failing message writes its dead letter.
+    /// `MAX_RECEIVE_COUNT` (default 3; the template sets it from `MaxReceiveCount`, default 5):
+    /// must equal the queue's `maxReceiveCount`, so the last delivery of a failing message
+    /// writes its dead letter.
     pub fn failure_policy(&self) -> Result<crate::chain::delivery::FailurePolicy> {
         Ok(crate::chain::delivery::FailurePolicy {
-            max_receive_count: self.count_u32("MAX_RECEIVE_COUNT", 5)?,
+            max_receive_count: self.count_u32("MAX_RECEIVE_COUNT", 3)?,
         })
     }
 
