@@ -312,20 +312,30 @@ fn strings(v: &Value, out: &mut Vec<String>) {
 
 /// Whether a function's policies allow `action` on keys under `prefix`.
 fn allows(props: &Value, action: &str, prefix: &str) -> bool {
-    let mut found = false;
-    for policy in props["Policies"].as_sequence().into_iter().flatten() {
-        for st in policy["Statement"].as_sequence().into_iter().flatten() {
-            let mut actions = Vec::new();
-            strings(&st["Action"], &mut actions);
-            let mut resources = Vec::new();
-            strings(&st["Resource"], &mut resources);
-            found |= actions.iter().any(|a| a == action)
-                && resources
-                    .iter()
-                    .any(|r| r.ends_with(&format!("/{prefix}*")));
-        }
-    }
-    found
+    statements(props).any(|st| {
+        let mut resources = Vec::new();
+        strings(&st["Resource"], &mut resources);
+        actions(st).iter().any(|a| a == action)
+            && resources
+                .iter()
+                .any(|r| r.ends_with(&format!("/{prefix}*")))
+    })
+}
+
+/// The IAM statements of one resource's `Policies`.
+fn statements(props: &Value) -> impl Iterator<Item = &Value> {
+    props["Policies"]
+        .as_sequence()
+        .into_iter()
+        .flatten()
+        .flat_map(|p| p["Statement"].as_sequence().into_iter().flatten())
+}
+
+/// A statement's actions, one or a list.
+fn actions(statement: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    strings(&statement["Action"], &mut out);
+    out
 }
 
 #[test]
@@ -387,16 +397,9 @@ fn functions_that_read_missing_keys_may_list_the_bucket_unconditionally() {
     let deployed = deployed_functions(&t);
     for stage in [keys::Stage::WriteReport, keys::Stage::EvaluatePolicy] {
         let f = &deployed[stage.name()];
-        let unconditioned = f.props["Policies"]
-            .as_sequence()
-            .into_iter()
-            .flatten()
-            .flat_map(|p| p["Statement"].as_sequence().into_iter().flatten())
-            .any(|st| {
-                let mut actions = Vec::new();
-                strings(&st["Action"], &mut actions);
-                actions.iter().any(|a| a == "s3:ListBucket") && st["Condition"].is_null()
-            });
+        let unconditioned = statements(&f.props).any(|st| {
+            actions(st).iter().any(|a| a == "s3:ListBucket") && st["Condition"].is_null()
+        });
         assert!(
             unconditioned,
             "{} has no unconditioned s3:ListBucket",
@@ -486,41 +489,18 @@ fn camel(name: &str) -> String {
         .collect()
 }
 
-/// Every IAM statement of the template with the resource that holds it.
-fn statements() -> Vec<(String, Value)> {
-    let t = template();
-    let mut out = Vec::new();
-    for (name, res) in t["Resources"].as_mapping().expect("Resources") {
-        let name = name.as_str().unwrap_or_default().to_string();
-        for policy in res["Properties"]["Policies"]
-            .as_sequence()
-            .into_iter()
-            .flatten()
-        {
-            for st in policy["Statement"].as_sequence().into_iter().flatten() {
-                out.push((name.clone(), st.clone()));
-            }
-        }
-    }
-    out
-}
-
-fn actions(statement: &Value) -> Vec<String> {
-    match &statement["Action"] {
-        Value::String(a) => vec![a.clone()],
-        Value::Sequence(list) => list
-            .iter()
-            .filter_map(|a| a.as_str().map(str::to_string))
-            .collect(),
-        _ => Vec::new(),
-    }
-}
-
 #[test]
 fn transcription_jobs_are_granted_on_the_only_resource_iam_matches() {
     // StartTranscriptionJob has no resource type: a narrower Resource refuses every job.
-    let starts: Vec<(String, Value)> = statements()
-        .into_iter()
+    let t = template();
+    let starts: Vec<(String, Value)> = t["Resources"]
+        .as_mapping()
+        .expect("Resources")
+        .iter()
+        .flat_map(|(name, res)| {
+            let name = name.as_str().unwrap_or_default().to_string();
+            statements(&res["Properties"]).map(move |st| (name.clone(), st.clone()))
+        })
         .filter(|(_, st)| {
             actions(st)
                 .iter()

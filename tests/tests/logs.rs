@@ -49,3 +49,30 @@ async fn info_logs_name_stage_and_source_and_carry_no_chat_text() {
         assert!(!text.contains(message), "message text logged: {message}");
     }
 }
+
+/// The lines alarms count carry the fields the template's metric filters read.
+#[test]
+fn counted_events_carry_the_fields_the_metric_filters_read() {
+    use moderation_core::chain::telemetry::{cut_short, dead_lettered, DEAD_LETTER, TIME_LIMIT};
+    let capture = LogCapture::default();
+    let subscriber =
+        moderation_core::chain::telemetry::json_subscriber(EnvFilter::new("info"), capture.clone());
+    tracing::subscriber::with_default(subscriber, || {
+        cut_short(
+            "incoming/text/big.txt",
+            "the rest is not screened",
+            Some(12),
+        );
+        dead_lettered("screen-text", "incoming/text/x.csv", "access denied");
+    });
+    let text = capture.text();
+    let logged: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    assert_eq!(logged.len(), 2, "{text}");
+    assert_eq!(logged[0]["fields"][TIME_LIMIT], true);
+    assert_eq!(logged[0]["fields"]["messages"], 12);
+    assert_eq!(logged[1]["fields"][DEAD_LETTER], true);
+    assert_eq!(logged[1]["fields"]["stage"], "screen-text");
+}
