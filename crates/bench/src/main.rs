@@ -143,9 +143,34 @@ fn main() {
     }
 }
 
+impl Args {
+    /// Whether `--only` (when given) names this section.
+    fn wants(&self, section: &str) -> bool {
+        self.only
+            .as_ref()
+            .is_none_or(|o| o.iter().any(|x| x == section))
+    }
+}
+
 async fn run(root: PathBuf, args: Args) -> Result<(), String> {
     let started = Instant::now();
-    let wants = |s: &str| args.only.as_ref().is_none_or(|o| o.iter().any(|x| x == s));
+    let ctx = context(root, &args).await?;
+    check_binaries(&ctx)?;
+    let machine = machine::describe(&ctx).await;
+    eprintln!("bench: {}", machine.one_line());
+    let mut results = report::Results {
+        machine,
+        ..Default::default()
+    };
+    measure(&ctx, &args, &mut results).await?;
+    results.harness_seconds = started.elapsed().as_secs_f64();
+    results.build = report::read_build_times(&ctx.out.join("build-times.tsv"));
+    results.total_seconds = make_bench_seconds(&ctx.out);
+    write_outputs(&ctx, &results)
+}
+
+/// A fresh work folder with the fake S3 serving it.
+async fn context(root: PathBuf, args: &Args) -> Result<Ctx, String> {
     let work = args.out.join("work");
     // Outputs of an earlier run would only mislead; the folder is ours alone.
     if work.exists() {
@@ -155,7 +180,7 @@ async fn run(root: PathBuf, args: Args) -> Result<(), String> {
     let s3 = FakeS3::start(&work)
         .await
         .map_err(|e| format!("fake S3: {e}"))?;
-    let ctx = Ctx {
+    Ok(Ctx {
         logs: args.out.join("logs"),
         out: args.out.clone(),
         work,
@@ -164,7 +189,10 @@ async fn run(root: PathBuf, args: Args) -> Result<(), String> {
         runs: args.runs,
         s3,
         root,
-    };
+    })
+}
+
+fn check_binaries(ctx: &Ctx) -> Result<(), String> {
     for bin in ["screen-text", "evaluate-policy", "write-report"] {
         if !ctx.binary(bin).exists() {
             return Err(format!(
@@ -173,84 +201,104 @@ async fn run(root: PathBuf, args: Args) -> Result<(), String> {
             ));
         }
     }
-    let machine = machine::describe(&ctx).await;
-    eprintln!("bench: {}", machine.one_line());
-    let mut results = report::Results {
-        machine,
-        ..Default::default()
-    };
-    if wants("coldstart") {
+    Ok(())
+}
+
+/// Each section `--only` asks for (all by default), in the report's order of measuring.
+async fn measure(ctx: &Ctx, args: &Args, results: &mut report::Results) -> Result<(), String> {
+    if args.wants("coldstart") {
         eprintln!("bench: cold start ({} runs per case)", args.cold_runs);
-        results.cold = Some(coldstart::run(&ctx, args.cold_runs).await?);
+        results.cold = Some(coldstart::run(ctx, args.cold_runs).await?);
     }
-    if wants("throughput") {
-        let specs: Vec<_> = throughput::specs(args.quick)
-            .into_iter()
-            .filter(|s| args.scenarios.as_ref().is_none_or(|o| o.contains(&s.slug)))
-            .collect();
-        eprintln!("bench: throughput ({} scenarios)", specs.len());
-        results.throughput = Some(throughput::run(&ctx, &specs).await);
+    if args.wants("throughput") {
+        results.throughput = Some(measure_throughput(ctx, args).await);
     }
-    if wants("memory") {
+    if args.wants("memory") {
         eprintln!("bench: evaluate-policy on 10k screened items");
-        results.evaluate =
-            Some(evaluate::run(&ctx, if args.quick { 1_000 } else { 10_000 }).await?);
+        results.evaluate = Some(evaluate::run(ctx, if args.quick { 1_000 } else { 10_000 }).await?);
     }
-    if wants("scale") {
-        let (sizes, shortest, modctl): (&[usize], _, _) = if let Some(sizes) = &args.sizes {
-            (sizes, None, None)
-        } else if args.quick {
-            (&[1_000, 10_000], None, Some(10_000))
-        } else {
-            (
-                &[10_000, 100_000, 1_000_000],
-                Some(moderation_core::stages::screen_text::DEFAULT_MAX_OBJECT_BYTES),
-                Some(1_000_000),
-            )
-        };
-        results.scale = Some(scale::run(&ctx, sizes, shortest, modctl).await);
+    if args.wants("scale") {
+        results.scale = Some(measure_scale(ctx, args).await);
     }
-    if wants("images") {
+    if args.wants("images") {
         eprintln!("bench: images");
-        results.images = Some(images::run(&ctx, if args.quick { 6 } else { 30 }).await);
+        results.images = Some(images::run(ctx, if args.quick { 6 } else { 30 }).await);
     }
-    if wants("index") {
+    if args.wants("index") {
         eprintln!("bench: report index");
-        let sizes: &[usize] = if args.quick {
-            &[100, 1_000]
-        } else {
-            &[100, 1_000, 10_000]
-        };
-        results.index = Some(index::run(&ctx, sizes, if args.quick { 5 } else { 20 }).await?);
+        results.index = Some(measure_index(ctx, args).await?);
     }
-    if wants("offline") {
+    if args.wants("offline") {
         eprintln!("bench: offline scoring");
-        results.offline = Some(offline::run(&ctx).await);
+        results.offline = Some(offline::run(ctx).await);
     }
-    if wants("micro") {
+    if args.wants("micro") {
         results.micro = micro::read(&ctx.root.join("target/criterion"));
     }
-    results.harness_seconds = started.elapsed().as_secs_f64();
-    results.build = report::read_build_times(&ctx.out.join("build-times.tsv"));
-    // `make bench` writes the epoch second it started: the whole run, builds included.
-    results.total_seconds = std::fs::read_to_string(ctx.out.join("started"))
-        .ok()
-        .and_then(|s| s.trim().parse::<u64>().ok())
-        .and_then(|t0| {
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .ok()?
-                .as_secs();
-            Some(now.saturating_sub(t0) as f64)
-        });
-    let md = report::markdown(&results);
+    Ok(())
+}
+
+/// The scenarios `--scenario` names (all by default).
+async fn measure_throughput(ctx: &Ctx, args: &Args) -> Vec<throughput::Scenario> {
+    let specs: Vec<_> = throughput::specs(args.quick)
+        .into_iter()
+        .filter(|s| args.scenarios.as_ref().is_none_or(|o| o.contains(&s.slug)))
+        .collect();
+    eprintln!("bench: throughput ({} scenarios)", specs.len());
+    throughput::run(ctx, &specs).await
+}
+
+/// `--sizes` alone when given; otherwise small sizes for `--quick`, and up to a million
+/// messages, the shortest-line upload and modctl on a million lines for the full run.
+async fn measure_scale(ctx: &Ctx, args: &Args) -> scale::ScaleResult {
+    let (sizes, shortest, modctl): (&[usize], _, _) = if let Some(sizes) = &args.sizes {
+        (sizes, None, None)
+    } else if args.quick {
+        (&[1_000, 10_000], None, Some(10_000))
+    } else {
+        (
+            &[10_000, 100_000, 1_000_000],
+            Some(moderation_core::stages::screen_text::DEFAULT_MAX_OBJECT_BYTES),
+            Some(1_000_000),
+        )
+    };
+    scale::run(ctx, sizes, shortest, modctl).await
+}
+
+async fn measure_index(ctx: &Ctx, args: &Args) -> Result<index::IndexResult, String> {
+    let sizes: &[usize] = if args.quick {
+        &[100, 1_000]
+    } else {
+        &[100, 1_000, 10_000]
+    };
+    index::run(ctx, sizes, if args.quick { 5 } else { 20 }).await
+}
+
+/// `make bench` writes the epoch second it started: the whole run, builds included.
+fn make_bench_seconds(out: &Path) -> Option<f64> {
+    let t0 = std::fs::read_to_string(out.join("started"))
+        .ok()?
+        .trim()
+        .parse::<u64>()
+        .ok()?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?
+        .as_secs();
+    Some(now.saturating_sub(t0) as f64)
+}
+
+/// `results.md`, `results.json` and `bench.png` (a chart that cannot be drawn is only
+/// reported), then the markdown on stdout.
+fn write_outputs(ctx: &Ctx, results: &report::Results) -> Result<(), String> {
+    let md = report::markdown(results);
     let md_path = ctx.out.join("results.md");
     std::fs::write(&md_path, &md).map_err(|e| format!("{}: {e}", md_path.display()))?;
     let json_path = ctx.out.join("results.json");
-    std::fs::write(&json_path, report::json(&results).to_string())
+    std::fs::write(&json_path, report::json(results).to_string())
         .map_err(|e| format!("{}: {e}", json_path.display()))?;
     let png = ctx.out.join("bench.png");
-    match chart::draw(&results, &png) {
+    match chart::draw(results, &png) {
         Ok(()) => eprintln!("bench: wrote {}", png.display()),
         Err(e) => eprintln!("bench: no chart: {e}"),
     }

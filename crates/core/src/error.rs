@@ -50,6 +50,13 @@ pub enum Error {
     },
     #[error("invalid configuration: {0}")]
     Config(String),
+    /// A setting that names something unusable (a folder, a model), with why.
+    #[error("invalid configuration: {what}: {source}")]
+    ConfigSource {
+        what: String,
+        #[source]
+        source: BoxError,
+    },
     #[error("object {uri} does not exist")]
     NotFound { uri: String },
     #[error("{service} call failed ({kind:?}): {source}")]

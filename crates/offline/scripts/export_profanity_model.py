@@ -40,7 +40,7 @@ WHEEL_NAME = "alt_profanity_check-1.9.1-py3-none-any.whl"
 WHEEL_SHA256 = "cccb8ce072306bac21188670777a25cfb1de978aa8c7a93c8e4a43c03b3945c3"
 LICENCE = "MIT"
 SKLEARN_VERSION = "1.9.1"
-# The only settings the Rust evaluator (crates/offline/src/profanity.rs) implements.
+# The only settings the Rust evaluator (crates/offline/src/text/profanity.rs) implements.
 TOKEN_PATTERN = r"(?u)\b\w\w+\b"
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"

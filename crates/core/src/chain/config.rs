@@ -37,6 +37,29 @@ impl<'a> Vars<'a> {
         }
     }
 
+    /// These values in place of the source's: a command-line flag over the environment.
+    pub fn overriding(self, values: Vec<(String, String)>) -> Vars<'a> {
+        let inner = self.lookup;
+        Vars {
+            lookup: Box::new(move |k| find(&values, k).or_else(|| inner(k))),
+            read: self.read,
+        }
+    }
+
+    /// These values where the source has none (or a blank one): a command-line tool's own
+    /// defaults, which may differ from a deployed function's.
+    pub fn defaulting(self, values: Vec<(String, String)>) -> Vars<'a> {
+        let inner = self.lookup;
+        Vars {
+            lookup: Box::new(move |k| {
+                inner(k)
+                    .filter(|v| !v.trim().is_empty())
+                    .or_else(|| find(&values, k))
+            }),
+            read: self.read,
+        }
+    }
+
     /// The value, with empty strings treated as unset.
     pub fn get(&self, var: &str) -> Option<String> {
         self.read.borrow_mut().insert(var.to_string());
@@ -211,6 +234,13 @@ impl<'a> Vars<'a> {
     }
 }
 
+fn find(values: &[(String, String)], var: &str) -> Option<String> {
+    values
+        .iter()
+        .find(|(name, _)| name == var)
+        .map(|(_, v)| v.clone())
+}
+
 /// How the AWS SDK clients retry and time out (adaptive retry, per-attempt timeout), and the
 /// rates they are paced to.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -266,6 +296,14 @@ pub enum Backend {
     },
 }
 
+/// The error for `MODERATION_BACKEND=aws` in a build without the AWS adapters (modctl built
+/// for the offline demo): named, so it is never mistaken for a service failure.
+pub fn aws_not_built() -> Error {
+    Error::Config(
+        "MODERATION_BACKEND=aws: this build has no AWS adapters (build with feature `aws`)".into(),
+    )
+}
+
 /// Toxicity thresholds, overridable per source kind.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Thresholds {
@@ -295,6 +333,21 @@ impl Thresholds {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn overrides_win_and_defaults_fill_only_what_is_unset() {
+        let v = Vars::from_pairs(&[("A", "env"), ("B", " "), ("C", "env")])
+            .overriding(vec![("A".into(), "flag".into())])
+            .defaulting(vec![
+                ("B".into(), "tool".into()),
+                ("C".into(), "tool".into()),
+            ]);
+        assert_eq!(v.get("A").as_deref(), Some("flag"));
+        assert_eq!(v.get("B").as_deref(), Some("tool"));
+        assert_eq!(v.get("C").as_deref(), Some("env"));
+        assert_eq!(v.get("D"), None);
+        assert_eq!(v.names_read(), ["A", "B", "C", "D"]);
+    }
 
     #[test]
     fn rates_are_positive_numbers_or_unset() {

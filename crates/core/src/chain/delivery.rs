@@ -7,7 +7,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 use tracing::{error, Instrument};
 
-use crate::chain::event::{decode_invocation, Work};
+use crate::chain::event::{decode_invocation, Delivery, Work};
 use crate::chain::keys::{self, Stage};
 use crate::chain::spool::SpooledItems;
 use crate::error::{Error, Result};
@@ -356,105 +356,200 @@ where
     Fut: Future<Output = Result<Outcome>>,
 {
     let invocation = decode_invocation(payload)?;
-    let mut failures = Vec::new();
-    let mut first_error: Option<Error> = None;
-    let mut written: Vec<String> = Vec::new();
+    let handler = Handler {
+        stage,
+        store,
+        policy,
+        home_bucket,
+    };
+    let mut tally = Tally::default();
     for delivery in invocation.deliveries {
+        handler.run_delivery(delivery, &process, &mut tally).await;
+    }
+    tally.into_response(invocation.from_sqs)
+}
+
+/// What [`handle_work`] runs every delivery with.
+struct Handler<'a> {
+    stage: Stage,
+    store: &'a dyn ObjectStore,
+    policy: FailurePolicy,
+    home_bucket: Option<&'a str>,
+}
+
+/// What the deliveries of one invocation came to.
+#[derive(Debug, Default)]
+struct Tally {
+    /// SQS message ids to report as `batchItemFailures`, so SQS redelivers them.
+    failures: Vec<String>,
+    /// The first failure, which a direct invocation fails with.
+    first_error: Option<Error>,
+    /// Keys written, dead letters included.
+    written: Vec<String>,
+}
+
+impl Tally {
+    fn failed(&mut self, e: Error) {
+        self.first_error.get_or_insert(e);
+    }
+
+    /// What a stage's outcome leaves to report: the keys it wrote.
+    fn record(&mut self, outcome: Outcome, span: &tracing::Span) {
+        match outcome {
+            Outcome::Wrote(keys) => self.written.extend(keys),
+            Outcome::DeadLettered(key) => self.written.push(key),
+            Outcome::Ignored(why) => span.in_scope(|| tracing::info!(why, "ignored")),
+        }
+    }
+
+    /// SQS gets the deliveries to redeliver; a direct invocation fails with the first error,
+    /// or lists what was written.
+    fn into_response(self, from_sqs: bool) -> Result<Value> {
+        if from_sqs {
+            let items: Vec<Value> = self
+                .failures
+                .into_iter()
+                .map(|id| json!({ "itemIdentifier": id }))
+                .collect();
+            return Ok(json!({ "batchItemFailures": items }));
+        }
+        match self.first_error {
+            Some(e) => Err(e),
+            None => Ok(json!({ "written": self.written })),
+        }
+    }
+}
+
+/// The key of an object the routing table gives to another stage, if `work` is one: the
+/// table decides, so a misconfigured trigger cannot run the wrong stage. Work that names no
+/// object is routed by its event.
+fn misrouted(stage: Stage, work: &Work) -> Option<&str> {
+    match work {
+        Work::Object(obj) if keys::route(&obj.key) != Some(stage) => Some(&obj.key),
+        _ => None,
+    }
+}
+
+/// The reason a dead letter gives: a retryable failure that reached it failed on every try.
+fn failure_reason(e: &Error, retryable: bool, receive_count: Option<u32>) -> String {
+    match receive_count {
+        Some(n) if retryable => format!("failed on all {n} deliveries: {e}"),
+        _ => e.to_string(),
+    }
+}
+
+impl Handler<'_> {
+    /// Run every piece of work of one delivery; the delivery fails (is redelivered) when one of
+    /// them must be retried or a record of it could not be decoded.
+    async fn run_delivery<F, Fut>(&self, delivery: Delivery, process: &F, tally: &mut Tally)
+    where
+        F: Fn(Work) -> Fut,
+        Fut: Future<Output = Result<Outcome>>,
+    {
+        let stage = self.stage.name();
         let works = match delivery.work {
             Ok(w) => w,
             Err(e) => {
-                error!(stage = stage.name(), error = %e, "undecodable delivery");
+                error!(stage, error = %e, "undecodable delivery");
                 // No bucket or key to record it under: leave it to the queue's DLQ.
-                failures.extend(delivery.message_id.clone());
-                first_error.get_or_insert(e);
-                continue;
+                tally.failures.extend(delivery.message_id);
+                tally.failed(e);
+                return;
             }
         };
         let last_try = delivery
             .receive_count
-            .is_some_and(|n| n >= policy.max_receive_count);
+            .is_some_and(|n| n >= self.policy.max_receive_count);
         let mut delivery_failed = false;
         for work in works {
-            // The routing table decides, so a misconfigured trigger cannot run the wrong stage.
-            if let Work::Object(obj) = &work {
-                if keys::route(&obj.key) != Some(stage) {
-                    tracing::info!(stage = stage.name(), key = %obj.key, "not routed to this stage; ignored");
-                    continue;
-                }
+            if let Some(key) = misrouted(self.stage, &work) {
+                tracing::info!(stage, key = %key, "not routed to this stage; ignored");
+                continue;
             }
-            let span =
-                tracing::info_span!("object", stage = stage.name(), source_uri = %work.describe());
-            let subject = dead_letter_subject(&work, home_bucket);
-            let e = match process(work).instrument(span.clone()).await {
-                Ok(Outcome::Wrote(keys)) => {
-                    written.extend(keys);
-                    continue;
-                }
-                Ok(Outcome::DeadLettered(key)) => {
-                    written.push(key);
-                    continue;
-                }
-                Ok(Outcome::Ignored(why)) => {
-                    span.in_scope(|| tracing::info!(why, "ignored"));
-                    continue;
-                }
-                Err(e) => e,
-            };
-            let retryable = e.is_retryable();
-            span.in_scope(|| error!(error = %e, retryable, last_try, "stage failed"));
-            if !retryable || last_try {
-                let reason = match delivery.receive_count {
-                    Some(n) if retryable => format!("failed on all {n} deliveries: {e}"),
-                    _ => e.to_string(),
-                };
-                let dead = match &subject {
-                    Some((obj, id)) => {
-                        write_dead_letter(store, stage, obj, id, &reason, delivery.receive_count)
-                            .instrument(span.clone())
-                            .await
-                    }
-                    None => Err(Error::Config(
-                        "no bucket to record the failure in (set MODERATION_BUCKET)".into(),
-                    )),
-                };
-                match dead {
-                    Ok(Outcome::DeadLettered(k)) => written.push(k),
-                    Ok(_) => {}
-                    Err(dead_err) => {
-                        // Not even the dead letter could be written: the queue must keep it.
-                        span.in_scope(|| error!(error = %dead_err, "dead letter not written"));
-                        delivery_failed = true;
-                        first_error.get_or_insert(e);
-                        continue;
-                    }
-                }
-                if !retryable {
-                    continue;
-                }
+            let run = self.run_work(work, delivery.receive_count, last_try, process, tally);
+            if let Err(e) = run.await {
+                delivery_failed = true;
+                tally.failed(e);
             }
-            delivery_failed = true;
-            first_error.get_or_insert(e);
         }
         for e in delivery.rejected {
             // The good records of this delivery ran; the bad one must not vanish with it.
-            error!(stage = stage.name(), error = %e, "undecodable record in the delivery");
+            error!(stage, error = %e, "undecodable record in the delivery");
             delivery_failed = true;
-            first_error.get_or_insert(e);
+            tally.failed(e);
         }
         if delivery_failed {
-            failures.extend(delivery.message_id);
+            tally.failures.extend(delivery.message_id);
         }
     }
-    if invocation.from_sqs {
-        let items: Vec<Value> = failures
-            .into_iter()
-            .map(|id| json!({ "itemIdentifier": id }))
-            .collect();
-        return Ok(json!({ "batchItemFailures": items }));
+
+    /// Run one piece of work in a span naming the stage and the source. A failure that
+    /// retrying cannot fix, or one on the last try, is recorded as a dead letter. `Err` when
+    /// the delivery must fail: the failure is to be retried, or its dead letter could not be
+    /// written.
+    async fn run_work<F, Fut>(
+        &self,
+        work: Work,
+        receive_count: Option<u32>,
+        last_try: bool,
+        process: &F,
+        tally: &mut Tally,
+    ) -> std::result::Result<(), Error>
+    where
+        F: Fn(Work) -> Fut,
+        Fut: Future<Output = Result<Outcome>>,
+    {
+        let span =
+            tracing::info_span!("object", stage = self.stage.name(), source_uri = %work.describe());
+        let subject = dead_letter_subject(&work, self.home_bucket);
+        let e = match process(work).instrument(span.clone()).await {
+            Ok(outcome) => {
+                tally.record(outcome, &span);
+                return Ok(());
+            }
+            Err(e) => e,
+        };
+        let retryable = e.is_retryable();
+        span.in_scope(|| error!(error = %e, retryable, last_try, "stage failed"));
+        if retryable && !last_try {
+            return Err(e);
+        }
+        let reason = failure_reason(&e, retryable, receive_count);
+        let dead = self
+            .record_failure(subject.as_ref(), &reason, receive_count)
+            .instrument(span.clone())
+            .await;
+        match dead {
+            Ok(Outcome::DeadLettered(k)) => tally.written.push(k),
+            Ok(_) => {}
+            Err(dead_err) => {
+                // Not even the dead letter could be written: the queue must keep it.
+                span.in_scope(|| error!(error = %dead_err, "dead letter not written"));
+                return Err(e);
+            }
+        }
+        if retryable {
+            Err(e)
+        } else {
+            Ok(())
+        }
     }
-    match first_error {
-        Some(e) => Err(e),
-        None => Ok(json!({ "written": written })),
+
+    /// The dead letter of a failure, under the subject [`dead_letter_subject`] found.
+    async fn record_failure(
+        &self,
+        subject: Option<&(ObjectRef, String)>,
+        reason: &str,
+        receive_count: Option<u32>,
+    ) -> Result<Outcome> {
+        match subject {
+            Some((obj, id)) => {
+                write_dead_letter(self.store, self.stage, obj, id, reason, receive_count).await
+            }
+            None => Err(Error::Config(
+                "no bucket to record the failure in (set MODERATION_BUCKET)".into(),
+            )),
+        }
     }
 }
 
@@ -564,6 +659,64 @@ mod tests {
         assert!(
             matches!(e, Error::Document { .. }) && !e.is_retryable(),
             "{e}"
+        );
+    }
+
+    #[test]
+    fn only_objects_routed_to_the_stage_are_its_work() {
+        let text = Work::Object(ObjectRef::new("b", "incoming/text/chat.txt"));
+        assert_eq!(misrouted(Stage::ScreenText, &text), None);
+        assert_eq!(
+            misrouted(Stage::WriteReport, &text),
+            Some("incoming/text/chat.txt")
+        );
+        let job = Work::TranscribeJob {
+            job_name: "moderation-x".into(),
+            status: "FAILED".into(),
+        };
+        assert_eq!(misrouted(Stage::TranscribeAudio, &job), None);
+    }
+
+    #[test]
+    fn a_dead_letter_says_when_every_try_failed() {
+        let throttled = Error::service(
+            "comprehend",
+            crate::error::ServiceErrorKind::Throttled,
+            "slow down",
+        );
+        let reason = failure_reason(&throttled, true, Some(5));
+        assert!(
+            reason.starts_with("failed on all 5 deliveries: "),
+            "{reason}"
+        );
+        let bad = Error::Input("not a chat log".into());
+        assert_eq!(failure_reason(&bad, false, Some(5)), bad.to_string());
+        assert_eq!(
+            failure_reason(&throttled, true, None),
+            throttled.to_string()
+        );
+    }
+
+    #[test]
+    fn sqs_gets_the_failed_deliveries_and_a_direct_call_the_first_error() {
+        let tally = || Tally {
+            failures: vec!["m-2".into()],
+            first_error: Some(Error::Input("first".into())),
+            written: vec!["screened/a.json".into()],
+        };
+        assert_eq!(
+            tally().into_response(true).expect("sqs answer"),
+            json!({"batchItemFailures": [{"itemIdentifier": "m-2"}]})
+        );
+        let err = tally().into_response(false).expect_err("direct call fails");
+        assert!(err.to_string().contains("first"), "{err}");
+        let clean = Tally {
+            written: vec!["screened/a.json".into()],
+            ..Default::default()
+        };
+        assert_eq!(
+            clean.into_response(false).expect("written"),
+            json!({"written": ["screened/a.json"]})
         );
     }
 }

@@ -6,6 +6,7 @@
 
 use std::io::Cursor;
 
+use image::metadata::Orientation;
 use image::{DynamicImage, ImageDecoder, ImageReader, Limits};
 
 use crate::model::{Format, Prepared};
@@ -85,28 +86,30 @@ fn is_animated(bytes: &[u8], format: Format) -> bool {
     }
 }
 
-/// Check and prepare an upload. `extension` is the key's; the bytes must be what it says.
-pub fn prepare(bytes: &[u8], extension: &str) -> Result<Prepared, String> {
-    let format = sniff(bytes)?;
-    if let Some(named) = Format::from_extension(extension) {
-        // .jpg vs .jpeg both name JPEG; a PNG called .jpg is a mislabelled file.
-        if named != format {
-            return Err(format!(
-                "the file is named .{extension} but its bytes are {}",
-                format.as_str().to_uppercase()
-            ));
-        }
+/// The named type must be what the bytes are: .jpg vs .jpeg both name JPEG; a PNG called .jpg
+/// is a mislabelled file. An extension naming no format we know says nothing.
+fn check_named(format: Format, extension: &str) -> Result<(), String> {
+    match Format::from_extension(extension) {
+        Some(named) if named != format => Err(format!(
+            "the file is named .{extension} but its bytes are {}",
+            format.as_str().to_uppercase()
+        )),
+        _ => Ok(()),
     }
-    let reader = || {
-        let mut r = ImageReader::with_format(Cursor::new(bytes), format.codec());
-        let mut limits = Limits::default();
-        limits.max_alloc = Some(MAX_DECODE_ALLOC);
-        r.limits(limits);
-        r
-    };
-    let (w, h) = reader()
-        .into_dimensions()
-        .map_err(|e| format!("the {} header cannot be read: {e}", format.as_str()))?;
+}
+
+/// A reader of `bytes` as `format`, its allocations capped.
+fn bounded_reader(bytes: &[u8], format: Format) -> ImageReader<Cursor<&[u8]>> {
+    let mut r = ImageReader::with_format(Cursor::new(bytes), format.codec());
+    let mut limits = Limits::default();
+    limits.max_alloc = Some(MAX_DECODE_ALLOC);
+    r.limits(limits);
+    r
+}
+
+/// Declared sizes that are refused before decoding: past [`MAX_PIXELS`] (a decompression
+/// bomb), or empty.
+fn check_declared(w: u32, h: u32) -> Result<(), String> {
     let pixels = u64::from(w) * u64::from(h);
     if pixels > MAX_PIXELS {
         return Err(format!(
@@ -119,11 +122,12 @@ pub fn prepare(bytes: &[u8], extension: &str) -> Result<Prepared, String> {
     if w == 0 || h == 0 {
         return Err(format!("the image declares {w}×{h} pixels"));
     }
-    let mut decoder = reader()
-        .into_decoder()
-        .map_err(|e| format!("the {} cannot be decoded: {e}", format.as_str()))?;
-    let color = decoder.color_type();
-    let needed = pixels * u64::from(color.bytes_per_pixel());
+    Ok(())
+}
+
+/// A picture whose decoded size would be past [`DECODE_BUDGET`] is refused before decoding.
+fn check_decode_budget(w: u32, h: u32, color: image::ColorType) -> Result<(), String> {
+    let needed = u64::from(w) * u64::from(h) * u64::from(color.bytes_per_pixel());
     if needed > DECODE_BUDGET {
         return Err(format!(
             "the image is {w}×{h} in {color:?} ({} bytes a pixel): decoding it takes {} MB, \
@@ -133,17 +137,33 @@ pub fn prepare(bytes: &[u8], extension: &str) -> Result<Prepared, String> {
             DECODE_BUDGET / 1_000_000
         ));
     }
-    let orientation = decoder
-        .orientation()
-        .unwrap_or(image::metadata::Orientation::NoTransforms);
-    let mut img = DynamicImage::from_decoder(decoder).map_err(|e| {
+    Ok(())
+}
+
+/// The declared size, checked; then the first frame decoded, with its EXIF orientation.
+fn decode(bytes: &[u8], format: Format) -> Result<(u32, u32, DynamicImage, Orientation), String> {
+    let (w, h) = bounded_reader(bytes, format)
+        .into_dimensions()
+        .map_err(|e| format!("the {} header cannot be read: {e}", format.as_str()))?;
+    check_declared(w, h)?;
+    let mut decoder = bounded_reader(bytes, format)
+        .into_decoder()
+        .map_err(|e| format!("the {} cannot be decoded: {e}", format.as_str()))?;
+    check_decode_budget(w, h, decoder.color_type())?;
+    let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
+    let img = DynamicImage::from_decoder(decoder).map_err(|e| {
         format!(
             "the {} cannot be decoded (truncated or corrupt?): {e}",
             format.as_str()
         )
     })?;
+    Ok((w, h, img, orientation))
+}
+
+/// What preparing a picture of `format` says before any pixel changes: only the first frame
+/// of an animation is checked, GIF and WebP become PNG.
+fn conversion_notes(format: Format, animated: bool) -> Vec<String> {
     let mut changes = Vec::new();
-    let animated = is_animated(bytes, format);
     if animated {
         changes.push(
             "animated: only the first frame was checked; a person should look at the rest".into(),
@@ -154,21 +174,39 @@ pub fn prepare(bytes: &[u8], extension: &str) -> Result<Prepared, String> {
         Format::Webp => changes.push("WebP converted to PNG".to_string()),
         _ => {}
     }
-    if orientation != image::metadata::Orientation::NoTransforms {
+    changes
+}
+
+/// The picture turned as its EXIF orientation says.
+fn turn_upright(img: &mut DynamicImage, orientation: Orientation, changes: &mut Vec<String>) {
+    if orientation != Orientation::NoTransforms {
         img.apply_orientation(orientation);
         changes.push(format!(
             "rotated as its EXIF orientation says ({orientation:?})"
         ));
     }
-    if format == Format::Jpeg && jpeg_components(bytes) == Some(4) {
-        // Decoded to RGB already; the bytes themselves are CMYK, which not every reader takes.
-        changes.push("CMYK JPEG converted to RGB".to_string());
+}
+
+/// The size a picture with a side under [`MIN_SIDE`] is upscaled to, keeping its shape
+/// within [`MAX_SIDE`]; `None` when both sides are long enough.
+fn upscaled_size(w: u32, h: u32) -> Option<(u32, u32)> {
+    if w.min(h) >= MIN_SIDE {
+        return None;
     }
+    let scale = f64::from(MIN_SIDE) / f64::from(w.min(h));
+    Some((
+        ((f64::from(w) * scale).ceil() as u32).clamp(MIN_SIDE, MAX_SIDE),
+        ((f64::from(h) * scale).ceil() as u32).clamp(MIN_SIDE, MAX_SIDE),
+    ))
+}
+
+/// The picture within the sides the services read: a huge one scaled down, a tiny one up.
+fn fit_sides(img: &mut DynamicImage, changes: &mut Vec<String>) {
     let (iw, ih) = (img.width(), img.height());
     if iw.max(ih) > MAX_SIDE {
         // `thumbnail` scales in one pass; `resize` would first build a float copy of the whole
         // width at the new height (over 1 GB for a 10,000 px image).
-        img = img.thumbnail(MAX_SIDE, MAX_SIDE);
+        *img = img.thumbnail(MAX_SIDE, MAX_SIDE);
         changes.push(format!(
             "scaled down from {iw}×{ih} to {}×{} (at most {MAX_SIDE} px a side)",
             img.width(),
@@ -176,21 +214,37 @@ pub fn prepare(bytes: &[u8], extension: &str) -> Result<Prepared, String> {
         ));
     }
     let (iw, ih) = (img.width(), img.height());
-    if iw.min(ih) < MIN_SIDE {
-        let scale = f64::from(MIN_SIDE) / f64::from(iw.min(ih));
-        let (nw, nh) = (
-            ((f64::from(iw) * scale).ceil() as u32).clamp(MIN_SIDE, MAX_SIDE),
-            ((f64::from(ih) * scale).ceil() as u32).clamp(MIN_SIDE, MAX_SIDE),
-        );
-        img = img.resize_exact(nw, nh, image::imageops::FilterType::Nearest);
+    if let Some((nw, nh)) = upscaled_size(iw, ih) {
+        *img = img.resize_exact(nw, nh, image::imageops::FilterType::Nearest);
         changes.push(format!(
             "upscaled from {iw}×{ih} to {nw}×{nh} (Rekognition reads at least {MIN_SIDE} px a side)"
         ));
     }
-    let passthrough = changes.is_empty()
+}
+
+/// Whether the upload itself can be sent: nothing changed, one frame, a type the services
+/// take, and light enough.
+fn is_passthrough(changes: &[String], animated: bool, format: Format, len: usize) -> bool {
+    changes.is_empty()
         && !animated
         && matches!(format, Format::Png | Format::Jpeg)
-        && bytes.len() <= MAX_PREPARED_BYTES;
+        && len <= MAX_PREPARED_BYTES
+}
+
+/// Check and prepare an upload. `extension` is the key's; the bytes must be what it says.
+pub fn prepare(bytes: &[u8], extension: &str) -> Result<Prepared, String> {
+    let format = sniff(bytes)?;
+    check_named(format, extension)?;
+    let (w, h, mut img, orientation) = decode(bytes, format)?;
+    let animated = is_animated(bytes, format);
+    let mut changes = conversion_notes(format, animated);
+    turn_upright(&mut img, orientation, &mut changes);
+    if format == Format::Jpeg && jpeg_components(bytes) == Some(4) {
+        // Decoded to RGB already; the bytes themselves are CMYK, which not every reader takes.
+        changes.push("CMYK JPEG converted to RGB".to_string());
+    }
+    fit_sides(&mut img, &mut changes);
+    let passthrough = is_passthrough(&changes, animated, format, bytes.len());
     let (out_format, out) = if passthrough {
         (format, bytes.to_vec())
     } else {
@@ -541,6 +595,54 @@ mod tests {
         let e = prepare(&bytes, "png").expect_err("over the budget");
         assert!(e.contains("8000×8000") && e.contains("512 MB"), "{e}");
         assert!(e.contains("256 MB budget"), "{e}");
+    }
+
+    #[test]
+    fn declared_sizes_and_names_are_checked_before_decoding() {
+        assert!(check_named(Format::Jpeg, "jpeg").is_ok());
+        assert!(
+            check_named(Format::Png, "bin").is_ok(),
+            "an unknown name says nothing"
+        );
+        let e = check_named(Format::Gif, "png").expect_err("mislabelled");
+        assert_eq!(e, "the file is named .png but its bytes are GIF");
+        assert!(
+            check_declared(8_000, 8_000).is_ok(),
+            "64 MP is the limit itself"
+        );
+        assert!(check_declared(8_001, 8_000).is_err());
+        assert_eq!(
+            check_declared(0, 10).expect_err("empty"),
+            "the image declares 0×10 pixels"
+        );
+        assert!(check_decode_budget(8_000, 8_000, image::ColorType::Rgba8).is_ok());
+        assert!(check_decode_budget(8_000, 8_000, image::ColorType::Rgba16).is_err());
+    }
+
+    #[test]
+    fn tiny_sides_are_upscaled_keeping_the_shape_within_the_limits() {
+        assert_eq!(upscaled_size(80, 80), None);
+        assert_eq!(upscaled_size(1, 1), Some((80, 80)));
+        assert_eq!(upscaled_size(40, 200), Some((80, 400)));
+        assert_eq!(upscaled_size(10, 7_000), Some((80, MAX_SIDE)), "clamped");
+        assert!(is_passthrough(&[], false, Format::Jpeg, 1_000));
+        assert!(!is_passthrough(&[], false, Format::Webp, 1_000));
+        assert!(!is_passthrough(&[], true, Format::Png, 1_000));
+        assert!(!is_passthrough(
+            &[],
+            false,
+            Format::Png,
+            MAX_PREPARED_BYTES + 1
+        ));
+        assert_eq!(
+            conversion_notes(Format::Gif, true),
+            vec![
+                "animated: only the first frame was checked; a person should look at the rest"
+                    .to_string(),
+                "GIF: the first frame, as PNG".to_string()
+            ]
+        );
+        assert!(conversion_notes(Format::Png, false).is_empty());
     }
 
     #[test]

@@ -10,14 +10,24 @@ use moderation_core::chain::delivery::read_config_uri;
 use moderation_core::chain::delivery::{handle_payload, Outcome};
 use moderation_core::chain::keys::Stage;
 use moderation_core::model::ObjectRef;
-use moderation_core::ports::{ChatModel, ObjectStore, PolicyJudge, PolicyRetriever};
+use moderation_core::ports::{ObjectStore, PolicyJudge, PolicyRetriever};
 use moderation_core::stages::evaluate_policy::image_check::{Checklist, ImageJudge};
 use moderation_core::stages::evaluate_policy::prompt::PromptTemplate;
-use moderation_core::stages::evaluate_policy::{
-    evaluate_object, EvaluateConfig, EvaluateDeps, LlmJudge,
-};
+use moderation_core::stages::evaluate_policy::{evaluate_object, EvaluateConfig, EvaluateDeps};
 use moderation_core::{Error, Result};
 use serde_json::Value;
+
+mod aws;
+mod offline;
+
+pub use offline::PolicySearch;
+
+/// The Bedrock model that judges when `MODEL_ID` is unset.
+#[cfg(feature = "aws")]
+const DEFAULT_MODEL_ID: &str = moderation_aws::DEFAULT_MODEL_ID;
+/// Only the AWS backend reads a model id; a build without it has none to default to.
+#[cfg(not(feature = "aws"))]
+const DEFAULT_MODEL_ID: &str = "";
 
 #[derive(Debug, Clone)]
 pub struct LocalLlm {
@@ -49,6 +59,8 @@ pub struct Config {
     pub concurrency: usize,
     /// `POLICY_DIR`: the Markdown policy the offline knowledge base indexes.
     pub policy_dir: PathBuf,
+    /// `POLICY_SEARCH` (offline only): how the offline knowledge base searches it.
+    pub policy_search: PolicySearch,
     /// `PROMPT_TEMPLATE_URI`: a file path or `s3://bucket/key`; the committed template when unset.
     pub prompt_template_uri: Option<String>,
     /// `CONTEXT_MESSAGES`: earlier messages of the conversation sent as context.
@@ -97,7 +109,7 @@ impl Config {
             }),
             Backend::Aws => None,
         };
-        let model_id = v.or("MODEL_ID", moderation_aws::DEFAULT_MODEL_ID);
+        let model_id = v.or("MODEL_ID", DEFAULT_MODEL_ID);
         let image_check = match v.get("IMAGE_CHECK").as_deref() {
             None => None,
             Some("on") => Some(true),
@@ -109,6 +121,11 @@ impl Config {
                     reason: "expected on or off".into(),
                 })
             }
+        };
+        // Read only offline, so a deployed function reads no variable its template lacks.
+        let policy_search = match backend {
+            Backend::Offline { .. } => PolicySearch::from_vars(v)?,
+            Backend::Aws => PolicySearch::Bm25,
         };
         Ok(Config {
             image_check,
@@ -122,6 +139,7 @@ impl Config {
             top_k: v.count("RETRIEVE_TOP_K", 3)?,
             concurrency: v.count("LLM_CONCURRENCY", 4)?,
             policy_dir: PathBuf::from(v.or("POLICY_DIR", "infra/policies")),
+            policy_search,
             prompt_template_uri: v.get("PROMPT_TEMPLATE_URI"),
             context_messages: v.parsed("CONTEXT_MESSAGES", 3usize)?,
             max_llm_calls: v.count("MAX_LLM_CALLS_PER_OBJECT", 5000)?,
@@ -129,19 +147,6 @@ impl Config {
             failure: v.failure_policy()?,
         })
     }
-}
-
-/// The `LLM_ENDPOINT` client.
-fn local_chat_model(
-    llm: &LocalLlm,
-    config: &Config,
-) -> Result<moderation_offline::openai::OpenAiChatModel> {
-    Ok(moderation_offline::openai::OpenAiChatModel::new(
-        &llm.endpoint,
-        &llm.model,
-        llm.api_key.clone(),
-        config.sdk.attempt_timeout,
-    )?)
 }
 
 pub struct App {
@@ -155,99 +160,28 @@ pub struct App {
 
 impl App {
     pub async fn build(config: Config) -> Result<Self> {
-        let (store, sdk) = match &config.backend {
-            Backend::Aws => {
-                let sdk = moderation_aws::load_sdk_config(&config.sdk).await;
-                let store: Arc<dyn ObjectStore> =
-                    Arc::new(moderation_aws::S3Store::from_sdk_config(&sdk));
-                (store, Some(sdk))
-            }
+        Self::build_on(None, config).await
+    }
+
+    /// [`App::build`] over `store` instead of the backend's own (modctl's output folder).
+    pub async fn build_on(store: Option<Arc<dyn ObjectStore>>, config: Config) -> Result<Self> {
+        match &config.backend {
+            Backend::Aws => aws::build(store, &config).await,
             Backend::Offline { root } => {
-                let store: Arc<dyn ObjectStore> =
-                    Arc::new(moderation_offline::FolderStore::new(root));
-                (store, None)
+                let store =
+                    store.unwrap_or_else(|| Arc::new(moderation_offline::FolderStore::new(root)));
+                offline::build(store, &config).await
             }
-        };
-        // A broken template stops start-up with the placeholders named, on either backend.
-        let template = match &config.prompt_template_uri {
-            None => PromptTemplate::default_template(),
-            Some(uri) => PromptTemplate::parse(&read_config_uri(store.as_ref(), uri).await?)
-                .map_err(|e| Error::Config(format!("PROMPT_TEMPLATE_URI {uri}: {e}")))?,
-        };
-        // The checklist too: a broken one names its line before any picture is checked.
-        let checklist = match &config.image_checklist_uri {
-            None => Checklist::default_checklist(),
-            Some(uri) => Checklist::parse(&read_config_uri(store.as_ref(), uri).await?)
-                .map_err(|e| Error::Config(format!("IMAGE_CHECKLIST_URI {uri}: {e}")))?,
-        };
-        // One client for the local LLM, whether it judges text, pictures or both.
-        let local = config
-            .local_llm
-            .as_ref()
-            .map(|llm| local_chat_model(llm, &config))
-            .transpose()?;
-        // Text and picture checks share the Converse quota, and so one pacer.
-        let converse_pacer = moderation_aws::Rates::pacer(config.sdk.rates.converse, "converse");
-        let vision: Option<Box<dyn ChatModel>> = match (&sdk, &local, config.image_check) {
-            (_, _, Some(false)) | (None, _, None) => None,
-            (Some(sdk), _, _) => Some(Box::new(
-                moderation_aws::ConverseModel::from_sdk_config(sdk, &config.image_model_id)
-                    .with_pacer(converse_pacer.clone()),
-            )),
-            (None, Some(local), Some(true)) => Some(Box::new(local.clone())),
-            (None, None, Some(true)) => {
-                return Err(Error::Config(
-                    "IMAGE_CHECK=on offline needs LLM_ENDPOINT: a multimodal \
-                     OpenAI-compatible server"
-                        .into(),
-                ))
-            }
-        };
-        let images = vision.map(|m| Arc::new(ImageJudge::new(m, checklist)));
-        let (retriever, judge): (Arc<dyn PolicyRetriever>, Arc<dyn PolicyJudge>) = match &sdk {
-            Some(sdk) => {
-                let kb = config.knowledge_base_id.as_deref().unwrap_or_default();
-                let judge: Arc<dyn PolicyJudge> = match config.policy_mode {
-                    PolicyMode::RetrieveAndConverse => Arc::new(LlmJudge::with_template(
-                        moderation_aws::ConverseModel::from_sdk_config(sdk, &config.model_id)
-                            .with_pacer(converse_pacer),
-                        template,
-                    )),
-                    PolicyMode::RetrieveAndGenerate => Arc::new(
-                        moderation_aws::bedrock::RetrieveAndGenerateJudge::from_sdk_config(
-                            sdk,
-                            kb,
-                            &config.model_id,
-                            config.top_k,
-                            template,
-                        ),
-                    ),
-                };
-                (
-                    Arc::new(
-                        moderation_aws::KnowledgeBaseRetriever::from_sdk_config(sdk, kb)
-                            .with_pacer(moderation_aws::Rates::pacer(
-                                config.sdk.rates.retrieve,
-                                "retrieve",
-                            )),
-                    ),
-                    judge,
-                )
-            }
-            None => {
-                let judge: Arc<dyn PolicyJudge> = match local {
-                    Some(local) => Arc::new(LlmJudge::with_template(local, template)),
-                    None => Arc::new(moderation_offline::RulesJudge),
-                };
-                (
-                    Arc::new(moderation_offline::PolicyIndex::load_dir(
-                        &config.policy_dir,
-                    )?),
-                    judge,
-                )
-            }
-        };
-        Ok(Self::from_parts(store, retriever, judge, &config).with_image_judge(images))
+        }
+    }
+
+    /// The judge wrapped by `wrap` (modctl counts what it judges for its progress bar).
+    pub fn map_judge(
+        mut self,
+        wrap: impl FnOnce(Arc<dyn PolicyJudge>) -> Arc<dyn PolicyJudge>,
+    ) -> Self {
+        self.judge = wrap(self.judge);
+        self
     }
 
     /// The model of the multimodal picture check, when there is one.
@@ -291,6 +225,25 @@ impl App {
         };
         evaluate_object(&obj, &deps, &self.config).await
     }
+}
+
+/// The prompt template and the picture checklist, read through `store`: a broken one stops
+/// start-up with its placeholders or line named, on either backend, before any item is judged.
+async fn documents(
+    store: &dyn ObjectStore,
+    config: &Config,
+) -> Result<(PromptTemplate, Checklist)> {
+    let template = match &config.prompt_template_uri {
+        None => PromptTemplate::default_template(),
+        Some(uri) => PromptTemplate::parse(&read_config_uri(store, uri).await?)
+            .map_err(|e| Error::Config(format!("PROMPT_TEMPLATE_URI {uri}: {e}")))?,
+    };
+    let checklist = match &config.image_checklist_uri {
+        None => Checklist::default_checklist(),
+        Some(uri) => Checklist::parse(&read_config_uri(store, uri).await?)
+            .map_err(|e| Error::Config(format!("IMAGE_CHECKLIST_URI {uri}: {e}")))?,
+    };
+    Ok((template, checklist))
 }
 
 pub async fn handler(event: LambdaEvent<Value>, app: &App) -> Result<Value> {

@@ -17,6 +17,8 @@ use moderation_core::stages::screen_image::{
 use moderation_core::Result;
 use serde_json::Value;
 
+pub mod aws;
+
 #[derive(Debug, Clone)]
 pub struct Config {
     /// The text path's settings, for the text read from images.
@@ -51,26 +53,16 @@ pub struct App {
 impl App {
     pub async fn build(config: Config) -> Result<Self> {
         let text = Arc::new(screen_text::App::build(config.text.clone()).await?);
-        let (moderator, reader): (Arc<dyn ImageModerator>, Arc<dyn ImageTextReader>) =
-            match &config.text.backend {
-                Backend::Aws => {
-                    let sdk = moderation_aws::load_sdk_config(&config.text.sdk).await;
-                    let rekognition = Arc::new(
-                        moderation_aws::RekognitionImages::from_sdk_config(&sdk).with_pacer(
-                            moderation_aws::Rates::pacer(
-                                config.text.sdk.rates.rekognition,
-                                "rekognition",
-                            ),
-                        ),
-                    );
-                    (rekognition.clone(), rekognition)
-                }
-                Backend::Offline { .. } => (
-                    moderation_offline::offline_classifier(config.image.offline_model.as_deref()),
-                    Arc::new(moderation_offline::TesseractText::default()),
-                ),
-            };
-        Ok(Self::from_parts(text, moderator, reader, &config))
+        Self::build_on(text, &config).await
+    }
+
+    /// [`App::build`] over a text path already built (modctl shares one across its stages).
+    pub async fn build_on(text: Arc<screen_text::App>, config: &Config) -> Result<Self> {
+        let (moderator, reader) = match &config.text.backend {
+            Backend::Aws => aws::rekognition(&config.text).await?,
+            Backend::Offline { .. } => offline_adapters(config),
+        };
+        Ok(Self::from_parts(text, moderator, reader, config))
     }
 
     pub fn from_parts(
@@ -123,6 +115,14 @@ impl App {
     pub fn text(&self) -> &Arc<screen_text::App> {
         &self.text
     }
+}
+
+/// open_nsfw when built in (feature `nsfw`), and Tesseract for the text in pictures.
+pub fn offline_adapters(config: &Config) -> (Arc<dyn ImageModerator>, Arc<dyn ImageTextReader>) {
+    (
+        moderation_offline::offline_classifier(config.image.offline_model.as_deref()),
+        Arc::new(moderation_offline::TesseractText::default()),
+    )
 }
 
 /// The Lambda handler: S3 notification, SQS-wrapped S3 notifications, or EventBridge.

@@ -10,13 +10,20 @@ use moderation_core::chain::delivery::{handle_payload, Outcome, TimeLimit};
 use moderation_core::chain::keys::Stage;
 use moderation_core::model::ObjectRef;
 use moderation_core::model::Trigger;
-use moderation_core::ports::{LanguageIdentifier, ObjectStore, ToxicityDetector, Translator};
+use moderation_core::ports::{
+    LanguageIdentifier, ObjectStore, Progress, ToxicityDetector, Translator,
+};
 use moderation_core::stages::screen_text::{screen_text_object_as, ScreenConfig, ScreenDeps};
 use moderation_core::text::language::OfflineIdentifier;
 use moderation_core::text::parse::ParseOptions;
 use moderation_core::text::rules::RuleFilter;
 use moderation_core::{Error, Result};
 use serde_json::Value;
+
+mod aws;
+mod detector;
+
+pub use detector::DetectorChoice;
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -33,6 +40,11 @@ pub struct Config {
     pub max_listed_below: u64,
     /// `FORBIDDEN_TERMS_URI`: a file path or `s3://bucket/key`; the built-in list when unset.
     pub forbidden_terms_uri: Option<String>,
+    /// `OFFLINE_DETECTOR` (offline only): the lexicons, or the all-MiniLM-L6-v2 head.
+    pub offline_detector: DetectorChoice,
+    /// The CSV/JSONL column holding the message text; found by name when unset (`modctl
+    /// --text-column`).
+    pub text_column: Option<String>,
     pub sdk: moderation_core::chain::config::SdkSettings,
     pub failure: moderation_core::chain::delivery::FailurePolicy,
 }
@@ -43,8 +55,15 @@ impl Config {
     }
 
     pub fn from_vars(v: &Vars) -> Result<Self> {
+        let backend = v.backend()?;
         Ok(Config {
-            backend: v.backend()?,
+            // Read only offline, so a deployed function reads no variable its template lacks.
+            offline_detector: match backend {
+                Backend::Offline { .. } => DetectorChoice::from_vars(v)?,
+                Backend::Aws => DetectorChoice::Lexicon,
+            },
+            backend,
+            text_column: None,
             thresholds: v.thresholds()?,
             concurrency: v.count("COMPREHEND_CONCURRENCY", 4)?,
             max_message_bytes: v.count("MAX_MESSAGE_BYTES", 100_000)?,
@@ -73,47 +92,38 @@ pub struct App {
     languages: Arc<dyn LanguageIdentifier>,
     translator: Option<Arc<dyn Translator>>,
     rules: RuleFilter,
+    progress: Option<Arc<dyn Progress>>,
     config: ScreenConfig,
     failure: moderation_core::chain::delivery::FailurePolicy,
 }
 
+/// What the backend provides the text path.
+struct Adapters {
+    store: Arc<dyn ObjectStore>,
+    detector: Arc<dyn ToxicityDetector>,
+    /// Language identification and translation on AWS; offline, the embedded identifier alone.
+    languages: Option<(Arc<dyn LanguageIdentifier>, Arc<dyn Translator>)>,
+}
+
 impl App {
     pub async fn build(config: Config) -> Result<Self> {
-        let mut languages: Option<(Arc<dyn LanguageIdentifier>, Arc<dyn Translator>)> = None;
-        let (store, detector): (Arc<dyn ObjectStore>, Arc<dyn ToxicityDetector>) = match &config
-            .backend
-        {
-            Backend::Aws => {
-                let sdk = moderation_aws::load_sdk_config(&config.sdk).await;
-                languages = Some((
-                    Arc::new(moderation_aws::ComprehendLanguages::from_sdk_config(&sdk)),
-                    Arc::new(moderation_aws::TranslateToEnglish::from_sdk_config(&sdk)),
-                ));
-                (
-                    Arc::new(moderation_aws::S3Store::from_sdk_config(&sdk)),
-                    Arc::new(
-                        moderation_aws::ComprehendDetector::from_sdk_config(&sdk).with_pacer(
-                            moderation_aws::Rates::pacer(config.sdk.rates.comprehend, "comprehend"),
-                        ),
-                    ),
-                )
-            }
-            Backend::Offline { root } => (
-                Arc::new(moderation_offline::FolderStore::new(root)),
-                Arc::new(moderation_offline::OfflineDetector::embedded()?),
-            ),
+        Self::build_on(None, config).await
+    }
+
+    /// [`App::build`] over `store` instead of the backend's own (modctl's output folder).
+    pub async fn build_on(store: Option<Arc<dyn ObjectStore>>, config: Config) -> Result<Self> {
+        let adapters = match &config.backend {
+            Backend::Aws => aws::adapters(store, &config).await?,
+            Backend::Offline { root } => Adapters {
+                store: store
+                    .unwrap_or_else(|| Arc::new(moderation_offline::FolderStore::new(root))),
+                detector: detector::offline(&config.offline_detector)?,
+                languages: None,
+            },
         };
-        let rules = match &config.forbidden_terms_uri {
-            None => RuleFilter::default_list()?,
-            Some(uri) => {
-                let text =
-                    moderation_core::chain::delivery::read_config_uri(store.as_ref(), uri).await?;
-                RuleFilter::parse(&text)
-                    .map_err(|e| Error::Config(format!("FORBIDDEN_TERMS_URI {uri}: {e}")))?
-            }
-        };
-        let app = Self::from_parts(store, detector, rules, &config);
-        Ok(match languages {
+        let rules = forbidden_terms(adapters.store.as_ref(), &config).await?;
+        let app = Self::from_parts(adapters.store, adapters.detector, rules, &config);
+        Ok(match adapters.languages {
             Some((identifier, translator)) => app.with_languages(identifier, Some(translator)),
             None => app,
         })
@@ -131,6 +141,7 @@ impl App {
             languages: Arc::new(OfflineIdentifier),
             translator: None,
             rules,
+            progress: None,
             failure: config.failure,
             config: ScreenConfig {
                 thresholds: config.thresholds,
@@ -138,7 +149,7 @@ impl App {
                 max_concurrency: config.concurrency,
                 parse: ParseOptions {
                     max_message_bytes: config.max_message_bytes,
-                    text_column: None,
+                    text_column: config.text_column.clone(),
                 },
                 max_translated_chars: config.max_translated_chars,
                 max_listed_below: config.max_listed_below,
@@ -155,6 +166,21 @@ impl App {
     ) -> Self {
         self.languages = languages;
         self.translator = translator;
+        self
+    }
+
+    /// The detector wrapped by `wrap` (modctl counts what it scores for its progress bar).
+    pub fn map_detector(
+        mut self,
+        wrap: impl FnOnce(Arc<dyn ToxicityDetector>) -> Arc<dyn ToxicityDetector>,
+    ) -> Self {
+        self.detector = wrap(self.detector);
+        self
+    }
+
+    /// Report screening progress to `progress` (modctl's progress bar).
+    pub fn with_progress(mut self, progress: Arc<dyn Progress>) -> Self {
+        self.progress = Some(progress);
         self
     }
 
@@ -209,7 +235,7 @@ impl App {
             languages: self.languages.as_ref(),
             translator: self.translator.as_deref(),
             known_language: None,
-            progress: None,
+            progress: self.progress.as_deref(),
             time_limit: None,
         }
     }
@@ -246,8 +272,25 @@ impl App {
         self.failure
     }
 
+    /// `MAX_OBJECT_BYTES`: larger chat logs get a failed report naming the limit.
+    pub fn max_object_bytes(&self) -> u64 {
+        self.config.max_object_bytes
+    }
+
     pub fn concurrency(&self) -> usize {
         self.config.max_concurrency
+    }
+}
+
+/// `FORBIDDEN_TERMS_URI` read through `store` (a file path or `s3://`), or the built-in list.
+async fn forbidden_terms(store: &dyn ObjectStore, config: &Config) -> Result<RuleFilter> {
+    match &config.forbidden_terms_uri {
+        None => RuleFilter::default_list(),
+        Some(uri) => {
+            let text = moderation_core::chain::delivery::read_config_uri(store, uri).await?;
+            RuleFilter::parse(&text)
+                .map_err(|e| Error::Config(format!("FORBIDDEN_TERMS_URI {uri}: {e}")))
+        }
     }
 }
 

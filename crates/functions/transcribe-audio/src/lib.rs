@@ -20,7 +20,7 @@ use moderation_core::chain::event::Work;
 use moderation_core::chain::keys::{self, Stage};
 use moderation_core::model::SourceKind;
 use moderation_core::model::Trigger;
-use moderation_core::ports::{ImageModerator, ImageTextReader, SpeechLanguages, TranscriptionJobs};
+use moderation_core::ports::{SpeechLanguages, TranscriptionJobs};
 use moderation_core::stages::screen_image::ImageSettings;
 use moderation_core::stages::transcribe_audio::{
     ingest_transcript, job_state_changed, start_audio_job, user_report, AudioConfig, AudioDeps,
@@ -28,6 +28,11 @@ use moderation_core::stages::transcribe_audio::{
 };
 use moderation_core::{Error, Result};
 use serde_json::Value;
+
+mod aws;
+
+/// Where Whisper tiny.en is when `WHISPER_DIR` is unset (`make models` puts it there).
+pub const DEFAULT_WHISPER_DIR: &str = ".cache/models/whisper-tiny-en";
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -61,7 +66,7 @@ impl Config {
         text.sdk.rates.rekognition = v.instance_rate("REKOGNITION")?;
         // Only the offline backend has a speech model to find.
         let whisper_dir = match text.backend {
-            Backend::Offline { .. } => v.or("WHISPER_DIR", ".cache/models/whisper-tiny-en"),
+            Backend::Offline { .. } => v.or("WHISPER_DIR", DEFAULT_WHISPER_DIR),
             Backend::Aws => String::new(),
         };
         Ok(Config {
@@ -79,7 +84,7 @@ impl Config {
 pub struct App {
     text: Arc<screen_text::App>,
     /// Screenshots under `recordings/<conversation>/` named by a user report.
-    image: screen_image::App,
+    image: Arc<screen_image::App>,
     jobs: Arc<dyn TranscriptionJobs>,
     audio: AudioConfig,
     bucket: Option<String>,
@@ -88,52 +93,14 @@ pub struct App {
 
 impl App {
     pub async fn build(config: Config) -> Result<Self> {
-        let text = screen_text::App::build(config.text.clone()).await?;
-        let mut rekognition = None;
+        let text = Arc::new(screen_text::App::build(config.text.clone()).await?);
         let jobs: Arc<dyn TranscriptionJobs> = match &config.text.backend {
-            Backend::Aws => {
-                moderation_aws::transcribe::check_languages(&config.languages)?;
-                let sdk = moderation_aws::load_sdk_config(&config.text.sdk).await;
-                rekognition = Some(Arc::new(
-                    moderation_aws::RekognitionImages::from_sdk_config(&sdk).with_pacer(
-                        moderation_aws::Rates::pacer(
-                            config.text.sdk.rates.rekognition,
-                            "rekognition",
-                        ),
-                    ),
-                ));
-                Arc::new(moderation_aws::TranscribeJobs::from_sdk_config(&sdk))
-            }
-            Backend::Offline { .. } => {
-                Arc::new(moderation_offline::LocalTranscription::with_model_dir(
-                    text.store().clone(),
-                    config.whisper_dir.clone(),
-                    text.detector().clone(),
-                ))
-            }
+            Backend::Aws => aws::transcribe_jobs(&config).await?,
+            Backend::Offline { .. } => local_jobs(&text, &config),
         };
-        let app = Self::from_parts(text, jobs, &config);
-        Ok(match rekognition {
-            Some(r) => app.with_image_adapters(r.clone(), r, &config),
-            None => app,
-        })
-    }
-
-    /// Check user-report screenshots with these adapters (Rekognition on AWS) instead of the
-    /// offline ones.
-    pub fn with_image_adapters(
-        mut self,
-        moderator: Arc<dyn ImageModerator>,
-        reader: Arc<dyn ImageTextReader>,
-        config: &Config,
-    ) -> Self {
-        self.image = screen_image::App::from_parts(
-            self.text.clone(),
-            moderator,
-            reader,
-            &image_config(config),
-        );
-        self
+        // The screenshots of a user report: Rekognition on AWS, the offline models otherwise.
+        let image = screen_image::App::build_on(text.clone(), &image_config(&config)).await?;
+        Ok(Self::from_shared(text, jobs, &config).with_image(Arc::new(image)))
     }
 
     pub fn from_parts(
@@ -141,16 +108,21 @@ impl App {
         jobs: Arc<dyn TranscriptionJobs>,
         config: &Config,
     ) -> Self {
-        let text = Arc::new(text);
-        // Offline image checks unless `with_image_adapters` says otherwise.
-        let image = screen_image::App::from_parts(
-            text.clone(),
-            moderation_offline::offline_classifier(config.image.offline_model.as_deref()),
-            Arc::new(moderation_offline::TesseractText::default()),
-            &image_config(config),
-        );
+        Self::from_shared(Arc::new(text), jobs, config)
+    }
+
+    /// [`App::from_parts`] over a text path other stages share (modctl runs them all).
+    pub fn from_shared(
+        text: Arc<screen_text::App>,
+        jobs: Arc<dyn TranscriptionJobs>,
+        config: &Config,
+    ) -> Self {
+        // Offline image checks unless `with_image` says otherwise.
+        let image_config = image_config(config);
+        let (moderator, reader) = screen_image::offline_adapters(&image_config);
+        let image = screen_image::App::from_parts(text.clone(), moderator, reader, &image_config);
         App {
-            image,
+            image: Arc::new(image),
             audio: AudioConfig {
                 thresholds: text.thresholds(),
                 max_audio_bytes: config.max_audio_bytes,
@@ -164,6 +136,12 @@ impl App {
             bucket: config.bucket.clone(),
             failure: config.text.failure,
         }
+    }
+
+    /// Screen a user report's screenshots with `image` (the same stage screen-image runs).
+    pub fn with_image(mut self, image: Arc<screen_image::App>) -> Self {
+        self.image = image;
+        self
     }
 
     fn home_bucket(&self) -> Result<&str> {
@@ -229,6 +207,15 @@ impl App {
             }
         }
     }
+}
+
+/// Whisper on this machine, scoring its segments with the text path's detector.
+pub fn local_jobs(text: &screen_text::App, config: &Config) -> Arc<dyn TranscriptionJobs> {
+    Arc::new(moderation_offline::LocalTranscription::with_model_dir(
+        text.store().clone(),
+        config.whisper_dir.clone(),
+        text.detector().clone(),
+    ))
 }
 
 fn image_config(config: &Config) -> screen_image::Config {

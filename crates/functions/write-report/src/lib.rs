@@ -13,6 +13,8 @@ use moderation_core::stages::write_report::{write_report_object, ReportDeps};
 use moderation_core::Result;
 use serde_json::Value;
 
+mod aws;
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub backend: Backend,
@@ -64,14 +66,7 @@ pub struct App {
 impl App {
     pub async fn build(config: Config) -> Result<Self> {
         match &config.backend {
-            Backend::Aws => {
-                let sdk = moderation_aws::load_sdk_config(&config.sdk).await;
-                let s3 = Arc::new(
-                    moderation_aws::S3Store::from_sdk_config(&sdk)
-                        .with_presign_expiry(config.presign_expiry),
-                );
-                Ok(Self::from_parts(s3.clone(), &config).with_media(s3))
-            }
+            Backend::Aws => aws::build(&config).await,
             // The folder bucket: the report links the recording by relative path.
             Backend::Offline { root } => Ok(Self::from_parts(
                 Arc::new(moderation_offline::FolderStore::new(root)),

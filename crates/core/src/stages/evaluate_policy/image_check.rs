@@ -5,11 +5,11 @@
 
 use serde::Deserialize;
 
+use super::prompt::escape_untrusted;
+use super::verdict::references;
 use crate::error::{Error, Result};
 use crate::model::{ChecklistAnswer, Evaluation, Item, Verdict};
 use crate::ports::{ChatModel, Judgement, Picture, PolicyPassage};
-use crate::stages::evaluate_policy::prompt::escape_untrusted;
-use crate::stages::evaluate_policy::references;
 
 const DEFAULT_CHECKLIST: &str = include_str!("../../../data/image-checklist.txt");
 
@@ -47,46 +47,11 @@ impl Checklist {
             if line.is_empty() || line.starts_with('#') {
                 continue;
             }
-            let Some((category, question)) = line.split_once(':') else {
-                return Err(bad(n, "expected `Category: question`".into()));
-            };
-            let (category, question) = (category.trim(), question.trim());
-            if category.is_empty() || category.chars().count() > MAX_CATEGORY_CHARS {
-                return Err(bad(
-                    n,
-                    format!("the category must be 1 to {MAX_CATEGORY_CHARS} characters"),
-                ));
-            }
-            if !category
-                .chars()
-                .all(|c| c.is_alphanumeric() || " &-/'".contains(c))
-            {
-                return Err(bad(
-                    n,
-                    format!(
-                        "category {category:?} may hold letters, digits, spaces and & - / ' only"
-                    ),
-                ));
-            }
-            if category.eq_ignore_ascii_case(NO_CATEGORY) {
-                return Err(bad(
-                    n,
-                    format!("{NO_CATEGORY:?} is reserved for safe images"),
-                ));
-            }
-            if question.is_empty() || question.chars().count() > MAX_QUESTION_CHARS {
-                return Err(bad(
-                    n,
-                    format!("the question must be 1 to {MAX_QUESTION_CHARS} characters"),
-                ));
-            }
-            if questions.iter().any(|q| q.question == question) {
+            let question = parse_question(line).map_err(|why| bad(n, why))?;
+            if questions.iter().any(|q| q.question == question.question) {
                 return Err(bad(n, "the same question is asked twice".into()));
             }
-            questions.push(ChecklistQuestion {
-                category: category.to_string(),
-                question: question.to_string(),
-            });
+            questions.push(question);
         }
         if questions.is_empty() {
             return Err(Error::Config("the checklist has no questions".into()));
@@ -125,6 +90,39 @@ impl Checklist {
         }
         out
     }
+}
+
+/// One `Category: question` line, checked; the error says what is wrong with it.
+fn parse_question(line: &str) -> std::result::Result<ChecklistQuestion, String> {
+    let Some((category, question)) = line.split_once(':') else {
+        return Err("expected `Category: question`".into());
+    };
+    let (category, question) = (category.trim(), question.trim());
+    if category.is_empty() || category.chars().count() > MAX_CATEGORY_CHARS {
+        return Err(format!(
+            "the category must be 1 to {MAX_CATEGORY_CHARS} characters"
+        ));
+    }
+    if !category
+        .chars()
+        .all(|c| c.is_alphanumeric() || " &-/'".contains(c))
+    {
+        return Err(format!(
+            "category {category:?} may hold letters, digits, spaces and & - / ' only"
+        ));
+    }
+    if category.eq_ignore_ascii_case(NO_CATEGORY) {
+        return Err(format!("{NO_CATEGORY:?} is reserved for safe images"));
+    }
+    if question.is_empty() || question.chars().count() > MAX_QUESTION_CHARS {
+        return Err(format!(
+            "the question must be 1 to {MAX_QUESTION_CHARS} characters"
+        ));
+    }
+    Ok(ChecklistQuestion {
+        category: category.to_string(),
+        question: question.to_string(),
+    })
 }
 
 const SYSTEM: &str = "You are a Trust & Safety expert reviewing a picture that a player posted \
@@ -204,6 +202,30 @@ pub fn parse_reply(
     reply: &str,
     checklist: &Checklist,
 ) -> std::result::Result<ImageVerdict, String> {
+    let raw = parse_raw_reply(reply)?;
+    let unsafe_ = parse_flag(&raw.flag)?;
+    let category = parse_category(&raw.category, checklist)?;
+    match (unsafe_, &category) {
+        (true, None) => return Err("an unsafe image must name a category".into()),
+        (false, Some(c)) => {
+            return Err(format!(
+                "a safe image must name category \"none\", not {c:?}"
+            ))
+        }
+        _ => {}
+    }
+    let answers = parse_answers(&raw.checklist, checklist)?;
+    let reason = parse_reason(&raw.reason)?;
+    Ok(ImageVerdict {
+        unsafe_,
+        category,
+        reason,
+        answers,
+    })
+}
+
+/// The reply as one JSON object of the four fields, and nothing else.
+fn parse_raw_reply(reply: &str) -> std::result::Result<RawReply, String> {
     let text = reply.trim();
     if text.is_empty() {
         return Err("the model's reply is empty".into());
@@ -219,47 +241,53 @@ pub fn parse_reply(
             "the reply must be one JSON object and nothing else; it starts with text".into(),
         );
     }
-    let raw: RawReply = serde_json::from_str(text)
-        .map_err(|e| format!("the reply is not one JSON object with the expected fields: {e}"))?;
-    let unsafe_ = match raw.flag.as_str() {
-        "unsafe" => true,
-        "safe" => false,
-        other => {
-            return Err(format!(
-                "flag must be \"safe\" or \"unsafe\", got {other:?}"
-            ))
-        }
-    };
+    serde_json::from_str(text)
+        .map_err(|e| format!("the reply is not one JSON object with the expected fields: {e}"))
+}
+
+/// `unsafe` or `safe`, nothing else.
+fn parse_flag(flag: &str) -> std::result::Result<bool, String> {
+    match flag {
+        "unsafe" => Ok(true),
+        "safe" => Ok(false),
+        other => Err(format!(
+            "flag must be \"safe\" or \"unsafe\", got {other:?}"
+        )),
+    }
+}
+
+/// One of the checklist's categories, or `None` for [`NO_CATEGORY`].
+fn parse_category(
+    category: &str,
+    checklist: &Checklist,
+) -> std::result::Result<Option<String>, String> {
     let categories = checklist.categories();
-    let category = if raw.category == NO_CATEGORY {
-        None
-    } else if categories.contains(&raw.category.as_str()) {
-        Some(raw.category.clone())
+    if category == NO_CATEGORY {
+        Ok(None)
+    } else if categories.contains(&category) {
+        Ok(Some(category.to_string()))
     } else {
-        let shown: String = raw.category.chars().take(60).collect();
-        return Err(format!(
+        let shown: String = category.chars().take(60).collect();
+        Err(format!(
             "category {shown:?} is not one of the checklist's ({}) or \"none\"",
             categories.join(", ")
-        ));
-    };
-    match (unsafe_, &category) {
-        (true, None) => return Err("an unsafe image must name a category".into()),
-        (false, Some(c)) => {
-            return Err(format!(
-                "a safe image must name category \"none\", not {c:?}"
-            ))
-        }
-        _ => {}
+        ))
     }
-    if raw.checklist.len() != checklist.questions.len() {
+}
+
+/// One `yes` or `no` per checklist question, in order.
+fn parse_answers(
+    answers: &[String],
+    checklist: &Checklist,
+) -> std::result::Result<Vec<bool>, String> {
+    if answers.len() != checklist.questions.len() {
         return Err(format!(
             "expected {} checklist answers, got {}",
             checklist.questions.len(),
-            raw.checklist.len()
+            answers.len()
         ));
     }
-    let answers = raw
-        .checklist
+    answers
         .iter()
         .enumerate()
         .map(|(i, a)| match a.as_str() {
@@ -270,8 +298,12 @@ pub fn parse_reply(
                 i + 1
             )),
         })
-        .collect::<std::result::Result<Vec<bool>, String>>()?;
-    let reason = raw.reason.trim();
+        .collect()
+}
+
+/// The reason, trimmed: not empty, and not a runaway.
+fn parse_reason(reason: &str) -> std::result::Result<String, String> {
+    let reason = reason.trim();
     if reason.is_empty() {
         return Err("the reason is empty".into());
     }
@@ -280,12 +312,7 @@ pub fn parse_reply(
             "the reason is longer than {MAX_REASON_CHARS} characters"
         ));
     }
-    Ok(ImageVerdict {
-        unsafe_,
-        category,
-        reason: reason.to_string(),
-        answers,
-    })
+    Ok(reason.to_string())
 }
 
 /// Asks a multimodal model about a picture with the checklist, and parses its reply strictly.
@@ -366,9 +393,35 @@ pub fn addresses_the_model(text: &str) -> Option<String> {
         .filter(|w| !w.is_empty())
         .map(str::to_lowercase)
         .collect();
-    let at = |i: usize| words.get(i).map(String::as_str);
-    let phrase = |from: usize, to: usize| words[from..=to.min(words.len() - 1)].join(" ");
-    // "ignore/disregard … instructions/prompt/guidelines", "… your rules".
+    (0..words.len()).find_map(|i| {
+        let end = ignores_orders(&words, i)
+            .or_else(|| judges_as_clean(&words, i))
+            .or_else(|| answers_clean(&words, i))
+            .or_else(|| names_the_model(&words, i))?;
+        Some(words[i..=end.min(words.len() - 1)].join(" "))
+    })
+}
+
+/// The word at `i`, if there is one.
+fn word(words: &[String], i: usize) -> Option<&str> {
+    words.get(i).map(String::as_str)
+}
+
+/// Words that call the content clean.
+const CLEAN: &[&str] = &[
+    "safe",
+    "clean",
+    "harmless",
+    "benign",
+    "acceptable",
+    "appropriate",
+    "allowed",
+    "n",
+];
+
+/// "ignore/disregard … instructions/prompt/guidelines", "… your rules": where the phrase
+/// starting at `i` ends.
+fn ignores_orders(words: &[String], i: usize) -> Option<usize> {
     const IGNORE: &[&str] = &["ignore", "disregard", "forget", "override", "bypass"];
     const ORDERS: &[&str] = &[
         "instruction",
@@ -377,82 +430,73 @@ pub fn addresses_the_model(text: &str) -> Option<String> {
         "prompts",
         "guidelines",
     ];
-    // "classify/mark/label/rate/judge/flag (this|it|the image…) as safe".
+    if !IGNORE.contains(&words[i].as_str()) {
+        return None;
+    }
+    let window = i + 1..words.len().min(i + 6);
+    window
+        .clone()
+        .find(|&j| ORDERS.contains(&words[j].as_str()))
+        .or_else(|| {
+            window.clone().find(|&j| {
+                words[j] == "rules"
+                    && matches!(word(words, j - 1), Some("your" | "moderation" | "safety"))
+            })
+        })
+}
+
+/// "classify/mark/label/rate/judge/flag (this|it|the image…) as safe|not".
+fn judges_as_clean(words: &[String], i: usize) -> Option<usize> {
     const JUDGE_AS: &[&str] = &[
         "classify", "mark", "label", "rate", "judge", "flag", "treat",
-    ];
-    // "answer/respond/reply/output (with) safe|n|no violation".
-    const ANSWER: &[&str] = &["answer", "respond", "reply", "output", "verdict"];
-    const CLEAN: &[&str] = &[
-        "safe",
-        "clean",
-        "harmless",
-        "benign",
-        "acceptable",
-        "appropriate",
-        "allowed",
-        "n",
     ];
     const OBJECT: &[&str] = &[
         "this", "it", "that", "the", "my", "our", "image", "picture", "message", "post", "content",
         "meme", "text",
     ];
-    for (i, w) in words.iter().enumerate() {
-        let w = w.as_str();
-        if IGNORE.contains(&w) {
-            let window = i + 1..words.len().min(i + 6);
-            if let Some(j) = window
-                .clone()
-                .find(|&j| ORDERS.contains(&words[j].as_str()))
-            {
-                return Some(phrase(i, j));
-            }
-            if let Some(j) = window.clone().find(|&j| {
-                words[j] == "rules" && matches!(at(j - 1), Some("your" | "moderation" | "safety"))
-            }) {
-                return Some(phrase(i, j));
-            }
-        }
-        if JUDGE_AS.contains(&w) {
-            let mut j = i + 1;
-            while at(j).is_some_and(|x| OBJECT.contains(&x)) && j < i + 4 {
-                j += 1;
-            }
-            if at(j) == Some("as") && at(j + 1).is_some_and(|x| CLEAN.contains(&x) || x == "not") {
-                return Some(phrase(i, j + 1));
-            }
-        }
-        if ANSWER.contains(&w) {
-            let j = if at(i + 1) == Some("with") {
-                i + 2
-            } else {
-                i + 1
-            };
-            let clean = at(j).is_some_and(|x| CLEAN.contains(&x))
-                || (at(j) == Some("no") && at(j + 1) == Some("violation"));
-            if clean {
-                return Some(phrase(i, j));
-            }
-        }
-        let next = (at(i + 1), at(i + 2), at(i + 3));
-        let found = match (w, next) {
-            ("system", (Some("prompt"), _, _)) => Some(i + 1),
-            ("new", (Some("instructions"), _, _)) => Some(i + 1),
-            (
-                "you",
-                (
-                    Some("are"),
-                    Some("now"),
-                    Some("a" | "an" | "in" | "dan" | "unrestricted" | "jailbroken"),
-                ),
-            ) => Some(i + 3),
-            _ => None,
-        };
-        if let Some(j) = found {
-            return Some(phrase(i, j));
-        }
+    if !JUDGE_AS.contains(&words[i].as_str()) {
+        return None;
     }
-    None
+    let mut j = i + 1;
+    while word(words, j).is_some_and(|x| OBJECT.contains(&x)) && j < i + 4 {
+        j += 1;
+    }
+    let clean_or_not = word(words, j + 1).is_some_and(|x| CLEAN.contains(&x) || x == "not");
+    (word(words, j) == Some("as") && clean_or_not).then_some(j + 1)
+}
+
+/// "answer/respond/reply/output (with) safe|n|no violation".
+fn answers_clean(words: &[String], i: usize) -> Option<usize> {
+    const ANSWER: &[&str] = &["answer", "respond", "reply", "output", "verdict"];
+    if !ANSWER.contains(&words[i].as_str()) {
+        return None;
+    }
+    let j = if word(words, i + 1) == Some("with") {
+        i + 2
+    } else {
+        i + 1
+    };
+    let clean = word(words, j).is_some_and(|x| CLEAN.contains(&x))
+        || (word(words, j) == Some("no") && word(words, j + 1) == Some("violation"));
+    clean.then_some(j)
+}
+
+/// "system prompt", "new instructions", "you are now a/an/in/DAN/unrestricted/jailbroken".
+fn names_the_model(words: &[String], i: usize) -> Option<usize> {
+    let next = (word(words, i + 1), word(words, i + 2), word(words, i + 3));
+    match (words[i].as_str(), next) {
+        ("system", (Some("prompt"), _, _)) => Some(i + 1),
+        ("new", (Some("instructions"), _, _)) => Some(i + 1),
+        (
+            "you",
+            (
+                Some("are"),
+                Some("now"),
+                Some("a" | "an" | "in" | "dan" | "unrestricted" | "jailbroken"),
+            ),
+        ) => Some(i + 3),
+        _ => None,
+    }
 }
 
 #[cfg(test)]

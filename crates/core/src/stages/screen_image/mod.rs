@@ -7,21 +7,28 @@
 //! caption split over lines is also screened as one text (`caption`). Anything that could not be
 //! checked is said, never passed.
 
+use std::ops::ControlFlow;
+
 use futures::future::join;
 use tracing::warn;
 
-use crate::chain::delivery::{dead_letter, now_rfc3339, Outcome};
+use crate::chain::delivery::Outcome;
 use crate::chain::keys::{self, Stage};
 use crate::error::Result;
 use crate::media::picture::{prepare, IMAGE_EXTENSIONS};
 use crate::model::ObjectRef;
-use crate::model::{
-    CategoryScores, ErrorEntry, ImageFindings, ImageLabel, Item, Source, SourceKind, StageDocument,
-    Status, Trigger, Usage, Verdict, SCREENED_SCHEMA,
+use crate::model::{ImageFindings, Prepared, SourceKind, StageDocument, Status, Trigger};
+use crate::ports::{ImageInput, ImageModerator, ImageTextReader, LabelsFound, TextRead};
+use crate::stages::screen_text::preflight::{
+    failed, folder_marker, read_or_dead_letter, screened_header, SizeLimit,
 };
-use crate::ports::{ImageInput, ImageModerator, ImageTextReader, LabelsFound};
-use crate::stages::screen_text::{screen_messages_within, superseded, write_screened, ScreenDeps};
-use crate::text::parse::ParsedMessage;
+use crate::stages::screen_text::{superseded, write_screened, ScreenDeps};
+
+mod labels;
+mod lines;
+
+use labels::{labelled_item, unlabelled};
+use lines::{screen_text_read, TextFound};
 
 const STAGE: &str = "screen-image";
 
@@ -159,265 +166,166 @@ pub struct ImageDeps<'a> {
     pub screen: ScreenDeps<'a>,
 }
 
-/// A category's share of the seven text categories, so the policy check can weigh an image
-/// like a message. Categories with no text counterpart still gate by their confidence.
-fn text_category(top: &str) -> Option<crate::model::Category> {
-    use crate::model::Category;
-    Some(match top {
-        "Explicit"
-        | "Non-Explicit Nudity of Intimate parts and Kissing"
-        | "Swimwear or Underwear" => Category::Sexual,
-        "Violence" => Category::ViolenceOrThreat,
-        "Visually Disturbing" => Category::Graphic,
-        "Hate Symbols" => Category::HateSpeech,
-        "Rude Gestures" => Category::Insult,
-        _ => return None,
-    })
-}
-
-/// The highest confidence (0–1) per top category.
-fn category_maxima(labels: &[ImageLabel]) -> Vec<(String, f64)> {
-    let mut out: Vec<(String, f64)> = Vec::new();
-    for l in labels {
-        let c = l.confidence / 100.0;
-        match out.iter_mut().find(|(name, _)| *name == l.category) {
-            Some((_, best)) => *best = best.max(c),
-            None => out.push((l.category.clone(), c)),
-        }
-    }
-    out.sort_by(|a, b| b.1.total_cmp(&a.1));
-    out
-}
-
-/// What the picture item says: the labels by category, strongest first.
-fn describe(found: &LabelsFound) -> String {
-    if found.labels.is_empty() {
-        return format!("[image] {}: no moderation labels", found.model);
-    }
-    let mut parts = Vec::new();
-    for (category, best) in category_maxima(&found.labels) {
-        let mut names: Vec<String> = found
-            .labels
-            .iter()
-            .filter(|l| l.category == category && l.name != category)
-            .map(|l| format!("{} {:.0}%", l.name, l.confidence))
-            .collect();
-        names.dedup();
-        let detail = if names.is_empty() {
-            String::new()
-        } else {
-            format!(" ({})", names.join(", "))
-        };
-        parts.push(format!("{category} {:.0}%{detail}", best * 100.0));
-    }
-    format!("[image] {}: {}", found.model, parts.join("; "))
-}
-
-/// Item `image`: the labels as scores, gated per category.
-fn image_item(found: &LabelsFound, thresholds: &LabelThresholds) -> Item {
-    let mut categories = CategoryScores::default();
-    let maxima = category_maxima(&found.labels);
-    for (top, c) in &maxima {
-        if let Some(cat) = text_category(top) {
-            categories.set(cat, categories.get(cat).max(*c));
-        }
-    }
-    let over: Vec<&(String, f64)> = maxima
-        .iter()
-        .filter(|(top, c)| *c >= thresholds.for_category(top))
-        .collect();
-    Item {
-        toxicity: maxima.first().map_or(0.0, |m| m.1),
-        categories,
-        verdict: over.is_empty().then_some(Verdict::BelowThreshold),
-        ..Item::new(PICTURE_ITEM, describe(found))
-    }
-}
-
 fn image_doc(obj: &ObjectRef, id: &str, trigger: Trigger, cfg: &ImageConfig) -> StageDocument {
-    StageDocument {
-        schema: SCREENED_SCHEMA.into(),
-        id: id.to_string(),
-        created_at: now_rfc3339(),
-        source: Source::new(obj.uri(), SourceKind::Image),
-        source_version: obj.version(),
-        source_sequencer: obj.sequencer.clone(),
+    let threshold = cfg.labels.default;
+    screened_header(
+        obj,
+        id,
         trigger,
-        status: Status::Complete,
-        threshold: cfg.labels.default,
-        items: Vec::new(),
-        unlisted: None,
-        errors: Vec::new(),
-        usage: Usage::default(),
-        image: None,
-    }
+        SourceKind::Image,
+        threshold,
+        obj.version(),
+    )
 }
 
 async fn write_failed(
     deps: &ImageDeps<'_>,
-    mut doc: StageDocument,
+    doc: StageDocument,
     bucket: &str,
     reason: String,
 ) -> Result<Outcome> {
-    doc.status = Status::Failed;
-    doc.errors.push(ErrorEntry::new(STAGE, None, reason));
-    write_screened(deps.screen.store, bucket, &doc).await
+    write_screened(deps.screen.store, bucket, &failed(doc, STAGE, reason)).await
 }
 
-/// The whole stage for one uploaded image.
-pub async fn screen_image_object(
+/// The stage's limit (`MAX_IMAGE_BYTES`).
+fn image_limit(cfg: &ImageConfig) -> SizeLimit<'static> {
+    SizeLimit {
+        what: "image",
+        max_bytes: cfg.max_image_bytes,
+        setting: "MAX_IMAGE_BYTES",
+    }
+}
+
+/// The key's extension when it names an image type we accept; the refusal otherwise.
+fn image_extension(key: &str) -> std::result::Result<String, String> {
+    let ext = keys::extension(key).unwrap_or_default();
+    if IMAGE_EXTENSIONS.contains(&ext.as_str()) {
+        return Ok(ext);
+    }
+    Err(format!(
+        "{key}: unsupported image file type {ext:?}; accepted: {}",
+        IMAGE_EXTENSIONS.join(", ")
+    ))
+}
+
+/// The upload's bytes and extension, once the checks pass; otherwise what the stage does
+/// instead: a failed document (type or size), nothing (a late event), a dead letter (deleted).
+async fn read_image(
     obj: &ObjectRef,
     id: &str,
-    trigger: Trigger,
+    doc: &StageDocument,
     deps: &ImageDeps<'_>,
     cfg: &ImageConfig,
-) -> Result<Outcome> {
-    if obj.key.ends_with('/') {
-        return Ok(Outcome::Ignored(format!("{} is a folder marker", obj.key)));
-    }
-    let doc = image_doc(obj, id, trigger, cfg);
-    let ext = keys::extension(&obj.key).unwrap_or_default();
-    if !IMAGE_EXTENSIONS.contains(&ext.as_str()) {
-        let reason = format!(
-            "{}: unsupported image file type {ext:?}; accepted: {}",
-            obj.key,
-            IMAGE_EXTENSIONS.join(", ")
-        );
-        return write_failed(deps, doc, &obj.bucket, reason).await;
-    }
-    if let Some(size) = obj.size.filter(|s| *s > cfg.max_image_bytes) {
-        let reason = format!(
-            "{}: the image is {size} bytes, over the {} byte limit (MAX_IMAGE_BYTES)",
-            obj.key, cfg.max_image_bytes
-        );
-        return write_failed(deps, doc, &obj.bucket, reason).await;
-    }
-    if let Some(why) =
-        superseded(deps.screen.store, &obj.bucket, id, obj.sequencer.as_deref()).await
-    {
-        return Ok(Outcome::Ignored(why));
-    }
-    let Some(bytes) = deps.screen.store.get_bytes(&obj.bucket, &obj.key).await? else {
-        let reason = format!("{} no longer exists", obj.uri());
-        return dead_letter(deps.screen.store, Stage::ScreenImage, obj, id, &reason).await;
+) -> Result<ControlFlow<Outcome, (Vec<u8>, String)>> {
+    let refuse = |reason: String| async move {
+        let outcome = write_failed(deps, doc.clone(), &obj.bucket, reason).await?;
+        Ok::<_, crate::Error>(ControlFlow::Break(outcome))
     };
-    if bytes.len() as u64 > cfg.max_image_bytes {
-        let reason = format!(
-            "{}: the image is {} bytes, over the {} byte limit (MAX_IMAGE_BYTES)",
-            obj.key,
-            bytes.len(),
-            cfg.max_image_bytes
-        );
-        return write_failed(deps, doc, &obj.bucket, reason).await;
-    }
-    // Decoding is CPU-bound (a large photo takes a moment). Where panics unwind (tests, modctl)
-    // a decoder panic on hostile bytes ends as a failed report; the Lambda profile aborts, so
-    // there the delivery fails and the message goes to the dead-letter queue after its retries.
-    let named = ext.clone();
-    let prepared = match tokio::task::spawn_blocking(move || prepare(&bytes, &named)).await {
-        Ok(Ok(p)) => p,
-        Ok(Err(reason)) => {
-            return write_failed(deps, doc, &obj.bucket, format!("{}: {reason}", obj.key)).await
-        }
-        Err(e) => {
-            let reason = format!("{}: the image decoder failed on it ({e})", obj.key);
-            return write_failed(deps, doc, &obj.bucket, reason).await;
-        }
+    let ext = match image_extension(&obj.key) {
+        Ok(ext) => ext,
+        Err(reason) => return refuse(reason).await,
     };
-    // The policy check sends this copy to a multimodal model: what the labeller saw, already
-    // within the model's limits, so evaluate-policy never decodes an upload.
+    let limit = image_limit(cfg);
+    if let Some(reason) = limit.refusal(&obj.key, obj.size) {
+        return refuse(reason).await;
+    }
+    let store = deps.screen.store;
+    if let Some(why) = superseded(store, &obj.bucket, id, obj.sequencer.as_deref()).await {
+        return Ok(ControlFlow::Break(Outcome::Ignored(why)));
+    }
+    let bytes = match read_or_dead_letter(store, Stage::ScreenImage, obj, id).await? {
+        ControlFlow::Continue(bytes) => bytes,
+        ControlFlow::Break(outcome) => return Ok(ControlFlow::Break(outcome)),
+    };
+    if let Some(reason) = limit.refusal(&obj.key, Some(bytes.len() as u64)) {
+        return refuse(reason).await;
+    }
+    Ok(ControlFlow::Continue((bytes, ext)))
+}
+
+/// The picture checked and prepared on a blocking thread: decoding is CPU-bound (a large photo
+/// takes a moment). Where panics unwind (tests, modctl) a decoder panic on hostile bytes ends
+/// as a failed report; the Lambda profile aborts, so there the delivery fails and the message
+/// goes to the dead-letter queue after its retries.
+async fn prepare_off_thread(bytes: Vec<u8>, ext: String) -> std::result::Result<Prepared, String> {
+    match tokio::task::spawn_blocking(move || prepare(&bytes, &ext)).await {
+        Ok(prepared) => prepared,
+        Err(e) => Err(format!("the image decoder failed on it ({e})")),
+    }
+}
+
+/// Store the prepared copy for the policy check, which sends it to a multimodal model: what
+/// the labeller saw, already within the model's limits, so evaluate-policy never decodes an
+/// upload. Its key.
+async fn store_picture(
+    deps: &ImageDeps<'_>,
+    bucket: &str,
+    id: &str,
+    prepared: &Prepared,
+) -> Result<String> {
     let picture = keys::picture_key(id, prepared.format.as_str());
+    let content_type = format!("image/{}", prepared.format.as_str());
     deps.screen
         .store
-        .put(
-            &obj.bucket,
-            &picture,
-            prepared.bytes.clone(),
-            &format!("image/{}", prepared.format.as_str()),
-        )
+        .put(bucket, &picture, prepared.bytes.clone(), &content_type)
         .await?;
+    Ok(picture)
+}
+
+/// Label the picture while its text is read.
+async fn label_and_read(
+    obj: &ObjectRef,
+    prepared: &Prepared,
+    deps: &ImageDeps<'_>,
+    cfg: &ImageConfig,
+) -> (Result<LabelsFound>, Result<TextRead>) {
     let version = obj.version();
     let input = ImageInput {
-        prepared: &prepared,
+        prepared,
         bucket: &obj.bucket,
         key: &obj.key,
         version: version.as_deref(),
     };
-    let (labels, lines) = join(
+    join(
         deps.moderator.labels(&input, cfg.min_confidence),
         deps.text.lines(&input),
     )
-    .await;
-    let mut doc = doc;
-    doc.usage.images = 1;
-    let mut errors = Vec::new();
-    let found = match labels {
+    .await
+}
+
+/// The picture item onto `doc`, any labelling error onto `errors`; what the labeller found.
+fn add_picture(
+    doc: &mut StageDocument,
+    errors: &mut Vec<crate::model::ErrorEntry>,
+    labels: Result<LabelsFound>,
+    animated: bool,
+    moderator: &str,
+    cfg: &ImageConfig,
+) -> LabelsFound {
+    match labels {
         Ok(found) => {
-            let mut item = image_item(&found, &cfg.labels);
-            if found.model.is_empty() || found.not_checked.len() >= TOP_CATEGORIES.len() {
-                // No classifier looked at the picture at all: a person must.
-                let why = format!(
-                    "{NO_CLASSIFIER} ({}): a person should look at the picture",
-                    deps.moderator.name()
-                );
-                item.review_reason = Some(why);
-                item.verdict = Some(Verdict::NeedsReview);
-            } else if prepared.animated {
-                // Later frames of a GIF, APNG or WebP were never looked at.
-                item.review_reason = Some(
-                    "animated image: only the first frame was checked; a person should look at \
-                     the rest"
-                        .into(),
-                );
-                if item.verdict == Some(Verdict::BelowThreshold) {
-                    item.verdict = Some(Verdict::NeedsReview);
-                }
-            }
-            doc.items.push(item);
+            doc.items
+                .push(labelled_item(&found, animated, moderator, &cfg.labels));
             found
         }
         Err(e) => {
             warn!(error = %e, "image labelling failed");
-            let why = format!(
-                "image labels unavailable from {}: {e}",
-                deps.moderator.name()
-            );
-            errors.push(ErrorEntry::new(STAGE, Some("image"), why.clone()));
-            let mut item = image_item(&LabelsFound::default(), &cfg.labels);
-            item.text = format!("[image] not labelled: {e}");
-            item.review_reason = Some(why);
-            item.verdict = Some(Verdict::NeedsReview);
+            let (item, error, found) = unlabelled(&e, moderator, &cfg.labels);
+            errors.push(error);
             doc.items.push(item);
-            LabelsFound {
-                model: deps.moderator.name().to_string(),
-                ..LabelsFound::default()
-            }
+            found
         }
-    };
-    let text_model = match lines {
-        Ok(read) => {
-            let (items, text_errors, usage) = screen_lines(read.lines, deps, cfg).await;
-            doc.items.extend(items);
-            errors.extend(text_errors);
-            doc.usage.add(&usage);
-            if let Some(why) = read.incomplete {
-                doc.items.push(unread_text_item(why.clone()));
-                errors.push(ErrorEntry::new(STAGE, Some("text"), why));
-            }
-            Some(deps.text.name().to_string())
-        }
-        Err(e) => {
-            warn!(error = %e, "reading text in the image failed");
-            let why = format!(
-                "text in the image was not read ({}: {e}); a caption or chat in it is unchecked",
-                deps.text.name()
-            );
-            doc.items.push(unread_text_item(why.clone()));
-            errors.push(ErrorEntry::new(STAGE, Some("text"), why));
-            None
-        }
-    };
-    doc.image = Some(ImageFindings {
+    }
+}
+
+/// What the document says about the picture: its upload, how it was prepared, the findings.
+fn image_findings(
+    prepared: &Prepared,
+    found: LabelsFound,
+    text_model: Option<String>,
+    picture: String,
+) -> ImageFindings {
+    ImageFindings {
         format: prepared.original_format.as_str().into(),
         width: prepared.original_width,
         height: prepared.original_height,
@@ -428,131 +336,90 @@ pub async fn screen_image_object(
         text_model,
         not_checked: found.not_checked,
         picture: Some(picture),
-    });
+    }
+}
+
+/// The errors onto `doc`; partial when anything failed or waits for a person.
+fn settle_status(doc: &mut StageDocument, errors: Vec<crate::model::ErrorEntry>) {
     if !errors.is_empty() || doc.items.iter().any(|i| i.review_reason.is_some()) {
         doc.status = Status::Partial;
     }
     doc.errors.extend(errors);
-    write_screened(deps.screen.store, &obj.bucket, &doc).await
 }
 
-/// Item `text`: text in the image that no reader could check, held for a person.
-fn unread_text_item(why: String) -> Item {
-    Item {
-        verdict: Some(Verdict::NeedsReview),
-        review_reason: Some(why),
-        ..Item::new("text", "[text in the image] not checked")
-    }
-}
-
-/// Whether the lines read as one text split over lines (a meme's top and bottom caption)
-/// rather than separate messages (a chat screenshot: `name: message` lines, or many of them).
-fn is_caption(lines: &[crate::ports::TextLine]) -> bool {
-    let chat_like = lines
-        .iter()
-        .filter(|l| {
-            l.text.split_once(':').is_some_and(|(name, _)| {
-                !name.is_empty() && name.len() <= 24 && !name.contains(' ')
-            })
-        })
-        .count();
-    (2..=6).contains(&lines.len()) && chat_like * 2 < lines.len()
-}
-
-/// The lines as messages `text-<n>` (kept with their boxes), plus `caption`, all of them
-/// joined, when they read as one text: a meme's top and bottom text is one sentence.
-async fn screen_lines(
-    lines: Vec<crate::ports::TextLine>,
+/// The whole stage for one uploaded image.
+pub async fn screen_image_object(
+    obj: &ObjectRef,
+    id: &str,
+    trigger: Trigger,
     deps: &ImageDeps<'_>,
     cfg: &ImageConfig,
-) -> (Vec<Item>, Vec<ErrorEntry>, Usage) {
-    let lines: Vec<_> = lines
-        .into_iter()
-        .filter(|l| !l.text.trim().is_empty())
-        .collect();
-    let message = |id: String, text: String| ParsedMessage {
-        id,
-        text,
-        ..Default::default()
+) -> Result<Outcome> {
+    if let Some(ignored) = folder_marker(obj) {
+        return Ok(ignored);
+    }
+    let mut doc = image_doc(obj, id, trigger, cfg);
+    let (bytes, ext) = match read_image(obj, id, &doc, deps, cfg).await? {
+        ControlFlow::Continue(read) => read,
+        ControlFlow::Break(outcome) => return Ok(outcome),
     };
-    let mut messages: Vec<ParsedMessage> = lines
-        .iter()
-        .enumerate()
-        .map(|(n, l)| message(format!("text-{}", n + 1), l.text.trim().to_string()))
-        .collect();
-    if is_caption(&lines) {
-        let all: Vec<&str> = lines.iter().map(|l| l.text.trim()).collect();
-        messages.push(message("caption".into(), all.join(" ")));
-    }
-    if messages.is_empty() {
-        return (Vec::new(), Vec::new(), Usage::default());
-    }
-    let (mut items, errors, usage) = screen_messages_within(
-        messages,
-        &deps.screen,
-        cfg.text_threshold,
-        cfg.max_concurrency,
-        cfg.max_translated_chars,
-    )
-    .await;
-    for (item, line) in items.iter_mut().zip(&lines) {
-        item.bounding_box = Some(line.bounding_box);
-    }
-    (items, errors, usage)
+    let prepared = match prepare_off_thread(bytes, ext).await {
+        Ok(prepared) => prepared,
+        Err(reason) => {
+            return write_failed(deps, doc, &obj.bucket, format!("{}: {reason}", obj.key)).await
+        }
+    };
+    let picture = store_picture(deps, &obj.bucket, id, &prepared).await?;
+    let (labels, lines) = label_and_read(obj, &prepared, deps, cfg).await;
+    doc.usage.images = 1;
+    let mut errors = Vec::new();
+    let moderator = deps.moderator.name();
+    let found = add_picture(
+        &mut doc,
+        &mut errors,
+        labels,
+        prepared.animated,
+        moderator,
+        cfg,
+    );
+    let text: TextFound = screen_text_read(lines, deps, cfg).await;
+    doc.items.extend(text.items);
+    errors.extend(text.errors);
+    doc.usage.add(&text.usage);
+    doc.image = Some(image_findings(&prepared, found, text.model, picture));
+    settle_status(&mut doc, errors);
+    write_screened(deps.screen.store, &obj.bucket, &doc).await
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn label(name: &str, parent: &str, level: u8, confidence: f64, category: &str) -> ImageLabel {
-        ImageLabel {
-            name: name.into(),
-            parent: parent.into(),
-            level,
-            confidence,
-            category: category.into(),
-        }
+    #[test]
+    fn only_accepted_image_types_are_read() {
+        assert_eq!(
+            image_extension("incoming/image/c/a.JPG").ok(),
+            Some("jpg".into())
+        );
+        let why = image_extension("incoming/image/c/a.svg").expect_err("refused");
+        assert_eq!(
+            why,
+            "incoming/image/c/a.svg: unsupported image file type \"svg\"; accepted: png, jpg, \
+             jpeg, gif, webp"
+        );
     }
 
     #[test]
-    fn the_picture_is_gated_per_category_and_described() {
-        let found = LabelsFound {
-            labels: vec![
-                label(
-                    "Swimwear or Underwear",
-                    "",
-                    1,
-                    91.0,
-                    "Swimwear or Underwear",
-                ),
-                label("Alcohol", "", 1, 55.0, "Alcohol"),
-                label("Drinking", "Alcohol", 2, 55.0, "Alcohol"),
-            ],
-            model: "Amazon Rekognition moderation model 7.0".into(),
-            ..LabelsFound::default()
-        };
-        let strict = LabelThresholds::parse_overrides(0.5, "").expect("valid");
-        let item = image_item(&found, &strict);
-        assert_eq!(
-            item.verdict, None,
-            "over the 0.5 gate: sent to the policy check"
-        );
-        assert!((item.categories.sexual - 0.91).abs() < 1e-9);
-        assert!((item.toxicity - 0.91).abs() < 1e-9);
-        assert_eq!(
-            item.text,
-            "[image] Amazon Rekognition moderation model 7.0: Swimwear or Underwear 91%; \
-             Alcohol 55% (Drinking 55%)"
-        );
-        let lenient =
-            LabelThresholds::parse_overrides(0.6, "swimwear or underwear=0.95, Alcohol = 0.9")
-                .expect("valid");
-        assert_eq!(lenient.for_category("Swimwear or Underwear"), 0.95);
-        let item = image_item(&found, &lenient);
-        assert_eq!(item.verdict, Some(Verdict::BelowThreshold));
-        for bad in ["Nudity=0.5", "Alcohol", "Alcohol=2", "Alcohol=high"] {
-            assert!(LabelThresholds::parse_overrides(0.5, bad).is_err(), "{bad}");
-        }
+    fn a_document_with_an_error_or_an_item_held_is_partial() {
+        let obj = ObjectRef::new("b", "incoming/image/c/a.png");
+        let mut doc = screened_header(&obj, "a", Trigger::upload(), SourceKind::Image, 0.6, None);
+        settle_status(&mut doc, Vec::new());
+        assert_eq!(doc.status, Status::Complete);
+        doc.items.push(crate::model::Item {
+            review_reason: Some("animated".into()),
+            ..crate::model::Item::new(PICTURE_ITEM, "[image]")
+        });
+        settle_status(&mut doc, Vec::new());
+        assert_eq!(doc.status, Status::Partial);
     }
 }

@@ -16,13 +16,13 @@ use futures::stream::{self, StreamExt};
 use serde::{Deserialize, Serialize};
 use tracing::{error, info, warn};
 
+use super::html::{esc, page, status_str};
 use crate::chain::delivery::read_document;
 use crate::chain::keys;
 use crate::chain::spool::SkippedItems;
 use crate::error::{Error, Result, ServiceErrorKind};
 use crate::model::{Report, Status};
 use crate::ports::ObjectStore;
-use crate::stages::write_report::{esc, page, status_str};
 
 pub const INDEX_SCHEMA: &str = "moderation.report-index/v1";
 /// Rows a page holds before it is sealed. It bounds the head (about 300 bytes a row) and so
@@ -160,52 +160,80 @@ pub async fn add_to_index<I: Sync>(
     seed_concurrency: usize,
 ) -> Result<Added> {
     let marker = keys::index_marker_key(&report.report_id);
-    let mut written = Vec::new();
     if store.get_bytes(bucket, &marker).await?.is_some() {
-        // Listed already (a redelivery). The delivery that listed it may have died before
-        // `index.html` was refreshed: refreshing is idempotent and never goes backwards.
-        if let Some((head, _)) = read_head(store, bucket).await? {
-            if let Some(k) = refresh_index_html(store, bucket, &head).await? {
-                written.push(k);
-            }
-        }
-        return Ok(Added {
-            new_row: false,
-            swaps: 0,
-            written,
-        });
+        return refresh_after_redelivery(store, bucket).await;
     }
-    let head_key = keys::index_head_key();
     let row = IndexRow::of(report);
+    let swapped = swap_in_row(store, bucket, &row, seed_concurrency).await?;
+    let mut written = swapped.written;
+    // Right after the row, so a redelivery however late finds it listed.
+    store.put(bucket, &marker, Vec::new(), "text/plain").await?;
+    written.push(marker);
+    if let Some(k) = refresh_index_html(store, bucket, &swapped.head).await? {
+        written.push(k);
+    }
+    Ok(Added {
+        new_row: swapped.new_row,
+        swaps: swapped.swaps,
+        written,
+    })
+}
+
+/// A report listed already (a redelivery). The delivery that listed it may have died before
+/// `index.html` was refreshed: refreshing is idempotent and never goes backwards.
+async fn refresh_after_redelivery(store: &dyn ObjectStore, bucket: &str) -> Result<Added> {
+    let mut written = Vec::new();
+    if let Some((head, _)) = read_head(store, bucket).await? {
+        if let Some(k) = refresh_index_html(store, bucket, &head).await? {
+            written.push(k);
+        }
+    }
+    Ok(Added {
+        new_row: false,
+        swaps: 0,
+        written,
+    })
+}
+
+/// The head once `row` is in it, by compare-and-swap.
+struct Swapped {
+    head: IndexHead,
+    /// False when the head listed the report already.
+    new_row: bool,
+    swaps: u32,
+    /// Pages and head written.
+    written: Vec<String>,
+}
+
+/// Put `row` in the head by compare-and-swap, retried with backoff while other writers win,
+/// at most [`MAX_SWAPS`] times; a bucket with no head yet is seeded first.
+async fn swap_in_row(
+    store: &dyn ObjectStore,
+    bucket: &str,
+    row: &IndexRow,
+    seed_concurrency: usize,
+) -> Result<Swapped> {
+    let head_key = keys::index_head_key();
     let mut swaps = 0;
-    let (head, new_row) = loop {
+    loop {
         swaps += 1;
-        let (mut head, tag, seeded_pages) = match read_head(store, bucket).await? {
-            Some((head, tag)) => (head, tag, Vec::new()),
-            None => {
-                let (head, pages) = seed(store, bucket, seed_concurrency).await?;
-                (head, None, pages)
-            }
-        };
+        let (mut head, tag, seeded_pages) =
+            read_or_seed_head(store, bucket, seed_concurrency).await?;
         let listed = head.lists(&row.report_id);
         // A seeded head may list this report already, but it is not written yet.
         if listed && tag.is_some() {
-            break (head, false);
+            return Ok(Swapped {
+                head,
+                new_row: false,
+                swaps,
+                written: Vec::new(),
+            });
         }
-        let mut sealed = None;
-        if !listed && head.rows.len() >= PAGE_ROWS {
-            // Every writer that read this head seals the same rows under the same name, so the
-            // page may be written before the swap is won.
-            let page = head.seal();
-            let key = keys::index_page_key(page.number);
-            store
-                .put(bucket, &key, page.render().into_bytes(), HTML)
-                .await?;
-            sealed = Some(key);
-        }
-        if !listed {
-            head.rows.push(row.clone());
-        }
+        let sealed = if listed {
+            None
+        } else {
+            add_row(store, bucket, &mut head, row).await?
+        };
         match store
             .put_if(bucket, &head_key, to_json(&head)?, JSON, tag.as_deref())
             .await?
@@ -213,16 +241,18 @@ pub async fn add_to_index<I: Sync>(
             Some(_) => {
                 // Seeders that lost may have listed the bucket differently: only the winner
                 // writes the seeded pages.
+                let mut written = Vec::new();
                 for page in &seeded_pages {
-                    let key = keys::index_page_key(page.number);
-                    store
-                        .put(bucket, &key, page.render().into_bytes(), HTML)
-                        .await?;
-                    written.push(key);
+                    written.push(write_page(store, bucket, page).await?);
                 }
                 written.extend(sealed);
                 written.push(head_key.clone());
-                break (head, true);
+                return Ok(Swapped {
+                    head,
+                    new_row: true,
+                    swaps,
+                    written,
+                });
             }
             None if swaps >= MAX_SWAPS => {
                 return Err(Error::service(
@@ -233,18 +263,48 @@ pub async fn add_to_index<I: Sync>(
             }
             None => backoff(swaps).await,
         }
-    };
-    // Right after the row, so a redelivery however late finds it listed.
-    store.put(bucket, &marker, Vec::new(), "text/plain").await?;
-    written.push(marker);
-    if let Some(k) = refresh_index_html(store, bucket, &head).await? {
-        written.push(k);
     }
-    Ok(Added {
-        new_row,
-        swaps,
-        written,
+}
+
+/// The head and its tag, or a seeded head (no tag) with the pages it sealed.
+async fn read_or_seed_head(
+    store: &dyn ObjectStore,
+    bucket: &str,
+    seed_concurrency: usize,
+) -> Result<(IndexHead, Option<String>, Vec<SealedPage>)> {
+    Ok(match read_head(store, bucket).await? {
+        Some((head, tag)) => (head, tag, Vec::new()),
+        None => {
+            let (head, pages) = seed(store, bucket, seed_concurrency).await?;
+            (head, None, pages)
+        }
     })
+}
+
+/// Add `row` to `head`, sealing a full page first; the key of the page sealed, if any.
+async fn add_row(
+    store: &dyn ObjectStore,
+    bucket: &str,
+    head: &mut IndexHead,
+    row: &IndexRow,
+) -> Result<Option<String>> {
+    let mut sealed = None;
+    if head.rows.len() >= PAGE_ROWS {
+        // Every writer that read this head seals the same rows under the same name, so the
+        // page may be written before the swap is won.
+        sealed = Some(write_page(store, bucket, &head.seal()).await?);
+    }
+    head.rows.push(row.clone());
+    Ok(sealed)
+}
+
+/// Write a sealed page; its key.
+async fn write_page(store: &dyn ObjectStore, bucket: &str, page: &SealedPage) -> Result<String> {
+    let key = keys::index_page_key(page.number);
+    store
+        .put(bucket, &key, page.render().into_bytes(), HTML)
+        .await?;
+    Ok(key)
 }
 
 const HTML: &str = "text/html; charset=utf-8";

@@ -1,0 +1,57 @@
+//! `modctl check-prompt`: an image-generation prompt screened by the text path before it reaches
+//! an image model.
+
+use std::path::PathBuf;
+
+use moderation_core::chain::config::Vars;
+
+use crate::chain::Chain;
+use crate::shown::shown;
+use crate::{CliError, Lines, RunArgs};
+
+/// `modctl check-prompt`: the decision line, the negative prompt, and the exit status.
+pub async fn check_prompt(
+    prompt: &str,
+    negative_prompts: Option<PathBuf>,
+    run: &RunArgs,
+) -> Result<u8, CliError> {
+    use moderation_core::stages::check::{self, Decision};
+    let path = negative_prompts
+        .or_else(|| Vars::from_env().get("NEGATIVE_PROMPTS").map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from("infra/negative-prompts.txt"));
+    let list = std::fs::read_to_string(&path).map_err(|source| CliError::Io {
+        path: shown(&path),
+        source,
+    })?;
+    let negative = check::parse_negative_prompts(&list)
+        .map_err(|e| CliError::Usage(format!("{}: {e}", shown(&path))))?;
+    let chain = Chain::build(run).await?;
+    let warn_at = chain
+        .text()
+        .thresholds()
+        .for_kind(moderation_core::model::SourceKind::Text);
+    let found = check::check_prompt(
+        prompt,
+        &negative,
+        &chain.text().screen_deps(),
+        warn_at,
+        check::DEFAULT_BLOCK_AT.max(warn_at),
+    )
+    .await;
+    let mut out = Lines::new(std::io::stdout());
+    out.line(&format!(
+        "{}{}",
+        found.decision.as_str(),
+        if found.reasons.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", found.reasons.join("; "))
+        }
+    ));
+    out.line(&format!("negative prompt: {}", negative.join(", ")));
+    Ok(match found.decision {
+        Decision::Allow => 0,
+        Decision::Warn => 3,
+        Decision::Block => 4,
+    })
+}
