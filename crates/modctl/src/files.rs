@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 
 use moderation_core::chain::keys;
 
+use crate::cli::CliError;
 use crate::shown::shown;
-use crate::CliError;
 
 /// The key each file is uploaded under: `incoming/text/<name>` or
 /// `incoming/audio/local/<name>`, made unique when two arguments share a file name (so their

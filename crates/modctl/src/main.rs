@@ -3,19 +3,22 @@
 
 mod chain;
 mod check_prompt;
+mod cli;
 mod files;
+mod lines;
 mod progress;
 mod shown;
 
-use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Parser, Subcommand};
 use moderation_core::chain::keys;
 
 use chain::Chain;
+use cli::{CliError, RunArgs};
 use files::{files_in, speak_scripts, upload_keys};
+use lines::Lines;
 use shown::shown;
 
 #[derive(Parser)]
@@ -27,43 +30,6 @@ use shown::shown;
 struct Cli {
     #[command(subcommand)]
     command: Command,
-}
-
-#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
-pub(crate) enum BackendArg {
-    Offline,
-    Aws,
-}
-
-#[derive(clap::Args)]
-pub(crate) struct RunArgs {
-    /// Output folder: reports land in DIR/reports/.
-    #[arg(long, default_value = "moderation-out")]
-    pub(crate) out: PathBuf,
-    /// Policy folder indexed by the offline knowledge base.
-    #[arg(long, default_value = "infra/policies")]
-    pub(crate) policy: PathBuf,
-    /// offline: embedded models; aws: Comprehend + Bedrock (KNOWLEDGE_BASE_ID, MODEL_ID).
-    /// Default: MODERATION_BACKEND, else offline.
-    #[arg(long, value_enum)]
-    pub(crate) backend: Option<BackendArg>,
-    /// Toxicity threshold in [0, 1] (default TOXICITY_THRESHOLD or 0.5).
-    #[arg(long)]
-    pub(crate) threshold: Option<f64>,
-    /// CSV/JSONL column holding the message text.
-    #[arg(long, value_parser = column_name)]
-    pub(crate) text_column: Option<String>,
-    /// No progress bar on stderr (there is none off a terminal anyway).
-    #[arg(long, short)]
-    pub(crate) quiet: bool,
-}
-
-/// A column name: anything but blank.
-fn column_name(s: &str) -> Result<String, String> {
-    if s.trim().is_empty() {
-        return Err("a column name cannot be blank".into());
-    }
-    Ok(s.to_string())
 }
 
 #[derive(Subcommand)]
@@ -98,22 +64,6 @@ enum Command {
         #[command(flatten)]
         run: RunArgs,
     },
-}
-
-#[derive(Debug, thiserror::Error)]
-pub(crate) enum CliError {
-    #[error("{0}")]
-    Usage(String),
-    #[error(transparent)]
-    Core(#[from] moderation_core::Error),
-    #[error("{path}: {source}")]
-    Io {
-        path: String,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("{path}: not moderated: {what}")]
-    TooLarge { path: String, what: String },
 }
 
 async fn run(cli: Cli) -> Result<u8, CliError> {
@@ -169,31 +119,6 @@ async fn run(cli: Cli) -> Result<u8, CliError> {
         failed.join(", ")
     );
     Ok(1)
-}
-
-/// Standard output that may close early (`modctl moderate … | head -1`): a closed pipe ends
-/// the printing, not the work, so every report is still written.
-pub(crate) struct Lines<W: Write> {
-    out: W,
-    closed: bool,
-}
-
-impl<W: Write> Lines<W> {
-    pub(crate) fn new(out: W) -> Self {
-        Lines { out, closed: false }
-    }
-
-    pub(crate) fn line(&mut self, text: &str) {
-        if self.closed {
-            return;
-        }
-        if let Err(e) = writeln!(self.out, "{text}").and_then(|()| self.out.flush()) {
-            self.closed = true;
-            if e.kind() != std::io::ErrorKind::BrokenPipe {
-                eprintln!("modctl: standard output failed ({e}); reports are still written");
-            }
-        }
-    }
 }
 
 #[tokio::main]

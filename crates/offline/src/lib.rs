@@ -14,8 +14,6 @@ pub mod speech;
 pub mod store;
 pub mod text;
 
-#[cfg(any(feature = "semantic", feature = "whisper"))]
-pub(crate) use error::boxed;
 pub use error::Error;
 
 pub use self::image::{offline_classifier, NoImageClassifier, TesseractText};

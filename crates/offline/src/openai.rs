@@ -34,9 +34,9 @@ impl OpenAiChatModel {
         model: &str,
         api_key: Option<String>,
         timeout: Duration,
-    ) -> Result<Self, crate::Error> {
+    ) -> Result<Self, crate::error::Error> {
         if !endpoint.starts_with("http://") {
-            return Err(crate::Error::LlmEndpoint {
+            return Err(crate::error::Error::LlmEndpoint {
                 endpoint: endpoint.to_string(),
                 reason: "only http:// endpoints are supported (a local server)".into(),
             });

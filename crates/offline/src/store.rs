@@ -15,7 +15,7 @@ use moderation_core::ports::{
 use moderation_core::{Error as CoreError, Result as CoreResult};
 use sha2::{Digest, Sha256};
 
-use crate::Error;
+use crate::error::Error;
 
 static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 const TMP_PREFIX: &str = ".tmp-";

@@ -37,15 +37,15 @@ pub struct OpenNsfw {
 fn model_error(
     path: &Path,
     source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
-) -> crate::Error {
-    crate::Error::ImageModel {
+) -> crate::error::Error {
+    crate::error::Error::ImageModel {
         path: path.display().to_string(),
         source: source.into(),
     }
 }
 
 impl OpenNsfw {
-    pub fn load(path: &Path) -> Result<Self, crate::Error> {
+    pub fn load(path: &Path) -> Result<Self, crate::error::Error> {
         if !path.is_file() {
             return Err(model_error(
                 path,

@@ -9,7 +9,7 @@ use bm25::{Language, SearchEngine, SearchEngineBuilder};
 use moderation_core::ports::{PolicyPassage, PolicyRetriever};
 use moderation_core::Result as CoreResult;
 
-use crate::Error;
+use crate::error::Error;
 
 /// One section of the policy.
 #[derive(Debug, Clone, PartialEq)]

@@ -3,7 +3,7 @@
 //! still finds it. The model files come from `scripts/fetch-minilm.sh`, which unpacks them into
 //! the ignored `.cache/models/all-minilm-l6-v2/`; nothing is downloaded at build or run time.
 //!
-//! Needs these variants in [`crate::Error`]:
+//! Needs these variants in [`crate::error::Error`]:
 //!
 //! ```text
 //! #[error("embedding model file {path}: {source}")]
@@ -31,8 +31,8 @@ use moderation_core::ports::{PolicyPassage, PolicyRetriever};
 use moderation_core::Result as CoreResult;
 use tokenizers::{PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
 
+use crate::error::{boxed, Error};
 use crate::policy::{PolicyIndex, PolicySection};
-use crate::{boxed, Error};
 
 /// Where sentence-transformers truncates this model (model card, `sentence_bert_config.json`),
 /// rather than tokenizer.json's 128 or BERT's 512 positions.

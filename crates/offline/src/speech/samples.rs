@@ -4,7 +4,7 @@
 
 use std::process::Command;
 
-use crate::Error;
+use crate::error::Error;
 
 /// Voice, speed (words per minute) and the pause around lines.
 const VOICE: &str = "en-us";

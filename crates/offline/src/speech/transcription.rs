@@ -244,7 +244,7 @@ mod tests {
     #[tokio::test]
     async fn writes_a_transcribe_shaped_transcript_with_scores_and_times() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let store: Arc<dyn ObjectStore> = Arc::new(crate::FolderStore::new(dir.path()));
+        let store: Arc<dyn ObjectStore> = Arc::new(crate::store::FolderStore::new(dir.path()));
         store
             .put(
                 "b",
@@ -254,7 +254,8 @@ mod tests {
             )
             .await
             .expect("put");
-        let detector = Arc::new(crate::OfflineDetector::embedded().expect("detector"));
+        let detector =
+            Arc::new(crate::text::detector::OfflineDetector::embedded().expect("detector"));
         let jobs = LocalTranscription::new(store.clone(), Ok(Arc::new(ReadsText)), detector);
         let started = jobs.start(&request()).await.expect("runs");
         assert_eq!(
@@ -281,8 +282,9 @@ mod tests {
     #[tokio::test]
     async fn without_speech_to_text_or_audio_the_job_fails_with_the_reason() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let store: Arc<dyn ObjectStore> = Arc::new(crate::FolderStore::new(dir.path()));
-        let detector = Arc::new(crate::OfflineDetector::embedded().expect("detector"));
+        let store: Arc<dyn ObjectStore> = Arc::new(crate::store::FolderStore::new(dir.path()));
+        let detector =
+            Arc::new(crate::text::detector::OfflineDetector::embedded().expect("detector"));
         let none = LocalTranscription::new(store.clone(), Err("no model".into()), detector.clone());
         assert_eq!(
             none.start(&request()).await.expect("answers"),

@@ -8,8 +8,8 @@ use moderation_core::ports::{SegmentLimits, ToxicityDetector, ToxicityScore};
 use moderation_core::text::rules::PhraseMatcher;
 use moderation_core::Result as CoreResult;
 
+use crate::error::Error;
 use crate::text::profanity::ProfanityModel;
-use crate::Error;
 
 pub const DEFAULT_LEXICON: &str = include_str!("../../data/lexicon.txt");
 

@@ -14,10 +14,10 @@ use moderation_core::model::{Category, RuleHit};
 use moderation_core::ports::{SegmentLimits, ToxicityDetector, ToxicityScore};
 use moderation_core::Result as CoreResult;
 
+use crate::error::Error;
 use crate::policy::semantic::MiniLm;
 use crate::text::detector::OfflineDetector;
 use crate::text::head::Head;
-use crate::Error;
 
 pub const NAME: &str =
     "offline-toxicity (alt-profanity-check 1.9.1 + lexicons + all-MiniLM-L6-v2 trained head)";

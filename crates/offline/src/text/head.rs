@@ -14,7 +14,7 @@
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::Error;
+use crate::error::Error;
 
 /// The seven Comprehend categories and the policy's rule category `scam`.
 pub const LABELS: [&str; 8] = [

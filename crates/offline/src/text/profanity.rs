@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 
 use serde::Deserialize;
 
-use crate::Error;
+use crate::error::Error;
 
 /// The only token pattern the hand-written tokenizer below implements.
 const TOKEN_PATTERN: &str = r"(?u)\b\w\w+\b";

@@ -1,12 +1,8 @@
 //! Screening a chunk of parsed messages: languages, items and their segments, the detector,
 //! the gate. What the chunks of one upload share lives in [`UploadState`].
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
-
 use crate::model::{ErrorEntry, Item, Revealed, Usage};
-use crate::ports::{Segment, ToxicityScore};
+use crate::ports::Segment;
 use crate::text::parse::ParsedMessage;
 use crate::text::split_runs::{joined_runs, Joined};
 
@@ -15,6 +11,7 @@ use super::items::{
 };
 use super::language::{languages_of, LanguageOf};
 use super::scoring::{apply_gate, detect_batches, merge_scores, plan_sends, record_results};
+use super::state::UploadState;
 use super::ScreenDeps;
 
 /// Score parsed messages: rule hits, detector scores (the most toxic chunk wins), the gate.
@@ -38,57 +35,6 @@ pub async fn screen_messages_within(
 ) -> (Vec<Item>, Vec<ErrorEntry>, Usage) {
     let state = UploadState::new(translate_budget);
     screen_chunk(messages, deps, threshold, max_concurrency, &state).await
-}
-
-/// Texts up to this many bytes are remembered with their scores for the rest of the upload:
-/// chat repeats itself ("gg", "lol", "ok"), and a repeated line costs no second call.
-const CACHED_TEXT_BYTES: usize = 64;
-/// Scores remembered per upload: enough for the lines a chat repeats, and under a MiB.
-const CACHED_SCORES: usize = 2_000;
-
-/// What the chunks of one upload share: the translation budget, and scores of short texts
-/// already seen.
-pub struct UploadState {
-    translate_left: AtomicU64,
-    scores: Mutex<HashMap<String, ToxicityScore>>,
-}
-
-impl UploadState {
-    pub fn new(translate_budget: u64) -> Self {
-        UploadState {
-            translate_left: AtomicU64::new(translate_budget),
-            scores: Mutex::new(HashMap::new()),
-        }
-    }
-
-    /// Take `chars` of the translation budget; false when they are not left.
-    pub(super) fn take_translation(&self, chars: u64) -> bool {
-        self.translate_left
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| {
-                left.checked_sub(chars)
-            })
-            .is_ok()
-    }
-
-    pub(super) fn cached(&self, text: &str) -> Option<ToxicityScore> {
-        if text.len() > CACHED_TEXT_BYTES {
-            return None;
-        }
-        self.scores.lock().ok()?.get(text).cloned()
-    }
-
-    pub(super) fn remember(&self, text: &str, score: &ToxicityScore) {
-        if text.len() > CACHED_TEXT_BYTES {
-            return;
-        }
-        if let Ok(mut scores) = self.scores.lock() {
-            if scores.len() >= CACHED_SCORES {
-                // Forgetting all at once keeps this O(1); the chat's common lines return soon.
-                scores.clear();
-            }
-            scores.insert(text.to_string(), score.clone());
-        }
-    }
 }
 
 /// Each message's language and, for a message ending a split one, the joined reading.
@@ -178,35 +124,4 @@ pub async fn screen_chunk(
     apply_gate(&mut items, &failed, detector, threshold);
     usage.comprehend_units = units;
     (items, errors, usage)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_translation_budget_is_shared_and_never_overdrawn() {
-        let state = UploadState::new(10);
-        assert!(state.take_translation(6));
-        assert!(!state.take_translation(5), "only 4 left");
-        assert!(state.take_translation(4));
-        assert!(!state.take_translation(1));
-    }
-
-    #[test]
-    fn only_short_texts_are_remembered() {
-        let state = UploadState::new(0);
-        let score = ToxicityScore {
-            toxicity: 0.3,
-            ..ToxicityScore::default()
-        };
-        state.remember("gg", &score);
-        let long = "x".repeat(CACHED_TEXT_BYTES + 1);
-        state.remember(&long, &score);
-        assert!(state
-            .cached("gg")
-            .is_some_and(|s| (s.toxicity - 0.3).abs() < 1e-9));
-        assert!(state.cached(&long).is_none());
-        assert!(state.cached("lol").is_none());
-    }
 }

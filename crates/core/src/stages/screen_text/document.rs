@@ -6,12 +6,10 @@ use crate::chain::delivery::{put_json, put_spooled, Outcome};
 use crate::chain::keys;
 use crate::chain::spool::{ErrorLog, ItemSpool, ItemsSlot, SpooledItems};
 use crate::error::Result;
-use crate::model::ObjectRef;
-use crate::model::{ErrorEntry, Item, SourceKind, StageDocument, Status, Trigger, Usage, Verdict};
+use crate::model::{ErrorEntry, Item, StageDocument, Status, Usage, Verdict};
 use crate::ports::ObjectStore;
 
-use super::preflight::{failed, screened_header};
-use super::{ScreenConfig, JSON, STAGE};
+use super::{JSON, STAGE};
 
 /// Builds a screened document's items on disk as chunks arrive, in upload order: every item
 /// over the threshold or held for a person in full, below-threshold ones in full up to the
@@ -137,44 +135,6 @@ pub(super) async fn write_spooled_screened(
     let items = doc.items.clone();
     let head = doc.with_items(ItemsSlot);
     put_spooled(store, bucket, &key, head, &items, JSON).await?;
-    Ok(Outcome::Wrote(vec![key]))
-}
-
-/// A chat log's screened document before any item.
-pub(super) fn screened_doc(
-    obj: &ObjectRef,
-    id: &str,
-    trigger: Trigger,
-    cfg: &ScreenConfig,
-    version: Option<String>,
-) -> StageDocument {
-    let threshold = cfg.thresholds.for_kind(SourceKind::Text);
-    screened_header(obj, id, trigger, SourceKind::Text, threshold, version)
-}
-
-/// A screened document with status `failed` and the reason, so the report says why.
-pub(super) async fn write_failed_screening(
-    obj: &ObjectRef,
-    id: &str,
-    trigger: Trigger,
-    store: &dyn ObjectStore,
-    cfg: &ScreenConfig,
-    reason: String,
-) -> Result<Outcome> {
-    let doc = screened_doc(obj, id, trigger, cfg, obj.version());
-    write_failed_doc(store, &obj.bucket, doc, reason).await
-}
-
-/// `doc` with status `failed` and the reason, so the report says why nothing was screened.
-pub(super) async fn write_failed_doc(
-    store: &dyn ObjectStore,
-    bucket: &str,
-    doc: StageDocument,
-    reason: String,
-) -> Result<Outcome> {
-    let doc = failed(doc, STAGE, reason);
-    let key = keys::screened_key(&doc.id);
-    put_json(store, bucket, &key, &doc).await?;
     Ok(Outcome::Wrote(vec![key]))
 }
 

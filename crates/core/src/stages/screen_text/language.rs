@@ -10,7 +10,7 @@ use crate::ports::{Answer, Identified, LanguageIdentifier, Translator};
 use crate::text::language::{guess, Guess};
 use crate::text::segment::chunk_text;
 
-use super::chunk::UploadState;
+use super::state::UploadState;
 use super::{ScreenDeps, STAGE};
 
 /// One identifier call's answer per text.

@@ -24,16 +24,19 @@ mod items;
 mod language;
 pub(crate) mod preflight;
 mod scoring;
+mod state;
 mod timed;
 mod upload;
 
-pub use chunk::{screen_chunk, screen_messages, screen_messages_within, UploadState};
+pub use chunk::{screen_chunk, screen_messages, screen_messages_within};
 pub(crate) use document::write_screened;
 pub use document::ScreenedWriter;
 pub use preflight::superseded;
+pub use state::UploadState;
 
-use document::{screened_doc, write_failed_doc, write_spooled_screened};
+use document::write_spooled_screened;
 use preflight::{check_text_event, object_limit, open_or_dead_letter};
+use preflight::{screened_doc, write_failed_doc};
 
 const JSON: &str = "application/json";
 

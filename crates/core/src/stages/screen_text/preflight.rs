@@ -4,7 +4,7 @@
 
 use std::ops::ControlFlow;
 
-use crate::chain::delivery::{dead_letter, now_rfc3339, read_document, Outcome};
+use crate::chain::delivery::{dead_letter, now_rfc3339, put_json, read_document, Outcome};
 use crate::chain::event::sequencer_is_newer;
 use crate::chain::keys::{self, Stage};
 use crate::chain::spool::SkippedItems;
@@ -16,8 +16,7 @@ use crate::model::{
 use crate::ports::{ObjectStore, OpenedObject};
 use crate::text::parse::TextFormat;
 
-use super::document::write_failed_screening;
-use super::{ScreenConfig, ScreenDeps};
+use super::{ScreenConfig, ScreenDeps, STAGE};
 
 /// An upload's size limit, and how a refusal names the upload and the setting.
 pub(crate) struct SizeLimit<'a> {
@@ -191,6 +190,44 @@ pub(super) async fn open_or_dead_letter(
         }
         Err(e) => Err(e),
     }
+}
+
+/// A chat log's screened document before any item.
+pub(super) fn screened_doc(
+    obj: &ObjectRef,
+    id: &str,
+    trigger: Trigger,
+    cfg: &ScreenConfig,
+    version: Option<String>,
+) -> StageDocument {
+    let threshold = cfg.thresholds.for_kind(SourceKind::Text);
+    screened_header(obj, id, trigger, SourceKind::Text, threshold, version)
+}
+
+/// A screened document with status `failed` and the reason, so the report says why.
+pub(super) async fn write_failed_screening(
+    obj: &ObjectRef,
+    id: &str,
+    trigger: Trigger,
+    store: &dyn ObjectStore,
+    cfg: &ScreenConfig,
+    reason: String,
+) -> Result<Outcome> {
+    let doc = screened_doc(obj, id, trigger, cfg, obj.version());
+    write_failed_doc(store, &obj.bucket, doc, reason).await
+}
+
+/// `doc` with status `failed` and the reason, so the report says why nothing was screened.
+pub(super) async fn write_failed_doc(
+    store: &dyn ObjectStore,
+    bucket: &str,
+    doc: StageDocument,
+    reason: String,
+) -> Result<Outcome> {
+    let doc = failed(doc, STAGE, reason);
+    let key = keys::screened_key(&doc.id);
+    put_json(store, bucket, &key, &doc).await?;
+    Ok(Outcome::Wrote(vec![key]))
 }
 
 #[cfg(test)]

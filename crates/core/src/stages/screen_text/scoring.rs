@@ -11,8 +11,8 @@ use crate::model::{ErrorEntry, Item, Verdict};
 use crate::ports::{Segment, SegmentLimits, ToxicityDetector, ToxicityScore};
 use crate::text::segment::batch_segments;
 
-use super::chunk::UploadState;
 use super::items::add_rule_hit;
+use super::state::UploadState;
 use super::{over_threshold, STAGE};
 
 /// What became of one segment sent to the detector.

@@ -14,8 +14,9 @@ use crate::error::{Error, Result};
 use crate::model::{Item, ObjectRef, SourceKind};
 use crate::text::parse::{parse_messages_noting, ParseOptions, ParsedMessage, TextFormat};
 
-use super::chunk::{screen_chunk, UploadState};
+use super::chunk::screen_chunk;
 use super::document::ScreenedWriter;
+use super::state::UploadState;
 use super::timed::{CallClock, TimedServices};
 use super::{ScreenConfig, ScreenDeps};
 

@@ -18,7 +18,7 @@ pub use mixdown::{merge_channels, Decoded, MAX_SECONDS};
 use rubato::audioadapter_buffers::direct::InterleavedSlice;
 use rubato::{Fft, FixedSync, Resampler};
 
-use crate::Error;
+use crate::error::Error;
 
 /// The sample rate Whisper expects.
 pub const SAMPLE_RATE: u32 = 16_000;

@@ -9,7 +9,7 @@ use std::path::Path;
 use safetensors::tensor::{Dtype, View};
 
 use super::{parse, Ct2Model, Ct2Variable, WhisperDims};
-use crate::Error;
+use crate::error::Error;
 
 /// A tensor of the output file: a byte range of a CTranslate2 variable.
 struct OutTensor<'a> {

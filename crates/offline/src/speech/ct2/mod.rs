@@ -21,7 +21,7 @@ use std::collections::HashMap;
 
 use safetensors::tensor::Dtype;
 
-use crate::Error;
+use crate::error::Error;
 
 mod convert;
 

@@ -43,9 +43,9 @@ use rustfft::FftPlanner;
 use serde::Deserialize;
 use tokenizers::Tokenizer;
 
+use crate::error::{boxed, Error};
 use crate::speech::audio::{self, SAMPLE_RATE};
 use crate::speech::ct2::{self, WhisperDims};
-use crate::{boxed, Error};
 
 mod model;
 
