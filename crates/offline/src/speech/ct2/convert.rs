@@ -430,12 +430,45 @@ fn write_file(
     meta: HashMap<String, String>,
     out: &Path,
 ) -> Result<(), Error> {
+    let failed = |e: Box<dyn std::error::Error + Send + Sync>| Error::SpeechModelFile {
+        path: out.display().to_string(),
+        source: e,
+    };
     let tensors: Vec<(&str, &OutTensor<'_>)> =
         tensors.iter().map(|(name, t)| (name.as_str(), t)).collect();
-    safetensors::serialize_to_file(tensors, Some(meta), out).map_err(|e| Error::SpeechModelFile {
-        path: out.display().to_string(),
-        source: Box::new(e),
+    // The first load converts lazily, and parallel tests (or two modctl runs) may race to do it:
+    // each writes its own temporary file and the rename makes one of them the file, whole.
+    let tmp = temporary_sibling(out);
+    safetensors::serialize_to_file(tensors, Some(meta), &tmp).map_err(|e| failed(Box::new(e)))?;
+    readable_by_all(&tmp).map_err(|e| failed(Box::new(e)))?;
+    std::fs::rename(&tmp, out).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        failed(Box::new(e))
     })
+}
+
+/// The safetensors writer creates its file private (0600), like a temporary file; the model
+/// folder is shared like the weights it came from.
+#[cfg(unix)]
+fn readable_by_all(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o644))
+}
+
+#[cfg(not(unix))]
+fn readable_by_all(_path: &Path) -> std::io::Result<()> {
+    Ok(())
+}
+
+/// A name in `out`'s folder that no other writer (process or thread) uses at the same time.
+fn temporary_sibling(out: &Path) -> std::path::PathBuf {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let name = out
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    out.with_file_name(format!(".{name}.{}.{n}.tmp", std::process::id()))
 }
 
 /// Read `model_bin` (CTranslate2 Whisper) and write `out` (safetensors, Hugging Face names).
@@ -472,6 +505,26 @@ mod tests {
             meta.get("converted_from").map(String::as_str),
             Some("CTranslate2 WhisperSpec revision 3, binary version 6")
         );
+    }
+
+    #[test]
+    fn racing_writers_leave_one_whole_file_and_no_temporaries() {
+        let bytes = tiny_whisper().bytes("WhisperSpec");
+        let model = parse(&bytes, "t.bin").expect("parses");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let out = dir.path().join("model.safetensors");
+        std::thread::scope(|s| {
+            for _ in 0..4 {
+                s.spawn(|| write_whisper_safetensors(&model, "t.bin", &out).expect("converts"));
+            }
+        });
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .expect("listable")
+            .map(|e| e.expect("entry").file_name())
+            .collect();
+        assert_eq!(names, ["model.safetensors"]);
+        let file = std::fs::read(&out).expect("written");
+        assert!(safetensors::SafeTensors::deserialize(&file).is_ok());
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //!
 //! The model folder comes from `scripts/fetch-whisper.sh`: CTranslate2's `model.bin`, its
 //! `config.json` (suppressed tokens), `tokenizer.json`, and `model.safetensors`, converted from
-//! `model.bin` by [`crate::speech::ct2`] (done here on first load if the script did not). The
+//! `model.bin` by [`crate::speech::ct2`] on first load (written beside it, so once). The
 //! network is this crate's ([`model`], candle tensors, a key/value cache in the decoder); the same file
 //! loads in `candle-transformers`' Whisper, and the two agree (tested).
 //!
