@@ -59,11 +59,12 @@ test: deps-test models lint ## Format check, clippy -D warnings, every test (uni
 	REQUIRE_CHROMIUM=1 REQUIRE_MODELS=1 REQUIRE_TESSERACT=1 $(CARGO) test --workspace --all-targets --no-fail-fast $(TEST_FEATURES) 2>&1 | tee target/test-output.log
 	@awk '/^test result:/ {p += $$4; f += $$6} END {printf "%d passed, %d failed\n", p, f}' target/test-output.log
 
-lint: $(VENV)/bin/cfn-lint $(IAM_DATA) ## rustfmt check, clippy -D warnings, cfn-lint and the IAM check on the SAM template
+lint: $(VENV)/bin/cfn-lint $(IAM_DATA) ## rustfmt check, clippy -D warnings, cfn-lint, the IAM check on the SAM template, deploy.py's unit tests
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets $(TEST_FEATURES) -- -D warnings
 	$(VENV)/bin/cfn-lint infra/template.yaml
 	$(PY) infra/check_iam.py infra/template.yaml
+	$(PY) -m unittest discover -s infra -p 'test_*.py'
 
 unit: ## Library unit tests only (fast)
 	$(CARGO) test --workspace --lib
@@ -143,16 +144,12 @@ build: $(VENV)/bin/cargo-lambda ## Release Lambda binaries with cargo-lambda (AR
 PARAMS ?=
 GUIDED ?=
 SAM_DEPLOY_ARGS ?=
-deploy: $(VENV)/bin/sam $(VENV)/bin/cargo-lambda ## sam build + sam deploy with infra/samconfig.toml (ARCH=, PARAMS="K=V", GUIDED=1); POLICY_BUCKET=b uploads infra/policies/
+deploy: $(VENV)/bin/sam $(VENV)/bin/cargo-lambda ## sam build + sam deploy with infra/samconfig.toml (ARCH=, PARAMS="K=V", GUIDED=1), then infra/policies/ into the knowledge base's bucket
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" \
 	  ARCH_OVERRIDE="$(if $(filter command line environment,$(origin ARCH)),$(ARCH))" \
-	  PARAMS='$(PARAMS)' GUIDED="$(GUIDED)" SAM_DEPLOY_ARGS='$(SAM_DEPLOY_ARGS)' \
+	  PARAMS='$(PARAMS)' GUIDED="$(GUIDED)" SAM_DEPLOY_ARGS='$(SAM_DEPLOY_ARGS)' POLICY_BUCKET='$(POLICY_BUCKET)' \
 	  $(PY) infra/deploy.py
-	@if [ -n "$(POLICY_BUCKET)" ]; then \
-	  $(PY) -c 'import sys, pathlib, boto3; s3 = boto3.client("s3"); \
-	    [s3.upload_file(str(p), sys.argv[1], "policies/" + p.name) or print("uploaded", p.name) \
-	     for p in sorted(pathlib.Path("infra/policies").glob("*.md"))]' "$(POLICY_BUCKET)"; \
-	  echo "Now sync your knowledge base's data source (s3://$(POLICY_BUCKET)/policies/)."; fi
+
 
 watch: $(VENV)/bin/cargo-lambda models deps-speech deps-image ## cargo lambda watch with the offline backend (run invoke-* in another shell)
 	mkdir -p $(OFFLINE_ROOT)/$(BUCKET)/incoming/text $(OFFLINE_ROOT)/$(BUCKET)/incoming/audio/match-42 \
@@ -173,6 +170,7 @@ invoke-local: $(VENV)/bin/cargo-lambda ## With `make watch` running: the text ch
 	$(LAMBDA_INVOKE) screen-text --data-file events/s3-put-text.json
 	$(LAMBDA_INVOKE) evaluate-policy --data-file events/s3-put-screened.json
 	$(LAMBDA_INVOKE) write-report --data-file events/s3-put-evaluated.json
+	$(LAMBDA_INVOKE) sync-policies --data-file events/sqs-policies-changed.json
 	@echo "Report: $(OFFLINE_ROOT)/$(BUCKET)/reports/index.html"
 
 invoke-local-audio: $(VENV)/bin/cargo-lambda ## With `make watch` running: the audio chain, a FAILED job and a user report

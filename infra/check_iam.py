@@ -55,6 +55,7 @@ REQUIRED_PARAMETER_VALUES = {"KnowledgeBaseId": "KB12345678"}
 # (name, parameter overrides) checked in turn; the first is the template's defaults.
 SCENARIOS = [
     ("defaults", {}),
+    ("an existing knowledge base", {"KnowledgeBaseId": "ABCDEFGHIJ"}),
     ("ModelId is a foundation model id", {"ModelId": "anthropic.claude-3-haiku-20240307-v1:0"}),
     (
         "ModelId is an inference profile ARN",
@@ -207,6 +208,8 @@ class Evaluator:
             "AWS::SNS::Topic": _arn("sns", physical),
             "AWS::KMS::Key": "1234abcd-12ab-34cd-56ef-1234567890ab",
             "AWS::IAM::ManagedPolicy": f"arn:{PARTITION}:iam::{ACCOUNT}:policy/{physical}",
+            "AWS::Bedrock::KnowledgeBase": "KBEXAMPLE1",
+            "AWS::Bedrock::DataSource": "KBEXAMPLE1|DSEXAMPLE1",
         }.get(rtype, physical)
 
     def get_att(self, name: str, attr: str):
@@ -234,6 +237,16 @@ class Evaluator:
                 return arns[rtype]
         elif rtype == "AWS::SQS::Queue" and attr == "QueueName":
             return physical
+        elif (rtype, attr) == ("AWS::Bedrock::KnowledgeBase", "KnowledgeBaseId"):
+            return "KBEXAMPLE1"
+        elif (rtype, attr) == ("AWS::Bedrock::KnowledgeBase", "KnowledgeBaseArn"):
+            return _arn("bedrock", "knowledge-base/KBEXAMPLE1")
+        elif (rtype, attr) == ("AWS::Bedrock::DataSource", "DataSourceId"):
+            return "DSEXAMPLE1"
+        elif (rtype, attr) == ("AWS::S3Vectors::VectorBucket", "VectorBucketArn"):
+            return _arn("s3vectors", f"bucket/{physical.lower()}")
+        elif (rtype, attr) == ("AWS::S3Vectors::Index", "IndexArn"):
+            return _arn("s3vectors", "bucket/policyvectorbucket/index/" + physical.lower())
         elif rtype == "AWS::SQS::Queue" and attr == "QueueUrl":
             return f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/{physical}"
         raise Finding(f"!GetAtt {name}.{attr} ({rtype}): no example value; add one to check_iam.py")

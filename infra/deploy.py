@@ -12,8 +12,12 @@ SAM CLI's own parser), lays the overrides over it and passes the merged whole to
   GUIDED=1         sam deploy --guided (also when infra/samconfig.toml does not exist)
   SAM_DEPLOY_ARGS  extra sam deploy arguments, e.g. --no-confirm-changeset
   CONFIG_ENV       the samconfig.toml environment (default: default)
+  POLICY_BUCKET    with your own knowledge base (KnowledgeBaseId set): upload
+                   infra/policies/*.md to s3://<it>/policies/ (you sync that data source)
 
-After the deploy it prints the stack's outputs, what the stack holds, and the next step.
+After the deploy it uploads infra/policies/*.md to the stack's policies/ prefix when the stack
+created the knowledge base (sync-policies then re-indexes it), and prints the stack's outputs,
+what the stack holds, and the next step.
 """
 
 from __future__ import annotations
@@ -68,11 +72,10 @@ def main() -> int:
         note = " (ARCH/PARAMS)" if k in given and from_config.get(k) != v else ""
         print(f"  {k}={v}{note}")
 
-    kb = params.get("KnowledgeBaseId", "")
-    if not guided and kb in ("", PLACEHOLDER_KB):
+    if params.get("KnowledgeBaseId") == PLACEHOLDER_KB:
         print(
-            f"KnowledgeBaseId is {kb or 'not set'}: set it in infra/samconfig.toml (parameter_overrides), "
-            "pass PARAMS=KnowledgeBaseId=<10-character id>, or run `make deploy GUIDED=1`.",
+            f"KnowledgeBaseId is the old example's {PLACEHOLDER_KB}: leave it empty ('KnowledgeBaseId=\"\"' "
+            "in infra/samconfig.toml) and the stack creates the knowledge base, or give your own id.",
             file=sys.stderr,
         )
         return 2
@@ -107,8 +110,10 @@ def main() -> int:
     if SAMCONFIG.exists():
         config = tomllib.loads(SAMCONFIG.read_text(encoding="utf-8"))
         deploy_cfg = {**section(config, env, "global"), **section(config, env, "deploy")}
-    summarize(deploy_cfg.get("stack_name", "chat-moderation"), deploy_cfg.get("region"), deploy_cfg.get("profile"))
-    return 0
+    session, outputs = summarize(
+        deploy_cfg.get("stack_name", "chat-moderation"), deploy_cfg.get("region"), deploy_cfg.get("profile")
+    )
+    return upload_policies(session, outputs)
 
 
 def run(cmd: list[str]) -> None:
@@ -116,8 +121,9 @@ def run(cmd: list[str]) -> None:
     subprocess.run(cmd, cwd=INFRA, check=True)
 
 
-def summarize(stack: str, region: str | None, profile: str | None) -> None:
-    """What the stack created and the next step (best effort: the deploy itself succeeded)."""
+def summarize(stack: str, region: str | None, profile: str | None):
+    """What the stack created and the next step (best effort: the deploy itself succeeded).
+    Returns the boto3 session and the stack's outputs (None when they could not be read)."""
     try:
         import boto3
 
@@ -129,7 +135,7 @@ def summarize(stack: str, region: str | None, profile: str | None) -> None:
             kinds.update(r["ResourceType"] for r in page["StackResourceSummaries"])
     except Exception as e:  # noqa: BLE001 - a summary, never a failed deploy
         print(f"Deployed. (Could not describe stack {stack}: {e})")
-        return
+        return None, None
     outputs = {o["OutputKey"]: o["OutputValue"] for o in described.get("Outputs", [])}
     print(f"\nStack {stack} ({described['StackStatus']}, {session.region_name}) holds:")
     for kind, n in sorted(kinds.items()):
@@ -138,15 +144,57 @@ def summarize(stack: str, region: str | None, profile: str | None) -> None:
     for k, v in outputs.items():
         print(f"  {k}: {v}")
     bucket = outputs.get("BucketName", "<bucket>")
+    policy = outputs.get("PolicyDocuments")
+    sync = (
+        f"  2. Edit your policy under {policy}: each change is re-indexed within minutes.\n"
+        if policy
+        else "  2. Sync your knowledge base's data source whenever your policy changes\n"
+        "     (make deploy POLICY_BUCKET=<kb bucket> uploads infra/policies/*.md to it).\n"
+    )
     print(
         "\nNext:\n"
         "  1. If this account has never called the model: see docs/deploy.md (Before the first\n"
         "     model call): an administrator invokes it once, and Anthropic's use-case form.\n"
-        "  2. Sync your knowledge base's data source whenever your policy changes\n"
-        "     (make deploy POLICY_BUCKET=<kb bucket> uploads infra/policies/*.md to it).\n"
+        f"{sync}"
         f"  3. Upload a chat log:  aws s3 cp events/uploads/lobby-chat.txt s3://{bucket}/incoming/text/\n"
         f"  4. Read the reports:   s3://{bucket}/reports/index.html (presigned links inside)"
     )
+    return session, outputs
+
+
+def policy_target(outputs: dict | None, policy_bucket: str) -> tuple[str, str] | None:
+    """(bucket, prefix) to upload infra/policies/ to: the stack's own policies/ when it created
+    the knowledge base, else POLICY_BUCKET's policies/ when given, else nowhere."""
+    location = (outputs or {}).get("PolicyDocuments", "")
+    if location.startswith("s3://"):
+        bucket, _, prefix = location[len("s3://") :].partition("/")
+        return bucket, prefix
+    if policy_bucket:
+        return policy_bucket, "policies/"
+    return None
+
+
+def upload_policies(session, outputs: dict | None) -> int:
+    target = policy_target(outputs, os.environ.get("POLICY_BUCKET", "").strip())
+    if target is None:
+        return 0
+    bucket, prefix = target
+    files = sorted((INFRA / "policies").glob("*.md"))
+    try:
+        import boto3
+
+        s3 = (session or boto3.session.Session()).client("s3")
+        for path in files:
+            s3.upload_file(str(path), bucket, prefix + path.name)
+            print(f"uploaded {path.relative_to(ROOT)} -> s3://{bucket}/{prefix}{path.name}")
+    except Exception as e:  # noqa: BLE001 - the stack is deployed; say what is left to do
+        print(f"deploy: the policy upload to s3://{bucket}/{prefix} failed: {e}", file=sys.stderr)
+        return 1
+    if outputs and outputs.get("PolicyDocuments"):
+        print("sync-policies re-indexes the knowledge base from them within a few minutes.")
+    else:
+        print(f"Now sync your knowledge base's data source (s3://{bucket}/{prefix}).")
+    return 0
 
 
 if __name__ == "__main__":

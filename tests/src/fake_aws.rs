@@ -1,7 +1,7 @@
 //! A fault-injecting fake of the AWS services the chain calls, for tests on loopback only.
 //!
 //! It speaks the wire protocols the SDK clients use — Comprehend `DetectToxicContent` and
-//! `BatchDetectDominantLanguage` (awsJson1.1), Translate `TranslateText` (Smithy RPC v2 CBOR), Bedrock Runtime `Converse` and Bedrock Agent Runtime `Retrieve` (restJson1) —
+//! `BatchDetectDominantLanguage` (awsJson1.1), Translate `TranslateText` (Smithy RPC v2 CBOR), Bedrock Runtime `Converse`, Bedrock Agent Runtime `Retrieve` and Bedrock Agent `StartIngestionJob` / `ListIngestionJobs` (restJson1) —
 //! so the real adapters, with their real retry and timeout handling, are exercised through the
 //! SDK's endpoint override. Answers are deterministic: toxicity from the offline detector,
 //! passages from the offline policy index, and a verdict from the prompt's screening signals,
@@ -23,6 +23,8 @@ use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
+
+mod ingestion;
 
 /// What share of requests fail, and how.
 #[derive(Debug, Clone, Copy, Default)]
@@ -112,6 +114,7 @@ struct State {
     converse_reply: Mutex<Option<String>>,
     stats: Mutex<Stats>,
     buckets: Mutex<HashMap<String, Bucket>>,
+    ingestion: Mutex<ingestion::Jobs>,
     counter: AtomicU64,
     seed: u64,
 }
@@ -140,6 +143,7 @@ impl FakeAws {
             converse_reply: Mutex::new(None),
             stats: Mutex::new(Stats::default()),
             buckets: Mutex::new(HashMap::new()),
+            ingestion: Mutex::new(ingestion::Jobs::default()),
             counter: AtomicU64::new(0),
             seed,
         });
@@ -172,6 +176,22 @@ impl FakeAws {
     /// Requests that reached an operation and were answered successfully.
     pub fn ok_calls(&self, op: &str) -> u64 {
         self.stats().ok.get(op).copied().unwrap_or(0)
+    }
+
+    /// Every ingestion job started so far finishes.
+    pub fn finish_ingestion(&self) {
+        if let Ok(mut jobs) = self.state.ingestion.lock() {
+            jobs.finish_all();
+        }
+    }
+
+    /// The descriptions of the ingestion jobs started, in order.
+    pub fn ingestion_jobs(&self) -> Vec<String> {
+        self.state
+            .ingestion
+            .lock()
+            .map(|j| j.descriptions())
+            .unwrap_or_default()
     }
 
     pub fn set_converse_reply(&self, reply: Option<String>) {
@@ -286,6 +306,9 @@ fn operation(req: &Request) -> String {
     if let Some((_, op)) = req.path.split_once("/operation/") {
         return op.to_string();
     }
+    if let Some(op) = ingestion::operation(req) {
+        return op.into();
+    }
     if req.method == "POST" && req.path.ends_with("/converse") {
         return "Converse".into();
     }
@@ -399,9 +422,11 @@ async fn handle_decoded(req: &Request, state: &State, cbor: bool) -> Response {
         "Converse" => converse(&body, state),
         "ChatCompletions" => chat_completions(&body, state),
         "RetrieveAndGenerate" => retrieve_and_generate(&body, state),
+        "StartIngestionJob" => ingestion::start(req, &body, &state.ingestion),
+        "ListIngestionJobs" => ingestion::list(req, &body, &state.ingestion),
         _ => error(404, false, "UnknownOperationException", &op),
     };
-    if resp.status == 200 {
+    if (200..300).contains(&resp.status) {
         if let Ok(mut s) = state.stats.lock() {
             let now = Instant::now();
             s.ok_window

@@ -1,6 +1,7 @@
 //! Shared helpers for the offline whole-chain, handler-with-fixture and fault-injection tests.
 
 pub mod fake_aws;
+pub mod infra;
 pub mod lambda_host;
 
 use std::path::{Path, PathBuf};
@@ -188,6 +189,9 @@ pub async fn dispatch(a: &Apps, stage: Stage, key: &str) -> moderation_core::Res
         Stage::EvaluatePolicy => evaluate_policy::handler(event(payload), &a.evaluate).await?,
         Stage::WriteReport => write_report::handler(event(payload), &a.report).await?,
         Stage::TranscribeAudio => transcribe_audio::handler(event(payload), &a.audio).await?,
+        Stage::SyncPolicies => {
+            sync_policies::handler(event(payload), &sync_policies::App::without_index()).await?
+        }
     };
     let keys = out["written"]
         .as_array()
@@ -340,6 +344,10 @@ pub async fn deliver_via_sqs(a: &Apps, stage: Stage, key: &str, max_receive: u32
             Stage::EvaluatePolicy => evaluate_policy::handler(event(payload), &a.evaluate).await,
             Stage::WriteReport => write_report::handler(event(payload), &a.report).await,
             Stage::TranscribeAudio => transcribe_audio::handler(event(payload), &a.audio).await,
+            Stage::SyncPolicies => {
+                let app = sync_policies::App::without_index();
+                sync_policies::handler(event(payload), &app).await
+            }
         }
         .expect("an SQS batch always gets a batch response");
         let failed = out["batchItemFailures"]

@@ -6,22 +6,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use moderation_core::chain::config::Vars;
 use moderation_core::chain::keys::{self, ROUTES};
+use moderation_tests::infra::{template, untag};
 use moderation_tests::workspace_root;
 use serde_yaml_ng::Value;
-
-fn template() -> Value {
-    let path = workspace_root().join("infra/template.yaml");
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    serde_yaml_ng::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
-/// `!GetAtt X.Arn` and friends parse as tagged values; look through the tag.
-fn untag(v: &Value) -> &Value {
-    match v {
-        Value::Tagged(t) => &t.value,
-        other => other,
-    }
-}
 
 fn keys_of(v: &Value) -> BTreeSet<String> {
     v.as_mapping()
@@ -38,6 +25,7 @@ fn vars_read_by(function: &str) -> Vec<String> {
     let pairs = [
         ("MODERATION_BACKEND", "aws"),
         ("KNOWLEDGE_BASE_ID", "KB12345678"),
+        ("POLICY_DATA_SOURCE_ID", "DS12345678"),
     ];
     let vars = Vars::from_pairs(&pairs);
     match function {
@@ -46,6 +34,7 @@ fn vars_read_by(function: &str) -> Vec<String> {
         "evaluate-policy" => drop(evaluate_policy::Config::from_vars(&vars).expect("config")),
         "write-report" => drop(write_report::Config::from_vars(&vars).expect("config")),
         "screen-image" => drop(screen_image::Config::from_vars(&vars).expect("config")),
+        "sync-policies" => drop(sync_policies::Config::from_vars(&vars).expect("config")),
         other => panic!("function {other} is new: add its Config to this drift test"),
     }
     let mut read = vars.names_read();

@@ -2,14 +2,17 @@
 //! `Converse`). The prompt and strict answer parsing are domain logic in core.
 //!
 //! One file per client: `retrieve` (the knowledge base search), `converse` (the model), and
-//! `generate` (`RetrieveAndGenerate`, both in one call).
+//! `generate` (`RetrieveAndGenerate`, both in one call), and `ingest` (Bedrock Agent
+//! `StartIngestionJob`, the re-index after a policy edit).
 
 mod converse;
 mod generate;
+mod ingest;
 mod retrieve;
 
 pub use converse::ConverseModel;
 pub use generate::RetrieveAndGenerateJudge;
+pub use ingest::KnowledgeBaseSync;
 pub use retrieve::KnowledgeBaseRetriever;
 
 use aws_sdk_bedrockagentruntime::types::RetrievalResultLocation;

@@ -11,7 +11,8 @@ use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::Client;
 use moderation_core::model::ObjectRef;
 use moderation_core::ports::{
-    ListObjects, MediaLinks, OpenedObject, ReadObjects, SwapObjects, Tagged, WriteObjects,
+    LinkLifetime, ListObjects, MediaLinks, OpenedObject, ReadObjects, SwapObjects, Tagged,
+    WriteObjects,
 };
 use moderation_core::{Error as CoreError, Result as CoreResult};
 
@@ -277,6 +278,14 @@ impl MediaLinks for S3Store {
             .await
             .map_err(|e| classify(SERVICE, e))?;
         Ok(Some(req.uri().to_string()))
+    }
+
+    fn lifetime(&self) -> Option<LinkLifetime> {
+        Some(LinkLifetime {
+            at_most: self.presign_expiry,
+            // A Lambda role's credentials always are temporary; a user's may be too.
+            ends_with_session: true,
+        })
     }
 }
 

@@ -133,6 +133,11 @@ impl Chain {
             Stage::EvaluatePolicy => self.evaluate.process(obj).await,
             Stage::WriteReport => self.report.process(obj).await,
             Stage::TranscribeAudio => self.audio.process(Work::Object(obj)).await,
+            // The local policy search reads the policy folder at each check: no index to sync.
+            Stage::SyncPolicies => Ok(Outcome::Ignored(format!(
+                "{}: the offline policy search has no index to re-sync",
+                obj.key
+            ))),
         }
     }
 

@@ -22,6 +22,9 @@ pub const JOBS: &str = "jobs/";
 /// The picture as the services saw it (`pictures/<id>.png|jpeg`: converted, rotated and scaled
 /// within 3.75 MB and 8,000 px), kept by screen-image for the policy check. Triggers nothing.
 pub const PICTURES: &str = "pictures/";
+/// The written policy (`policies/<file>.md`), the knowledge base's data source on AWS: a change
+/// re-indexes it (sync-policies). Offline, the policy search reads its folder at each check.
+pub const POLICIES: &str = "policies/";
 /// Prefix of every Transcribe job this chain starts, so its EventBridge rule and handler can
 /// tell the chain's jobs from others in the account.
 pub const JOB_PREFIX: &str = "moderation-";
@@ -34,6 +37,8 @@ pub enum Stage {
     ScreenImage,
     EvaluatePolicy,
     WriteReport,
+    /// Not a moderation stage: re-indexes the knowledge base when the written policy changes.
+    SyncPolicies,
 }
 
 impl Stage {
@@ -44,6 +49,7 @@ impl Stage {
             Stage::ScreenImage => "screen-image",
             Stage::EvaluatePolicy => "evaluate-policy",
             Stage::WriteReport => "write-report",
+            Stage::SyncPolicies => "sync-policies",
         }
     }
 
@@ -56,6 +62,8 @@ impl Stage {
             Stage::ScreenImage => &[SCREENED, FAILED, PICTURES],
             Stage::EvaluatePolicy => &[EVALUATED, FAILED],
             Stage::WriteReport => &[REPORTS, FAILED],
+            // An ingestion job, not an object: a failure goes to its queue's DLQ.
+            Stage::SyncPolicies => &[],
         }
     }
 }
@@ -68,6 +76,7 @@ pub const ROUTES: &[(&str, Stage)] = &[
     (INCOMING_IMAGE, Stage::ScreenImage),
     (SCREENED, Stage::EvaluatePolicy),
     (EVALUATED, Stage::WriteReport),
+    (POLICIES, Stage::SyncPolicies),
 ];
 
 /// The stage a newly written key triggers, if any.
@@ -255,6 +264,7 @@ mod tests {
         assert_eq!(route("reports/x.json"), None);
         assert_eq!(route("failed/x.json"), None);
         assert_eq!(route("recordings/c/a.wav"), None);
+        assert_eq!(route("policies/harassment.md"), Some(Stage::SyncPolicies));
     }
 
     #[test]

@@ -126,4 +126,19 @@ pub trait MediaLinks: Send + Sync {
     /// A time-limited URL for the object, or `None` when the backend has no such URLs (the
     /// report then links the file by relative path).
     async fn media_url(&self, bucket: &str, key: &str) -> Result<Option<String>>;
+
+    /// How long a link made now keeps working, when links end by themselves; `None` when
+    /// they do not.
+    fn lifetime(&self) -> Option<LinkLifetime> {
+        None
+    }
+}
+
+/// The life of a time-limited link, so the report can say when it stops working.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LinkLifetime {
+    /// The expiry the link asks for.
+    pub at_most: std::time::Duration,
+    /// The link carries its signer's credentials: if those are temporary, it dies with them.
+    pub ends_with_session: bool,
 }

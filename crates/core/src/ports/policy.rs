@@ -18,6 +18,27 @@ pub trait PolicyRetriever: Send + Sync {
     async fn retrieve(&self, query: &str, top_k: usize) -> Result<Vec<PolicyPassage>>;
 }
 
+/// The search index a knowledge base keeps over the written policy (a Bedrock data source on
+/// AWS). Offline there is none: the local search reads the policy folder at each check.
+#[async_trait]
+pub trait PolicyIndex: Send + Sync {
+    /// Start re-indexing the policy files as they are now; `why` is recorded with the job.
+    async fn start_sync(&self, why: &str) -> Result<SyncStart>;
+}
+
+/// What asking for a re-index came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SyncStart {
+    Started {
+        job_id: String,
+    },
+    /// A job is already running. It may have listed the files before this change, so the
+    /// caller asks again later rather than counting on it.
+    Busy {
+        job_id: Option<String>,
+    },
+}
+
 /// One item to judge against retrieved passages.
 pub struct JudgeRequest<'a> {
     pub item: &'a Item,

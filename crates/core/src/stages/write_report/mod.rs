@@ -4,19 +4,21 @@
 
 mod html;
 pub mod index;
+mod media;
 
-use tracing::{info, warn};
+use tracing::info;
 
 use crate::chain::delivery::{now_rfc3339, put_spooled, read_stage_document, write_temp, Outcome};
 use crate::chain::keys::{self, Stage};
 use crate::chain::spool::{ErrorLog, ItemSpool, ItemsSlot, SpooledItems};
 use crate::error::{Error, Result};
 use crate::model::ObjectRef;
-use crate::model::SourceKind;
 use crate::model::{
     ErrorEntry, Item, Report, StageDocument, Status, Summary, Verdict, REPORT_SCHEMA,
 };
 use crate::ports::{MediaLinks, ObjectStore};
+
+pub use media::{expiry_note, relative_media_link, MediaLink};
 
 pub use html::{
     esc, render_html, render_html_to, MAX_BELOW_IN_FULL, MAX_BELOW_LISTED, MAX_FLAGGED_IN_FULL,
@@ -117,19 +119,6 @@ pub fn build_report_spooled(doc: StageDocument<SpooledItems>) -> Result<Report<S
     Ok(b.finish(doc, items))
 }
 
-/// The link a report's audio player uses for `key` in the report's own bucket: relative to
-/// `reports/`, each path segment percent-encoded.
-pub fn relative_media_link(key: &str) -> String {
-    let encoded: Vec<String> = key
-        .split('/')
-        .map(|seg| {
-            percent_encoding::utf8_percent_encode(seg, percent_encoding::NON_ALPHANUMERIC)
-                .to_string()
-        })
-        .collect();
-    format!("../{}", encoded.join("/"))
-}
-
 pub struct ReportDeps<'a> {
     pub store: &'a dyn ObjectStore,
     /// Presigned links for the audio player; without them the report links the recording by
@@ -168,9 +157,9 @@ pub async fn write_report_object(obj: &ObjectRef, deps: &ReportDeps<'_>) -> Resu
         "application/json",
     )
     .await?;
-    let media = media_link(&report, &obj.bucket, deps).await;
+    let media = media::media_link(&report, &obj.bucket, deps.media).await;
     let (report, page) = tokio::task::spawn_blocking(move || {
-        let page = write_temp(|w| render_html_to(&report, threshold, media.as_deref(), w));
+        let page = write_temp(|w| render_html_to(&report, threshold, media.as_ref(), w));
         (report, page)
     })
     .await
@@ -195,32 +184,6 @@ pub async fn write_report_object(obj: &ObjectRef, deps: &ReportDeps<'_>) -> Resu
         "report written"
     );
     Ok(Outcome::Wrote(written))
-}
-
-/// Where the report's audio player loads the recording from, for audio sources: a presigned
-/// URL when the backend makes them, else the path relative to `reports/` in the same bucket.
-/// A link that cannot be made leaves the report without a player rather than failing it.
-async fn media_link<I>(report: &Report<I>, bucket: &str, deps: &ReportDeps<'_>) -> Option<String> {
-    if !matches!(report.source.kind, SourceKind::Audio | SourceKind::Image) {
-        return None;
-    }
-    let (src_bucket, key) = keys::parse_s3_uri(&report.source.uri)?;
-    // A user report on an empty conversation names a folder, not a recording; a transcript
-    // whose job record was lost names the transcript.
-    if key.is_empty() || key.ends_with('/') || key.starts_with(keys::TRANSCRIPTS) {
-        return None;
-    }
-    if let Some(links) = deps.media {
-        match links.media_url(src_bucket, key).await {
-            Ok(Some(url)) => return Some(url),
-            Ok(None) => {}
-            Err(e) => {
-                warn!(error = %e, "no link to the recording for the audio player");
-                return None;
-            }
-        }
-    }
-    (src_bucket == bucket).then(|| relative_media_link(key))
 }
 
 #[cfg(test)]

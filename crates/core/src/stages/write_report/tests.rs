@@ -12,15 +12,20 @@ fn escaping_leaves_no_markup_and_no_raw_control_character() {
     );
 }
 
-fn report_of(flagged: usize, below: usize) -> Report {
-    let doc: StageDocument = serde_json::from_value(serde_json::json!({
+/// An evaluated document of the source at `uri` (`kind`: text, audio, image) with no items.
+pub(super) fn empty_document(uri: &str, kind: &str) -> StageDocument {
+    serde_json::from_value(serde_json::json!({
         "schema": "moderation.evaluated/v1", "id": "r", "created_at": "2026-12-06T00:00:00Z",
-        "source": {"uri": "s3://b/incoming/text/x.txt", "kind": "text"},
+        "source": {"uri": uri, "kind": kind},
         "trigger": {"type": "upload"}, "status": "complete", "threshold": 0.5,
         "items": [], "errors": [], "usage": {"comprehend_units": 0, "transcribe_seconds": 0.0,
         "llm_calls": 0, "llm_input_tokens": 0, "llm_output_tokens": 0}
     }))
-    .expect("document");
+    .expect("document")
+}
+
+fn report_of(flagged: usize, below: usize) -> Report {
+    let doc = empty_document("s3://b/incoming/text/x.txt", "text");
     let items = (0..flagged + below)
         .map(|n| {
             let mut item = Item::new(format!("line-{n}"), format!("message {n}"));

@@ -13,6 +13,9 @@ mod player;
 mod sink;
 mod summary;
 
+use std::fmt::Write as _;
+
+use super::media::MediaLink;
 use crate::chain::spool::ItemSource;
 use crate::error::Result;
 use crate::model::{Report, SourceKind};
@@ -22,11 +25,11 @@ pub use listing::{MAX_BELOW_IN_FULL, MAX_BELOW_LISTED, MAX_FLAGGED_IN_FULL, MAX_
 pub(crate) use page::page;
 pub(crate) use summary::status_str;
 
-/// The report page. `media_url` (audio sources) adds a player and a "play" button per timed
-/// segment.
-pub fn render_html(report: &Report, threshold: f64, media_url: Option<&str>) -> String {
+/// The report page. `media` (audio and image sources) adds the player and a "play" button per
+/// timed segment, or the picture, with when its link stops working if it does.
+pub fn render_html(report: &Report, threshold: f64, media: Option<&MediaLink>) -> String {
     let mut out = Vec::new();
-    match render_html_to(report, threshold, media_url, &mut out) {
+    match render_html_to(report, threshold, media, &mut out) {
         Ok(()) => String::from_utf8_lossy(&out).into_owned(),
         // Items in memory cannot fail to be read, and a Vec takes every write.
         Err(e) => format!("report could not be rendered: {}", esc(&e.to_string())),
@@ -38,10 +41,11 @@ pub fn render_html(report: &Report, threshold: f64, media_url: Option<&str>) -> 
 pub fn render_html_to<I: ItemSource>(
     report: &Report<I>,
     threshold: f64,
-    media_url: Option<&str>,
+    media: Option<&MediaLink>,
     out: &mut dyn std::io::Write,
 ) -> Result<()> {
     let image = report.source.kind == SourceKind::Image;
+    let media_url = media.map(|m| m.url.as_str());
     // An image's link is the picture's, never a recording's.
     let player = media_url.filter(|_| !image);
     let mut b = page::page_head(
@@ -55,6 +59,9 @@ pub fn render_html_to<I: ItemSource>(
     }
     if let Some(url) = player {
         player::render_player(&mut b, url);
+    }
+    if let Some(note) = media.and_then(|m| m.note.as_deref()) {
+        let _ = write!(b, "<p class=\"link-expiry\">{}</p>", esc(note));
     }
     summary::render_errors(&mut b, report);
     listing::render_items(&mut b, out, report, threshold, player.is_some())?;

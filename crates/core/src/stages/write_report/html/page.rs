@@ -18,7 +18,7 @@ header,main{max-width:1100px;margin:0 auto;padding:16px 24px}h1{font-size:22px;m
 .text{white-space:pre-wrap;word-break:break-word;margin:6px 0;font-size:16px}
 .lang{display:inline-block;padding:0 6px;border-radius:4px;background:#1d4ed8;color:#fff;font-weight:600;text-transform:uppercase;font-size:12px}
 .bilingual{display:grid;grid-template-columns:1fr 1fr;gap:12px}.translation{white-space:pre-wrap;word-break:break-word;margin:6px 0;color:#374151;border-left:3px solid #93c5fd;padding-left:8px}
-@media (max-width:700px){.bilingual{grid-template-columns:1fr}}.who{color:#555;font-size:13px}
+@media (max-width:700px){.bilingual{grid-template-columns:1fr}}.who{color:#555;font-size:13px}.link-expiry{color:#555;font-size:13px}
 .bars{display:grid;grid-template-columns:170px 1fr 44px;gap:2px 8px;align-items:center;font-size:12px;margin:6px 0}
 .bar{background:#eee;height:8px;border-radius:4px;overflow:hidden}.bar span{display:block;height:100%;background:#7c3aed}
 .bar span.hi{background:var(--v)}.rules{font-size:13px}.rules code{background:#fde2e1;padding:1px 4px;border-radius:3px}
