@@ -181,9 +181,11 @@ def upload_policies(session, outputs: dict | None) -> int:
     bucket, prefix = target
     files = sorted((INFRA / "policies").glob("*.md"))
     try:
-        import boto3
+        if session is None:  # the stack could not be described; boto3 comes with the SAM CLI
+            import boto3
 
-        s3 = (session or boto3.session.Session()).client("s3")
+            session = boto3.session.Session()
+        s3 = session.client("s3")
         for path in files:
             s3.upload_file(str(path), bucket, prefix + path.name)
             print(f"uploaded {path.relative_to(ROOT)} -> s3://{bucket}/{prefix}{path.name}")
