@@ -126,6 +126,11 @@ impl Chain {
         &self.text
     }
 
+    /// The policy check (`modctl serve` judges with it).
+    pub fn evaluate(&self) -> &evaluate_policy::App {
+        &self.evaluate
+    }
+
     async fn dispatch(&self, stage: Stage, obj: ObjectRef) -> moderation_core::Result<Outcome> {
         match stage {
             Stage::ScreenImage => self.image.process(obj).await,

@@ -16,29 +16,10 @@ pub async fn check_prompt(
     negative_prompts: Option<PathBuf>,
     run: &RunArgs,
 ) -> Result<u8, CliError> {
-    use moderation_core::stages::check::{self, Decision};
-    let path = negative_prompts
-        .or_else(|| Vars::from_env().get("NEGATIVE_PROMPTS").map(PathBuf::from))
-        .unwrap_or_else(|| PathBuf::from("infra/negative-prompts.txt"));
-    let list = std::fs::read_to_string(&path).map_err(|source| CliError::Io {
-        path: shown(&path),
-        source,
-    })?;
-    let negative = check::parse_negative_prompts(&list)
-        .map_err(|e| CliError::Usage(format!("{}: {e}", shown(&path))))?;
+    use moderation_core::stages::check::Decision;
+    let negative = load_negative_prompts(negative_prompts)?;
     let chain = Chain::build(run).await?;
-    let warn_at = chain
-        .text()
-        .thresholds()
-        .for_kind(moderation_core::model::SourceKind::Text);
-    let found = check::check_prompt(
-        prompt,
-        &negative,
-        &chain.text().screen_deps(),
-        warn_at,
-        check::DEFAULT_BLOCK_AT.max(warn_at),
-    )
-    .await;
+    let found = screen_prompt(&chain, prompt, &negative).await;
     let mut out = Lines::new(std::io::stdout());
     out.line(&format!(
         "{}{}",
@@ -55,4 +36,39 @@ pub async fn check_prompt(
         Decision::Warn => 3,
         Decision::Block => 4,
     })
+}
+
+/// The negative-prompt list: `path`, else `NEGATIVE_PROMPTS`, else the committed one.
+pub fn load_negative_prompts(path: Option<PathBuf>) -> Result<Vec<String>, CliError> {
+    let path = path
+        .or_else(|| Vars::from_env().get("NEGATIVE_PROMPTS").map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from("infra/negative-prompts.txt"));
+    let list = std::fs::read_to_string(&path).map_err(|source| CliError::Io {
+        path: shown(&path),
+        source,
+    })?;
+    moderation_core::stages::check::parse_negative_prompts(&list)
+        .map_err(|e| CliError::Usage(format!("{}: {e}", shown(&path))))
+}
+
+/// The prompt through the text path: warn from the text threshold, block from 0.8 (or the
+/// threshold, if higher).
+pub async fn screen_prompt(
+    chain: &Chain,
+    prompt: &str,
+    negative: &[String],
+) -> moderation_core::stages::check::PromptCheck {
+    use moderation_core::stages::check;
+    let warn_at = chain
+        .text()
+        .thresholds()
+        .for_kind(moderation_core::model::SourceKind::Text);
+    check::check_prompt(
+        prompt,
+        negative,
+        &chain.text().screen_deps(),
+        warn_at,
+        check::DEFAULT_BLOCK_AT.max(warn_at),
+    )
+    .await
 }

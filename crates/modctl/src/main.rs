@@ -7,6 +7,7 @@ mod cli;
 mod files;
 mod lines;
 mod progress;
+mod serve;
 mod shown;
 
 use std::path::PathBuf;
@@ -64,6 +65,22 @@ enum Command {
         #[command(flatten)]
         run: RunArgs,
     },
+    /// Serve the real-time check API (docs/api.md) on ADDR until Ctrl-C: POST /v1/check/text,
+    /// POST /v1/check/prompt, GET /healthz.
+    Serve {
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        addr: std::net::SocketAddr,
+        /// Bearer token every check must send; required to bind anything but loopback
+        /// (default MODCTL_TOKEN).
+        #[arg(long, env = "MODCTL_TOKEN", hide_env_values = true)]
+        token: Option<String>,
+        /// Negative-prompt list for /v1/check/prompt (default NEGATIVE_PROMPTS, else
+        /// infra/negative-prompts.txt).
+        #[arg(long)]
+        negative_prompts: Option<PathBuf>,
+        #[command(flatten)]
+        run: RunArgs,
+    },
 }
 
 async fn run(cli: Cli) -> Result<u8, CliError> {
@@ -73,6 +90,12 @@ async fn run(cli: Cli) -> Result<u8, CliError> {
             negative_prompts,
             run,
         } => return check_prompt::check_prompt(&prompt, negative_prompts, &run).await,
+        Command::Serve {
+            addr,
+            token,
+            negative_prompts,
+            run,
+        } => return serve::serve(addr, token, negative_prompts, &run).await,
         Command::Moderate { paths, run } => (paths, run),
         Command::Demo {
             uploads,

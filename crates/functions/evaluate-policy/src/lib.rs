@@ -217,13 +217,21 @@ impl App {
     }
 
     pub async fn process(&self, obj: ObjectRef) -> Result<Outcome> {
-        let deps = EvaluateDeps {
+        evaluate_object(&obj, &self.deps(), &self.config).await
+    }
+
+    /// The stage's ports (the real-time check judges with the same ones).
+    pub fn deps(&self) -> EvaluateDeps<'_> {
+        EvaluateDeps {
             store: self.store.as_ref(),
             retriever: self.retriever.as_ref(),
             judge: self.judge.as_ref(),
             images: self.images.as_deref(),
-        };
-        evaluate_object(&obj, &deps, &self.config).await
+        }
+    }
+
+    pub fn config(&self) -> &EvaluateConfig {
+        &self.config
     }
 }
 

@@ -2,6 +2,9 @@
 //! and the toxicity detector read it (the text path, languages and evasions included) and the
 //! answer is allow, warn or block, with the reasons; the negative prompt to pass to the model
 //! comes from a list users edit. The generated image then goes through screen-image.
+//! [`text`] checks chat messages the same way, policy check included.
+
+pub mod text;
 
 use crate::model::{Item, RuleHit, Usage};
 use crate::stages::screen_text::{screen_messages, ScreenDeps};
@@ -43,6 +46,21 @@ fn describe_hit(h: &RuleHit) -> String {
     format!("forbidden term {} matched {:?}", h.rule, h.matched)
 }
 
+/// "toxicity 0.93 (threat 0.91, insult 0.62)": the score and the categories at or over `at`.
+fn over_threshold_categories(item: &Item, at: f64) -> String {
+    let top = crate::model::Category::ALL
+        .iter()
+        .map(|c| (c, item.categories.get(*c)))
+        .filter(|(_, s)| *s >= at)
+        .map(|(c, s)| format!("{} {s:.2}", c.as_str()))
+        .collect::<Vec<_>>();
+    if top.is_empty() {
+        format!("toxicity {:.2}", item.toxicity)
+    } else {
+        format!("toxicity {:.2} ({})", item.toxicity, top.join(", "))
+    }
+}
+
 /// Check one prompt. A forbidden term or toxicity ≥ `block_at` blocks; toxicity ≥ `warn_at`, a
 /// prompt asking for a term of the negative-prompt list ("gore", "nudity"), or anything that
 /// kept the prompt from being read fully (another language offline, a failed detector call),
@@ -69,22 +87,8 @@ pub async fn check_prompt(
         };
     };
     let mut reasons: Vec<String> = item.rule_hits.iter().map(describe_hit).collect();
-    let top = crate::model::Category::ALL
-        .iter()
-        .map(|c| (c, item.categories.get(*c)))
-        .filter(|(_, s)| *s >= warn_at)
-        .map(|(c, s)| format!("{} {s:.2}", c.as_str()))
-        .collect::<Vec<_>>();
     if item.toxicity >= warn_at {
-        reasons.push(format!(
-            "toxicity {:.2}{}",
-            item.toxicity,
-            if top.is_empty() {
-                String::new()
-            } else {
-                format!(" ({})", top.join(", "))
-            }
-        ));
+        reasons.push(over_threshold_categories(&item, warn_at));
     }
     let asks: Vec<&String> = negative.iter().filter(|t| mentions(prompt, t)).collect();
     for t in &asks {

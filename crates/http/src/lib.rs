@@ -1,0 +1,79 @@
+//! The real-time check API's HTTP surface, shared by `modctl serve` and (next) the check-api
+//! Lambda: the routes of `docs/api.md`, JSON errors, and the limits every route runs under.
+//! It knows nothing of backends: whoever serves it supplies a [`Checker`].
+
+mod error;
+mod limits;
+mod routes;
+pub mod types;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use axum::Router;
+use moderation_core::chain::config::Vars;
+use moderation_core::stages::check::text::{TextCheck, TextRequest};
+use moderation_core::stages::check::PromptCheck;
+
+pub use error::{ApiError, Code, Error};
+pub use limits::Limits;
+
+/// The checks behind the routes: the chain's stages, built by the caller for its backend.
+#[async_trait]
+pub trait Checker: Send + Sync + 'static {
+    /// One answer per request, in order (see `moderation_core::stages::check::text`).
+    async fn check_texts(&self, requests: &[TextRequest]) -> Vec<TextCheck>;
+    /// An image-generation prompt.
+    async fn check_prompt(&self, prompt: &str) -> PromptCheck;
+    /// The negative-prompt list sent with every allowed prompt.
+    fn negative_prompts(&self) -> &[String];
+}
+
+/// How big, how many at once and how long: the limits every route runs under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Settings {
+    /// `CHECK_MAX_BODY_BYTES`: a larger body is 413.
+    pub max_body_bytes: usize,
+    /// `CHECK_MAX_IN_FLIGHT`: requests handled at once; one more is 429 with `Retry-After`,
+    /// never a queue that grows without bound.
+    pub max_in_flight: usize,
+    /// `CHECK_TIMEOUT_MS`: a request still running after this is 503.
+    pub timeout: Duration,
+}
+
+impl Settings {
+    pub fn from_vars(v: &Vars) -> moderation_core::Result<Self> {
+        Ok(Settings {
+            max_body_bytes: v.count("CHECK_MAX_BODY_BYTES", 1 << 20)?,
+            max_in_flight: v.count("CHECK_MAX_IN_FLIGHT", 64)?.max(1),
+            timeout: Duration::from_millis(v.count("CHECK_TIMEOUT_MS", 10_000)? as u64),
+        })
+    }
+}
+
+/// The API's router over `checker`. `token`, when given, is required as
+/// `Authorization: Bearer <token>` on every route but `/healthz`.
+pub fn router(checker: Arc<dyn Checker>, settings: Settings, token: Option<String>) -> Router {
+    let limits = Limits::new(settings);
+    routes::routes(checker, settings.max_body_bytes)
+        .layer(axum::middleware::from_fn_with_state(
+            (limits, token.map(Arc::<str>::from)),
+            limits::guard,
+        ))
+        .merge(routes::health())
+        .fallback(routes::not_found)
+        .method_not_allowed_fallback(routes::method_not_allowed)
+}
+
+/// Serve `router` on `listener` until `shutdown` resolves.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), Error> {
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await
+        .map_err(Error::Serve)
+}

@@ -1,0 +1,121 @@
+//! The routes: each reads its body (size and type checked), asks the [`Checker`], and writes the
+//! answer or a JSON error.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::{json, Value};
+
+use crate::error::{ApiError, Code};
+use crate::types::{negative_prompt, parse_prompt_body, parse_text_body, text_answer};
+use crate::Checker;
+
+type Answer = Result<Json<Value>, ApiError>;
+
+pub(crate) fn routes(checker: Arc<dyn Checker>, max_body: usize) -> Router {
+    Router::new()
+        .route("/v1/check/text", post(check_text))
+        .route("/v1/check/prompt", post(check_prompt))
+        .layer(DefaultBodyLimit::max(max_body))
+        .with_state(checker)
+}
+
+pub(crate) fn health() -> Router {
+    Router::new().route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
+}
+
+pub(crate) async fn not_found() -> ApiError {
+    ApiError::new(
+        Code::NotFound,
+        "no such route: POST /v1/check/text, POST /v1/check/prompt, GET /healthz",
+    )
+}
+
+pub(crate) async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        Code::MethodNotAllowed,
+        "this route takes another method (POST for checks, GET for /healthz)",
+    )
+}
+
+/// The body, once it is known to be JSON within the size limit.
+fn json_body(headers: &HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
+    let body = body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(
+                Code::TooLarge,
+                "the body is over CHECK_MAX_BODY_BYTES; send fewer or shorter messages",
+            )
+        } else {
+            ApiError::new(Code::BadRequest, format!("the body could not be read: {e}"))
+        }
+    })?;
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let essence = content_type.split(';').next().unwrap_or("").trim();
+    if !essence.eq_ignore_ascii_case("application/json") {
+        return Err(ApiError::new(
+            Code::UnsupportedMediaType,
+            format!("send Content-Type: application/json (got {content_type:?})"),
+        ));
+    }
+    Ok(body)
+}
+
+async fn check_text(
+    State(checker): State<Arc<dyn Checker>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Answer {
+    let started = Instant::now();
+    let parsed = parse_text_body(&json_body(&headers, body)?)?;
+    let checks = checker.check_texts(&parsed.requests).await;
+    if checks.len() != parsed.requests.len() {
+        // Never answer for fewer messages than were sent: the missing ones were not checked.
+        return Err(ApiError::new(
+            Code::Unavailable,
+            format!(
+                "{} answers for {} messages; nothing was decided",
+                checks.len(),
+                parsed.requests.len()
+            ),
+        ));
+    }
+    let elapsed_ms = started.elapsed().as_millis() as u64;
+    let answers: Vec<Value> = checks.iter().map(text_answer).collect();
+    Ok(Json(match (parsed.batch, answers.into_iter().next()) {
+        (false, Some(mut one)) => {
+            one["elapsed_ms"] = json!(elapsed_ms);
+            one
+        }
+        _ => json!({
+            "results": checks.iter().map(text_answer).collect::<Vec<_>>(),
+            "elapsed_ms": elapsed_ms,
+        }),
+    }))
+}
+
+async fn check_prompt(
+    State(checker): State<Arc<dyn Checker>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Answer {
+    let started = Instant::now();
+    let body = parse_prompt_body(&json_body(&headers, body)?)?;
+    let found = checker.check_prompt(&body.prompt).await;
+    Ok(Json(json!({
+        "decision": found.decision.as_str(),
+        "reasons": found.reasons,
+        "negative_prompt": negative_prompt(checker.negative_prompts(), body.negative_prompt.as_deref()),
+        "toxicity": found.item.toxicity,
+        "elapsed_ms": started.elapsed().as_millis() as u64,
+    })))
+}
