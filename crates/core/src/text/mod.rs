@@ -6,6 +6,7 @@ pub mod address;
 pub mod encoding;
 pub mod evasion;
 pub mod language;
+pub mod minor_sexual;
 pub mod parse;
 pub mod rules;
 pub mod segment;

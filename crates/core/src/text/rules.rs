@@ -186,8 +186,9 @@ impl RuleFilter {
         self.rules.is_empty()
     }
 
-    /// Every term found in `text`, once per term, and a weapon emoji aimed at the reader
-    /// ([`crate::text::threat_emoji`]), which no term list can spell.
+    /// Every term found in `text`, once per term; a weapon emoji aimed at the reader
+    /// ([`crate::text::threat_emoji`]), which no term list can spell; and a minor named with
+    /// sexual content ([`crate::text::minor_sexual`]), which neither term is alone.
     pub fn scan(&self, text: &str) -> Vec<RuleHit> {
         self.matcher
             .find_all(text)
@@ -197,6 +198,7 @@ impl RuleFilter {
                 matched: text[m.start..m.end].to_string(),
             })
             .chain(crate::text::threat_emoji::aimed_weapon(text))
+            .chain(crate::text::minor_sexual::minor_and_sexual(text))
             .collect()
     }
 }
