@@ -90,16 +90,16 @@ async fn check_text(
         ));
     }
     let elapsed_ms = started.elapsed().as_millis() as u64;
-    let answers: Vec<Value> = checks.iter().map(text_answer).collect();
-    Ok(Json(match (parsed.batch, answers.into_iter().next()) {
+    let mut answers: Vec<Value> = checks.iter().map(text_answer).collect();
+    Ok(Json(match (parsed.batch, answers.pop()) {
         (false, Some(mut one)) => {
             one["elapsed_ms"] = json!(elapsed_ms);
             one
         }
-        _ => json!({
-            "results": checks.iter().map(text_answer).collect::<Vec<_>>(),
-            "elapsed_ms": elapsed_ms,
-        }),
+        (_, last) => {
+            answers.extend(last);
+            json!({ "results": answers, "elapsed_ms": elapsed_ms })
+        }
     }))
 }
 

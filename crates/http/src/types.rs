@@ -43,8 +43,7 @@ pub struct TextBody {
 }
 
 pub fn parse_text_body(body: &[u8]) -> Result<TextBody, ApiError> {
-    let value: Value = serde_json::from_slice(body)
-        .map_err(|e| ApiError::new(Code::BadRequest, format!("the body is not JSON: {e}")))?;
+    let value = json_value(body)?;
     let batch = value.get("messages").is_some();
     let messages = if batch {
         let b: Batch = serde_json::from_value(value).map_err(shape)?;
@@ -156,9 +155,13 @@ pub struct PromptBody {
 }
 
 pub fn parse_prompt_body(body: &[u8]) -> Result<PromptBody, ApiError> {
-    let value: Value = serde_json::from_slice(body)
-        .map_err(|e| ApiError::new(Code::BadRequest, format!("the body is not JSON: {e}")))?;
-    serde_json::from_value(value).map_err(shape)
+    serde_json::from_value(json_value(body)?).map_err(shape)
+}
+
+/// The body as JSON, before its shape is checked (so the two errors read differently).
+fn json_value(body: &[u8]) -> Result<Value, ApiError> {
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::new(Code::BadRequest, format!("the body is not JSON: {e}")))
 }
 
 /// The negative prompt to send the image model: the list, then what the caller added.

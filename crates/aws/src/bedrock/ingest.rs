@@ -54,7 +54,10 @@ impl KnowledgeBaseSync {
             .operator(IngestionJobFilterOperator::Eq)
             .set_values(Some(RUNNING.map(String::from).to_vec()))
             .build()
-            .map_err(classify_build)?;
+            .map_err(|source| crate::Error::Build {
+                what: "ListIngestionJobs",
+                source,
+            })?;
         let out = self
             .client
             .list_ingestion_jobs()
@@ -70,16 +73,6 @@ impl KnowledgeBaseSync {
             .first()
             .map(|j| j.ingestion_job_id().to_string()))
     }
-}
-
-/// A request the SDK refused to build is this crate's bug, not the caller's; it still reads as
-/// an invalid request, with the SDK's error kept, rather than a panic.
-fn classify_build(e: aws_sdk_bedrockagent::error::BuildError) -> moderation_core::Error {
-    moderation_core::Error::service(
-        "bedrock-agent",
-        moderation_core::error::ServiceErrorKind::InvalidInput,
-        e,
-    )
 }
 
 #[async_trait]
