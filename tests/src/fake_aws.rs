@@ -1,7 +1,7 @@
 //! A fault-injecting fake of the AWS services the chain calls, for tests on loopback only.
 //!
 //! It speaks the wire protocols the SDK clients use — Comprehend `DetectToxicContent` and
-//! `BatchDetectDominantLanguage` (awsJson1.1), Translate `TranslateText` (Smithy RPC v2 CBOR), Bedrock Runtime `Converse`, Bedrock Agent Runtime `Retrieve` and Bedrock Agent `StartIngestionJob` / `ListIngestionJobs` (restJson1) —
+//! `BatchDetectDominantLanguage` (awsJson1.1), Translate `TranslateText` (Smithy RPC v2 CBOR), Bedrock Runtime `Converse` and `InvokeModel` (image models), an OpenAI-compatible `/v1/images/generations`, Bedrock Agent Runtime `Retrieve` and Bedrock Agent `StartIngestionJob` / `ListIngestionJobs` (restJson1) —
 //! so the real adapters, with their real retry and timeout handling, are exercised through the
 //! SDK's endpoint override. Answers are deterministic: toxicity from the offline detector,
 //! passages from the offline policy index, and a verdict from the prompt's screening signals,
@@ -24,7 +24,10 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
+mod images;
 mod ingestion;
+
+pub use images::draw as draw_picture;
 
 /// What share of requests fail, and how.
 #[derive(Debug, Clone, Copy, Default)]
@@ -321,6 +324,12 @@ fn operation(req: &Request) -> String {
     if req.method == "POST" && req.path.ends_with("/chat/completions") {
         return "ChatCompletions".into();
     }
+    if req.method == "POST" && req.path.starts_with("/model/") && req.path.ends_with("/invoke") {
+        return "InvokeModel".into();
+    }
+    if req.method == "POST" && req.path.ends_with("/images/generations") {
+        return "ImageGenerations".into();
+    }
     format!("{} {}", req.method, req.path)
 }
 
@@ -422,6 +431,8 @@ async fn handle_decoded(req: &Request, state: &State, cbor: bool) -> Response {
         "Converse" => converse(&body, state),
         "ChatCompletions" => chat_completions(&body, state),
         "RetrieveAndGenerate" => retrieve_and_generate(&body, state),
+        "InvokeModel" => images::invoke_model(&req.path, &body),
+        "ImageGenerations" => images::generations(&body),
         "StartIngestionJob" => ingestion::start(req, &body, &state.ingestion),
         "ListIngestionJobs" => ingestion::list(req, &body, &state.ingestion),
         _ => error(404, false, "UnknownOperationException", &op),

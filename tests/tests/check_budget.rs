@@ -6,9 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use moderation_core::model::SourceKind;
 use moderation_core::ports::{JudgeRequest, Judgement, PolicyJudge};
-use moderation_core::stages::check::text::{check_texts, CheckDeps, TextDecision, TextRequest};
+use moderation_core::stages::check::text::{TextDecision, TextRequest};
+use moderation_http::Checker;
 use moderation_offline::policy::RulesJudge;
 use moderation_tests::Apps;
 
@@ -40,15 +40,14 @@ async fn check(judge: SlowJudge, budget: Duration) -> Vec<(TextDecision, Vec<Str
     let dir = tempfile::tempdir().expect("tempdir");
     let apps = Apps::offline(dir.path()).await;
     let evaluate = apps.evaluate.map_judge(|_| Arc::new(judge));
-    let text = &apps.screen;
-    let deps = CheckDeps {
-        screen: text.screen_deps(),
-        evaluate: evaluate.deps(),
-        evaluate_config: evaluate.config(),
-        threshold: text.thresholds().for_kind(SourceKind::Text),
-        max_concurrency: text.concurrency(),
-        policy_budget: budget,
-    };
+    // The check API's own composition, as the Lambda function and modctl serve build it.
+    let service = check_api::Service::new(
+        Arc::new(apps.image),
+        Arc::new(evaluate),
+        check_api::negative_prompts(None).expect("the built-in list"),
+        budget,
+        Err("no image model in this test".into()),
+    );
     let requests = [
         TextRequest {
             text: "i know where you live and i will hurt you".into(),
@@ -59,7 +58,8 @@ async fn check(judge: SlowJudge, budget: Duration) -> Vec<(TextDecision, Vec<Str
             ..Default::default()
         },
     ];
-    check_texts(&requests, &deps)
+    service
+        .check_texts(&requests)
         .await
         .into_iter()
         .map(|c| (c.decision, c.reasons))

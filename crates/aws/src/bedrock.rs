@@ -7,11 +7,13 @@
 
 mod converse;
 mod generate;
+mod images;
 mod ingest;
 mod retrieve;
 
 pub use converse::ConverseModel;
 pub use generate::RetrieveAndGenerateJudge;
+pub use images::BedrockImages;
 pub use ingest::KnowledgeBaseSync;
 pub use retrieve::KnowledgeBaseRetriever;
 

@@ -10,7 +10,7 @@ pub mod rekognition;
 pub mod s3;
 pub mod transcribe;
 
-pub use bedrock::{ConverseModel, KnowledgeBaseRetriever, KnowledgeBaseSync};
+pub use bedrock::{BedrockImages, ConverseModel, KnowledgeBaseRetriever, KnowledgeBaseSync};
 pub use comprehend::ComprehendDetector;
 pub use language::{ComprehendLanguages, TranslateToEnglish};
 pub use moderation_core::chain::config::{Rates, SdkSettings};

@@ -4,6 +4,7 @@
 
 mod error;
 mod limits;
+mod media;
 mod routes;
 pub mod types;
 
@@ -11,13 +12,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use axum::Router;
+pub use axum::Router;
 use moderation_core::chain::config::Vars;
+use moderation_core::stages::check::generate::{Generation, ModelFailed};
+use moderation_core::stages::check::image::{ImageCheck, ImageRefusal};
 use moderation_core::stages::check::text::{TextCheck, TextRequest};
 use moderation_core::stages::check::PromptCheck;
 
 pub use error::{ApiError, Code, Error};
 pub use limits::Limits;
+pub use media::{generation_answer, image_answer};
 
 /// The checks behind the routes: the chain's stages, built by the caller for its backend.
 #[async_trait]
@@ -28,6 +32,15 @@ pub trait Checker: Send + Sync + 'static {
     async fn check_prompt(&self, prompt: &str) -> PromptCheck;
     /// The negative-prompt list sent with every allowed prompt.
     fn negative_prompts(&self) -> &[String];
+    /// A picture's bytes (already known to be PNG, JPEG, GIF or WebP by their signature).
+    async fn check_image(&self, bytes: Vec<u8>) -> Result<ImageCheck, ImageRefusal>;
+    /// The prompt checked, the picture made with `negative_prompt` and checked. No image model
+    /// configured, or one that failed, is [`ModelFailed`] naming what to set or what happened.
+    async fn generate(
+        &self,
+        prompt: &str,
+        negative_prompt: &str,
+    ) -> Result<Generation, ModelFailed>;
 }
 
 /// How big, how many at once and how long: the limits every route runs under.
@@ -40,6 +53,8 @@ pub struct Settings {
     pub max_in_flight: usize,
     /// `CHECK_TIMEOUT_MS`: a request still running after this is 503.
     pub timeout: Duration,
+    /// `MAX_IMAGE_BYTES` (the chain's): a larger `/v1/check/image` body is 413.
+    pub max_image_bytes: usize,
 }
 
 impl Settings {
@@ -48,6 +63,10 @@ impl Settings {
             max_body_bytes: v.count("CHECK_MAX_BODY_BYTES", 1 << 20)?,
             max_in_flight: v.count("CHECK_MAX_IN_FLIGHT", 64)?.max(1),
             timeout: Duration::from_millis(v.count("CHECK_TIMEOUT_MS", 10_000)? as u64),
+            max_image_bytes: v.count(
+                "MAX_IMAGE_BYTES",
+                moderation_core::stages::screen_image::DEFAULT_MAX_IMAGE_BYTES as usize,
+            )?,
         })
     }
 }
@@ -56,7 +75,7 @@ impl Settings {
 /// `Authorization: Bearer <token>` on every route but `/healthz`.
 pub fn router(checker: Arc<dyn Checker>, settings: Settings, token: Option<String>) -> Router {
     let limits = Limits::new(settings);
-    routes::routes(checker, settings.max_body_bytes)
+    routes::routes(checker, &settings)
         .layer(axum::middleware::from_fn_with_state(
             (limits, token.map(Arc::<str>::from)),
             limits::guard,

@@ -36,7 +36,24 @@ pub(crate) async fn guard(
     request: Request,
     next: Next,
 ) -> Response {
-    if let Some(token) = &token {
+    let path = request.uri().path().to_string();
+    let response = guarded(&limits, token.as_deref(), request, next).await;
+    let status = response.status();
+    // One line per answer that is not a decision: the template's 5xx metric counts these.
+    if status.is_server_error() {
+        tracing::warn!(
+            status = status.as_u16(),
+            path,
+            "check answered without a decision"
+        );
+    } else if status.is_client_error() {
+        tracing::info!(status = status.as_u16(), path, "check refused the request");
+    }
+    response
+}
+
+async fn guarded(limits: &Limits, token: Option<&str>, request: Request, next: Next) -> Response {
+    if let Some(token) = token {
         if !bearer_matches(&request, token) {
             return ApiError::new(
                 Code::Unauthorized,

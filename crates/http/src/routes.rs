@@ -14,15 +14,21 @@ use serde_json::{json, Value};
 
 use crate::error::{ApiError, Code};
 use crate::types::{negative_prompt, parse_prompt_body, parse_text_body, text_answer};
-use crate::Checker;
+use crate::{media, Checker, Settings};
 
 type Answer = Result<Json<Value>, ApiError>;
 
-pub(crate) fn routes(checker: Arc<dyn Checker>, max_body: usize) -> Router {
+pub(crate) fn routes(checker: Arc<dyn Checker>, settings: &Settings) -> Router {
+    // The picture route's limit is the image size, not the JSON one.
+    let pictures = Router::new()
+        .route("/v1/check/image", post(media::check_image))
+        .layer(DefaultBodyLimit::max(settings.max_image_bytes));
     Router::new()
         .route("/v1/check/text", post(check_text))
         .route("/v1/check/prompt", post(check_prompt))
-        .layer(DefaultBodyLimit::max(max_body))
+        .route("/v1/generate", post(media::generate))
+        .layer(DefaultBodyLimit::max(settings.max_body_bytes))
+        .merge(pictures)
         .with_state(checker)
 }
 
@@ -33,7 +39,8 @@ pub(crate) fn health() -> Router {
 pub(crate) async fn not_found() -> ApiError {
     ApiError::new(
         Code::NotFound,
-        "no such route: POST /v1/check/text, POST /v1/check/prompt, GET /healthz",
+        "no such route: POST /v1/check/text, POST /v1/check/prompt, POST /v1/check/image, \
+         POST /v1/generate, GET /healthz",
     )
 }
 
@@ -45,7 +52,10 @@ pub(crate) async fn method_not_allowed() -> ApiError {
 }
 
 /// The body, once it is known to be JSON within the size limit.
-fn json_body(headers: &HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
+pub(crate) fn json_body(
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Bytes, ApiError> {
     let body = body.map_err(|e| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::new(

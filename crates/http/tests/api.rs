@@ -4,124 +4,15 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
 use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
-use http_body_util::BodyExt;
-use moderation_core::model::{Item, Usage, Verdict};
-use moderation_core::stages::check::text::{TextCheck, TextDecision, TextRequest};
-use moderation_core::stages::check::{Decision, PromptCheck};
-use moderation_http::{router, Checker, Settings};
+use moderation_http::{router, Settings};
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+mod common;
+use common::{app, call, post, settings, Scripted};
 use tokio::sync::Semaphore;
-use tower::ServiceExt;
-
-/// Blocks what says "kill", allows the rest; `gate` (when set) holds every check until a
-/// permit is added, to fill the server.
-struct Scripted {
-    gate: Option<Arc<Semaphore>>,
-    negative: Vec<String>,
-}
-
-impl Scripted {
-    fn new() -> Self {
-        Scripted {
-            gate: None,
-            negative: vec!["nudity".into(), "gore".into()],
-        }
-    }
-}
-
-#[async_trait]
-impl Checker for Scripted {
-    async fn check_texts(&self, requests: &[TextRequest]) -> Vec<TextCheck> {
-        if let Some(gate) = &self.gate {
-            let _held = gate.acquire().await;
-        }
-        requests
-            .iter()
-            .map(|r| {
-                let mut item = Item::new("message-0", r.text.clone());
-                let bad = r.text.contains("kill");
-                item.toxicity = if bad { 0.97 } else { 0.02 };
-                item.verdict = Some(if bad {
-                    Verdict::Violation
-                } else {
-                    Verdict::BelowThreshold
-                });
-                TextCheck {
-                    decision: if bad {
-                        TextDecision::Block
-                    } else {
-                        TextDecision::Allow
-                    },
-                    reasons: if bad {
-                        vec!["toxicity 0.97".into()]
-                    } else {
-                        vec![]
-                    },
-                    item,
-                }
-            })
-            .collect()
-    }
-
-    async fn check_prompt(&self, prompt: &str) -> PromptCheck {
-        PromptCheck {
-            decision: if prompt.contains("gore") {
-                Decision::Warn
-            } else {
-                Decision::Allow
-            },
-            reasons: vec![],
-            item: Item::new("prompt", prompt),
-            usage: Usage::default(),
-        }
-    }
-
-    fn negative_prompts(&self) -> &[String] {
-        &self.negative
-    }
-}
-
-fn settings() -> Settings {
-    Settings {
-        max_body_bytes: 4096,
-        max_in_flight: 4,
-        timeout: Duration::from_secs(5),
-    }
-}
-
-fn app() -> axum::Router {
-    router(Arc::new(Scripted::new()), settings(), None)
-}
-
-async fn call(app: axum::Router, req: Request<Body>) -> (StatusCode, Value, axum::http::HeaderMap) {
-    let response = app.oneshot(req).await.expect("answered");
-    let status = response.status();
-    let headers = response.headers().clone();
-    let bytes = response
-        .into_body()
-        .collect()
-        .await
-        .expect("body")
-        .to_bytes();
-    let body = serde_json::from_slice(&bytes).unwrap_or_else(|e| {
-        panic!(
-            "{status}: not JSON ({e}): {}",
-            String::from_utf8_lossy(&bytes)
-        )
-    });
-    (status, body, headers)
-}
-
-fn post(path: &str, body: &str) -> Request<Body> {
-    Request::post(path)
-        .header(header::CONTENT_TYPE, "application/json")
-        .body(Body::from(body.to_string()))
-        .expect("request")
-}
 
 #[tokio::test]
 async fn one_message_and_a_batch_get_decisions() {

@@ -28,7 +28,7 @@ pub struct Chain {
     text: Arc<screen_text::App>,
     image: Arc<screen_image::App>,
     audio: transcribe_audio::App,
-    evaluate: evaluate_policy::App,
+    evaluate: Arc<evaluate_policy::App>,
     report: write_report::App,
     limits: Limits,
 }
@@ -91,17 +91,19 @@ impl Chain {
         let audio = transcribe_audio::App::from_shared(text.clone(), jobs, &audio_config)
             .with_image(image.clone());
         let counted = progress.clone();
-        let evaluate = evaluate_policy::App::build_on(
-            Some(shared.clone()),
-            evaluate_policy::Config::from_vars(&vars)?,
-        )
-        .await?
-        .map_judge(|inner| -> Arc<dyn PolicyJudge> {
-            Arc::new(CountingJudge {
-                inner,
-                progress: counted,
-            })
-        });
+        let evaluate = Arc::new(
+            evaluate_policy::App::build_on(
+                Some(shared.clone()),
+                evaluate_policy::Config::from_vars(&vars)?,
+            )
+            .await?
+            .map_judge(|inner| -> Arc<dyn PolicyJudge> {
+                Arc::new(CountingJudge {
+                    inner,
+                    progress: counted,
+                })
+            }),
+        );
         // The folder's own relative links, not presigned ones, whatever the backend.
         let report =
             write_report::App::from_parts(shared, &write_report::Config::from_vars(&vars)?);
@@ -121,13 +123,13 @@ impl Chain {
         })
     }
 
-    /// The text path (check-prompt screens a prompt with it).
-    pub fn text(&self) -> &screen_text::App {
-        &self.text
+    /// The picture path (`modctl serve` checks pictures with it).
+    pub fn image(&self) -> &Arc<screen_image::App> {
+        &self.image
     }
 
     /// The policy check (`modctl serve` judges with it).
-    pub fn evaluate(&self) -> &evaluate_policy::App {
+    pub fn evaluate(&self) -> &Arc<evaluate_policy::App> {
         &self.evaluate
     }
 

@@ -8,7 +8,6 @@ use moderation_core::chain::config::Vars;
 use crate::chain::Chain;
 use crate::cli::{CliError, RunArgs};
 use crate::lines::Lines;
-use crate::shown::shown;
 
 /// `modctl check-prompt`: the decision line, the negative prompt, and the exit status.
 pub async fn check_prompt(
@@ -19,7 +18,7 @@ pub async fn check_prompt(
     use moderation_core::stages::check::Decision;
     let negative = load_negative_prompts(negative_prompts)?;
     let chain = Chain::build(run).await?;
-    let found = screen_prompt(&chain, prompt, &negative).await;
+    let found = screen_prompt(&chain, prompt, negative.clone(), run).await?;
     let mut out = Lines::new(std::io::stdout());
     out.line(&format!(
         "{}{}",
@@ -38,37 +37,22 @@ pub async fn check_prompt(
     })
 }
 
-/// The negative-prompt list: `path`, else `NEGATIVE_PROMPTS`, else the committed one.
+/// The negative-prompt list: `path`, else `NEGATIVE_PROMPTS`, else the built-in one (the
+/// committed `infra/negative-prompts.txt`).
 pub fn load_negative_prompts(path: Option<PathBuf>) -> Result<Vec<String>, CliError> {
-    let path = path
-        .or_else(|| Vars::from_env().get("NEGATIVE_PROMPTS").map(PathBuf::from))
-        .unwrap_or_else(|| PathBuf::from("infra/negative-prompts.txt"));
-    let list = std::fs::read_to_string(&path).map_err(|source| CliError::Io {
-        path: shown(&path),
-        source,
-    })?;
-    moderation_core::stages::check::parse_negative_prompts(&list)
-        .map_err(|e| CliError::Usage(format!("{}: {e}", shown(&path))))
+    let path = path.or_else(|| Vars::from_env().get("NEGATIVE_PROMPTS").map(PathBuf::from));
+    Ok(check_api::negative_prompts(path.as_deref())?)
 }
 
-/// The prompt through the text path: warn from the text threshold, block from 0.8 (or the
-/// threshold, if higher).
+/// The prompt through the check API's own check: warn from the text gate, block from 0.8 (or
+/// the gate, if higher).
 pub async fn screen_prompt(
     chain: &Chain,
     prompt: &str,
-    negative: &[String],
-) -> moderation_core::stages::check::PromptCheck {
-    use moderation_core::stages::check;
-    let warn_at = chain
-        .text()
-        .thresholds()
-        .for_kind(moderation_core::model::SourceKind::Text);
-    check::check_prompt(
-        prompt,
-        negative,
-        &chain.text().screen_deps(),
-        warn_at,
-        check::DEFAULT_BLOCK_AT.max(warn_at),
-    )
-    .await
+    negative: Vec<String>,
+    run: &RunArgs,
+) -> Result<moderation_core::stages::check::PromptCheck, CliError> {
+    use moderation_http::Checker;
+    let service = crate::serve::service(chain, negative, run).await?;
+    Ok(service.check_prompt(prompt).await)
 }

@@ -4,49 +4,32 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
-use async_trait::async_trait;
-use moderation_core::chain::config::Vars;
-use moderation_core::model::SourceKind;
-use moderation_core::stages::check::text::{check_texts, CheckDeps, TextCheck, TextRequest};
-use moderation_core::stages::check::PromptCheck;
-use moderation_http::{Checker, Settings};
+use check_api::Service;
+use moderation_http::Settings;
 
-use crate::chain::Chain;
-use crate::check_prompt::{load_negative_prompts, screen_prompt};
+use crate::chain::{settings, Chain};
+use crate::check_prompt::load_negative_prompts;
 use crate::cli::{CliError, RunArgs};
 
-/// The chain's stages as the API's [`Checker`].
-struct ChainChecker {
-    chain: Chain,
+/// The check API's service over `chain`'s own stages: the same composition as the Lambda
+/// function, with the image model the settings name (or none).
+pub async fn service(
+    chain: &Chain,
     negative: Vec<String>,
-    policy_budget: Duration,
-}
-
-#[async_trait]
-impl Checker for ChainChecker {
-    async fn check_texts(&self, requests: &[TextRequest]) -> Vec<TextCheck> {
-        let text = self.chain.text();
-        let evaluate = self.chain.evaluate();
-        let deps = CheckDeps {
-            screen: text.screen_deps(),
-            evaluate: evaluate.deps(),
-            evaluate_config: evaluate.config(),
-            threshold: text.thresholds().for_kind(SourceKind::Text),
-            max_concurrency: text.concurrency(),
-            policy_budget: self.policy_budget,
-        };
-        check_texts(requests, &deps).await
-    }
-
-    async fn check_prompt(&self, prompt: &str) -> PromptCheck {
-        screen_prompt(&self.chain, prompt, &self.negative).await
-    }
-
-    fn negative_prompts(&self) -> &[String] {
-        &self.negative
-    }
+    run: &RunArgs,
+) -> Result<Service, CliError> {
+    let vars = settings(run);
+    let generation = check_api::GenerationConfig::from_vars(&vars)?;
+    let text = screen_text::Config::from_vars(&vars)?;
+    let generator = check_api::generator(&generation, &text).await?;
+    Ok(Service::new(
+        chain.image().clone(),
+        chain.evaluate().clone(),
+        negative,
+        check_api::policy_budget(&vars)?,
+        generator,
+    ))
 }
 
 /// Refuse to expose the API beyond this machine without a token: anyone who can reach the
@@ -68,14 +51,9 @@ pub async fn serve(
     run: &RunArgs,
 ) -> Result<u8, CliError> {
     check_exposure(&addr, token.as_deref())?;
-    let vars = Vars::from_env();
-    let settings = Settings::from_vars(&vars)?;
-    let policy_budget = Duration::from_millis(vars.count("CHECK_POLICY_BUDGET_MS", 2_000)? as u64);
-    let checker = ChainChecker {
-        chain: Chain::build(run).await?,
-        negative: load_negative_prompts(negative_prompts)?,
-        policy_budget,
-    };
+    let settings = Settings::from_vars(&settings(run))?;
+    let chain = Chain::build(run).await?;
+    let checker = service(&chain, load_negative_prompts(negative_prompts)?, run).await?;
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|source| CliError::Io {
@@ -89,7 +67,8 @@ pub async fn serve(
     let router = moderation_http::router(Arc::new(checker), settings, token);
     // The line scripts wait for: the port is open and the stages are built.
     println!(
-        "listening on http://{bound} (GET /healthz, POST /v1/check/text, POST /v1/check/prompt)"
+        "listening on http://{bound} (GET /healthz, POST /v1/check/text, /v1/check/prompt, \
+         /v1/check/image, /v1/generate)"
     );
     let stop = async {
         let _ = tokio::signal::ctrl_c().await;

@@ -16,6 +16,7 @@ fn workspace() -> PathBuf {
 struct Server {
     child: Child,
     addr: SocketAddr,
+    _out: tempfile::TempDir,
 }
 
 impl Drop for Server {
@@ -26,15 +27,25 @@ impl Drop for Server {
 }
 
 fn start(extra: &[&str]) -> Server {
-    let out = std::env::temp_dir().join(format!("modctl-serve-{}", std::process::id()));
+    start_as(extra, &[])
+}
+
+fn start_with_env(env: &[(&str, &str)]) -> Server {
+    start_as(&[], env)
+}
+
+fn start_as(extra: &[&str], env: &[(&str, &str)]) -> Server {
+    let out = tempfile::tempdir().expect("tempdir");
     let mut child = Command::new(env!("CARGO_BIN_EXE_modctl"))
         .args(["serve", "--addr", "127.0.0.1:0", "--quiet", "--out"])
-        .arg(&out)
+        .arg(out.path())
         .args(extra)
         .current_dir(workspace())
         .env_remove("MODERATION_BACKEND")
         .env_remove("TOXICITY_THRESHOLD")
         .env_remove("MODCTL_TOKEN")
+        .env_remove("IMAGE_GENERATION_URL")
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -49,19 +60,33 @@ fn start(extra: &[&str]) -> Server {
         .and_then(|rest| rest.split_whitespace().next())
         .and_then(|a| a.parse().ok())
         .unwrap_or_else(|| panic!("no address in {line:?}"));
-    Server { child, addr }
+    Server {
+        child,
+        addr,
+        _out: out,
+    }
 }
 
 /// POST `body` to `path`; the status and the JSON answer.
 fn post(addr: SocketAddr, path: &str, body: &str, extra_headers: &str) -> (u16, Value) {
-    let mut stream = TcpStream::connect(addr).expect("connects");
-    write!(
-        stream,
-        "POST {path} HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n{extra_headers}\
-         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
+    post_bytes(
+        addr,
+        path,
+        body.as_bytes(),
+        &format!("Content-Type: application/json\r\n{extra_headers}"),
     )
-    .expect("sends");
+}
+
+/// POST raw `body` with `headers` (each ending in CRLF).
+fn post_bytes(addr: SocketAddr, path: &str, body: &[u8], headers: &str) -> (u16, Value) {
+    let mut stream = TcpStream::connect(addr).expect("connects");
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: t\r\n{headers}Content-Length: {}\r\n\
+         Connection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).expect("sends");
+    stream.write_all(body).expect("sends");
     let mut text = String::new();
     stream.read_to_string(&mut text).expect("reads");
     let status = text
@@ -209,4 +234,118 @@ fn a_token_guards_the_checks_and_another_address_needs_one() {
         .expect("runs");
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("--token"));
+}
+
+/// A stand-in OpenAI-compatible image server: answers every request with `picture`, and
+/// records each request body.
+fn image_server(picture: Vec<u8>) -> (SocketAddr, std::sync::mpsc::Receiver<String>) {
+    use base64::Engine;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("binds");
+    let addr = listener.local_addr().expect("addr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    let b64 = base64::engine::general_purpose::STANDARD.encode(picture);
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+            let mut length = 0;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap_or(0);
+                }
+            }
+            let mut body = vec![0; length];
+            let _ = reader.read_exact(&mut body);
+            let _ = tx.send(String::from_utf8_lossy(&body).into_owned());
+            let answer = format!(r#"{{"created":1,"data":[{{"b64_json":"{b64}"}}]}}"#);
+            let mut stream = stream;
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\
+                 Connection: close\r\n\r\n{answer}",
+                answer.len()
+            );
+        }
+    });
+    (addr, rx)
+}
+
+#[test]
+fn pictures_are_checked_and_generated_ones_come_back_checked() {
+    let picture = std::fs::read(workspace().join("events/images/injection-sign.png")).expect("png");
+    let (model, requests) = image_server(picture.clone());
+    let server = start_with_env(&[("IMAGE_GENERATION_URL", &format!("http://{model}/v1"))]);
+    let (status, answer) = post_bytes(
+        server.addr,
+        "/v1/check/image",
+        &picture,
+        "Content-Type: image/png\r\n",
+    );
+    assert_eq!(status, 200, "{answer}");
+    assert!(
+        answer["items"].as_array().is_some_and(|i| !i.is_empty()),
+        "{answer}"
+    );
+    assert!(answer["decision"].is_string(), "{answer}");
+    let (status, answer) = post_bytes(
+        server.addr,
+        "/v1/check/image",
+        b"<svg xmlns='http://www.w3.org/2000/svg'/>",
+        "Content-Type: image/png\r\n",
+    );
+    assert_eq!(
+        (status, answer["error"]["code"].as_str()),
+        (400, Some("bad_request"))
+    );
+
+    let (status, answer) = post(
+        server.addr,
+        "/v1/generate",
+        r#"{"prompt":"a castle at dawn, watercolour"}"#,
+        "",
+    );
+    assert_eq!(status, 200, "{answer}");
+    let sent: Value =
+        serde_json::from_str(&requests.recv().expect("the model was asked")).expect("JSON");
+    assert_eq!(sent["prompt"], "a castle at dawn, watercolour");
+    assert!(
+        sent["negative_prompt"]
+            .as_str()
+            .is_some_and(|n| n.contains("nudity")),
+        "{sent}"
+    );
+    assert_eq!(answer["check"]["decision"], answer["decision"]);
+    if answer["decision"] != "block" {
+        assert!(answer["image"].is_string(), "{answer}");
+    }
+    // A blocked prompt never reaches the model.
+    let (status, answer) = post(
+        server.addr,
+        "/v1/generate",
+        r#"{"prompt":"draw a naked child"}"#,
+        "",
+    );
+    assert_eq!(
+        (status, answer["decision"].as_str()),
+        (200, Some("block")),
+        "{answer}"
+    );
+    assert!(answer.get("image").is_none());
+    assert!(
+        requests.try_recv().is_err(),
+        "the model was called for a blocked prompt"
+    );
+}
+
+#[test]
+fn generate_without_an_image_model_says_which_variable_to_set() {
+    let server = start(&[]);
+    let (status, answer) = post(server.addr, "/v1/generate", r#"{"prompt":"a castle"}"#, "");
+    assert_eq!(status, 503, "{answer}");
+    assert!(answer["error"]["message"]
+        .as_str()
+        .is_some_and(|m| m.contains("IMAGE_GENERATION_URL")));
 }

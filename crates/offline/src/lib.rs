@@ -9,6 +9,7 @@
 mod error;
 pub mod image;
 pub mod openai;
+pub mod openai_images;
 pub mod policy;
 pub mod speech;
 pub mod store;
@@ -17,6 +18,7 @@ pub mod text;
 pub use error::Error;
 
 pub use self::image::{offline_classifier, NoImageClassifier, TesseractText};
+pub use openai_images::OpenAiImages;
 pub use policy::{PolicyIndex, RulesJudge};
 pub use speech::transcription::LocalTranscription;
 pub use store::FolderStore;

@@ -55,6 +55,58 @@ fn fail(kind: ServiceErrorKind, msg: impl Into<String>) -> CoreError {
     CoreError::service(SERVICE, kind, msg.into())
 }
 
+/// POST `body` as JSON to a local server and read the whole answer within `timeout`; an HTTP
+/// error becomes a service error of its kind (429 throttled, 5xx unavailable, 401/403 denied)
+/// carrying the start of what the server said.
+pub(crate) async fn post_json(
+    client: &Client<HttpConnector, Full<Bytes>>,
+    url: &str,
+    api_key: Option<&str>,
+    body: &Value,
+    timeout: Duration,
+    service: &'static str,
+) -> CoreResult<Bytes> {
+    let fail = |kind, msg: String| CoreError::service(service, kind, msg);
+    let mut req = hyper::Request::post(url).header("content-type", "application/json");
+    if let Some(key) = api_key {
+        req = req.header("authorization", format!("Bearer {key}"));
+    }
+    let req = req
+        .body(Full::new(Bytes::from(body.to_string())))
+        .map_err(|e| fail(ServiceErrorKind::InvalidInput, e.to_string()))?;
+    let call = async {
+        let resp = client
+            .request(req)
+            .await
+            .map_err(|e| fail(ServiceErrorKind::Unavailable, e.to_string()))?;
+        let status = resp.status();
+        let bytes = resp
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| fail(ServiceErrorKind::Unavailable, e.to_string()))?
+            .to_bytes();
+        Ok::<_, CoreError>((status, bytes))
+    };
+    let (status, bytes) = tokio::time::timeout(timeout, call).await.map_err(|_| {
+        fail(
+            ServiceErrorKind::Timeout,
+            format!("no answer in {timeout:?}"),
+        )
+    })??;
+    if !status.is_success() {
+        let kind = match status.as_u16() {
+            429 => ServiceErrorKind::Throttled,
+            500..=599 => ServiceErrorKind::Unavailable,
+            401 | 403 => ServiceErrorKind::Permission,
+            _ => ServiceErrorKind::InvalidInput,
+        };
+        let shown: String = String::from_utf8_lossy(&bytes).chars().take(200).collect();
+        return Err(fail(kind, format!("HTTP {status}: {shown}")));
+    }
+    Ok(bytes)
+}
+
 #[async_trait]
 impl ChatModel for OpenAiChatModel {
     fn model(&self) -> &str {
@@ -100,47 +152,9 @@ impl OpenAiChatModel {
                 {"role": "user", "content": user},
             ],
         });
-        let mut req = hyper::Request::post(format!("{}/chat/completions", self.endpoint))
-            .header("content-type", "application/json");
-        if let Some(key) = &self.api_key {
-            req = req.header("authorization", format!("Bearer {key}"));
-        }
-        let req = req
-            .body(Full::new(Bytes::from(body.to_string())))
-            .map_err(|e| fail(ServiceErrorKind::InvalidInput, e.to_string()))?;
-        let call = async {
-            let resp = self
-                .client
-                .request(req)
-                .await
-                .map_err(|e| fail(ServiceErrorKind::Unavailable, e.to_string()))?;
-            let status = resp.status();
-            let bytes = resp
-                .into_body()
-                .collect()
-                .await
-                .map_err(|e| fail(ServiceErrorKind::Unavailable, e.to_string()))?
-                .to_bytes();
-            Ok::<_, CoreError>((status, bytes))
-        };
-        let (status, bytes) = tokio::time::timeout(self.timeout, call)
-            .await
-            .map_err(|_| {
-                fail(
-                    ServiceErrorKind::Timeout,
-                    format!("no answer in {:?}", self.timeout),
-                )
-            })??;
-        if !status.is_success() {
-            let kind = match status.as_u16() {
-                429 => ServiceErrorKind::Throttled,
-                500..=599 => ServiceErrorKind::Unavailable,
-                401 | 403 => ServiceErrorKind::Permission,
-                _ => ServiceErrorKind::InvalidInput,
-            };
-            let shown: String = String::from_utf8_lossy(&bytes).chars().take(200).collect();
-            return Err(fail(kind, format!("HTTP {status}: {shown}")));
-        }
+        let url = format!("{}/chat/completions", self.endpoint);
+        let key = self.api_key.as_deref();
+        let bytes = post_json(&self.client, &url, key, &body, self.timeout, SERVICE).await?;
         let v: Value = serde_json::from_slice(&bytes)
             .map_err(|e| fail(ServiceErrorKind::Other, format!("not JSON: {e}")))?;
         let text = v["choices"][0]["message"]["content"]

@@ -57,3 +57,12 @@ pub trait ImageTextReader: Send + Sync {
     fn name(&self) -> &str;
     async fn lines(&self, image: &ImageInput<'_>) -> Result<TextRead>;
 }
+
+/// An image model: a picture from a prompt, steered away from the negative prompt (Bedrock
+/// image models, or an OpenAI-compatible `/v1/images/generations` server offline).
+#[async_trait]
+pub trait ImageGenerator: Send + Sync {
+    fn name(&self) -> &str;
+    /// The picture's bytes (PNG or JPEG).
+    async fn generate(&self, prompt: &str, negative_prompt: &str) -> Result<Vec<u8>>;
+}

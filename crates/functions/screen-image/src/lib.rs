@@ -100,12 +100,20 @@ impl App {
         id: String,
         trigger: Trigger,
     ) -> Result<Outcome> {
-        let deps = ImageDeps {
+        screen_image_object(&obj, &id, trigger, &self.deps(), &self.config).await
+    }
+
+    /// The stage's ports (the real-time check labels and reads pictures with the same ones).
+    pub fn deps(&self) -> ImageDeps<'_> {
+        ImageDeps {
             moderator: self.moderator.as_ref(),
             text: self.reader.as_ref(),
             screen: self.text.screen_deps(),
-        };
-        screen_image_object(&obj, &id, trigger, &deps, &self.config).await
+        }
+    }
+
+    pub fn config(&self) -> &ImageConfig {
+        &self.config
     }
 
     pub fn store(&self) -> &Arc<dyn moderation_core::ports::ObjectStore> {

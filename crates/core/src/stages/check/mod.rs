@@ -2,8 +2,12 @@
 //! and the toxicity detector read it (the text path, languages and evasions included) and the
 //! answer is allow, warn or block, with the reasons; the negative prompt to pass to the model
 //! comes from a list users edit. The generated image then goes through screen-image.
-//! [`text`] checks chat messages the same way, policy check included.
+//! [`text`] checks chat messages the same way, policy check included; [`image`] a picture,
+//! [`generate`] the whole of an image generation.
 
+pub mod generate;
+pub mod image;
+mod scratch;
 pub mod text;
 
 use crate::model::{Item, RuleHit, Usage};

@@ -247,7 +247,10 @@ async fn read_image(
 /// takes a moment). Where panics unwind (tests, modctl) a decoder panic on hostile bytes ends
 /// as a failed report; the Lambda profile aborts, so there the delivery fails and the message
 /// goes to the dead-letter queue after its retries.
-async fn prepare_off_thread(bytes: Vec<u8>, ext: String) -> std::result::Result<Prepared, String> {
+pub async fn prepare_off_thread(
+    bytes: Vec<u8>,
+    ext: String,
+) -> std::result::Result<Prepared, String> {
     match tokio::task::spawn_blocking(move || prepare(&bytes, &ext)).await {
         Ok(prepared) => prepared,
         Err(e) => Err(format!("the image decoder failed on it ({e})")),
@@ -274,21 +277,13 @@ async fn store_picture(
 
 /// Label the picture while its text is read.
 async fn label_and_read(
-    obj: &ObjectRef,
-    prepared: &Prepared,
+    input: &ImageInput<'_>,
     deps: &ImageDeps<'_>,
     cfg: &ImageConfig,
 ) -> (Result<LabelsFound>, Result<TextRead>) {
-    let version = obj.version();
-    let input = ImageInput {
-        prepared,
-        bucket: &obj.bucket,
-        key: &obj.key,
-        version: version.as_deref(),
-    };
     join(
-        deps.moderator.labels(&input, cfg.min_confidence),
-        deps.text.lines(&input),
+        deps.moderator.labels(input, cfg.min_confidence),
+        deps.text.lines(input),
     )
     .await
 }
@@ -347,6 +342,35 @@ fn settle_status(doc: &mut StageDocument, errors: Vec<crate::model::ErrorEntry>)
     doc.errors.extend(errors);
 }
 
+/// Label a prepared picture and screen its text onto `doc`: the picture item, the text items,
+/// the findings (`picture` is where its prepared copy is kept), errors and status. The stage
+/// and the real-time check share it.
+pub async fn screen_picture(
+    doc: &mut StageDocument,
+    input: &ImageInput<'_>,
+    picture: String,
+    deps: &ImageDeps<'_>,
+    cfg: &ImageConfig,
+) {
+    let (labels, lines) = label_and_read(input, deps, cfg).await;
+    doc.usage.images = 1;
+    let mut errors = Vec::new();
+    let found = add_picture(
+        doc,
+        &mut errors,
+        labels,
+        input.prepared.animated,
+        deps.moderator.name(),
+        cfg,
+    );
+    let text: TextFound = screen_text_read(lines, deps, cfg).await;
+    doc.items.extend(text.items);
+    errors.extend(text.errors);
+    doc.usage.add(&text.usage);
+    doc.image = Some(image_findings(input.prepared, found, text.model, picture));
+    settle_status(doc, errors);
+}
+
 /// The whole stage for one uploaded image.
 pub async fn screen_image_object(
     obj: &ObjectRef,
@@ -370,24 +394,14 @@ pub async fn screen_image_object(
         }
     };
     let picture = store_picture(deps, &obj.bucket, id, &prepared).await?;
-    let (labels, lines) = label_and_read(obj, &prepared, deps, cfg).await;
-    doc.usage.images = 1;
-    let mut errors = Vec::new();
-    let moderator = deps.moderator.name();
-    let found = add_picture(
-        &mut doc,
-        &mut errors,
-        labels,
-        prepared.animated,
-        moderator,
-        cfg,
-    );
-    let text: TextFound = screen_text_read(lines, deps, cfg).await;
-    doc.items.extend(text.items);
-    errors.extend(text.errors);
-    doc.usage.add(&text.usage);
-    doc.image = Some(image_findings(&prepared, found, text.model, picture));
-    settle_status(&mut doc, errors);
+    let version = obj.version();
+    let input = ImageInput {
+        prepared: &prepared,
+        bucket: &obj.bucket,
+        key: &obj.key,
+        version: version.as_deref(),
+    };
+    screen_picture(&mut doc, &input, picture, deps, cfg).await;
     write_screened(deps.screen.store, &obj.bucket, &doc).await
 }
 

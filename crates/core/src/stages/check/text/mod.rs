@@ -72,8 +72,26 @@ pub async fn check_texts(requests: &[TextRequest], deps: &CheckDeps<'_>) -> Vec<
     let (items, errors, usage) =
         screen_messages(messages, &deps.screen, deps.threshold, deps.max_concurrency).await;
     let doc = document(items, errors, usage, deps.threshold);
-    let judging = evaluate_items(doc.clone(), None, &deps.evaluate, deps.evaluate_config);
-    let (judged, problem) = match tokio::time::timeout(deps.policy_budget, judging).await {
+    let (judged, problem) = judge_within(
+        doc,
+        &deps.evaluate,
+        deps.evaluate_config,
+        deps.policy_budget,
+    )
+    .await;
+    answers(judged.items, &asked, deps.threshold, problem.as_deref())
+}
+
+/// evaluate-policy's judging of `doc` within `budget`: the judged document, and what went
+/// wrong, if anything (a failure or the budget spent: the unjudged items are then `review`).
+pub async fn judge_within(
+    doc: StageDocument,
+    deps: &EvaluateDeps<'_>,
+    cfg: &EvaluateConfig,
+    budget: Duration,
+) -> (StageDocument, Option<String>) {
+    let judging = evaluate_items(doc.clone(), None, deps, cfg);
+    match tokio::time::timeout(budget, judging).await {
         Ok(Ok((judged, None))) => (judged, None),
         Ok(Ok((judged, Some(e)))) => (judged, Some(format!("the policy check failed: {e}"))),
         Ok(Err(e)) => (doc, Some(format!("the policy check failed: {e}"))),
@@ -81,11 +99,10 @@ pub async fn check_texts(requests: &[TextRequest], deps: &CheckDeps<'_>) -> Vec<
             doc,
             Some(format!(
                 "the policy check did not finish within {} ms",
-                deps.policy_budget.as_millis()
+                budget.as_millis()
             )),
         ),
-    };
-    answers(judged.items, &asked, deps.threshold, problem.as_deref())
+    }
 }
 
 /// The messages to screen — each request's context lines, then the message — and the id of
@@ -166,7 +183,7 @@ pub fn answers(
         .collect()
 }
 
-fn answer(mut item: Item, threshold: f64, problem: Option<&str>) -> TextCheck {
+pub(super) fn answer(mut item: Item, threshold: f64, problem: Option<&str>) -> TextCheck {
     let decision = decide(&item);
     let mut reasons: Vec<String> = item.rule_hits.iter().map(describe_hit).collect();
     if item.toxicity >= threshold {
