@@ -8,6 +8,7 @@
 //! nothing leaves the machine and no credentials are needed.
 
 mod chart;
+mod checkapi;
 mod coldstart;
 mod evaluate;
 mod fake_s3;
@@ -50,7 +51,7 @@ impl Ctx {
 }
 
 const USAGE: &str = "usage: bench [--out DIR] [--bin-dir DIR] [--python PATH] [--runs N] \
-[--cold-runs N] [--only coldstart,throughput,memory,scale,images,index,offline,micro] [--scenario SLUG,...] [--sizes N,N,...] [--quick]";
+[--cold-runs N] [--only coldstart,throughput,memory,scale,images,index,offline,checkapi,micro] [--scenario SLUG,...] [--sizes N,N,...] [--quick]";
 
 struct Args {
     out: PathBuf,
@@ -155,7 +156,20 @@ impl Args {
 async fn run(root: PathBuf, args: Args) -> Result<(), String> {
     let started = Instant::now();
     let ctx = context(root, &args).await?;
-    check_binaries(&ctx)?;
+    // The sections that run the Lambda binaries need them built.
+    if [
+        "coldstart",
+        "throughput",
+        "memory",
+        "scale",
+        "images",
+        "index",
+    ]
+    .iter()
+    .any(|s| args.wants(s))
+    {
+        check_binaries(&ctx)?;
+    }
     let machine = machine::describe(&ctx).await;
     eprintln!("bench: {}", machine.one_line());
     let mut results = report::Results {
@@ -231,6 +245,10 @@ async fn measure(ctx: &Ctx, args: &Args, results: &mut report::Results) -> Resul
     if args.wants("offline") {
         eprintln!("bench: offline scoring");
         results.offline = Some(offline::run(ctx).await);
+    }
+    if args.wants("checkapi") {
+        eprintln!("bench: real-time check API");
+        results.check_api = Some(checkapi::run(ctx, args.quick).await);
     }
     if args.wants("micro") {
         results.micro = micro::read(&ctx.root.join("target/criterion"));

@@ -234,3 +234,61 @@ async fn the_same_router_over_a_real_socket() {
     let _ = stop.send(());
     server.await.expect("joined").expect("stopped cleanly");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_a_thousand_connections_gets_answers_or_429s_and_the_server_stays_up() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("binds");
+    let addr = listener.local_addr().expect("addr");
+    // Checks take 50 ms and 4 run at once: most of the burst finds the server full.
+    let checker = Scripted {
+        delay: Duration::from_millis(50),
+        ..Scripted::new()
+    };
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(moderation_http::serve(
+        listener,
+        router(Arc::new(checker), settings(), None),
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    let body = r#"{"text":"gg"}"#;
+    let raw = format!(
+        "POST /v1/check/text HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    // All 1,000 at once; the client bounds itself only by its 30 s deadline.
+    let burst: Vec<_> = (0..1000)
+        .map(|_| {
+            let raw = raw.clone();
+            tokio::spawn(tokio::time::timeout(
+                Duration::from_secs(30),
+                over_socket(addr, raw),
+            ))
+        })
+        .collect();
+    let (mut ok, mut limited) = (0, 0);
+    for b in burst {
+        let (status, answer) = b.await.expect("joined").expect("answered in time");
+        match status {
+            200 => {
+                assert_eq!(answer["decision"], "allow");
+                ok += 1;
+            }
+            429 => {
+                assert_eq!(answer["error"]["code"], "rate_limited", "{answer}");
+                limited += 1;
+            }
+            other => panic!("status {other}: {answer}"),
+        }
+    }
+    assert_eq!(ok + limited, 1000);
+    assert!(ok >= 4 && limited > 0, "{ok} answered, {limited} refused");
+    let health = "GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n".to_string();
+    assert_eq!(over_socket(addr, health).await.0, 200);
+    let _ = stop.send(());
+    server.await.expect("joined").expect("stopped cleanly");
+}

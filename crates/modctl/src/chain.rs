@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use moderation_core::chain::config::{Thresholds, Vars};
 use moderation_core::chain::delivery::{read_document, run_chain, Outcome};
@@ -77,12 +78,22 @@ fn threshold(run: &RunArgs) -> Result<Option<Thresholds>, CliError> {
 
 impl Chain {
     pub async fn build(run: &RunArgs) -> Result<Self, CliError> {
+        Self::build_batching(run, None).await
+    }
+
+    /// [`Chain::build`] with the detector behind a micro-batcher of `window` (`modctl serve`:
+    /// concurrent requests share forward passes).
+    pub async fn build_batching(run: &RunArgs, window: Option<Duration>) -> Result<Self, CliError> {
         let vars = settings(run);
         let thresholds = threshold(run)?;
         let store = Arc::new(FolderStore::single_bucket(&run.out));
         let shared: Arc<dyn ObjectStore> = store.clone();
         let progress = Progress::new(run.quiet);
-        let text = Arc::new(build_text(&vars, run, thresholds, &shared, &progress).await?);
+        let mut text = build_text(&vars, run, thresholds, &shared, &progress).await?;
+        if let Some(window) = window {
+            text = text.map_detector(|d| check_api::batched(d, window));
+        }
+        let text = Arc::new(text);
         let image_config = screen_image::Config::from_vars(&vars)?;
         let image = Arc::new(screen_image::App::build_on(text.clone(), &image_config).await?);
         let audio_config = audio_config(&vars)?;

@@ -8,6 +8,7 @@ use moderation_core::chain::config::Vars;
 use crate::chain::Chain;
 use crate::cli::{CliError, RunArgs};
 use crate::lines::Lines;
+use crate::shown::shown;
 
 /// `modctl check-prompt`: the decision line, the negative prompt, and the exit status.
 pub async fn check_prompt(
@@ -40,8 +41,17 @@ pub async fn check_prompt(
 /// The negative-prompt list: `path`, else `NEGATIVE_PROMPTS`, else the built-in one (the
 /// committed `infra/negative-prompts.txt`).
 pub fn load_negative_prompts(path: Option<PathBuf>) -> Result<Vec<String>, CliError> {
-    let path = path.or_else(|| Vars::from_env().get("NEGATIVE_PROMPTS").map(PathBuf::from));
-    Ok(check_api::negative_prompts(path.as_deref())?)
+    let Some(path) = path.or_else(|| Vars::from_env().get("NEGATIVE_PROMPTS").map(PathBuf::from))
+    else {
+        return Ok(check_api::negative_prompts(None)?);
+    };
+    // A file that cannot be read is an I/O failure (exit 1), not a usage error.
+    let list = std::fs::read_to_string(&path).map_err(|source| CliError::Io {
+        path: shown(&path),
+        source,
+    })?;
+    moderation_core::stages::check::parse_negative_prompts(&list)
+        .map_err(|e| CliError::Usage(format!("{}: {e}", shown(&path))))
 }
 
 /// The prompt through the check API's own check: warn from the text gate, block from 0.8 (or

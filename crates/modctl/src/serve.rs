@@ -51,8 +51,10 @@ pub async fn serve(
     run: &RunArgs,
 ) -> Result<u8, CliError> {
     check_exposure(&addr, token.as_deref())?;
-    let settings = Settings::from_vars(&settings(run))?;
-    let chain = Chain::build(run).await?;
+    let vars = settings(run);
+    let window = check_api::batch_window(&vars)?;
+    let settings = Settings::from_vars(&vars)?;
+    let chain = Chain::build_batching(run, Some(window)).await?;
     let checker = service(&chain, load_negative_prompts(negative_prompts)?, run).await?;
     let listener = tokio::net::TcpListener::bind(addr)
         .await

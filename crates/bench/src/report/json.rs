@@ -14,6 +14,21 @@ use crate::throughput::Scenario;
 use super::{figures, Results};
 
 pub fn json(r: &Results) -> Value {
+    let mut out = base_json(r);
+    // Only when measured: the fixed-measurement files predate the section.
+    if let Some(c) = &r.check_api {
+        out["check_api"] = json!({
+            "loads": c.loads.iter().map(|l| json!({"clients": l.clients, "requests": l.requests,
+                "p50_ms": l.p50_ms, "p99_ms": l.p99_ms, "per_s": l.per_s, "errors": l.errors}))
+                .collect::<Vec<_>>(),
+            "batch_path_per_s": c.batch_per_s, "image_ms": c.image_ms, "rss_mib": c.rss_mib,
+            "failure": c.failure,
+        });
+    }
+    out
+}
+
+fn base_json(r: &Results) -> Value {
     json!({
         "machine": machine_json(&r.machine),
         "cold_start": r.cold.iter().flatten().map(cold_json).collect::<Vec<_>>(),

@@ -31,6 +31,9 @@ pub fn markdown(r: &Results) -> String {
     if let Some(o) = &r.offline {
         offline_section(&mut s, o);
     }
+    if let Some(c) = &r.check_api {
+        crate::checkapi::section(&mut s, c);
+    }
     micro_section(&mut s, &r.micro);
     time_section(&mut s, r);
     s

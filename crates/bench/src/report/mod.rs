@@ -31,6 +31,7 @@ pub struct Results {
     pub throughput: Option<Vec<Scenario>>,
     pub evaluate: Option<EvalResult>,
     pub offline: Option<OfflineResult>,
+    pub check_api: Option<crate::checkapi::CheckApiResult>,
     pub images: Option<ImageResult>,
     pub index: Option<IndexResult>,
     pub scale: Option<crate::scale::ScaleResult>,

@@ -262,6 +262,7 @@ fn full() -> Results {
             Ok(vec![15.5, 16.25]),
             Err("tesseract not found".into()),
         )),
+        check_api: None,
         index: Some(index(Ok(ConcurrentResult {
             writers: 50,
             listed_once: 50,

@@ -7,6 +7,7 @@ pub mod config;
 pub mod delivery;
 pub mod event;
 pub mod keys;
+pub mod micro_batch;
 pub mod pace;
 pub mod spool;
 pub mod telemetry;

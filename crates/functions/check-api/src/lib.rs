@@ -8,9 +8,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use moderation_core::chain::config::Vars;
+use moderation_core::chain::config::{Backend, Vars};
+use moderation_core::chain::micro_batch::MicroBatch;
 use moderation_core::model::SourceKind;
-use moderation_core::ports::ImageGenerator;
+use moderation_core::ports::{ImageGenerator, ToxicityDetector};
 use moderation_core::stages::check::generate::{generate, GenerateDeps, Generation, ModelFailed};
 use moderation_core::stages::check::image::{
     check_image, ImageCheck, ImageCheckDeps, ImageRefusal,
@@ -35,6 +36,10 @@ pub struct Config {
     pub http: Settings,
     /// `CHECK_POLICY_BUDGET_MS` (default 2,000): how long the policy check may take.
     pub policy_budget: Duration,
+    /// `CHECK_BATCH_WINDOW_MS` (default 2; offline only): how long a detector pass waits for
+    /// other requests to share it. `0`: each request's pass starts at once (still shared with
+    /// what is already queued).
+    pub batch_window: Duration,
     /// `NEGATIVE_PROMPTS`: a file; unset, the built-in list.
     pub negative_prompts: Option<PathBuf>,
     pub generation: GenerationConfig,
@@ -51,6 +56,7 @@ impl Config {
             evaluate: evaluate_policy::Config::from_vars(v)?,
             http: Settings::from_vars(v)?,
             policy_budget: policy_budget(v)?,
+            batch_window: batch_window(v)?,
             negative_prompts: v.get("NEGATIVE_PROMPTS").map(PathBuf::from),
             generation: GenerationConfig::from_vars(v)?,
         })
@@ -62,6 +68,20 @@ pub fn policy_budget(v: &Vars) -> Result<Duration> {
     Ok(Duration::from_millis(
         v.count("CHECK_POLICY_BUDGET_MS", 2_000)? as u64,
     ))
+}
+
+/// `CHECK_BATCH_WINDOW_MS`, default 2.
+pub fn batch_window(v: &Vars) -> Result<Duration> {
+    Ok(Duration::from_millis(
+        v.count("CHECK_BATCH_WINDOW_MS", 2)? as u64
+    ))
+}
+
+/// `detector` behind a micro-batcher: concurrent checks share forward passes, as many passes at
+/// once as there are cores. Needs a tokio runtime.
+pub fn batched(detector: Arc<dyn ToxicityDetector>, window: Duration) -> Arc<dyn ToxicityDetector> {
+    let passes = std::thread::available_parallelism().map_or(1, usize::from);
+    Arc::new(MicroBatch::new(detector, window, passes, 1024))
 }
 
 /// The negative-prompt list: `path`, else the built-in one.
@@ -110,7 +130,12 @@ impl Service {
 
     /// Everything from `config` (the Lambda function).
     pub async fn build(config: &Config) -> Result<Self> {
-        let image = Arc::new(screen_image::App::build(config.image.clone()).await?);
+        let mut text = screen_text::App::build(config.image.text.clone()).await?;
+        // A Lambda environment serves one request at a time: nothing to batch there.
+        if matches!(config.image.text.backend, Backend::Offline { .. }) {
+            text = text.map_detector(|d| batched(d, config.batch_window));
+        }
+        let image = Arc::new(screen_image::App::build_on(Arc::new(text), &config.image).await?);
         let evaluate = Arc::new(evaluate_policy::App::build(config.evaluate.clone()).await?);
         let generator = generator::build(&config.generation, &config.image.text).await?;
         Ok(Service::new(

@@ -53,6 +53,8 @@ fn text_check(text: &str, bad: bool) -> TextCheck {
 /// permit is added, to fill the server.
 pub struct Scripted {
     pub gate: Option<Arc<Semaphore>>,
+    /// How long each text check takes.
+    pub delay: Duration,
     pub negative: Vec<String>,
 }
 
@@ -60,6 +62,7 @@ impl Scripted {
     pub fn new() -> Self {
         Scripted {
             gate: None,
+            delay: Duration::ZERO,
             negative: vec!["nudity".into(), "gore".into()],
         }
     }
@@ -71,6 +74,7 @@ impl Checker for Scripted {
         if let Some(gate) = &self.gate {
             let _held = gate.acquire().await;
         }
+        tokio::time::sleep(self.delay).await;
         requests
             .iter()
             .map(|r| text_check(&r.text, r.text.contains("kill")))
