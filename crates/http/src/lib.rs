@@ -2,6 +2,7 @@
 //! Lambda: the routes of `docs/api.md`, JSON errors, and the limits every route runs under.
 //! It knows nothing of backends: whoever serves it supplies a [`Checker`].
 
+mod body;
 mod error;
 mod limits;
 mod media;

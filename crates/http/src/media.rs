@@ -16,8 +16,8 @@ use moderation_core::stages::check::generate::Generation;
 use moderation_core::stages::check::image::{ImageCheck, ImageRefusal};
 use serde_json::{json, Value};
 
+use crate::body::json_body;
 use crate::error::{ApiError, Code};
-use crate::routes::json_body;
 use crate::types::{negative_prompt, parse_prompt_body, text_answer};
 use crate::Checker;
 

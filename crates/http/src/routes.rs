@@ -7,11 +7,12 @@ use std::time::Instant;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
+use crate::body::json_body;
 use crate::error::{ApiError, Code};
 use crate::types::{negative_prompt, parse_prompt_body, parse_text_body, text_answer};
 use crate::{media, Checker, Settings};
@@ -49,35 +50,6 @@ pub(crate) async fn method_not_allowed() -> ApiError {
         Code::MethodNotAllowed,
         "this route takes another method (POST for checks, GET for /healthz)",
     )
-}
-
-/// The body, once it is known to be JSON within the size limit.
-pub(crate) fn json_body(
-    headers: &HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Bytes, ApiError> {
-    let body = body.map_err(|e| {
-        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::new(
-                Code::TooLarge,
-                "the body is over CHECK_MAX_BODY_BYTES; send fewer or shorter messages",
-            )
-        } else {
-            ApiError::new(Code::BadRequest, format!("the body could not be read: {e}"))
-        }
-    })?;
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let essence = content_type.split(';').next().unwrap_or("").trim();
-    if !essence.eq_ignore_ascii_case("application/json") {
-        return Err(ApiError::new(
-            Code::UnsupportedMediaType,
-            format!("send Content-Type: application/json (got {content_type:?})"),
-        ));
-    }
-    Ok(body)
 }
 
 async fn check_text(

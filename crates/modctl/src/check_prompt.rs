@@ -3,12 +3,9 @@
 
 use std::path::PathBuf;
 
-use moderation_core::chain::config::Vars;
-
 use crate::chain::Chain;
 use crate::cli::{CliError, RunArgs};
 use crate::lines::Lines;
-use crate::shown::shown;
 
 /// `modctl check-prompt`: the decision line, the negative prompt, and the exit status.
 pub async fn check_prompt(
@@ -17,7 +14,7 @@ pub async fn check_prompt(
     run: &RunArgs,
 ) -> Result<u8, CliError> {
     use moderation_core::stages::check::Decision;
-    let negative = load_negative_prompts(negative_prompts)?;
+    let negative = crate::serve::load_negative_prompts(negative_prompts)?;
     let chain = Chain::build(run).await?;
     let found = screen_prompt(&chain, prompt, negative.clone(), run).await?;
     let mut out = Lines::new(std::io::stdout());
@@ -36,22 +33,6 @@ pub async fn check_prompt(
         Decision::Warn => 3,
         Decision::Block => 4,
     })
-}
-
-/// The negative-prompt list: `path`, else `NEGATIVE_PROMPTS`, else the built-in one (the
-/// committed `infra/negative-prompts.txt`).
-pub fn load_negative_prompts(path: Option<PathBuf>) -> Result<Vec<String>, CliError> {
-    let Some(path) = path.or_else(|| Vars::from_env().get("NEGATIVE_PROMPTS").map(PathBuf::from))
-    else {
-        return Ok(check_api::negative_prompts(None)?);
-    };
-    // A file that cannot be read is an I/O failure (exit 1), not a usage error.
-    let list = std::fs::read_to_string(&path).map_err(|source| CliError::Io {
-        path: shown(&path),
-        source,
-    })?;
-    moderation_core::stages::check::parse_negative_prompts(&list)
-        .map_err(|e| CliError::Usage(format!("{}: {e}", shown(&path))))
 }
 
 /// The prompt through the check API's own check: warn from the text gate, block from 0.8 (or

@@ -6,11 +6,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use check_api::Service;
+use moderation_core::chain::config::Vars;
 use moderation_http::Settings;
 
 use crate::chain::{settings, Chain};
-use crate::check_prompt::load_negative_prompts;
 use crate::cli::{CliError, RunArgs};
+use crate::shown::shown;
 
 /// The check API's service over `chain`'s own stages: the same composition as the Lambda
 /// function, with the image model the settings name (or none).
@@ -30,6 +31,22 @@ pub async fn service(
         check_api::policy_budget(&vars)?,
         generator,
     ))
+}
+
+/// The negative-prompt list: `path`, else `NEGATIVE_PROMPTS`, else the built-in one (the
+/// committed `infra/negative-prompts.txt`).
+pub fn load_negative_prompts(path: Option<PathBuf>) -> Result<Vec<String>, CliError> {
+    let Some(path) = path.or_else(|| Vars::from_env().get("NEGATIVE_PROMPTS").map(PathBuf::from))
+    else {
+        return Ok(check_api::negative_prompts(None)?);
+    };
+    // A file that cannot be read is an I/O failure (exit 1), not a usage error.
+    let list = std::fs::read_to_string(&path).map_err(|source| CliError::Io {
+        path: shown(&path),
+        source,
+    })?;
+    moderation_core::stages::check::parse_negative_prompts(&list)
+        .map_err(|e| CliError::Usage(format!("{}: {e}", shown(&path))))
 }
 
 /// Refuse to expose the API beyond this machine without a token: anyone who can reach the

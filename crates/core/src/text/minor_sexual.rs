@@ -7,7 +7,7 @@
 use std::sync::OnceLock;
 
 use crate::model::RuleHit;
-use crate::text::rules::PhraseMatcher;
+use crate::text::phrase::PhraseMatcher;
 
 /// The rule names it `sexual:involving a minor (<minor term> + <sexual term>)`: the `sexual`
 /// category, so the policy's section on sexual content governs it like any forbidden term.

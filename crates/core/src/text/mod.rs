@@ -8,6 +8,7 @@ pub mod evasion;
 pub mod language;
 pub mod minor_sexual;
 pub mod parse;
+pub mod phrase;
 pub mod rules;
 pub mod segment;
 pub mod split_runs;

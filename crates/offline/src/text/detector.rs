@@ -5,7 +5,7 @@
 use async_trait::async_trait;
 use moderation_core::model::{Category, CategoryScores};
 use moderation_core::ports::{SegmentLimits, ToxicityDetector, ToxicityScore};
-use moderation_core::text::rules::PhraseMatcher;
+use moderation_core::text::phrase::PhraseMatcher;
 use moderation_core::Result as CoreResult;
 
 use crate::error::Error;
