@@ -7,72 +7,20 @@ use std::time::Instant;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::Json;
 use base64::Engine;
 use moderation_core::media::picture::sniff;
-use moderation_core::model::Format;
 use moderation_core::stages::check::generate::Generation;
 use moderation_core::stages::check::image::{ImageCheck, ImageRefusal};
 use serde_json::{json, Value};
 
-use crate::body::json_body;
+use crate::body::{image_body, json_body};
 use crate::error::{ApiError, Code};
 use crate::types::{negative_prompt, parse_prompt_body, text_answer};
 use crate::Checker;
 
 type Answer = Result<Json<Value>, ApiError>;
-
-/// The formats a `Content-Type` may name (`image/jpg` is a common misspelling of jpeg).
-fn declared_format(content_type: &str) -> Option<Format> {
-    let essence = content_type.split(';').next().unwrap_or("").trim();
-    match essence.to_ascii_lowercase().as_str() {
-        "image/png" => Some(Format::Png),
-        "image/jpeg" | "image/jpg" => Some(Format::Jpeg),
-        "image/gif" => Some(Format::Gif),
-        "image/webp" => Some(Format::Webp),
-        _ => None,
-    }
-}
-
-/// The body, once it is an image of the type it says, within `MAX_IMAGE_BYTES`.
-pub(crate) fn image_body(
-    headers: &HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Bytes, ApiError> {
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let Some(declared) = declared_format(content_type) else {
-        return Err(ApiError::new(
-            Code::UnsupportedMediaType,
-            format!(
-                "send the image's bytes with Content-Type image/png, image/jpeg, image/gif or \
-                 image/webp (got {content_type:?})"
-            ),
-        ));
-    };
-    let body = body.map_err(|e| {
-        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::new(Code::TooLarge, "the image is over MAX_IMAGE_BYTES")
-        } else {
-            ApiError::new(Code::BadRequest, format!("the body could not be read: {e}"))
-        }
-    })?;
-    let actual = sniff(&body).map_err(|why| ApiError::new(Code::BadRequest, why))?;
-    if actual != declared {
-        return Err(ApiError::new(
-            Code::BadRequest,
-            format!(
-                "Content-Type says {} but the bytes are {}",
-                declared.as_str(),
-                actual.as_str()
-            ),
-        ));
-    }
-    Ok(body)
-}
 
 fn refused(r: ImageRefusal) -> ApiError {
     match r {
@@ -156,17 +104,4 @@ pub(crate) async fn generate(
     let mut out = generation_answer(&generated, &negative);
     out["elapsed_ms"] = json!(started.elapsed().as_millis() as u64);
     Ok(Json(out))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn content_types_name_the_four_formats() {
-        assert_eq!(declared_format("image/PNG"), Some(Format::Png));
-        assert_eq!(declared_format("image/jpg; q=1"), Some(Format::Jpeg));
-        assert_eq!(declared_format("image/svg+xml"), None);
-        assert_eq!(declared_format("application/json"), None);
-    }
 }

@@ -44,6 +44,8 @@ pub async fn screen_prompt(
     run: &RunArgs,
 ) -> Result<moderation_core::stages::check::PromptCheck, CliError> {
     use moderation_http::Checker;
-    let service = crate::serve::service(chain, negative, run).await?;
+    // A prompt check draws nothing: no image model is built (nor its settings read).
+    let vars = crate::chain::settings(run);
+    let service = crate::serve::service(chain, negative, &vars, Err("not used".into()))?;
     Ok(service.check_prompt(prompt).await)
 }

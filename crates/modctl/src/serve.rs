@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use check_api::Service;
 use moderation_core::chain::config::Vars;
+use moderation_core::ports::ImageGenerator;
 use moderation_http::Settings;
 
 use crate::chain::{settings, Chain};
@@ -14,23 +15,27 @@ use crate::cli::{CliError, RunArgs};
 use crate::shown::shown;
 
 /// The check API's service over `chain`'s own stages: the same composition as the Lambda
-/// function, with the image model the settings name (or none).
-pub async fn service(
+/// function, with `generator` as its image model (or why there is none).
+pub fn service(
     chain: &Chain,
     negative: Vec<String>,
-    run: &RunArgs,
+    vars: &Vars<'_>,
+    generator: Result<Arc<dyn ImageGenerator>, String>,
 ) -> Result<Service, CliError> {
-    let vars = settings(run);
-    let generation = check_api::GenerationConfig::from_vars(&vars)?;
-    let text = screen_text::Config::from_vars(&vars)?;
-    let generator = check_api::generator(&generation, &text).await?;
     Ok(Service::new(
         chain.image().clone(),
         chain.evaluate().clone(),
         negative,
-        check_api::policy_budget(&vars)?,
+        check_api::policy_budget(vars)?,
         generator,
     ))
+}
+
+/// The image model the settings name, or why there is none.
+async fn image_model(vars: &Vars<'_>) -> Result<Result<Arc<dyn ImageGenerator>, String>, CliError> {
+    let generation = check_api::GenerationConfig::from_vars(vars)?;
+    let text = screen_text::Config::from_vars(vars)?;
+    Ok(check_api::generator(&generation, &text).await?)
 }
 
 /// The negative-prompt list: `path`, else `NEGATIVE_PROMPTS`, else the built-in one (the
@@ -72,7 +77,8 @@ pub async fn serve(
     let window = check_api::batch_window(&vars)?;
     let settings = Settings::from_vars(&vars)?;
     let chain = Chain::build_batching(run, Some(window)).await?;
-    let checker = service(&chain, load_negative_prompts(negative_prompts)?, run).await?;
+    let negative = load_negative_prompts(negative_prompts)?;
+    let checker = service(&chain, negative, &vars, image_model(&vars).await?)?;
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|source| CliError::Io {

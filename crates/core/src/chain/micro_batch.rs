@@ -147,10 +147,7 @@ async fn gather(
 /// gets its own error.
 async fn score(inner: &dyn ToxicityDetector, batch: Vec<Job>) {
     if batch.len() == 1 {
-        for job in batch {
-            let _ = job.reply.send(inner.detect(&job.segments).await);
-        }
-        return;
+        return one_by_one(inner, batch).await;
     }
     let all: Vec<String> = batch.iter().flat_map(|j| j.segments.clone()).collect();
     match inner.detect(&all).await {
@@ -161,11 +158,14 @@ async fn score(inner: &dyn ToxicityDetector, batch: Vec<Job>) {
                 let _ = job.reply.send(Ok(mine));
             }
         }
-        _ => {
-            for job in batch {
-                let _ = job.reply.send(inner.detect(&job.segments).await);
-            }
-        }
+        _ => one_by_one(inner, batch).await,
+    }
+}
+
+/// Each job scored alone, with its own answer or error.
+async fn one_by_one(inner: &dyn ToxicityDetector, batch: Vec<Job>) {
+    for job in batch {
+        let _ = job.reply.send(inner.detect(&job.segments).await);
     }
 }
 

@@ -99,10 +99,11 @@ pub async fn check_image(
         version: None,
     };
     screen_picture(&mut doc, &input, picture.clone(), &deps.image, cfg).await;
+    // The prepared copy is not needed past labelling: the store takes it, not a second copy.
     let store = PictureOnly {
         bucket: CHECK_BUCKET.into(),
         key: picture,
-        bytes: prepared.bytes.clone(),
+        bytes: prepared.bytes,
     };
     let evaluate = EvaluateDeps {
         store: &store,
