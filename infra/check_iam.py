@@ -80,6 +80,8 @@ SCENARIOS = [
             "inference-profile/us.amazon.nova-lite-v1:0"
         },
     ),
+    ("the check API generates with a Bedrock image model", {"ImageGenerationModelId": "amazon.nova-canvas-v1:0"}),
+    ("the check API generates with a SageMaker endpoint", {"ImageGenerationEndpoint": "sdxl-1-0-jumpstart"}),
     (
         "existing KMS-encrypted bucket, own prompt and checklist, default bus",
         {

@@ -330,6 +330,12 @@ fn operation(req: &Request) -> String {
     if req.method == "POST" && req.path.ends_with("/images/generations") {
         return "ImageGenerations".into();
     }
+    if req.method == "POST"
+        && req.path.starts_with("/endpoints/")
+        && req.path.ends_with("/invocations")
+    {
+        return "InvokeEndpoint".into();
+    }
     format!("{} {}", req.method, req.path)
 }
 
@@ -433,6 +439,7 @@ async fn handle_decoded(req: &Request, state: &State, cbor: bool) -> Response {
         "RetrieveAndGenerate" => retrieve_and_generate(&body, state),
         "InvokeModel" => images::invoke_model(&req.path, &body),
         "ImageGenerations" => images::generations(&body),
+        "InvokeEndpoint" => images::invoke_endpoint(&body),
         "StartIngestionJob" => ingestion::start(req, &body, &state.ingestion),
         "ListIngestionJobs" => ingestion::list(req, &body, &state.ingestion),
         _ => error(404, false, "UnknownOperationException", &op),

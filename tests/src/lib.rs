@@ -1,5 +1,6 @@
 //! Shared helpers for the offline whole-chain, handler-with-fixture and fault-injection tests.
 
+pub mod check_api;
 pub mod fake_aws;
 pub mod infra;
 pub mod lambda_host;

@@ -1,5 +1,6 @@
 //! The check API on the AWS adapters against the loopback fake: Comprehend, Rekognition, the
-//! knowledge base and Converse, and a Bedrock image model (`InvokeModel`) that returns a PNG.
+//! knowledge base and Converse, and an image model that returns a PNG: Bedrock (`InvokeModel`)
+//! or a SageMaker endpoint (`InvokeEndpoint`, in both request shapes).
 //! The same composition the check-api Lambda builds, asked through its router in-process.
 
 use std::sync::Arc;
@@ -9,8 +10,9 @@ use axum::body::Body;
 use axum::http::{header, Request};
 use base64::Engine;
 use http_body_util::BodyExt;
+use moderation_core::ports::{EndpointFormat, ImageGenerator};
+use moderation_tests::check_api::check_api_on_fake_aws;
 use moderation_tests::fake_aws::{sdk_config, FakeAws, Faults};
-use moderation_tests::{apps_on_fake_aws, with_offline_vars};
 use serde_json::Value;
 use tower::ServiceExt;
 
@@ -21,33 +23,22 @@ struct Api {
 }
 
 async fn api() -> Api {
+    api_with(|sdk| {
+        Arc::new(moderation_aws::BedrockImages::from_sdk_config(
+            sdk,
+            "amazon.nova-canvas-v1:0",
+        ))
+    })
+    .await
+}
+
+async fn api_with(model: impl FnOnce(&aws_config::SdkConfig) -> Arc<dyn ImageGenerator>) -> Api {
     let fake = FakeAws::start(Faults::default(), 11).await;
     let sdk = sdk_config(&fake.url(), Duration::from_secs(5)).await;
     let dir = tempfile::tempdir().expect("tempdir");
-    let apps = apps_on_fake_aws(dir.path(), &sdk, 2).await;
-    let (image_config, settings) = with_offline_vars(dir.path(), |v| {
-        (
-            screen_image::Config::from_vars(v).expect("screen-image config"),
-            moderation_http::Settings::from_vars(v).expect("settings"),
-        )
-    });
-    let rekognition = Arc::new(moderation_aws::RekognitionImages::from_sdk_config(&sdk));
-    let image = screen_image::App::from_parts(
-        Arc::new(apps.screen),
-        rekognition.clone(),
-        rekognition,
-        &image_config,
-    );
-    let generator = moderation_aws::BedrockImages::from_sdk_config(&sdk, "amazon.nova-canvas-v1:0");
-    let service = check_api::Service::new(
-        Arc::new(image),
-        Arc::new(apps.evaluate),
-        check_api::negative_prompts(None).expect("the built-in list"),
-        Duration::from_secs(5),
-        Ok(Arc::new(generator)),
-    );
+    let router = check_api_on_fake_aws(dir.path(), &sdk, model(&sdk)).await;
     Api {
-        router: check_api::router(service, settings),
+        router,
         fake,
         _dir: dir,
     }
@@ -94,6 +85,41 @@ async fn a_generated_picture_is_checked_and_withheld_or_returned() {
         assert!(answer.get("image").is_none(), "{answer}");
     }
     assert_eq!(api.fake.ok_calls("InvokeModel"), 2);
+}
+
+#[tokio::test]
+async fn a_sagemaker_endpoint_generates_in_either_request_shape() {
+    for format in [EndpointFormat::Stability, EndpointFormat::JumpStart] {
+        let api = api_with(|sdk| {
+            Arc::new(moderation_aws::SageMakerImages::from_sdk_config(
+                sdk,
+                "sdxl-1-0-jumpstart",
+                format,
+            ))
+        })
+        .await;
+        let (status, answer) = generate(&api, "a knight at dawn, oil painting").await;
+        assert_eq!(
+            (status, answer["decision"].as_str()),
+            (200, Some("allow")),
+            "{answer}"
+        );
+        assert!(
+            answer["image"].as_str().is_some_and(|i| !i.is_empty()),
+            "{answer}"
+        );
+        let (status, answer) = generate(&api, "a knight covered in blood").await;
+        assert_eq!(status, 200, "{answer}");
+        assert_ne!(answer["decision"], "allow", "{format:?}: {answer}");
+        assert_eq!(api.fake.ok_calls("InvokeEndpoint"), 2, "{format:?}");
+        let (_, answer) = generate(&api, "draw a naked child").await;
+        assert_eq!(answer["decision"], "block", "{answer}");
+        assert_eq!(
+            api.fake.ok_calls("InvokeEndpoint"),
+            2,
+            "a blocked prompt costs nothing"
+        );
+    }
 }
 
 #[tokio::test]

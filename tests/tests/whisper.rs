@@ -7,7 +7,7 @@
 use moderation_core::chain::delivery::run_chain;
 use moderation_core::chain::keys;
 use moderation_core::model::{Item, Report, Status, Verdict};
-use moderation_offline::speech_samples::{espeak_available, speak_lines, word_error_rate};
+use moderation_offline::speech::samples::{espeak_available, speak_lines, word_error_rate};
 use moderation_tests::{
     dispatch, event, fixture, whisper_dir, workspace_root, Apps, FIXTURE_BUCKET,
 };

@@ -8,6 +8,7 @@ pub mod language;
 pub mod pace;
 pub mod rekognition;
 pub mod s3;
+pub mod sagemaker;
 pub mod transcribe;
 
 pub use bedrock::{BedrockImages, ConverseModel, KnowledgeBaseRetriever, KnowledgeBaseSync};
@@ -16,6 +17,7 @@ pub use language::{ComprehendLanguages, TranslateToEnglish};
 pub use moderation_core::chain::config::{Rates, SdkSettings};
 pub use rekognition::RekognitionImages;
 pub use s3::S3Store;
+pub use sagemaker::SageMakerImages;
 pub use transcribe::TranscribeJobs;
 
 /// Default model for policy checks: a current Claude Haiku through the US cross-region

@@ -5,7 +5,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader as AsyncBufReader};
 use tokio::net::TcpStream;
@@ -35,6 +35,8 @@ pub struct CheckApiResult {
     /// `/v1/check/image` of a 10 KB chat screenshot, one client, ms each.
     pub image_ms: Vec<f64>,
     pub rss_mib: Option<f64>,
+    /// The AWS composition's own time over the services' (None when not measured).
+    pub on_aws: Option<crate::checkapi_aws::AwsOverhead>,
     pub failure: Option<String>,
 }
 
@@ -77,20 +79,28 @@ fn start(ctx: &Ctx) -> Result<Server, String> {
 }
 
 /// A keep-alive HTTP/1.1 connection that sends one request at a time.
-struct Conn {
+pub struct Conn {
     stream: AsyncBufReader<TcpStream>,
 }
 
 impl Conn {
-    async fn open(addr: &str) -> Result<Self, String> {
+    pub async fn open(addr: &str) -> Result<Self, String> {
         let s = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
+        // As curl and hyper's client do: with Nagle on, the body written after the head waits
+        // for the server's delayed ACK (40 ms on Linux), which the bench would report as ours.
+        s.set_nodelay(true).map_err(|e| e.to_string())?;
         Ok(Conn {
             stream: AsyncBufReader::new(s),
         })
     }
 
     /// POST `body`; the status.
-    async fn post(&mut self, path: &str, content_type: &str, body: &[u8]) -> Result<u16, String> {
+    pub async fn post(
+        &mut self,
+        path: &str,
+        content_type: &str,
+        body: &[u8],
+    ) -> Result<u16, String> {
         let head = format!(
             "POST {path} HTTP/1.1\r\nHost: bench\r\nContent-Type: {content_type}\r\n\
              Content-Length: {}\r\n\r\n",
@@ -273,13 +283,18 @@ async fn measure(ctx: &Ctx, quick: bool) -> Result<CheckApiResult, String> {
     let batch_lines = 400 * scale;
     let batch_per_s = batch_path(ctx, batch_lines, 2_000_000)?;
     eprintln!("bench:   batch path {batch_per_s:.0} msg/s");
-    tokio::time::sleep(Duration::from_millis(10)).await;
+    let on_aws = crate::checkapi_aws::measure(50 * scale).await?;
+    eprintln!(
+        "bench:   check API on the AWS adapters: {:.1} ms added at p50 over {:.1} calls",
+        on_aws.added_p50_ms, on_aws.calls_per_request
+    );
     Ok(CheckApiResult {
         loads,
         batch_per_s,
         batch_lines,
         image_ms,
         rss_mib,
+        on_aws: Some(on_aws),
         failure: None,
     })
 }
@@ -331,6 +346,9 @@ pub fn section(s: &mut String, r: &CheckApiResult) {
         r.rss_mib
             .map_or("not read".into(), |m| format!("{m:.0} MiB"))
     );
+    if let Some(o) = &r.on_aws {
+        crate::checkapi_aws::section(s, o);
+    }
 }
 
 #[cfg(test)]
@@ -352,6 +370,15 @@ mod tests {
             batch_lines: 1600,
             image_ms: vec![400.0, 420.0, 410.0],
             rss_mib: Some(310.4),
+            on_aws: Some(crate::checkapi_aws::AwsOverhead {
+                service_latency_ms: 50.0,
+                requests: 200,
+                calls_per_request: 2.5,
+                p50_ms: 131.0,
+                p99_ms: 160.0,
+                added_p50_ms: 4.2,
+                added_p99_ms: 9.9,
+            }),
             failure: None,
         };
         let mut s = String::new();
@@ -366,6 +393,10 @@ mod tests {
         );
         assert!(
             s.contains("410 ms median of 3") && s.contains("310 MiB"),
+            "{s}"
+        );
+        assert!(
+            s.contains("2.5 service calls each") && s.contains("p50 4.2 ms, p99 9.9 ms"),
             "{s}"
         );
         let mut failed = String::new();

@@ -172,7 +172,7 @@ fn nsfw_speed(
             ctx.root
                 .join(moderation_core::stages::screen_image::DEFAULT_NSFW_MODEL)
         });
-    let model = moderation_offline::nsfw::OpenNsfw::load(&path)
+    let model = moderation_offline::image::nsfw::OpenNsfw::load(&path)
         .map_err(|e| format!("{e} (make models)"))?;
     let per_run = 30;
     (0..ctx.runs)

@@ -9,6 +9,7 @@
 
 mod chart;
 mod checkapi;
+mod checkapi_aws;
 mod coldstart;
 mod evaluate;
 mod fake_s3;

@@ -75,7 +75,7 @@ async fn embedding_speed(ctx: &Ctx) -> Embedding {
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| ctx.root.join(".cache/models/all-minilm-l6-v2"));
     tokio::task::spawn_blocking(move || {
-        let detector = match moderation_offline::embedding::EmbeddingDetector::load(&dir) {
+        let detector = match moderation_offline::text::embedding::EmbeddingDetector::load(&dir) {
             Ok(d) => d,
             Err(e) => return Embedding::Failed(format!("{e} (make models)")),
         };
@@ -150,7 +150,7 @@ fn whisper_engine(
     let dir = std::env::var_os("WHISPER_DIR")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| root.join(".cache/models/whisper-tiny-en"));
-    moderation_offline::whisper::Whisper::load(&dir)
+    moderation_offline::speech::whisper::Whisper::load(&dir)
         .map(|w| Box::new(w) as Box<dyn moderation_core::ports::SpeechToText>)
         .map_err(|e| format!("{e} (make models)"))
 }
@@ -188,7 +188,7 @@ pub fn measure_rtf(
 /// one after another, with short pauses, until the clip is long enough.
 #[cfg_attr(not(feature = "whisper"), allow(dead_code))]
 pub fn speech_clip(seconds: f64) -> Result<Clip, String> {
-    use moderation_offline::speech_samples::speak_lines;
+    use moderation_offline::speech::samples::speak_lines;
     // espeak-ng at 150 words a minute with the pauses: ~2 words a second.
     let words_needed = (seconds * 2.0) as usize;
     let mut lines = Vec::new();

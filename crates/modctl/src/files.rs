@@ -85,7 +85,7 @@ pub fn speak_scripts(scripts: &Path, out: &Path) -> Result<Vec<PathBuf>, CliErro
     if scripts.is_empty() {
         return Ok(Vec::new());
     }
-    if !moderation_offline::speech_samples::espeak_available() {
+    if !moderation_offline::speech::samples::espeak_available() {
         eprintln!(
             "modctl: skipping the voice-chat samples in {}: espeak-ng is not installed (make demo installs it)",
             shown(scripts[0].parent().unwrap_or(Path::new(".")))
@@ -101,7 +101,7 @@ pub fn speak_scripts(scripts: &Path, out: &Path) -> Result<Vec<PathBuf>, CliErro
             .map(str::trim)
             .filter(|l| !l.is_empty() && !l.starts_with('#'))
             .collect();
-        let clip = moderation_offline::speech_samples::speak_lines(&lines, 0.8)
+        let clip = moderation_offline::speech::samples::speak_lines(&lines, 0.8)
             .map_err(moderation_core::Error::from)?;
         let stem = script.file_stem().unwrap_or_default().to_string_lossy();
         let wav = out.join(format!("{stem}.wav"));

@@ -171,7 +171,7 @@ fn an_unwritable_output_folder_exits_1() {
 #[test]
 fn moderate_takes_a_recording_and_reports_its_segments() {
     let model = workspace().join(".cache/models/whisper-tiny-en");
-    let ready = moderation_offline::speech_samples::espeak_available()
+    let ready = moderation_offline::speech::samples::espeak_available()
         && (model.join("model.safetensors").is_file() || model.join("model.bin").is_file());
     if !ready {
         assert!(
@@ -182,7 +182,7 @@ fn moderate_takes_a_recording_and_reports_its_segments() {
         return;
     }
     let out = tempfile::tempdir().expect("tempdir");
-    let clip = moderation_offline::speech_samples::speak_lines(
+    let clip = moderation_offline::speech::samples::speak_lines(
         &[
             "good game everyone, nice push on the bridge",
             "shut up, you are a stupid idiot",

@@ -19,7 +19,7 @@ fn main() -> ExitCode {
         .map(PathBuf::from)
         .unwrap_or_else(|| input.with_file_name("model.safetensors"));
     let started = std::time::Instant::now();
-    match moderation_offline::ct2::convert_whisper_file(&input, &output) {
+    match moderation_offline::speech::ct2::convert_whisper_file(&input, &output) {
         Ok(dims) => {
             println!(
                 "{} -> {} in {:.1} s ({dims:?})",

@@ -20,7 +20,7 @@ fn detector() -> Result<Box<dyn ToxicityDetector>, String> {
     let dir = std::env::var_os("MINILM_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(".cache/models/all-minilm-l6-v2"));
-    let d = moderation_offline::embedding::EmbeddingDetector::load(&dir)
+    let d = moderation_offline::text::embedding::EmbeddingDetector::load(&dir)
         .map_err(|e| format!("{e} (make models)"))?;
     Ok(Box::new(d))
 }

@@ -11,11 +11,11 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use moderation_offline::head::{
+use moderation_offline::policy::semantic::MiniLm;
+use moderation_offline::text::head::{
     choose_threshold, cross_validate, evaluate, evaluate_at, is_held_out, metrics_table, parse_tsv,
     sha256_hex, Example, Head, TrainOptions,
 };
-use moderation_offline::semantic::MiniLm;
 
 fn workspace() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")

@@ -13,7 +13,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use moderation_core::ports::SpeechToText;
-use moderation_offline::{audio, whisper::Whisper};
+use moderation_offline::speech::{audio, whisper::Whisper};
 
 fn main() -> ExitCode {
     let files: Vec<PathBuf> = std::env::args_os().skip(1).map(PathBuf::from).collect();

@@ -23,16 +23,3 @@ pub use policy::{PolicyIndex, RulesJudge};
 pub use speech::transcription::LocalTranscription;
 pub use store::FolderStore;
 pub use text::detector::OfflineDetector;
-
-// The module paths from before the crate was grouped by concern, which other crates use.
-pub use self::image as images;
-#[cfg(feature = "nsfw")]
-pub use self::image::nsfw;
-#[cfg(feature = "semantic")]
-pub use policy::semantic;
-#[cfg(feature = "whisper")]
-pub use speech::{audio, ct2, whisper};
-pub use speech::{samples as speech_samples, transcription};
-#[cfg(feature = "semantic")]
-pub use text::embedding;
-pub use text::{detector, head, profanity};

@@ -55,6 +55,39 @@ pub fn invoke_model(path: &str, body: &Value) -> Response {
     ok("application/json", json!({"images": [b64(&draw(prompt))]}))
 }
 
+/// SageMaker `InvokeEndpoint` on a Stable Diffusion container: Stability's `text_prompts`
+/// (the negative one at weight -1) answered as `artifacts`, or JumpStart's `prompt` /
+/// `negative_prompt` answered as `generated_images`.
+pub fn invoke_endpoint(body: &Value) -> Response {
+    if let Some(prompts) = body["text_prompts"].as_array() {
+        let weighted = |positive: bool| {
+            prompts
+                .iter()
+                .find(|p| (p["weight"].as_f64().unwrap_or(1.0) > 0.0) == positive)
+                .and_then(|p| p["text"].as_str())
+        };
+        return match (weighted(true), weighted(false)) {
+            (Some(prompt), Some(_)) => ok(
+                "application/json",
+                json!({"artifacts": [{"base64": b64(&draw(prompt)), "finishReason": "SUCCESS", "seed": 7}]}),
+            ),
+            _ => model_error("the fake endpoint wants a prompt and a negative text_prompt"),
+        };
+    }
+    match (body["prompt"].as_str(), body["negative_prompt"].as_str()) {
+        (Some(prompt), Some(_)) => ok(
+            "application/json",
+            json!({"generated_images": [b64(&draw(prompt))], "prompt": prompt}),
+        ),
+        _ => model_error("the fake endpoint wants text_prompts, or prompt and negative_prompt"),
+    }
+}
+
+/// What SageMaker answers when the container fails: `ModelError` with the container's words.
+fn model_error(why: &str) -> Response {
+    error(424, false, "ModelError", why)
+}
+
 /// `POST /v1/images/generations`.
 pub fn generations(body: &Value) -> Response {
     let (Some(prompt), Some(_)) = (body["prompt"].as_str(), body["negative_prompt"].as_str())

@@ -66,3 +66,22 @@ pub trait ImageGenerator: Send + Sync {
     /// The picture's bytes (PNG or JPEG).
     async fn generate(&self, prompt: &str, negative_prompt: &str) -> Result<Vec<u8>>;
 }
+
+/// The request a Stable Diffusion server takes (`IMAGE_GENERATION_ENDPOINT_FORMAT`): Stability's
+/// weighted `text_prompts`, or the `prompt` / `negative_prompt` pair of JumpStart's older
+/// containers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndpointFormat {
+    Stability,
+    JumpStart,
+}
+
+impl EndpointFormat {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "stability" => Some(EndpointFormat::Stability),
+            "jumpstart" => Some(EndpointFormat::JumpStart),
+            _ => None,
+        }
+    }
+}

@@ -101,7 +101,7 @@ fn hybrid(
     index: moderation_offline::PolicyIndex,
     model_dir: &Path,
 ) -> Result<Arc<dyn PolicyRetriever>> {
-    use moderation_offline::semantic::{HybridIndex, MiniLm};
+    use moderation_offline::policy::semantic::{HybridIndex, MiniLm};
     let model = MiniLm::load(model_dir)?;
     Ok(Arc::new(HybridIndex::from_sections(
         index.sections().to_vec(),

@@ -44,16 +44,17 @@ pub(crate) fn offline(choice: &DetectorChoice) -> Result<Arc<dyn ToxicityDetecto
 
 #[cfg(feature = "semantic")]
 fn embedding(dir: &std::path::Path) -> Result<Arc<dyn ToxicityDetector>> {
-    let detector = moderation_offline::embedding::EmbeddingDetector::load(dir).map_err(|e| {
-        Error::ConfigSource {
-            what: format!(
-                "the offline detector needs all-MiniLM-L6-v2 in {} (run `make models`, or \
+    let detector =
+        moderation_offline::text::embedding::EmbeddingDetector::load(dir).map_err(|e| {
+            Error::ConfigSource {
+                what: format!(
+                    "the offline detector needs all-MiniLM-L6-v2 in {} (run `make models`, or \
                      set OFFLINE_DETECTOR=lexicon for the lexicons alone)",
-                dir.display()
-            ),
-            source: Box::new(e),
-        }
-    })?;
+                    dir.display()
+                ),
+                source: Box::new(e),
+            }
+        })?;
     Ok(Arc::new(detector))
 }
 
