@@ -716,3 +716,41 @@ Resources:
     );
     assert_eq!(problems.len(), 3, "{problems:#?}");
 }
+
+#[test]
+fn the_check_api_can_call_a_sagemaker_endpoint_granted_by_its_lower_case_arn() {
+    let t = template();
+    let p = &t["Parameters"]["ImageGenerationEndpoint"];
+    assert_eq!(p["Default"].as_str(), Some(""), "optional");
+    // IAM compares the lower-case ARN SageMaker writes; InvokeEndpoint wants the name as is.
+    let pattern = p["AllowedPattern"].as_str().expect("a pattern");
+    assert!(
+        pattern.contains("[a-z0-9]") && !pattern.contains("A-Z"),
+        "{pattern}"
+    );
+    assert_eq!(p["MaxLength"].as_u64(), Some(63));
+    let props = &t["Resources"]["CheckApiFunction"]["Properties"];
+    let mut policies = Vec::new();
+    strings(&props["Policies"], &mut policies);
+    assert!(
+        policies.iter().any(|s| s == "sagemaker:InvokeEndpoint"),
+        "the check API's role may invoke the endpoint"
+    );
+    assert!(
+        policies
+            .iter()
+            .any(|s| s.ends_with(":endpoint/${ImageGenerationEndpoint}")),
+        "granted on that endpoint only: {policies:?}"
+    );
+    let env = &props["Environment"]["Variables"];
+    assert!(!env["IMAGE_GENERATION_ENDPOINT"].is_null());
+    assert!(!env["IMAGE_GENERATION_ENDPOINT_FORMAT"].is_null());
+    // Both models set would stop the function at start-up, every route with it.
+    let mut rule = Vec::new();
+    strings(&t["Rules"]["OneImageGenerationModel"], &mut rule);
+    assert!(
+        rule.contains(&"ImageGenerationModelId".to_string())
+            && rule.contains(&"ImageGenerationEndpoint".to_string()),
+        "{rule:?}"
+    );
+}

@@ -20,7 +20,7 @@ const SERVICE: &str = "sagemaker-runtime";
 fn accept(format: EndpointFormat) -> &'static str {
     match format {
         EndpointFormat::Stability => "application/json",
-        EndpointFormat::JumpStart => "application/json;png",
+        EndpointFormat::JumpStart => "application/json;jpeg",
     }
 }
 pub fn request_body(format: EndpointFormat, prompt: &str, negative: &str) -> Value {
@@ -30,7 +30,8 @@ pub fn request_body(format: EndpointFormat, prompt: &str, negative: &str) -> Val
             if !negative.is_empty() {
                 prompts.push(json!({"text": negative, "weight": -1.0}));
             }
-            json!({"text_prompts": prompts, "samples": 1, "width": 512, "height": 512})
+            // No size: SDXL takes only its own list of sizes, and the container's default is one.
+            json!({"text_prompts": prompts, "samples": 1})
         }
         EndpointFormat::JumpStart => {
             let mut body = json!({"prompt": prompt, "num_images_per_prompt": 1});

@@ -2,7 +2,7 @@
 //! Lambda builds, on the AWS adapters, served on loopback, against the fake AWS with a fixed
 //! latency on every call. One client sends distinct lines one at a time, so every call the fake
 //! answers while a request is open belongs to it: the request's time less its calls × the
-//! latency is the function's own.
+//! latency is the function's own, plus the fake's own handling of those calls (an upper bound).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -108,8 +108,8 @@ pub fn section(s: &mut String, o: &AwsOverhead) {
         "On the AWS adapters (the check-api Lambda's composition, served on loopback) against the \
          fake AWS answering every call after {:.0} ms: {} requests by one client, {:.1} service \
          calls each on average; p50 {:.1} ms, p99 {:.1} ms. Added by the function over the \
-         services' own time (a request's time less its calls × {:.0} ms): p50 {:.1} ms, p99 \
-         {:.1} ms.\n",
+         services' own time (a request's time less its calls × {:.0} ms, so the fake's own \
+         handling counts as the function's: an upper bound): p50 {:.1} ms, p99 {:.1} ms.\n",
         o.service_latency_ms,
         o.requests,
         o.calls_per_request,

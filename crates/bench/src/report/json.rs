@@ -24,7 +24,7 @@ pub fn json(r: &Results) -> Value {
             "batch_path_per_s": c.batch_per_s, "image_ms": c.image_ms, "rss_mib": c.rss_mib,
             "failure": c.failure,
         });
-        if let Some(o) = &c.on_aws {
+        if let Some(Ok(o)) = &c.on_aws {
             out["check_api"]["on_aws"] = json!({"service_latency_ms": o.service_latency_ms,
                 "requests": o.requests, "calls_per_request": o.calls_per_request,
                 "p50_ms": o.p50_ms, "p99_ms": o.p99_ms,

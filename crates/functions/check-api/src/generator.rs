@@ -105,7 +105,42 @@ async fn aws(
         ),
         (None, None) => return Ok(Err(NO_IMAGE_MODEL.into())),
     };
-    Ok(Ok(model))
+    Ok(Ok(Arc::new(WithinTime {
+        model,
+        limit: config.timeout,
+    })))
+}
+
+/// An AWS image model held to `IMAGE_GENERATION_TIMEOUT_MS`: the SDK's timeouts are per
+/// attempt, and a picture later than that is not worth waiting (or paying) for again.
+#[cfg(feature = "aws")]
+struct WithinTime {
+    model: Arc<dyn ImageGenerator>,
+    limit: Duration,
+}
+
+#[cfg(feature = "aws")]
+#[async_trait::async_trait]
+impl ImageGenerator for WithinTime {
+    fn name(&self) -> &str {
+        self.model.name()
+    }
+
+    async fn generate(&self, prompt: &str, negative_prompt: &str) -> Result<Vec<u8>> {
+        let limit = self.limit;
+        tokio::time::timeout(limit, self.model.generate(prompt, negative_prompt))
+            .await
+            .unwrap_or_else(|_| {
+                Err(Error::service(
+                    "image model",
+                    moderation_core::error::ServiceErrorKind::Timeout,
+                    format!(
+                        "no picture within {} ms (IMAGE_GENERATION_TIMEOUT_MS)",
+                        limit.as_millis()
+                    ),
+                ))
+            })
+    }
 }
 
 #[cfg(not(feature = "aws"))]
@@ -137,6 +172,28 @@ mod tests {
         ])
         .expect("valid");
         assert_eq!(c.endpoint.map(|e| e.1), Some(EndpointFormat::JumpStart));
+    }
+
+    #[cfg(feature = "aws")]
+    #[tokio::test]
+    async fn an_aws_model_slower_than_its_time_is_a_timeout_naming_the_setting() {
+        struct Slow;
+        #[async_trait::async_trait]
+        impl ImageGenerator for Slow {
+            fn name(&self) -> &str {
+                "slow"
+            }
+            async fn generate(&self, _: &str, _: &str) -> Result<Vec<u8>> {
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                Ok(b"late".to_vec())
+            }
+        }
+        let model = WithinTime {
+            model: Arc::new(Slow),
+            limit: Duration::from_millis(20),
+        };
+        let e = model.generate("a", "b").await.expect_err("too slow");
+        assert!(e.to_string().contains("IMAGE_GENERATION_TIMEOUT_MS"), "{e}");
     }
 
     #[test]
