@@ -24,7 +24,7 @@ TEST_FEATURES := --features moderation-offline/semantic,moderation-offline/whisp
 # The demo runs offline: modctl without its `aws` feature (the AWS SDK is most of a fresh build).
 DEMO_FEATURES := --no-default-features --features whisper,semantic,nsfw
 
-.PHONY: help demo demo-semantic models train-detector ocr-accuracy test lint unit chain deps-test deps-speech deps-image build deploy invoke-local invoke-local-audio watch clean
+.PHONY: help demo review demo-semantic models train-detector ocr-accuracy test lint unit chain deps-test deps-speech deps-image build deploy invoke-local invoke-local-audio watch clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -34,6 +34,10 @@ demo: models deps-speech deps-image ## Moderate the sample chat logs, images and
 	$(CARGO) build -p modctl $(DEMO_FEATURES)
 	$(CARGO) run --quiet -p modctl $(DEMO_FEATURES) -- demo --out moderation-out
 	@echo "Open moderation-out/reports/index.html in a browser."
+	@echo "To decide on what was flagged: make review, then open http://127.0.0.1:8080/review (keys: j/k move, v/n/e decide, u undo)."
+
+review: models deps-image ## Serve the review console and the check API over moderation-out (after make demo), on 127.0.0.1:8080
+	$(CARGO) run --quiet -p modctl $(DEMO_FEATURES) -- serve --out moderation-out
 
 demo-semantic: models deps-speech deps-image ## The demo with hybrid BM25 + MiniLM policy search
 	$(CARGO) build -p modctl $(DEMO_FEATURES)

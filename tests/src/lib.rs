@@ -1,9 +1,11 @@
 //! Shared helpers for the offline whole-chain, handler-with-fixture and fault-injection tests.
 
 pub mod check_api;
+pub mod devtools;
 pub mod fake_aws;
 pub mod infra;
 pub mod lambda_host;
+pub mod review;
 
 use std::path::{Path, PathBuf};
 
@@ -509,7 +511,7 @@ pub fn tesseract_or_skip() -> bool {
 
 /// Headless Chromium on a closed network: without the background-networking flags it keeps
 /// trying hosts it cannot reach.
-const HEADLESS: &[&str] = &[
+pub const HEADLESS: &[&str] = &[
     "--headless",
     "--no-sandbox",
     "--disable-gpu",

@@ -183,12 +183,7 @@ async fn load(addr: &str, clients: usize, per_client: usize, first: usize) -> Lo
     }
     let wall = started.elapsed().as_secs_f64();
     times.sort_by(f64::total_cmp);
-    let at = |q: f64| {
-        times
-            .get(((times.len() as f64 * q) as usize).min(times.len().saturating_sub(1)))
-            .copied()
-            .unwrap_or(0.0)
-    };
+    let at = |q: f64| crate::stats::quantile(&times, q);
     Load {
         clients,
         requests: clients * per_client,

@@ -85,9 +85,7 @@ pub async fn measure(requests: usize) -> Result<AwsOverhead, String> {
     let _ = server.await;
     let at = |v: &mut Vec<f64>, q: f64| {
         v.sort_by(f64::total_cmp);
-        v.get(((v.len() as f64 * q) as usize).min(v.len().saturating_sub(1)))
-            .copied()
-            .unwrap_or(0.0)
+        crate::stats::quantile(v, q)
     };
     Ok(AwsOverhead {
         service_latency_ms: SERVICE_LATENCY.as_secs_f64() * 1000.0,

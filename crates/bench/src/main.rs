@@ -19,6 +19,7 @@ mod machine;
 mod micro;
 mod offline;
 mod report;
+mod review;
 mod scale;
 mod stats;
 mod throughput;
@@ -250,6 +251,15 @@ async fn measure(ctx: &Ctx, args: &Args, results: &mut report::Results) -> Resul
     if args.wants("checkapi") {
         eprintln!("bench: real-time check API");
         results.check_api = Some(checkapi::run(ctx, args.quick).await);
+    }
+    if args.wants("review") {
+        eprintln!("bench: review queue");
+        let sizes: &[usize] = if args.quick {
+            &[1_000, 10_000]
+        } else {
+            &[1_000, 100_000]
+        };
+        results.review = Some(review::run(ctx, sizes).await?);
     }
     if args.wants("micro") {
         results.micro = micro::read(&ctx.root.join("target/criterion"));

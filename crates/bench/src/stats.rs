@@ -33,6 +33,14 @@ pub fn median(values: &[f64]) -> f64 {
     summarize(values).map_or(f64::NAN, |s| s.median)
 }
 
+/// The value at quantile `q` (0–1) of `sorted` (ascending); 0 for no values.
+pub fn quantile(sorted: &[f64], q: f64) -> f64 {
+    sorted
+        .get(((sorted.len() as f64 * q) as usize).min(sorted.len().saturating_sub(1)))
+        .copied()
+        .unwrap_or(0.0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

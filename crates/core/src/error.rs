@@ -80,6 +80,12 @@ pub enum Error {
     },
     #[error("{0}")]
     Input(String),
+    /// A request names a report or item that does not exist (the review API's 404).
+    #[error("no {what} {id:?}")]
+    Unknown { what: &'static str, id: String },
+    /// A request that cannot be carried out as asked (the review API's 400), with why.
+    #[error("{0}")]
+    Invalid(String),
     /// The invocation's time ran out (an earlier record of the same delivery used it, or a
     /// call was still waiting at the end): a redelivery can do it.
     #[error("out of time: {0}")]

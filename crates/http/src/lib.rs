@@ -6,6 +6,7 @@ mod body;
 mod error;
 mod limits;
 mod media;
+pub mod review;
 mod routes;
 pub mod types;
 
@@ -72,16 +73,42 @@ impl Settings {
     }
 }
 
-/// The API's router over `checker`. `token`, when given, is required as
+/// The check API's router over `checker`. `token`, when given, is required as
 /// `Authorization: Bearer <token>` on every route but `/healthz`.
 pub fn router(checker: Arc<dyn Checker>, settings: Settings, token: Option<String>) -> Router {
+    app(Some(checker), None, settings, token)
+}
+
+/// The review loop's side of an app: the reviewer and where the moderator comes from.
+pub type ReviewSide = (Arc<dyn review::Reviewer>, review::ReviewSettings);
+
+/// The check API, the review API and console, or both, on one router under one guard (token,
+/// requests in flight, deadline). `/healthz` and the console page need no token: neither
+/// holds data.
+pub fn app(
+    checker: Option<Arc<dyn Checker>>,
+    reviewer: Option<ReviewSide>,
+    settings: Settings,
+    token: Option<String>,
+) -> Router {
     let limits = Limits::new(settings);
-    routes::routes(checker, &settings)
+    let mut guarded = Router::new();
+    if let Some(checker) = checker {
+        guarded = guarded.merge(routes::routes(checker, &settings));
+    }
+    let mut open = routes::health();
+    if let Some((reviewer, review_settings)) = reviewer {
+        guarded = guarded.merge(review::routes(reviewer, review_settings).layer(
+            axum::extract::DefaultBodyLimit::max(settings.max_body_bytes),
+        ));
+        open = open.merge(review::console_routes());
+    }
+    guarded
         .layer(axum::middleware::from_fn_with_state(
             (limits, token.map(Arc::<str>::from)),
             limits::guard,
         ))
-        .merge(routes::health())
+        .merge(open)
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)
 }

@@ -40,15 +40,16 @@ pub(crate) fn health() -> Router {
 pub(crate) async fn not_found() -> ApiError {
     ApiError::new(
         Code::NotFound,
-        "no such route: POST /v1/check/text, POST /v1/check/prompt, POST /v1/check/image, \
-         POST /v1/generate, GET /healthz",
+        "no such route: POST /v1/check/text, /v1/check/prompt, /v1/check/image, /v1/generate; \
+         GET /v1/review/queue, POST /v1/review/decisions, /v1/review/appeals, GET /review, \
+         GET /healthz (docs/api.md, docs/review.md)",
     )
 }
 
 pub(crate) async fn method_not_allowed() -> ApiError {
     ApiError::new(
         Code::MethodNotAllowed,
-        "this route takes another method (POST for checks, GET for /healthz)",
+        "this route takes another method (POST for checks, decisions and appeals; GET for the queue, the console and /healthz)",
     )
 }
 

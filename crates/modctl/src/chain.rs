@@ -139,6 +139,12 @@ impl Chain {
         &self.image
     }
 
+    /// The output folder as a bucket, and the bucket name its URIs use (the review loop
+    /// works over it).
+    pub fn bucket(&self) -> (Arc<dyn ObjectStore>, &'static str) {
+        (self.store.clone(), LOCAL_BUCKET)
+    }
+
     /// The policy check (`modctl serve` judges with it).
     pub fn evaluate(&self) -> &Arc<evaluate_policy::App> {
         &self.evaluate

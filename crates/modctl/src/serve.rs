@@ -7,8 +7,11 @@ use std::sync::Arc;
 
 use check_api::Service;
 use moderation_core::chain::config::Vars;
+use moderation_core::chain::keys;
 use moderation_core::ports::ImageGenerator;
+use moderation_http::review::ReviewSettings;
 use moderation_http::Settings;
+use moderation_offline::review::{FolderPolicyVersion, JsonlEvents};
 
 use crate::chain::{settings, Chain};
 use crate::cli::{CliError, RunArgs};
@@ -29,6 +32,26 @@ pub fn service(
         check_api::policy_budget(vars)?,
         generator,
     ))
+}
+
+/// The review loop over the output folder: decisions published to
+/// `DIR/decisions/events.jsonl`, the policy version hashed from the policy folder, appeals
+/// judged by the chain's own policy check.
+pub fn reviewer(
+    chain: &Chain,
+    run: &RunArgs,
+    vars: &Vars<'_>,
+) -> Result<moderation_review::Service, CliError> {
+    let (store, bucket) = chain.bucket();
+    let events = JsonlEvents::new(run.out.join(keys::DECISION_EVENTS_KEY));
+    let budget = moderation_review::appeal_budget(vars)?;
+    Ok(moderation_review::Service::new(
+        store,
+        bucket,
+        Arc::new(FolderPolicyVersion::new(&run.policy)),
+        Arc::new(events),
+    )
+    .with_appeals(chain.evaluate().clone(), budget))
 }
 
 /// The image model the settings name, or why there is none.
@@ -89,11 +112,22 @@ pub async fn serve(
         path: addr.to_string(),
         source,
     })?;
-    let router = moderation_http::router(Arc::new(checker), settings, token);
+    let reviewer = reviewer(&chain, run, &vars)?;
+    let router = moderation_http::app(
+        Some(Arc::new(checker)),
+        Some((
+            Arc::new(reviewer),
+            ReviewSettings {
+                moderator_from_body: true,
+            },
+        )),
+        settings,
+        token,
+    );
     // The line scripts wait for: the port is open and the stages are built.
     println!(
         "listening on http://{bound} (GET /healthz, POST /v1/check/text, /v1/check/prompt, \
-         /v1/check/image, /v1/generate)"
+         /v1/check/image, /v1/generate; the review console at http://{bound}/review)"
     );
     let stop = async {
         let _ = tokio::signal::ctrl_c().await;

@@ -35,7 +35,11 @@ fn start_with_env(env: &[(&str, &str)]) -> Server {
 }
 
 fn start_as(extra: &[&str], env: &[(&str, &str)]) -> Server {
-    let out = tempfile::tempdir().expect("tempdir");
+    start_over(tempfile::tempdir().expect("tempdir"), extra, env)
+}
+
+/// The server over an output folder that may already hold reports.
+fn start_over(out: tempfile::TempDir, extra: &[&str], env: &[(&str, &str)]) -> Server {
     let mut child = Command::new(env!("CARGO_BIN_EXE_modctl"))
         .args(["serve", "--addr", "127.0.0.1:0", "--quiet", "--out"])
         .arg(out.path())
@@ -348,4 +352,62 @@ fn generate_without_an_image_model_says_which_variable_to_set() {
     assert!(answer["error"]["message"]
         .as_str()
         .is_some_and(|m| m.contains("IMAGE_GENERATION_URL")));
+}
+
+/// GET `path`; the status, the Content-Type and the body.
+fn get(addr: SocketAddr, path: &str) -> (u16, String, String) {
+    let mut stream = TcpStream::connect(addr).expect("connects");
+    let head = format!("GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+    stream.write_all(head.as_bytes()).expect("sends");
+    let mut text = String::new();
+    stream.read_to_string(&mut text).expect("reads");
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or_default();
+    let content_type = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-type: "))
+        .unwrap_or_default()
+        .to_string();
+    (status, content_type, body.to_string())
+}
+
+#[test]
+fn serve_offers_the_review_queue_of_what_moderate_wrote_and_its_console() {
+    let out = tempfile::tempdir().expect("tempdir");
+    let o = Command::new(env!("CARGO_BIN_EXE_modctl"))
+        .args([
+            "moderate",
+            "events/uploads/lobby-chat.txt",
+            "--quiet",
+            "--out",
+        ])
+        .arg(out.path())
+        .current_dir(workspace())
+        .env_remove("MODERATION_BACKEND")
+        .env_remove("TOXICITY_THRESHOLD")
+        .output()
+        .expect("modctl moderate runs");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let server = start_over(out, &[], &[]);
+    let (status, content_type, page) = get(server.addr, "/review");
+    assert_eq!(status, 200);
+    assert!(content_type.starts_with("text/html"), "{content_type}");
+    assert!(page.contains("Review queue"));
+    let (status, _, body) = get(server.addr, "/v1/review/queue");
+    assert_eq!(status, 200, "{body}");
+    let queue: Value = serde_json::from_str(&body).expect("JSON");
+    let items = queue["items"].as_array().expect("items");
+    assert!(!items.is_empty(), "the flagged lines wait: {body}");
+    let first = &items[0];
+    let body = serde_json::json!({"report_id": first["report_id"], "item_id": first["item_id"],
+        "verdict": "violation", "reason": "stands", "moderator": "m-1"});
+    let (status, answer) = post(server.addr, "/v1/review/decisions", &body.to_string(), "");
+    assert_eq!(status, 201, "{answer}");
+    let events = server._out.path().join("decisions/events.jsonl");
+    let line = std::fs::read_to_string(&events).expect("the decision was published");
+    assert!(line.contains(answer["decision"]["id"].as_str().expect("id")));
 }

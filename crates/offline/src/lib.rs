@@ -11,6 +11,7 @@ pub mod image;
 pub mod openai;
 pub mod openai_images;
 pub mod policy;
+pub mod review;
 pub mod speech;
 pub mod store;
 pub mod text;

@@ -31,6 +31,16 @@ pub fn json(r: &Results) -> Value {
                 "added_p50_ms": o.added_p50_ms, "added_p99_ms": o.added_p99_ms});
         }
     }
+    if let Some(rv) = &r.review {
+        out["review"] = json!({
+            "queue": rv.queue.iter().map(|q| json!({"reports": q.reports, "shape": q.shape,
+                "p50_ms": q.p50_ms, "p99_ms": q.p99_ms, "requests_per_call": q.requests_per_call,
+                "items": q.items})).collect::<Vec<_>>(),
+            "decisions": rv.decisions.iter().map(|d| json!({"reports": d.reports,
+                "concurrent": d.concurrent, "decisions": d.decisions, "recorded": d.recorded,
+                "per_s": d.per_s})).collect::<Vec<_>>(),
+        });
+    }
     out
 }
 

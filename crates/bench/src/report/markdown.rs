@@ -34,6 +34,9 @@ pub fn markdown(r: &Results) -> String {
     if let Some(c) = &r.check_api {
         crate::checkapi::section(&mut s, c);
     }
+    if let Some(rv) = &r.review {
+        crate::review::section(&mut s, rv);
+    }
     micro_section(&mut s, &r.micro);
     time_section(&mut s, r);
     s

@@ -34,6 +34,7 @@ pub struct Results {
     pub check_api: Option<crate::checkapi::CheckApiResult>,
     pub images: Option<ImageResult>,
     pub index: Option<IndexResult>,
+    pub review: Option<crate::review::ReviewBench>,
     pub scale: Option<crate::scale::ScaleResult>,
     pub micro: Vec<Micro>,
     pub harness_seconds: f64,

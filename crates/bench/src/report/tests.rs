@@ -263,6 +263,7 @@ fn full() -> Results {
             Err("tesseract not found".into()),
         )),
         check_api: None,
+        review: None,
         index: Some(index(Ok(ConcurrentResult {
             writers: 50,
             listed_once: 50,
@@ -419,4 +420,39 @@ fn chart_is_unchanged_for_fixed_measurements() {
         hashes.push(format!("{name} {hash}"));
     }
     assert_eq!(hashes.join("\n") + "\n", expected("chart.txt"));
+}
+
+#[test]
+fn the_review_queue_section_lists_each_size_and_rate() {
+    use crate::review::{DecisionRate, QueueTiming, ReviewBench};
+    let r = Results {
+        review: Some(ReviewBench {
+            queue: vec![QueueTiming {
+                reports: 100_000,
+                shape: "tail",
+                p50_ms: 21.5,
+                p99_ms: 30.25,
+                requests_per_call: 27.0,
+                items: 50,
+            }],
+            decisions: vec![DecisionRate {
+                reports: 1,
+                concurrent: 50,
+                decisions: 200,
+                per_s: 12.0,
+                recorded: 200,
+            }],
+        }),
+        ..Results::default()
+    };
+    let j = super::json(&r);
+    assert_eq!(j["review"]["queue"][0]["reports"], 100_000);
+    assert_eq!(j["review"]["decisions"][0]["recorded"], 200);
+    let md = super::markdown(&r);
+    assert!(md.contains("## Review queue"), "{md}");
+    assert!(
+        md.contains("| 100000 | tail | 21.5 | 30.2 | 27.0 | 50 |"),
+        "{md}"
+    );
+    assert!(md.contains("| 1 report(s) | 50 | 200/200 | 12 |"), "{md}");
 }

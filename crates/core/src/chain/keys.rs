@@ -25,6 +25,14 @@ pub const PICTURES: &str = "pictures/";
 /// The written policy (`policies/<file>.md`), the knowledge base's data source on AWS: a change
 /// re-indexes it (sync-policies). Offline, the policy search reads its folder at each check.
 pub const POLICIES: &str = "policies/";
+/// The review loop's audit (`decisions/<report_id>/<at>-<id>.json`, each written once and never
+/// again) and, offline, the decisions published for the game (`decisions/events.jsonl`).
+/// Triggers nothing.
+pub const DECISIONS: &str = "decisions/";
+/// The review loop's working state: one document per report with flagged items
+/// (`review/reports/<id>.json`) and the queue index over them (`review/queue/`), all updated
+/// by compare-and-swap. Triggers nothing.
+pub const REVIEW: &str = "review/";
 /// Prefix of every Transcribe job this chain starts, so its EventBridge rule and handler can
 /// tell the chain's jobs from others in the account.
 pub const JOB_PREFIX: &str = "moderation-";
@@ -61,7 +69,7 @@ impl Stage {
             Stage::ScreenText => &[SCREENED, FAILED],
             Stage::ScreenImage => &[SCREENED, FAILED, PICTURES],
             Stage::EvaluatePolicy => &[EVALUATED, FAILED],
-            Stage::WriteReport => &[REPORTS, FAILED],
+            Stage::WriteReport => &[REPORTS, FAILED, REVIEW],
             // An ingestion job, not an object: a failure goes to its queue's DLQ.
             Stage::SyncPolicies => &[],
         }
@@ -197,6 +205,28 @@ pub fn index_page_number(key: &str) -> Option<u64> {
         .parse()
         .ok()
 }
+/// The review document of a report: its flagged items and what people decided.
+pub fn review_doc_key(report_id: &str) -> String {
+    format!("{REVIEW}reports/{report_id}.json")
+}
+
+pub fn queue_head_key() -> String {
+    format!("{REVIEW}queue/head.json")
+}
+
+pub fn queue_page_key(number: u64) -> String {
+    format!("{REVIEW}queue/pages/{number:06}.json")
+}
+
+/// One audit record; `at` first so a listing sorts in time order.
+pub fn decision_record_key(report_id: &str, at: &str, id: &str) -> String {
+    let stamp: String = at.chars().filter(char::is_ascii_alphanumeric).collect();
+    format!("{DECISIONS}{report_id}/{stamp}-{id}.json")
+}
+
+/// Offline, the decisions published for the game to enforce, one JSON line each.
+pub const DECISION_EVENTS_KEY: &str = "decisions/events.jsonl";
+
 pub fn failed_key(id: &str) -> String {
     format!("{FAILED}{id}.json")
 }

@@ -10,4 +10,5 @@ pub mod keys;
 pub mod micro_batch;
 pub mod pace;
 pub mod spool;
+pub mod swap;
 pub mod telemetry;

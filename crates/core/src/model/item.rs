@@ -241,6 +241,13 @@ pub struct Item {
     /// Where a line of text read from an image sits on it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bounding_box: Option<BoundingBox>,
+    /// The latest moderator decision standing on this item (the review loop); it outranks
+    /// `verdict`, which is never changed by it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decision: Option<DecisionView>,
+    /// The latest appeal against the decision on this item.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub appeal: Option<AppealView>,
 }
 
 impl Item {
@@ -264,6 +271,8 @@ impl Item {
             evaluation: None,
             review_reason: None,
             bounding_box: None,
+            decision: None,
+            appeal: None,
         }
     }
 }

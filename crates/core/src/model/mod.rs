@@ -6,9 +6,11 @@
 mod document;
 mod image;
 mod item;
+mod review;
 mod source;
 
 pub use document::*;
 pub use image::*;
 pub use item::*;
+pub use review::*;
 pub use source::*;

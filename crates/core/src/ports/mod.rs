@@ -4,12 +4,14 @@
 mod audio;
 mod image;
 mod policy;
+mod review;
 mod store;
 mod text;
 
 pub use audio::*;
 pub use image::*;
 pub use policy::*;
+pub use review::*;
 pub use store::*;
 pub use text::*;
 

@@ -5,6 +5,7 @@
 
 pub mod check;
 pub mod evaluate_policy;
+pub mod review;
 pub mod screen_image;
 pub mod screen_text;
 pub mod sync_policies;

@@ -155,6 +155,8 @@ pub(super) fn message_item(
         evaluation: None,
         review_reason,
         bounding_box: None,
+        decision: None,
+        appeal: None,
     }
 }
 

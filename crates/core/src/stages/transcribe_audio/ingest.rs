@@ -200,6 +200,8 @@ fn segment_item(s: SpeechSegment, rules: &RuleFilter, threshold: f64) -> Item {
         language: None,
         translation: None,
         bounding_box: None,
+        decision: None,
+        appeal: None,
     };
     if !over_threshold(&item, threshold) {
         item.verdict = Some(Verdict::BelowThreshold);

@@ -9,8 +9,6 @@
 //! the millionth report costs what the first did.
 
 use std::fmt::Write as _;
-use std::hash::BuildHasher;
-use std::time::Duration;
 
 use futures::stream::{self, StreamExt};
 use serde::{Deserialize, Serialize};
@@ -20,6 +18,7 @@ use super::html::{esc, page, status_str};
 use crate::chain::delivery::read_document;
 use crate::chain::keys;
 use crate::chain::spool::SkippedItems;
+use crate::chain::swap::{backoff, MAX_SWAPS};
 use crate::error::{Error, Result, ServiceErrorKind};
 use crate::model::{Report, Status};
 use crate::ports::ObjectStore;
@@ -28,9 +27,6 @@ pub const INDEX_SCHEMA: &str = "moderation.report-index/v1";
 /// Rows a page holds before it is sealed. It bounds the head (about 300 bytes a row) and so
 /// every request a report makes.
 pub const PAGE_ROWS: usize = 200;
-/// Compare-and-swap attempts before the report is redelivered: with jittered backoff, 50
-/// writers at once need a handful each.
-const MAX_SWAPS: u32 = 60;
 
 /// One report in the index.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -461,14 +457,6 @@ fn shown_version(html: &[u8]) -> Option<(u64, usize)> {
     let rest = &text[text.find(VERSION_MARK)? + VERSION_MARK.len()..];
     let mut parts = rest.split_whitespace();
     Some((parts.next()?.parse().ok()?, parts.next()?.parse().ok()?))
-}
-
-/// Full jitter, doubling from 10 ms to at most 1 s.
-async fn backoff(attempt: u32) {
-    let cap = 10u64 << attempt.min(7);
-    let cap = cap.min(1000);
-    let draw = std::collections::hash_map::RandomState::new().hash_one(attempt);
-    tokio::time::sleep(Duration::from_millis(draw % (cap + 1))).await;
 }
 
 const TABLE_HEAD: &str = "<table id=\"reports\"><thead><tr><th>Report</th><th>Source</th>\

@@ -5,6 +5,7 @@
 mod html;
 pub mod index;
 mod media;
+pub mod review;
 
 use tracing::info;
 
@@ -17,6 +18,8 @@ use crate::model::{
     ErrorEntry, Item, Report, StageDocument, Status, Summary, Verdict, REPORT_SCHEMA,
 };
 use crate::ports::{MediaLinks, ObjectStore};
+use crate::stages::review::doc::{needs_person, ReviewEntry};
+use review::{queue_report, read_review, still_current, Overlay};
 
 pub use media::{expiry_note, relative_media_link, MediaLink};
 
@@ -34,10 +37,13 @@ struct ReportBuilder {
     errors: ErrorLog,
     status: Status,
     threshold: f64,
+    overlay: Overlay,
+    /// The items that enter the review queue.
+    queued: Vec<ReviewEntry>,
 }
 
 impl ReportBuilder {
-    fn new<I>(doc: &StageDocument<I>) -> Self {
+    fn new<I>(doc: &StageDocument<I>, overlay: Overlay) -> Self {
         let mut summary = Summary::default();
         if let Some(u) = &doc.unlisted {
             // Counted at screening: below the threshold, never checked against the policy.
@@ -49,6 +55,8 @@ impl ReportBuilder {
             errors: ErrorLog::new(STAGE),
             status: doc.status,
             threshold: doc.threshold,
+            overlay,
+            queued: Vec::new(),
         }
     }
 
@@ -78,16 +86,20 @@ impl ReportBuilder {
             _ => {}
         }
         s.max_toxicity = s.max_toxicity.max(item.toxicity);
+        if item.verdict.is_some_and(needs_person) {
+            self.queued.push(ReviewEntry::of(&item, self.threshold));
+        }
+        self.overlay.apply(&mut item);
         item
     }
 
-    fn finish<I, J>(self, doc: StageDocument<I>, items: J) -> Report<J> {
+    fn finish<I, J>(self, doc: StageDocument<I>, items: J) -> (Report<J>, Vec<ReviewEntry>) {
         let mut errors = doc.errors;
         errors.extend(self.errors.into_entries());
-        Report {
+        let report = Report {
             schema: REPORT_SCHEMA.into(),
             report_id: doc.id,
-            created_at: now_rfc3339(),
+            created_at: self.overlay.created_at.unwrap_or_else(now_rfc3339),
             source: doc.source,
             trigger: doc.trigger,
             status: self.status,
@@ -97,20 +109,25 @@ impl ReportBuilder {
             errors,
             usage: doc.usage,
             image: doc.image,
-        }
+        };
+        (report, self.queued)
     }
 }
 
 /// Build the report from an evaluated document held in memory.
 pub fn build_report(doc: StageDocument) -> Report {
-    let mut b = ReportBuilder::new(&doc);
+    let mut b = ReportBuilder::new(&doc, Overlay::default());
     let items: Vec<Item> = doc.items.iter().cloned().map(|i| b.add(i)).collect();
-    b.finish(doc, items)
+    b.finish(doc, items).0
 }
 
-/// Build the report from an evaluated document whose items are on disk, item by item.
-pub fn build_report_spooled(doc: StageDocument<SpooledItems>) -> Result<Report<SpooledItems>> {
-    let mut b = ReportBuilder::new(&doc);
+/// Build the report from an evaluated document whose items are on disk, item by item, with
+/// what people decided (`overlay`); also the items that enter the review queue.
+pub fn build_report_spooled(
+    doc: StageDocument<SpooledItems>,
+    overlay: Overlay,
+) -> Result<(Report<SpooledItems>, Vec<ReviewEntry>)> {
+    let mut b = ReportBuilder::new(&doc, overlay);
     let mut out = ItemSpool::new()?;
     for item in doc.items.iter()? {
         out.push(&b.add(item?))?;
@@ -129,9 +146,10 @@ pub struct ReportDeps<'a> {
 }
 
 /// The whole stage for one `evaluated/<id>.json`: items stream from the document through the
-/// report JSON and the page, never all in memory.
+/// report JSON and the page, never all in memory; then the report's row in the index and its
+/// flagged items in the review queue.
 pub async fn write_report_object(obj: &ObjectRef, deps: &ReportDeps<'_>) -> Result<Outcome> {
-    let (_, doc) = match read_stage_document::<SpooledItems>(
+    let (id, doc) = match read_stage_document::<SpooledItems>(
         deps.store,
         Stage::WriteReport,
         obj,
@@ -142,22 +160,75 @@ pub async fn write_report_object(obj: &ObjectRef, deps: &ReportDeps<'_>) -> Resu
         Ok(found) => found,
         Err(outcome) => return Ok(outcome),
     };
+    let overlay = Overlay::of(read_review(deps.store, &obj.bucket, &id).await?.as_ref());
+    let (report, queued, mut written) = write_files(doc, overlay, &obj.bucket, deps).await?;
+    // A report not in the index is lost to moderators: a failure here fails the delivery, and
+    // the retry rewrites the same report and adds the row once. The same for the queue.
+    let added = index::add_to_index(deps.store, &obj.bucket, &report, deps.max_concurrency).await?;
+    written.extend(added.written);
+    written.extend(queue_report(deps.store, &obj.bucket, &report, queued).await?);
+    info!(
+        items = report.summary.items,
+        violations = report.summary.violations,
+        needs_review = report.summary.needs_review,
+        "report written"
+    );
+    Ok(Outcome::Wrote(written))
+}
+
+/// Write a report's JSON and page again with the review document as it is now, from its
+/// evaluated document (after a decision, an undo or an appeal). A change that lands while
+/// it writes makes it start again, so the last writer always shows the last change.
+pub async fn redraw(report_id: &str, bucket: &str, deps: &ReportDeps<'_>) -> Result<()> {
+    let key = keys::evaluated_key(report_id);
+    for _ in 0..review::max_redraws() {
+        let overlay = Overlay::of(read_review(deps.store, bucket, report_id).await?.as_ref());
+        let seq = overlay.seq;
+        let doc = crate::chain::delivery::read_document::<StageDocument<SpooledItems>>(
+            deps.store, bucket, &key,
+        )
+        .await?
+        .ok_or_else(|| Error::Unknown {
+            what: "report",
+            id: report_id.to_string(),
+        })?;
+        write_files(doc, overlay, bucket, deps).await?;
+        if still_current(deps.store, bucket, report_id, seq).await? {
+            return Ok(());
+        }
+    }
+    Err(Error::service(
+        "write-report",
+        crate::error::ServiceErrorKind::Throttled,
+        format!("report {report_id} kept changing while it was redrawn; try again"),
+    ))
+}
+
+type Written = (Report<SpooledItems>, Vec<ReviewEntry>, Vec<String>);
+
+/// The report JSON and its page.
+async fn write_files(
+    doc: StageDocument<SpooledItems>,
+    overlay: Overlay,
+    bucket: &str,
+    deps: &ReportDeps<'_>,
+) -> Result<Written> {
     let threshold = doc.threshold;
-    let report = tokio::task::spawn_blocking(move || build_report_spooled(doc))
+    let (report, queued) = tokio::task::spawn_blocking(move || build_report_spooled(doc, overlay))
         .await
         .map_err(|e| Error::Input(format!("report builder failed: {e}")))??;
     let json_key = keys::report_json_key(&report.report_id);
     let html_key = keys::report_html_key(&report.report_id);
     put_spooled(
         deps.store,
-        &obj.bucket,
+        bucket,
         &json_key,
         report.clone().with_items(ItemsSlot),
         &report.items,
         "application/json",
     )
     .await?;
-    let media = media::media_link(&report, &obj.bucket, deps.media).await;
+    let media = media::media_link(&report, bucket, deps.media).await;
     let (report, page) = tokio::task::spawn_blocking(move || {
         let page = write_temp(|w| render_html_to(&report, threshold, media.as_ref(), w));
         (report, page)
@@ -166,24 +237,13 @@ pub async fn write_report_object(obj: &ObjectRef, deps: &ReportDeps<'_>) -> Resu
     .map_err(|e| Error::Input(format!("report page writer failed: {e}")))?;
     deps.store
         .put_file(
-            &obj.bucket,
+            bucket,
             &html_key,
             page?.as_ref(),
             "text/html; charset=utf-8",
         )
         .await?;
-    // A report not in the index is lost to moderators: a failure here fails the delivery, and
-    // the retry rewrites the same report and adds the row once.
-    let mut written = vec![json_key, html_key];
-    let added = index::add_to_index(deps.store, &obj.bucket, &report, deps.max_concurrency).await?;
-    written.extend(added.written);
-    info!(
-        items = report.summary.items,
-        violations = report.summary.violations,
-        needs_review = report.summary.needs_review,
-        "report written"
-    );
-    Ok(Outcome::Wrote(written))
+    Ok((report, queued, vec![json_key, html_key]))
 }
 
 #[cfg(test)]

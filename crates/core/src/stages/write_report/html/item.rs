@@ -21,6 +21,7 @@ pub(super) fn render_item(out: &mut String, item: &Item, threshold: f64, player:
         id = esc(&item.id),
     );
     render_who(out, item, player);
+    render_human(out, item);
     render_text(out, item);
     render_revealed(out, item);
     if let Some(r) = &item.review_reason {
@@ -32,6 +33,39 @@ pub(super) fn render_item(out: &mut String, item: &Item, threshold: f64, player:
         render_evaluation(out, ev);
     }
     out.push_str("</section>");
+}
+
+/// The moderator's decision and the appeal, beside the automatic verdict (which stays).
+fn render_human(out: &mut String, item: &Item) {
+    if let Some(d) = &item.decision {
+        let _ = write!(
+            out,
+            "<p class=\"decision {v}\" data-decision=\"{v}\">Moderator decision: \
+             <b>{}</b> by {} at {} ({}); policy version <code>{}</code></p>",
+            d.verdict.as_str().replace('_', " "),
+            esc(&d.moderator),
+            esc(&d.at),
+            if d.reason.is_empty() {
+                "no reason given".to_string()
+            } else {
+                esc(&d.reason)
+            },
+            esc(&d.policy_version),
+            v = d.verdict.as_str(),
+        );
+    }
+    if let Some(a) = &item.appeal {
+        let _ = write!(
+            out,
+            "<p class=\"appeal\" data-appeal=\"{s}\">Appeal ({s}) at {}: {}{}</p>",
+            esc(&a.at),
+            esc(&a.statement),
+            a.reevaluation
+                .map(|v| format!("; policy check again: {}", v.as_str().replace('_', " ")))
+                .unwrap_or_default(),
+            s = a.state.as_str(),
+        );
+    }
 }
 
 /// User, time, segment (with its play button), language and toxicity; closes the heading.

@@ -14,6 +14,7 @@ header,main{max-width:1100px;margin:0 auto;padding:16px 24px}h1{font-size:22px;m
 .item{background:#fff;border:1px solid #ddd;border-left:6px solid var(--bt);border-radius:8px;margin:10px 0;padding:10px 14px}
 .item.violation{border-left-color:var(--v)}.item.needs_review{border-left-color:var(--r)}.item.no_violation{border-left-color:var(--ok)}
 .verdict{font-weight:600;text-transform:uppercase;font-size:12px;padding:2px 8px;border-radius:10px;color:#fff;background:var(--bt)}
+.decision,.appeal{border-left:4px solid var(--r);padding:2px 8px;margin:6px 0}.decision.no_violation{border-color:var(--ok)}.decision.violation{border-color:var(--v)}
 .violation .verdict{background:var(--v)}.needs_review .verdict{background:var(--r)}.no_violation .verdict{background:var(--ok)}
 .text{white-space:pre-wrap;word-break:break-word;margin:6px 0;font-size:16px}
 .lang{display:inline-block;padding:0 6px;border-radius:4px;background:#1d4ed8;color:#fff;font-weight:600;text-transform:uppercase;font-size:12px}
