@@ -175,6 +175,8 @@ invoke-local: $(VENV)/bin/cargo-lambda ## With `make watch` running: the text ch
 	$(LAMBDA_INVOKE) evaluate-policy --data-file events/s3-put-screened.json
 	$(LAMBDA_INVOKE) write-report --data-file events/s3-put-evaluated.json
 	$(LAMBDA_INVOKE) sync-policies --data-file events/sqs-policies-changed.json
+	$(LAMBDA_INVOKE) check-api --data-file events/check-api/function-url-check-text.json
+	$(LAMBDA_INVOKE) review-api --data-file events/review-api/http-api-queue.json
 	@echo "Report: $(OFFLINE_ROOT)/$(BUCKET)/reports/index.html"
 
 invoke-local-audio: $(VENV)/bin/cargo-lambda ## With `make watch` running: the audio chain, a FAILED job and a user report

@@ -34,10 +34,10 @@ pub async fn moderate_samples(root: &Path) -> Apps {
 }
 
 /// The review API over the bucket at `root`, appeals judged by `apps`' policy check.
-pub fn reviewer(root: &Path, apps: Apps) -> moderation_review::Service {
+pub fn reviewer(root: &Path, apps: Apps) -> review_api::Service {
     let store = Arc::new(FolderStore::new(root));
     let events = JsonlEvents::new(events_path(root));
-    moderation_review::Service::new(
+    review_api::Service::new(
         store,
         FIXTURE_BUCKET,
         Arc::new(FolderPolicyVersion::new(
@@ -54,7 +54,7 @@ pub fn events_path(root: &Path) -> std::path::PathBuf {
 }
 
 /// The router `modctl serve` serves, with only the review side.
-pub fn review_router(service: moderation_review::Service) -> axum::Router {
+pub fn review_router(service: review_api::Service) -> axum::Router {
     let settings = moderation_http::Settings {
         max_body_bytes: 1 << 20,
         max_in_flight: 256,

@@ -26,6 +26,8 @@ fn vars_read_by(function: &str) -> Vec<String> {
         ("MODERATION_BACKEND", "aws"),
         ("KNOWLEDGE_BASE_ID", "KB12345678"),
         ("POLICY_DATA_SOURCE_ID", "DS12345678"),
+        ("MODERATION_BUCKET", "b"),
+        ("DECISION_BUS_NAME", "reports-bus"),
     ];
     let vars = Vars::from_pairs(&pairs);
     match function {
@@ -36,6 +38,7 @@ fn vars_read_by(function: &str) -> Vec<String> {
         "screen-image" => drop(screen_image::Config::from_vars(&vars).expect("config")),
         "sync-policies" => drop(sync_policies::Config::from_vars(&vars).expect("config")),
         "check-api" => drop(check_api::Config::from_vars(&vars).expect("config")),
+        "review-api" => drop(review_api::Config::from_vars(&vars).expect("config")),
         other => panic!("function {other} is new: add its Config to this drift test"),
     }
     let mut read = vars.names_read();
@@ -111,11 +114,12 @@ fn every_workspace_function_is_deployed_with_every_variable_it_reads() {
             missing.is_empty(),
             "{name} reads {missing:?} but the template does not set them"
         );
-        // check-api has no events: its Function URL calls it.
+        // check-api has no events (its Function URL calls it); review-api's are HTTP routes.
         for event in f.props["Events"]
             .as_mapping()
             .into_iter()
             .flat_map(|m| m.values())
+            .filter(|e| e["Type"].as_str() == Some("SQS"))
         {
             let types = &event["Properties"]["FunctionResponseTypes"];
             assert_eq!(

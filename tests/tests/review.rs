@@ -331,6 +331,47 @@ async fn an_appeal_is_checked_again_queued_for_a_person_and_settled_by_the_next_
     assert!(page.contains("Statement of reasons") && page.contains("by a person"));
 }
 
+#[tokio::test]
+async fn an_item_of_a_report_with_nothing_flagged_can_be_escalated_and_then_waits() {
+    use moderation_core::chain::keys::{self, Stage};
+    use moderation_tests::deliver_via_sqs;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let apps = moderate_samples(dir.path()).await;
+    // A clean chat log: its report lists nothing in the queue.
+    let key = "incoming/text/clean-lobby.txt";
+    let path = dir.path().join(FIXTURE_BUCKET).join(key);
+    std::fs::write(&path, "gg everyone\nnice shot\nheal pls\n").expect("staged");
+    deliver_via_sqs(&apps, Stage::ScreenText, key, 1).await;
+    let id = keys::source_id(FIXTURE_BUCKET, key);
+    deliver_via_sqs(&apps, Stage::EvaluatePolicy, &keys::screened_key(&id), 1).await;
+    deliver_via_sqs(&apps, Stage::WriteReport, &keys::evaluated_key(&id), 1).await;
+    let l = Loop {
+        router: review_router(reviewer(dir.path(), apps)),
+        dir,
+    };
+    let report: Value = read_doc(l.dir.path(), &format!("reports/{id}.json"));
+    assert_eq!(report["summary"]["violations"], 0, "{report}");
+    assert!(!queue(&l, "?limit=500")
+        .await
+        .iter()
+        .any(|i| i["report_id"] == id.as_str()));
+    let body = json!({"report_id": id, "item_id": "line-1", "verdict": "escalated",
+                      "reason": "a player reported it", "moderator": "m-1"});
+    let (status, _, text) = call(&l, "POST", "/v1/review/decisions", Some(body)).await;
+    assert_eq!(status, 201, "{text}");
+    let escalated = queue(&l, "?state=escalated").await;
+    assert!(
+        escalated
+            .iter()
+            .any(|i| i["item_id"] == "line-1" && i["report_id"] == id.as_str()),
+        "{escalated:?}"
+    );
+    assert_eq!(
+        report_item(&l, &id, "line-1")["decision"]["verdict"],
+        "escalated"
+    );
+}
+
 /// 50 moderators decide on one report at once, over a real socket: every decision is
 /// recorded, applied, published and listed in the audit.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

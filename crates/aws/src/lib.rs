@@ -4,6 +4,7 @@
 pub mod bedrock;
 pub mod comprehend;
 pub mod errors;
+pub mod eventbridge;
 pub mod language;
 pub mod pace;
 pub mod rekognition;
@@ -13,6 +14,7 @@ pub mod transcribe;
 
 pub use bedrock::{BedrockImages, ConverseModel, KnowledgeBaseRetriever, KnowledgeBaseSync};
 pub use comprehend::ComprehendDetector;
+pub use eventbridge::EventBridgeDecisions;
 pub use language::{ComprehendLanguages, TranslateToEnglish};
 pub use moderation_core::chain::config::{Rates, SdkSettings};
 pub use rekognition::RekognitionImages;

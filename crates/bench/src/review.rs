@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use futures::stream::{self, StreamExt};
 use moderation_aws::S3Store;
 use moderation_core::chain::keys;
-use moderation_core::model::{Decision, HumanVerdict, Item, Source, SourceKind, Verdict};
+use moderation_core::model::{HumanVerdict, Item, ReviewRecord, Source, SourceKind, Verdict};
 use moderation_core::ports::{DecisionEvents, PolicyVersion, WriteObjects};
 use moderation_core::stages::review::doc::{ReviewDoc, ReviewEntry};
 use moderation_core::stages::review::queue::{
@@ -57,7 +57,7 @@ struct Quiet;
 
 #[async_trait]
 impl DecisionEvents for Quiet {
-    async fn publish(&self, _: &Decision) -> moderation_core::Result<()> {
+    async fn publish(&self, _: &ReviewRecord) -> moderation_core::Result<()> {
         Ok(())
     }
 }

@@ -73,14 +73,24 @@ async fn guarded(limits: &Limits, token: Option<&str>, request: Request, next: N
         .retry_after(1)
         .into_response();
     };
+    // A review change runs to the end on its own: past the deadline it may still land.
+    let review = request.uri().path().contains("/review");
     match tokio::time::timeout(limits.timeout, next.run(request)).await {
         Ok(response) => response,
         Err(_) => ApiError::new(
             Code::Unavailable,
-            format!(
-                "the check took longer than {} ms (CHECK_TIMEOUT_MS); nothing was decided",
-                limits.timeout.as_millis()
-            ),
+            if review {
+                format!(
+                    "no answer within {} ms (CHECK_TIMEOUT_MS); a decision, undo or appeal sent \
+                     may still be recorded: read the item's audit before sending it again",
+                    limits.timeout.as_millis()
+                )
+            } else {
+                format!(
+                    "the check took longer than {} ms (CHECK_TIMEOUT_MS); nothing was decided",
+                    limits.timeout.as_millis()
+                )
+            },
         )
         .retry_after(1)
         .into_response(),

@@ -41,11 +41,11 @@ pub fn reviewer(
     chain: &Chain,
     run: &RunArgs,
     vars: &Vars<'_>,
-) -> Result<moderation_review::Service, CliError> {
+) -> Result<review_api::Service, CliError> {
     let (store, bucket) = chain.bucket();
     let events = JsonlEvents::new(run.out.join(keys::DECISION_EVENTS_KEY));
-    let budget = moderation_review::appeal_budget(vars)?;
-    Ok(moderation_review::Service::new(
+    let budget = review_api::appeal_budget(vars)?;
+    Ok(review_api::Service::new(
         store,
         bucket,
         Arc::new(FolderPolicyVersion::new(&run.policy)),

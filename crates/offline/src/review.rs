@@ -6,11 +6,11 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
-use moderation_core::model::Decision;
-use moderation_core::ports::{DecisionEvents, PolicyVersion};
+use moderation_core::model::ReviewRecord;
+use moderation_core::ports::{detail_type, DecisionEvents, PolicyVersion};
+use moderation_core::stages::review::version_of;
 use moderation_core::{Error as CoreError, Result as CoreResult};
 use serde_json::json;
-use sha2::{Digest, Sha256};
 
 /// Appends one line per decision; lines are written whole under a lock, so concurrent
 /// decisions never interleave.
@@ -41,13 +41,13 @@ fn io_err(path: &Path, source: std::io::Error) -> CoreError {
 
 #[async_trait]
 impl DecisionEvents for JsonlEvents {
-    async fn publish(&self, decision: &Decision) -> CoreResult<()> {
+    async fn publish(&self, record: &ReviewRecord) -> CoreResult<()> {
         // The EventBridge event's shape, so a consumer reads both the same way.
         let event = json!({
             "source": "moderation",
-            "detail-type": "moderation.decision",
-            "time": decision.at,
-            "detail": decision,
+            "detail-type": detail_type(record),
+            "time": record.at(),
+            "detail": record,
         });
         let mut line = event.to_string();
         line.push('\n');
@@ -80,23 +80,6 @@ impl FolderPolicyVersion {
     }
 }
 
-/// `sha256:` and the first 16 hex digits over `files` (name, contents), in name order.
-pub fn version_of(mut files: Vec<(String, Vec<u8>)>) -> String {
-    files.sort();
-    let mut h = Sha256::new();
-    for (name, body) in &files {
-        h.update(name.as_bytes());
-        h.update([0]);
-        h.update((body.len() as u64).to_le_bytes());
-        h.update(body);
-    }
-    let hex: String = h.finalize()[..8]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    format!("sha256:{hex}")
-}
-
 #[async_trait]
 impl PolicyVersion for FolderPolicyVersion {
     async fn policy_version(&self) -> CoreResult<String> {
@@ -115,29 +98,5 @@ impl PolicyVersion for FolderPolicyVersion {
         })
         .await
         .map_err(|e| CoreError::Input(format!("policy version reader failed: {e}")))?
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_version_follows_content_not_order() {
-        let a = version_of(vec![
-            ("a.md".into(), b"x".to_vec()),
-            ("b.md".into(), b"y".to_vec()),
-        ]);
-        let b = version_of(vec![
-            ("b.md".into(), b"y".to_vec()),
-            ("a.md".into(), b"x".to_vec()),
-        ]);
-        let c = version_of(vec![
-            ("a.md".into(), b"x".to_vec()),
-            ("b.md".into(), b"z".to_vec()),
-        ]);
-        assert_eq!(a, b);
-        assert_ne!(a, c);
-        assert!(a.starts_with("sha256:") && a.len() == 23, "{a}");
     }
 }

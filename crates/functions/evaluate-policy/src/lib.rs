@@ -221,6 +221,11 @@ impl App {
     }
 
     /// The stage's ports (the real-time check judges with the same ones).
+    /// The bucket the stage reads (the review loop works over the same one).
+    pub fn store(&self) -> &Arc<dyn ObjectStore> {
+        &self.store
+    }
+
     pub fn deps(&self) -> EvaluateDeps<'_> {
         EvaluateDeps {
             store: self.store.as_ref(),

@@ -54,4 +54,7 @@ pub trait Reviewer: Send + Sync + 'static {
     async fn statement(&self, report_id: &str, item_id: &str) -> Result<Statement>;
     /// The recording or picture at `key` for the console; `None` when there is none.
     async fn media(&self, key: &str) -> Result<Option<Media>>;
+    /// A link that serves `key` by itself (presigned), when the backend makes them; without
+    /// one the console loads it through `/review/media/`.
+    async fn media_link(&self, key: &str) -> Result<Option<String>>;
 }

@@ -208,12 +208,35 @@ async fn item(
         .map_err(answer_error)?;
     let mut body = json!(view);
     if let Some(key) = &view.media_key {
-        body["media_url"] = json!(match reviewer.media(key).await.map_err(answer_error)? {
-            Some(Media::Link(url)) => url,
-            _ => format!("/review/media/{key}"),
-        });
+        // A link that cannot be signed leaves the item without media, not without an answer.
+        let link = match reviewer.media_link(key).await {
+            Ok(link) => link,
+            Err(e) => {
+                tracing::warn!(error = %e, "media link not made");
+                None
+            }
+        };
+        body["media_url"] =
+            json!(link.unwrap_or_else(|| format!("/review/media/{}", encode_key(key))));
     }
     Ok(Json(body))
+}
+
+/// A key as a URL path: each segment percent-encoded, the slashes kept.
+fn encode_key(key: &str) -> String {
+    key.split('/')
+        .map(|seg| {
+            seg.bytes()
+                .map(|b| match b {
+                    b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                        (b as char).to_string()
+                    }
+                    _ => format!("%{b:02X}"),
+                })
+                .collect::<String>()
+        })
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 async fn audit(

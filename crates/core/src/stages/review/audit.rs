@@ -63,12 +63,23 @@ pub async fn export_csv(deps: &ReviewDeps<'_>, report_id: Option<&str>) -> Resul
     let csv_err = |e: csv::Error| Error::Input(format!("decisions log: {e}"));
     w.write_record(CSV_HEADER).map_err(csv_err)?;
     for r in &records {
-        w.write_record(csv_row(r)).map_err(csv_err)?;
+        w.write_record(csv_row(r).map(|cell| inert(&cell)))
+            .map_err(csv_err)?;
     }
     let bytes = w
         .into_inner()
         .map_err(|e| Error::Input(format!("decisions log: {e}")))?;
     String::from_utf8(bytes).map_err(|e| Error::Input(format!("decisions log: {e}")))
+}
+
+/// A cell a spreadsheet will not run: text a player wrote (an appeal, a reason quoting a
+/// message) that starts like a formula gets a leading apostrophe.
+pub fn inert(cell: &str) -> String {
+    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{cell}")
+    } else {
+        cell.to_string()
+    }
 }
 
 fn csv_row(r: &ReviewRecord) -> [String; 12] {

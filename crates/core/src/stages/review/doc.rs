@@ -190,6 +190,15 @@ impl ReviewEntry {
     }
 }
 
+/// What a decision does to an open appeal: a final verdict settles it, escalating does not.
+fn settle(v: HumanVerdict) -> Option<AppealState> {
+    match v {
+        HumanVerdict::Violation => Some(AppealState::Upheld),
+        HumanVerdict::NoViolation => Some(AppealState::Overturned),
+        HumanVerdict::Escalated => None,
+    }
+}
+
 /// Whether an automatic verdict puts an item in front of a person.
 pub fn needs_person(v: Verdict) -> bool {
     matches!(v, Verdict::Violation | Verdict::NeedsReview)
@@ -296,12 +305,7 @@ impl ReviewDoc {
         }
         e.decisions.push(d.clone());
         if let Some(a) = e.appeal.as_mut().filter(|a| a.state == AppealState::Open) {
-            let settled = match d.verdict {
-                HumanVerdict::Violation => Some(AppealState::Upheld),
-                HumanVerdict::NoViolation => Some(AppealState::Overturned),
-                HumanVerdict::Escalated => None,
-            };
-            if let Some(s) = settled {
+            if let Some(s) = settle(d.verdict) {
                 a.state = s;
                 a.settled_by = Some(d.id.clone());
             }
@@ -328,13 +332,26 @@ impl ReviewDoc {
             });
         }
         e.undone.push(u.decision_id.clone());
-        if let Some(a) = e
+        let settled_by_undone = e
             .appeal
-            .as_mut()
-            .filter(|a| a.settled_by.as_deref() == Some(u.decision_id.as_str()))
-        {
-            a.state = AppealState::Open;
-            a.settled_by = None;
+            .as_ref()
+            .is_some_and(|a| a.settled_by.as_deref() == Some(u.decision_id.as_str()));
+        if settled_by_undone {
+            // The latest final decision made since the appeal, not taken back, settles it
+            // instead; without one it is open again.
+            let settles = e.appeal.as_ref().and_then(|a| {
+                e.decisions
+                    .iter()
+                    .rev()
+                    .filter(|d| d.at >= a.at && !e.undone.contains(&d.id))
+                    .find_map(|d| settle(d.verdict).map(|s| (s, d.id.clone())))
+            });
+            if let Some(a) = e.appeal.as_mut() {
+                (a.state, a.settled_by) = match settles {
+                    Some((s, id)) => (s, Some(id)),
+                    None => (AppealState::Open, None),
+                };
+            }
         }
         e.state = e.derive_state();
         self.seq += 1;

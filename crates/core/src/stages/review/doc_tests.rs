@@ -169,3 +169,39 @@ fn an_unflagged_item_enters_only_when_decided() {
         Err(Error::Unknown { .. })
     ));
 }
+
+#[test]
+fn undoing_an_old_decision_leaves_a_later_one_settling_the_appeal() {
+    let mut d = doc();
+    d.apply_decision(&decision("d1", "line-1", HumanVerdict::Violation))
+        .expect("applied");
+    d.apply_appeal(&appeal("a1", "line-1")).expect("appealed");
+    // Settled (overturned) by d22, then upheld by d333 after it.
+    let mut later = decision("d22", "line-1", HumanVerdict::NoViolation);
+    later.at = "2026-12-07T02:00:00.000Z".into();
+    d.apply_decision(&later).expect("applied");
+    let mut last = decision("d333", "line-1", HumanVerdict::Violation);
+    last.at = "2026-12-07T03:00:00.000Z".into();
+    d.apply_decision(&last).expect("applied");
+    let a = d.entries[0].appeal.clone().expect("appeal");
+    assert_eq!(
+        (a.state, a.settled_by.as_deref()),
+        (AppealState::Overturned, Some("d22"))
+    );
+    let undo = Undo {
+        id: "u".into(),
+        report_id: "r1".into(),
+        item_id: "line-1".into(),
+        decision_id: "d22".into(),
+        moderator: "m".into(),
+        at: "x".into(),
+    };
+    d.apply_undo(&undo).expect("undone");
+    let a = d.entries[0].appeal.clone().expect("appeal");
+    assert_eq!(
+        (a.state, a.settled_by.as_deref()),
+        (AppealState::Upheld, Some("d333")),
+        "the later decision still stands and settles it"
+    );
+    assert_eq!(d.entries[0].state, Some(QueueState::Decided));
+}

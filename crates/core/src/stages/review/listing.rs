@@ -91,6 +91,8 @@ pub async fn queue(
 ) -> Result<QueueOut> {
     let mut items = Vec::new();
     let mut cursor = after;
+    // A report listed twice (a redelivery racing its first listing) is shown once.
+    let mut seen = std::collections::HashSet::new();
     // Reports are read in batches: a batch may hold none of the items asked for.
     loop {
         // Reports enough for the items missing, by their rows' counts (the category and
@@ -107,7 +109,11 @@ pub async fn queue(
             .buffered(READS)
             .try_collect()
             .await?;
-        for doc in docs.iter().flatten() {
+        for doc in docs
+            .iter()
+            .flatten()
+            .filter(|d| seen.insert(d.report_id.clone()))
+        {
             for e in &doc.entries {
                 if let Some(state) = matches(e, filter) {
                     items.push(QueueItem::of(doc, e, state));

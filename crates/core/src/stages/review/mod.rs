@@ -8,10 +8,11 @@
 //! write-report from the review document (`write_report::redraw`).
 
 mod appeal;
-mod audit;
+pub mod audit;
 pub mod doc;
 mod listing;
 pub mod queue;
+mod version;
 mod view;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -23,6 +24,7 @@ pub use audit::{audit, export_csv};
 pub use doc::{needs_person, QueueState, ReviewDoc, ReviewEntry, StateCounts};
 pub use listing::{queue, QueueItem, QueueOut};
 pub use queue::{Cursor, QueueFilter};
+pub use version::{version_of, BucketPolicyVersion};
 pub use view::{item_view, statement, ItemView, Statement};
 
 use crate::chain::delivery::{now_rfc3339, read_document};
@@ -88,10 +90,7 @@ pub async fn decide(req: &DecisionRequest, deps: &ReviewDeps<'_>) -> Result<Reco
     let record = ReviewRecord::Decision(decision.clone());
     let doc = record_and_apply(deps, &record, |doc| doc.apply_decision(&decision)).await?;
     let mut warnings = sync_queue(deps, &doc).await;
-    if let Err(e) = deps.events.publish(&decision).await {
-        warn!(error = %e, decision = %decision.id, "decision not published");
-        warnings.push(format!("the decision was recorded but not published: {e}"));
-    }
+    warnings.extend(publish(deps, &record).await);
     Ok(Recorded {
         record: decision,
         doc,
@@ -118,7 +117,8 @@ pub async fn undo(req: &UndoRequest, deps: &ReviewDeps<'_>) -> Result<Recorded<U
     probe.apply_undo(&undo)?;
     let record = ReviewRecord::Undo(undo.clone());
     let doc = record_and_apply(deps, &record, |doc| doc.apply_undo(&undo)).await?;
-    let warnings = sync_queue(deps, &doc).await;
+    let mut warnings = sync_queue(deps, &doc).await;
+    warnings.extend(publish(deps, &record).await);
     Ok(Recorded {
         record: undo,
         doc,
@@ -162,11 +162,24 @@ async fn record_and_apply(
     .await
 }
 
-/// Carry the document's counts to the queue; a failure is named, not fatal (the record and
-/// the document are the truth, and the next change of the report carries them).
-async fn sync_queue(deps: &ReviewDeps<'_>, doc: &ReviewDoc) -> Vec<String> {
-    match queue::sync_row(deps.store, deps.bucket, doc).await {
+/// Publish a decision or an undo for the game; a failure is named in the answer (the record
+/// stands, and the audit's CSV has it).
+async fn publish(deps: &ReviewDeps<'_>, record: &ReviewRecord) -> Vec<String> {
+    match deps.events.publish(record).await {
         Ok(()) => Vec::new(),
+        Err(e) => {
+            warn!(error = %e, record = %record.id(), "not published");
+            vec![format!("recorded, but not published for the game: {e}")]
+        }
+    }
+}
+
+/// Carry the document's counts to the queue (listing the report first if a person's decision
+/// is its first item to need the queue); a failure is named, not fatal (the record and the
+/// document are the truth, and the next change of the report carries them).
+async fn sync_queue(deps: &ReviewDeps<'_>, doc: &ReviewDoc) -> Vec<String> {
+    match queue::ensure_listed(deps.store, deps.bucket, doc).await {
+        Ok(_) => Vec::new(),
         Err(e) => {
             warn!(error = %e, report = %doc.report_id, "queue counts not updated");
             vec![format!("the queue's counts were not updated: {e}")]

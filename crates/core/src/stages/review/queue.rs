@@ -201,6 +201,38 @@ pub async fn list_report(store: &dyn ObjectStore, bucket: &str, doc: &ReviewDoc)
     }
 }
 
+/// List the report of `doc` if one of its items needs a person and it is not listed yet
+/// (recording the page in the document, unless another writer already did), then carry its
+/// counts to the queue. Returns the page when this call listed it.
+pub async fn ensure_listed(
+    store: &dyn ObjectStore,
+    bucket: &str,
+    doc: &ReviewDoc,
+) -> Result<Option<u64>> {
+    if doc.queue_page.is_some() {
+        sync_row(store, bucket, doc).await?;
+        return Ok(None);
+    }
+    if doc.counts() == StateCounts::default() {
+        return Ok(None);
+    }
+    let page = list_report(store, bucket, doc).await?;
+    let key = keys::review_doc_key(&doc.report_id);
+    let doc = swap_json(store, bucket, &key, |found: Option<ReviewDoc>| {
+        let mut d = found.ok_or_else(|| Error::Input(format!("{key} vanished")))?;
+        if d.queue_page.is_some() {
+            return Ok(Change::Keep(d));
+        }
+        d.queue_page = Some(page);
+        d.seq += 1;
+        Ok(Change::Write(d))
+    })
+    .await?;
+    // Changes made before the page was known reach the row now.
+    sync_row(store, bucket, &doc).await?;
+    Ok(Some(page))
+}
+
 /// Move the head on from full page `number` (unless someone already did).
 async fn next_page(store: &dyn ObjectStore, bucket: &str, number: u64) -> Result<()> {
     swap_json(store, bucket, &keys::queue_head_key(), |found| {

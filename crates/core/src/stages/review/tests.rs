@@ -62,3 +62,13 @@ fn cursors_round_trip_and_bad_ones_are_none() {
     assert_eq!(Cursor::parse("3"), None);
     assert_eq!(Cursor::parse("a:1"), None);
 }
+
+#[test]
+fn a_cell_that_starts_like_a_formula_is_kept_as_text() {
+    use super::audit::inert;
+    assert_eq!(inert("=HYPERLINK(\"x\")"), "'=HYPERLINK(\"x\")");
+    assert_eq!(inert("+1"), "'+1");
+    assert_eq!(inert("@sum"), "'@sum");
+    assert_eq!(inert("fine text"), "fine text");
+    assert_eq!(inert("2026-12-07T00:00:00Z"), "2026-12-07T00:00:00Z");
+}

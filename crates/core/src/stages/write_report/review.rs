@@ -5,11 +5,11 @@ use std::collections::HashMap;
 
 use crate::chain::keys;
 use crate::chain::swap::{swap_json, Change};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::model::{AppealView, DecisionView, Item, Report};
 use crate::ports::ObjectStore;
 use crate::stages::review::doc::{ReviewDoc, ReviewEntry};
-use crate::stages::review::queue::{list_report, read_json, sync_row};
+use crate::stages::review::queue::{ensure_listed, read_json};
 
 /// Times a redraw starts again because a decision landed while it wrote.
 const MAX_REDRAWS: u32 = 8;
@@ -84,18 +84,8 @@ pub async fn queue_report<I>(
         Ok(Change::Write(doc))
     })
     .await?;
-    let mut written = vec![key.clone()];
-    if doc.queue_page.is_none() {
-        let page = list_report(store, bucket, &doc).await?;
-        let doc = swap_json(store, bucket, &key, |found: Option<ReviewDoc>| {
-            let mut doc = found.ok_or_else(|| Error::Input(format!("{key} vanished")))?;
-            doc.queue_page = Some(page);
-            doc.seq += 1;
-            Ok(Change::Write(doc))
-        })
-        .await?;
-        // Decisions made before the page was known reach the row now.
-        sync_row(store, bucket, &doc).await?;
+    let mut written = vec![key];
+    if let Some(page) = ensure_listed(store, bucket, &doc).await? {
         written.push(keys::queue_page_key(page));
     }
     Ok(written)

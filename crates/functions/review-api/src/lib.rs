@@ -1,6 +1,15 @@
-//! The review loop (`docs/review.md`) over a bucket, as the shared router's
-//! [`Reviewer`]. Thin glue: the core's review steps, then the report redrawn by write-report's
-//! own step, so the report shows each change.
+//! review-api: the review loop (`docs/review.md`) over a bucket, as the shared router's
+//! [`Reviewer`]. The Lambda function serves it behind an HTTP API with a JWT authorizer
+//! (Cognito); `modctl serve` serves the same [`Service`] offline. Thin glue: the core's review
+//! steps, then the report redrawn by write-report's own step, so the report shows each change.
+
+#[cfg(feature = "lambda")]
+pub mod auth;
+mod config;
+
+#[cfg(feature = "lambda")]
+pub use config::lambda_router;
+pub use config::{appeal_budget, Config};
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,14 +34,9 @@ const MEDIA_PREFIXES: [&str; 4] = [
     "pictures/",
 ];
 
-/// `REVIEW_APPEAL_BUDGET_MS` (default 60,000): how long an appeal's policy check may take;
-/// past it the re-check is `needs_review`.
-pub fn appeal_budget(v: &moderation_core::chain::config::Vars) -> Result<Duration> {
-    Ok(Duration::from_millis(
-        v.count("REVIEW_APPEAL_BUDGET_MS", 60_000)? as u64,
-    ))
-}
-
+/// Cheap to clone (shared parts): a change runs in a task of its own, so a request that is
+/// cancelled (its deadline, a closed connection) never leaves a change half made.
+#[derive(Clone)]
 pub struct Service {
     store: Arc<dyn ObjectStore>,
     bucket: String,
@@ -99,6 +103,20 @@ impl Service {
     }
 }
 
+/// Whether the console may load `key`: recordings and pictures, nothing else.
+fn media_key(key: &str) -> bool {
+    !key.contains("..") && MEDIA_PREFIXES.iter().any(|p| key.starts_with(p))
+}
+
+/// Run a change to the end in a task of its own, whatever becomes of the request.
+async fn detached<T: Send + 'static>(
+    change: impl std::future::Future<Output = Result<T>> + Send + 'static,
+) -> Result<T> {
+    tokio::spawn(change).await.map_err(|e| {
+        moderation_core::Error::Input(format!("the change stopped before it finished: {e}"))
+    })?
+}
+
 fn content_type(key: &str) -> &'static str {
     match key
         .rsplit('.')
@@ -131,23 +149,35 @@ impl Reviewer for Service {
     }
 
     async fn decide(&self, req: &DecisionRequest) -> Result<Recorded<Decision>> {
-        let r = review::decide(req, &self.deps()).await?;
-        Ok(self.redrawn(r).await)
+        let (this, req) = (self.clone(), req.clone());
+        detached(async move {
+            let r = review::decide(&req, &this.deps()).await?;
+            Ok(this.redrawn(r).await)
+        })
+        .await
     }
 
     async fn undo(&self, req: &UndoRequest) -> Result<Recorded<Undo>> {
-        let r = review::undo(req, &self.deps()).await?;
-        Ok(self.redrawn(r).await)
+        let (this, req) = (self.clone(), req.clone());
+        detached(async move {
+            let r = review::undo(&req, &this.deps()).await?;
+            Ok(this.redrawn(r).await)
+        })
+        .await
     }
 
     async fn appeal(&self, req: &AppealRequest) -> Result<Recorded<Appeal>> {
-        let judge = self.evaluate.as_ref().map(|app| AppealJudge {
-            evaluate: app.deps(),
-            config: app.config(),
-            budget: self.appeal_budget,
-        });
-        let r = review::appeal(req, &self.deps(), judge.as_ref()).await?;
-        Ok(self.redrawn(r).await)
+        let (this, req) = (self.clone(), req.clone());
+        detached(async move {
+            let judge = this.evaluate.as_ref().map(|app| AppealJudge {
+                evaluate: app.deps(),
+                config: app.config(),
+                budget: this.appeal_budget,
+            });
+            let r = review::appeal(&req, &this.deps(), judge.as_ref()).await?;
+            Ok(this.redrawn(r).await)
+        })
+        .await
     }
 
     async fn audit(&self, report_id: &str) -> Result<Vec<ReviewRecord>> {
@@ -166,13 +196,20 @@ impl Reviewer for Service {
         review::statement(&self.deps(), report_id, item_id).await
     }
 
+    async fn media_link(&self, key: &str) -> Result<Option<String>> {
+        match &self.links {
+            // Signed at view time: a link in a page lives only as long as the page is open.
+            Some(links) if media_key(key) => links.media_url(&self.bucket, key).await,
+            _ => Ok(None),
+        }
+    }
+
     async fn media(&self, key: &str) -> Result<Option<Media>> {
-        if key.contains("..") || !MEDIA_PREFIXES.iter().any(|p| key.starts_with(p)) {
+        if !media_key(key) {
             return Ok(None);
         }
-        if let Some(links) = &self.links {
-            // Signed at view time: a link in a page lives only as long as the page is open.
-            return Ok(links.media_url(&self.bucket, key).await?.map(Media::Link));
+        if let Some(url) = self.media_link(key).await? {
+            return Ok(Some(Media::Link(url)));
         }
         Ok(self
             .store
