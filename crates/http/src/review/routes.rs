@@ -15,6 +15,7 @@ use moderation_core::model::{HumanVerdict, SourceKind};
 use moderation_core::stages::review::{
     AppealRequest, Cursor, DecisionRequest, QueueFilter, QueueState, Recorded, UndoRequest,
 };
+use moderation_core::stages::write_report::url_path;
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
@@ -217,26 +218,9 @@ async fn item(
             }
         };
         body["media_url"] =
-            json!(link.unwrap_or_else(|| format!("/review/media/{}", encode_key(key))));
+            json!(link.unwrap_or_else(|| format!("/review/media/{}", url_path(key))));
     }
     Ok(Json(body))
-}
-
-/// A key as a URL path: each segment percent-encoded, the slashes kept.
-fn encode_key(key: &str) -> String {
-    key.split('/')
-        .map(|seg| {
-            seg.bytes()
-                .map(|b| match b {
-                    b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                        (b as char).to_string()
-                    }
-                    _ => format!("%{b:02X}"),
-                })
-                .collect::<String>()
-        })
-        .collect::<Vec<_>>()
-        .join("/")
 }
 
 async fn audit(

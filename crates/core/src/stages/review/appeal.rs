@@ -4,8 +4,7 @@
 use std::time::Duration;
 
 use super::{
-    check_id, entry_for, evaluated, find_item, record_and_apply, sync_queue, unknown_item,
-    Recorded, ReviewDeps,
+    check_id, entry_for, locate, record_and_apply, sync_queue, Located, Recorded, ReviewDeps,
 };
 use crate::chain::delivery::now_rfc3339;
 use crate::error::{Error, Result};
@@ -90,9 +89,23 @@ async fn rejudge(
     item_id: &str,
     policy_version: String,
 ) -> Result<Reevaluation> {
-    let (header, _) = find_item(deps, report_id, item_id).await?;
-    let items = with_context(deps, report_id, item_id, judge.config.context_messages).await?;
-    let doc: StageDocument = header.with_items(items);
+    // Enough earlier items to find `n` of one conversation among others.
+    let look_back = judge.config.context_messages.max(1) * 8;
+    let Located {
+        doc,
+        mut item,
+        before,
+    } = locate(deps, report_id, item_id, look_back).await?;
+    // The item, cleared of its verdict so it is judged again, after the earlier items of its
+    // conversation (kept as they were: context only).
+    let mut items: Vec<Item> = before
+        .into_iter()
+        .filter(|b| b.conversation == item.conversation)
+        .collect();
+    item.verdict = None;
+    item.evaluation = None;
+    items.push(item);
+    let doc: StageDocument = doc.with_items(items);
     let (judged, problem) = judge_within(doc, &judge.evaluate, judge.config, judge.budget).await;
     let item = judged.items.iter().find(|i| i.id == item_id);
     let verdict = item.and_then(|i| i.verdict);
@@ -106,35 +119,4 @@ async fn rejudge(
                 .then(|| "the policy check gave no verdict".to_string())
         }),
     })
-}
-
-/// The item, cleared of its verdict so it is judged again, after the `n` earlier items of its
-/// conversation (kept as they were: context only).
-async fn with_context(
-    deps: &ReviewDeps<'_>,
-    report_id: &str,
-    item_id: &str,
-    n: usize,
-) -> Result<Vec<Item>> {
-    let doc = evaluated(deps, report_id).await?;
-    let mut before: std::collections::VecDeque<Item> = Default::default();
-    for item in doc.items.iter()? {
-        let mut item = item?;
-        if item.id == item_id {
-            let mut out: Vec<Item> = before
-                .into_iter()
-                .filter(|b| b.conversation == item.conversation)
-                .collect();
-            item.verdict = None;
-            item.evaluation = None;
-            out.push(item);
-            return Ok(out);
-        }
-        before.push_back(item);
-        // Enough to find `n` of one conversation among others.
-        if before.len() > n.max(1) * 8 {
-            before.pop_front();
-        }
-    }
-    Err(unknown_item(item_id))
 }

@@ -2,7 +2,8 @@
 
 use futures::stream::{self, StreamExt, TryStreamExt};
 
-use super::{check_id, queue::read_json, ReviewDeps};
+use super::{check_id, ReviewDeps};
+use crate::chain::delivery::get_json;
 use crate::chain::keys;
 use crate::error::{Error, Result};
 use crate::model::ReviewRecord;
@@ -27,7 +28,7 @@ async fn records_under(deps: &ReviewDeps<'_>, prefix: &str) -> Result<Vec<Review
     keys.sort();
     let mut records: Vec<ReviewRecord> = stream::iter(keys)
         .map(|k| async move {
-            read_json::<ReviewRecord>(deps.store, deps.bucket, &k)
+            get_json::<ReviewRecord>(deps.store, deps.bucket, &k)
                 .await?
                 .ok_or(Error::NotFound { uri: k })
         })

@@ -5,8 +5,9 @@ use futures::stream::{self, StreamExt, TryStreamExt};
 use serde::Serialize;
 
 use super::doc::{QueueState, ReviewDoc, ReviewEntry};
-use super::queue::{candidate_reports, read_json, Cursor, QueueFilter};
+use super::queue::{candidate_reports, Cursor, QueueFilter};
 use super::ReviewDeps;
+use crate::chain::delivery::get_json;
 use crate::chain::keys;
 use crate::error::Result;
 use crate::model::{AppealView, DecisionView, Source, Verdict};
@@ -104,7 +105,7 @@ pub async fn queue(
             candidate_reports(deps.store, deps.bucket, filter, cursor, wanted).await?;
         let docs: Vec<Option<ReviewDoc>> = stream::iter(reports)
             .map(|id| async move {
-                read_json::<ReviewDoc>(deps.store, deps.bucket, &keys::review_doc_key(&id)).await
+                get_json::<ReviewDoc>(deps.store, deps.bucket, &keys::review_doc_key(&id)).await
             })
             .buffered(READS)
             .try_collect()

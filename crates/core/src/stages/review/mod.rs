@@ -27,7 +27,7 @@ pub use queue::{Cursor, QueueFilter};
 pub use version::{version_of, BucketPolicyVersion};
 pub use view::{item_view, statement, ItemView, Statement};
 
-use crate::chain::delivery::{now_rfc3339, read_document};
+use crate::chain::delivery::{get_json, now_rfc3339, read_document};
 use crate::chain::keys;
 use crate::chain::spool::SpooledItems;
 use crate::chain::swap::{swap_json, Change};
@@ -191,12 +191,16 @@ async fn sync_queue(deps: &ReviewDeps<'_>, doc: &ReviewDoc) -> Vec<String> {
 /// document) when the item was not flagged: a person may decide on any item of a report.
 async fn entry_for(deps: &ReviewDeps<'_>, report_id: &str, item_id: &str) -> Result<ReviewEntry> {
     let key = keys::review_doc_key(report_id);
-    if let Some(doc) = queue::read_json::<ReviewDoc>(deps.store, deps.bucket, &key).await? {
+    if let Some(doc) = get_json::<ReviewDoc>(deps.store, deps.bucket, &key).await? {
         if let Some(e) = doc.entry(item_id) {
             return Ok(e.clone());
         }
     }
-    let (evaluated, item) = find_item(deps, report_id, item_id).await?;
+    let Located {
+        doc: evaluated,
+        item,
+        ..
+    } = locate(deps, report_id, item_id, 0).await?;
     let doc = swap_json(deps.store, deps.bucket, &key, |found: Option<ReviewDoc>| {
         let mut doc = found.unwrap_or_else(|| ReviewDoc::of_document(&evaluated));
         if doc.entry(item_id).is_some() {
@@ -212,10 +216,7 @@ async fn entry_for(deps: &ReviewDeps<'_>, report_id: &str, item_id: &str) -> Res
 }
 
 /// A report's evaluated document, its items spooled (not held); an unknown report is 404.
-pub(crate) async fn evaluated(
-    deps: &ReviewDeps<'_>,
-    report_id: &str,
-) -> Result<StageDocument<SpooledItems>> {
+async fn evaluated(deps: &ReviewDeps<'_>, report_id: &str) -> Result<StageDocument<SpooledItems>> {
     read_document(deps.store, deps.bucket, &keys::evaluated_key(report_id))
         .await?
         .ok_or_else(|| Error::Unknown {
@@ -224,30 +225,45 @@ pub(crate) async fn evaluated(
         })
 }
 
-pub(crate) fn unknown_item(item_id: &str) -> Error {
+fn unknown_item(item_id: &str) -> Error {
     Error::Unknown {
         what: "item",
         id: item_id.to_string(),
     }
 }
 
-/// An item of a report as evaluated, with the document it is in (items spooled, not held).
-pub(crate) async fn find_item(
+/// An item of a report as evaluated, found in one pass over its document (items spooled, not
+/// held).
+pub(crate) struct Located {
+    pub doc: StageDocument<()>,
+    pub item: Item,
+    /// The `look_back` items just before it, any conversation, oldest first.
+    pub before: Vec<Item>,
+}
+
+pub(crate) async fn locate(
     deps: &ReviewDeps<'_>,
     report_id: &str,
     item_id: &str,
-) -> Result<(StageDocument<()>, Item)> {
+    look_back: usize,
+) -> Result<Located> {
     let doc = evaluated(deps, report_id).await?;
-    let mut found = None;
+    let mut before = std::collections::VecDeque::new();
     for item in doc.items.iter()? {
         let item = item?;
         if item.id == item_id {
-            found = Some(item);
-            break;
+            return Ok(Located {
+                doc: doc.with_items(()),
+                item,
+                before: before.into(),
+            });
+        }
+        before.push_back(item);
+        if before.len() > look_back {
+            before.pop_front();
         }
     }
-    let item = found.ok_or_else(|| unknown_item(item_id))?;
-    Ok((doc.with_items(()), item))
+    Err(unknown_item(item_id))
 }
 
 /// Ids become object keys: letters, digits, `.`, `_` and `-` only.

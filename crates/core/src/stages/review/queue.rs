@@ -12,6 +12,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::doc::{QueueState, ReviewDoc, StateCounts};
+use crate::chain::delivery::get_json;
 use crate::chain::keys;
 use crate::chain::swap::{swap_json, Change};
 use crate::error::{Error, Result};
@@ -162,10 +163,10 @@ fn head_of(found: Option<QueueHead>) -> QueueHead {
 pub async fn list_report(store: &dyn ObjectStore, bucket: &str, doc: &ReviewDoc) -> Result<u64> {
     let row = QueueRow::of(doc);
     loop {
-        let head = head_of(read_json(store, bucket, &keys::queue_head_key()).await?);
+        let head = head_of(get_json(store, bucket, &keys::queue_head_key()).await?);
         if head.page > 1 {
             let before: Option<QueuePage> =
-                read_json(store, bucket, &keys::queue_page_key(head.page - 1)).await?;
+                get_json(store, bucket, &keys::queue_page_key(head.page - 1)).await?;
             if before.is_some_and(|p| p.rows.iter().any(|r| r.report_id == row.report_id)) {
                 return Ok(head.page - 1);
             }
@@ -276,7 +277,7 @@ async fn sync_summary(store: &dyn ObjectStore, bucket: &str, page: &QueuePage) -
             Ok(Change::Write(head))
         })
         .await?;
-        match read_json::<QueuePage>(store, bucket, &keys::queue_page_key(page.number)).await? {
+        match get_json::<QueuePage>(store, bucket, &keys::queue_page_key(page.number)).await? {
             Some(now) if now.version != page.version => page = now,
             _ => return Ok(()),
         }
@@ -303,7 +304,7 @@ pub async fn sync_row(store: &dyn ObjectStore, bucket: &str, doc: &ReviewDoc) ->
     for _ in 0..MAX_CARRIES {
         let page = carry_row(store, bucket, number, QueueRow::of(&doc)).await?;
         sync_summary(store, bucket, &page).await?;
-        match read_json::<ReviewDoc>(store, bucket, &key).await? {
+        match get_json::<ReviewDoc>(store, bucket, &key).await? {
             Some(now) if now.seq != doc.seq => doc = now,
             _ => return Ok(()),
         }
@@ -370,7 +371,7 @@ pub async fn candidate_reports(
     after: Option<Cursor>,
     max_items: usize,
 ) -> Result<(Vec<String>, Option<Cursor>)> {
-    let Some(head) = read_json::<QueueHead>(store, bucket, &keys::queue_head_key()).await? else {
+    let Some(head) = get_json::<QueueHead>(store, bucket, &keys::queue_head_key()).await? else {
         return Ok((Vec::new(), None));
     };
     let start = after.unwrap_or(Cursor { page: 0, row: 0 });
@@ -381,7 +382,7 @@ pub async fn candidate_reports(
             continue;
         }
         let Some(page) =
-            read_json::<QueuePage>(store, bucket, &keys::queue_page_key(summary.number)).await?
+            get_json::<QueuePage>(store, bucket, &keys::queue_page_key(summary.number)).await?
         else {
             continue;
         };
@@ -407,20 +408,4 @@ pub async fn candidate_reports(
         }
     }
     Ok((out, None))
-}
-
-pub(crate) async fn read_json<T: serde::de::DeserializeOwned>(
-    store: &dyn ObjectStore,
-    bucket: &str,
-    key: &str,
-) -> Result<Option<T>> {
-    match store.get_bytes(bucket, key).await? {
-        None => Ok(None),
-        Some(body) => serde_json::from_slice(&body)
-            .map(Some)
-            .map_err(|source| Error::Document {
-                key: key.to_string(),
-                source,
-            }),
-    }
 }

@@ -1,13 +1,11 @@
 //! What a moderator needs to decide on one item (the item in full, the lines before it in its
 //! conversation, its media), and the statement of reasons for the decision on it.
 
-use std::collections::VecDeque;
-
 use serde::Serialize;
 
 use super::doc::{ReviewDoc, ReviewEntry};
-use super::queue::read_json;
-use super::{check_id, evaluated, unknown_item, ReviewDeps};
+use super::{check_id, locate, Located, ReviewDeps};
+use crate::chain::delivery::get_json;
 use crate::chain::keys;
 use crate::error::Result;
 use crate::model::{Decision, Item, Reference, Source, SourceKind};
@@ -33,28 +31,14 @@ pub struct ItemView {
 
 pub async fn item_view(deps: &ReviewDeps<'_>, report_id: &str, item_id: &str) -> Result<ItemView> {
     check_id("report_id", report_id)?;
-    let doc = evaluated(deps, report_id).await?;
-    let mut before: VecDeque<Item> = VecDeque::new();
-    let mut found = None;
-    for item in doc.items.iter()? {
-        let item = item?;
-        if item.id == item_id {
-            found = Some(item);
-            break;
-        }
-        before.push_back(item);
-        if before.len() > LOOK_BACK {
-            before.pop_front();
-        }
-    }
-    let item = found.ok_or_else(|| unknown_item(item_id))?;
+    let Located { doc, item, before } = locate(deps, report_id, item_id, LOOK_BACK).await?;
     let mut context: Vec<Item> = before
         .into_iter()
         .filter(|b| item.conversation.is_some() && b.conversation == item.conversation)
         .collect();
     context.drain(..context.len().saturating_sub(CONTEXT_LINES));
     let review: Option<ReviewDoc> =
-        read_json(deps.store, deps.bucket, &keys::review_doc_key(report_id)).await?;
+        get_json(deps.store, deps.bucket, &keys::review_doc_key(report_id)).await?;
     let media_key = matches!(doc.source.kind, SourceKind::Audio | SourceKind::Image)
         .then(|| keys::parse_s3_uri(&doc.source.uri).map(|(_, k)| k.to_string()))
         .flatten()

@@ -21,6 +21,11 @@ pub struct MediaLink {
 /// The link a report's audio player uses for `key` in the report's own bucket: relative to
 /// `reports/`, each path segment percent-encoded.
 pub fn relative_media_link(key: &str) -> String {
+    format!("../{}", url_path(key))
+}
+
+/// `key` as a URL path: each segment percent-encoded, the slashes kept.
+pub fn url_path(key: &str) -> String {
     let encoded: Vec<String> = key
         .split('/')
         .map(|seg| {
@@ -28,7 +33,7 @@ pub fn relative_media_link(key: &str) -> String {
                 .to_string()
         })
         .collect();
-    format!("../{}", encoded.join("/"))
+    encoded.join("/")
 }
 
 /// When a link signed at `signed` stops working, and where the file stays.

@@ -21,7 +21,7 @@ use crate::ports::{MediaLinks, ObjectStore};
 use crate::stages::review::doc::{needs_person, ReviewEntry};
 use review::{queue_report, read_review, still_current, Overlay};
 
-pub use media::{expiry_note, relative_media_link, MediaLink};
+pub use media::{expiry_note, relative_media_link, url_path, MediaLink};
 
 pub use html::{
     esc, render_html, render_html_to, MAX_BELOW_IN_FULL, MAX_BELOW_LISTED, MAX_FLAGGED_IN_FULL,
@@ -181,7 +181,7 @@ pub async fn write_report_object(obj: &ObjectRef, deps: &ReportDeps<'_>) -> Resu
 /// it writes makes it start again, so the last writer always shows the last change.
 pub async fn redraw(report_id: &str, bucket: &str, deps: &ReportDeps<'_>) -> Result<()> {
     let key = keys::evaluated_key(report_id);
-    for _ in 0..review::max_redraws() {
+    for _ in 0..review::MAX_REDRAWS {
         let overlay = Overlay::of(read_review(deps.store, bucket, report_id).await?.as_ref());
         let seq = overlay.seq;
         let doc = crate::chain::delivery::read_document::<StageDocument<SpooledItems>>(

@@ -3,16 +3,17 @@
 
 use std::collections::HashMap;
 
+use crate::chain::delivery::get_json;
 use crate::chain::keys;
 use crate::chain::swap::{swap_json, Change};
 use crate::error::Result;
 use crate::model::{AppealView, DecisionView, Item, Report};
 use crate::ports::ObjectStore;
 use crate::stages::review::doc::{ReviewDoc, ReviewEntry};
-use crate::stages::review::queue::{ensure_listed, read_json};
+use crate::stages::review::queue::ensure_listed;
 
 /// Times a redraw starts again because a decision landed while it wrote.
-const MAX_REDRAWS: u32 = 8;
+pub const MAX_REDRAWS: u32 = 8;
 
 /// The decisions and appeals to show, by item id.
 #[derive(Debug, Default)]
@@ -54,7 +55,7 @@ pub async fn read_review(
     bucket: &str,
     report_id: &str,
 ) -> Result<Option<ReviewDoc>> {
-    read_json(store, bucket, &keys::review_doc_key(report_id)).await
+    get_json(store, bucket, &keys::review_doc_key(report_id)).await
 }
 
 /// Put the report's flagged items in the review queue: its review document (created, or
@@ -99,8 +100,4 @@ pub async fn still_current(
     seq: Option<u64>,
 ) -> Result<bool> {
     Ok(read_review(store, bucket, report_id).await?.map(|d| d.seq) == seq)
-}
-
-pub const fn max_redraws() -> u32 {
-    MAX_REDRAWS
 }
