@@ -19,7 +19,7 @@ OFFLINE_ROOT ?= $(CURDIR)/moderation-out/lambda-root
 BUCKET       := moderation-demo
 FUNCTIONS    := $(notdir $(wildcard crates/functions/*))
 # Tests and lints also cover the semantic search, Whisper and open_nsfw, which the Lambda binaries never link.
-TEST_FEATURES := --features moderation-offline/semantic,moderation-offline/whisper,moderation-offline/nsfw,modctl/semantic,moderation-tests/whisper,moderation-tests/nsfw,moderation-bench/whisper,moderation-bench/semantic,moderation-bench/nsfw
+TEST_FEATURES := --features moderation-offline/semantic,moderation-offline/whisper,moderation-offline/nsfw,modctl/semantic,moderation-tests/whisper,moderation-tests/nsfw,moderation-tests/semantic,moderation-bench/whisper,moderation-bench/semantic,moderation-bench/nsfw
 
 # The demo runs offline: modctl without its `aws` feature (the AWS SDK is most of a fresh build).
 DEMO_FEATURES := --no-default-features --features whisper,semantic,nsfw

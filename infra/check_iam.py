@@ -88,6 +88,7 @@ SCENARIOS = [
             "ExistingBucketName": "my-chat-logs",
             "KmsKeyArn": "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
             "PromptTemplateUri": "s3://my-moderation-config/prompts/policy-check.txt",
+            "UserContextUri": "s3://my-moderation-config/users/context.csv",
             "ImageChecklistUri": "s3://my-moderation-config/checklists/images.txt",
             "UserReportBusName": "default",
             "AlarmEmail": "moderators@example.com",

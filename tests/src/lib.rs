@@ -628,6 +628,7 @@ pub fn sample_report(bucket: &str, n: usize) -> moderation_core::model::Report {
         errors: Vec::new(),
         usage: Usage::default(),
         image: None,
+        conversations: Vec::new(),
     }
 }
 

@@ -120,6 +120,7 @@ async fn judge_one(judge: &dyn PolicyJudge, it: &Item) -> moderation_core::ports
             signals: "violence_or_threat 0.95",
             threshold: 0.5,
             context: &[],
+            conversation: None,
         })
         .await
         .expect("judged")
@@ -180,6 +181,7 @@ async fn user_text_stays_inside_the_message_block_of_the_user_turn() {
                 signals: "violence_or_threat 0.95",
                 threshold: 0.5,
                 context: &[],
+                conversation: None,
             });
     assert!(
         !system.contains("hurt you"),
@@ -249,6 +251,8 @@ fn doc(items: Vec<Item>) -> StageDocument {
         errors: Vec::new(),
         usage: Usage::default(),
         image: None,
+        conversations: Vec::new(),
+        conversation_count: None,
     }
 }
 
@@ -558,7 +562,18 @@ async fn two_hundred_adversarial_and_benign_messages_through_every_mode() {
             } else {
                 "RetrieveAndGenerate"
             };
-            assert_eq!(fake.ok_calls(op), distinct.len() as u64, "{mode}");
+            // And one per conversation over the conversation gate that a model was asked about.
+            let conversations = report
+                .conversations
+                .iter()
+                .filter_map(|c| c.evaluation.as_ref())
+                .filter(|e| !e.analysis.starts_with("Not judged"))
+                .count();
+            assert_eq!(
+                fake.ok_calls(op),
+                (distinct.len() + conversations) as u64,
+                "{mode}"
+            );
             assert!(
                 report.summary.evaluated > distinct.len() as u64,
                 "{mode}: repeats exist"
@@ -871,4 +886,44 @@ impl ChatModel for SaysNo {
             ..Default::default()
         })
     }
+}
+
+fn flagged_conversation(id: &str, risk: f64) -> moderation_core::model::Conversation {
+    serde_json::from_value(serde_json::json!({
+        "id": id, "users": ["grown", "kid"], "risk": risk, "user": "grown",
+        "ages": {"grown": "18+", "kid": "13-15"},
+        "signals": [{"name": "secrecy", "item": "line-2"}],
+        "evidence": ["line-2"],
+        "thread": [{"item": "line-1", "user": "kid", "text": "gg"},
+                   {"item": "line-2", "user": "grown", "text": "dont tell your parents we talk"}]
+    }))
+    .expect("conversation")
+}
+
+/// Conversations over the gate are judged by the language model with the thread in
+/// `<conversation>`, within a budget of their own: past it a person reads them, never a pass.
+#[tokio::test]
+async fn conversations_are_judged_whole_within_their_budget() {
+    let judge = LlmJudge::new(CountingModel {
+        calls: AtomicUsize::new(0),
+        contexts: Mutex::new(Vec::new()),
+    });
+    let mut d = doc(vec![below("line-1", "gg", "m-1")]);
+    d.conversations = vec![
+        flagged_conversation("m-1", 0.9),
+        flagged_conversation("m-2", 0.7),
+    ];
+    let out = run(d, &judge, cfg(0, 1)).await;
+    assert_eq!(judge.model_ref().calls.load(Ordering::SeqCst), 1);
+    let [first, second] = &out.conversations[..] else {
+        panic!("{:?}", out.conversations);
+    };
+    assert_eq!(first.verdict, Some(Verdict::Violation));
+    let ev = first.evaluation.as_ref().expect("evaluation");
+    assert_eq!(ev.model, "counting");
+    assert!(!ev.references.is_empty(), "cited: {ev:?}");
+    assert_eq!(second.verdict, Some(Verdict::NeedsReview));
+    let why = &second.evaluation.as_ref().expect("evaluation").analysis;
+    assert!(why.contains("MAX_LLM_CALLS_PER_OBJECT"), "{why}");
+    assert_eq!(out.usage.llm_calls, 1);
 }

@@ -275,6 +275,7 @@ async fn screen_lines(
         parse: ParseOptions::default(),
         max_translated_chars: 0,
         max_listed_below: 100_000,
+        conversation: Default::default(),
     };
     let obj = moderation_core::model::ObjectRef::new("b", key);
     let outcome = screen_text_object(&obj, Trigger::upload(), &deps, &cfg).await;

@@ -75,6 +75,7 @@ fn to_score(labels: &ToxicLabels) -> ToxicityScore {
             .unwrap_or_else(|| categories.max()),
         categories,
         rule_hits: Vec::new(),
+        signals: Vec::new(),
     }
 }
 

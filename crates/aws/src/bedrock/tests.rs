@@ -105,6 +105,7 @@ async fn judge_with(
             signals,
             threshold: 0.5,
             context: &[],
+            conversation: None,
         })
         .await
         .expect("judged")

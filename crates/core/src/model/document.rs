@@ -101,6 +101,12 @@ pub struct StageDocument<I = Vec<Item>> {
     /// For an image source: labels, conversions and models.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image: Option<ImageFindings>,
+    /// Conversations whose risk passed the conversation gate, riskiest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conversations: Vec<Conversation>,
+    /// How many conversations were assessed and how many passed the gate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conversation_count: Option<ConversationCount>,
 }
 
 /// Below-threshold items screening counted but did not list: past
@@ -157,6 +163,8 @@ impl<I> StageDocument<I> {
             errors: self.errors,
             usage: self.usage,
             image: self.image,
+            conversations: self.conversations,
+            conversation_count: self.conversation_count,
         }
     }
 
@@ -174,6 +182,9 @@ pub struct Summary {
     pub violations: u64,
     pub needs_review: u64,
     pub max_toxicity: f64,
+    /// Conversations assessed, over the conversation gate, violating, held for a person.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conversations: Option<ConversationCount>,
 }
 
 /// `reports/<id>.json`, schema `moderation.report/v1`. `I` as in [`StageDocument`].
@@ -194,6 +205,9 @@ pub struct Report<I = Vec<Item>> {
     pub usage: Usage,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image: Option<ImageFindings>,
+    /// Conversations whose risk passed the conversation gate, riskiest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conversations: Vec<Conversation>,
 }
 
 impl<I> Report<I> {
@@ -212,6 +226,7 @@ impl<I> Report<I> {
             errors: self.errors,
             usage: self.usage,
             image: self.image,
+            conversations: self.conversations,
         }
     }
 }

@@ -211,6 +211,9 @@ pub struct Item {
     pub timestamp: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub conversation: Option<String>,
+    /// The writer's age band (`13-15`, `18+`), from the upload or the user context.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub age_band: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start_time: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -218,6 +221,10 @@ pub struct Item {
     pub toxicity: f64,
     pub categories: CategoryScores,
     pub rule_hits: Vec<RuleHit>,
+    /// Conversation signals found in this message (`secrecy`, `age_probe`…): not a verdict on
+    /// the line, but what the conversation's risk is made of.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub signals: Vec<SignalKind>,
     /// The text as a reader sees it when it was written to evade scoring (symbols between
     /// letters, reversed under a bidi override, look-alike letters…); scored and rule-scanned
     /// beside `text`.
@@ -259,11 +266,13 @@ impl Item {
             user: None,
             timestamp: None,
             conversation: None,
+            age_band: None,
             start_time: None,
             end_time: None,
             toxicity: 0.0,
             categories: CategoryScores::default(),
             rule_hits: Vec::new(),
+            signals: Vec::new(),
             revealed: None,
             language: None,
             translation: None,

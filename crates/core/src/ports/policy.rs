@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 
 use crate::error::Result;
-use crate::model::{Evaluation, Item, Usage, Verdict};
+use crate::model::{Conversation, Evaluation, Item, Usage, Verdict};
 
 /// A passage of the customer's policy returned by a knowledge-base search.
 #[derive(Debug, Clone, PartialEq)]
@@ -49,6 +49,9 @@ pub struct JudgeRequest<'a> {
     pub threshold: f64,
     /// Earlier messages of the same conversation, oldest first: context only.
     pub context: &'a [&'a Item],
+    /// A conversation judged as a whole (its thread, ages and signals); `item` then stands
+    /// for its evidence lines.
+    pub conversation: Option<&'a Conversation>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -20,6 +20,8 @@ pub struct ToxicityScore {
     /// Rule-only categories a detector recognised (a trained head's `scam`); they join the
     /// item's rule hits, so the gate and the policy evaluator see them.
     pub rule_hits: Vec<crate::model::RuleHit>,
+    /// Conversation signals a detector recognised in the text (an exemplar scorer's).
+    pub signals: Vec<crate::model::SignalKind>,
 }
 
 #[async_trait]

@@ -4,6 +4,7 @@
 //! re-indexes the knowledge base when the written policy changes.
 
 pub mod check;
+pub mod conversation;
 pub mod evaluate_policy;
 pub mod review;
 pub mod screen_image;

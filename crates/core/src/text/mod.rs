@@ -11,6 +11,7 @@ pub mod parse;
 pub mod phrase;
 pub mod rules;
 pub mod segment;
+pub mod signals;
 pub mod split_runs;
 pub mod threat_emoji;
 pub mod words;

@@ -13,6 +13,7 @@ use moderation_core::model::Trigger;
 use moderation_core::ports::{
     LanguageIdentifier, ObjectStore, Progress, ToxicityDetector, Translator,
 };
+use moderation_core::stages::conversation::{self, UserContexts};
 use moderation_core::stages::screen_text::{screen_text_object_as, ScreenConfig, ScreenDeps};
 use moderation_core::text::language::OfflineIdentifier;
 use moderation_core::text::parse::ParseOptions;
@@ -40,6 +41,12 @@ pub struct Config {
     pub max_listed_below: u64,
     /// `FORBIDDEN_TERMS_URI`: a file path or `s3://bucket/key`; the built-in list when unset.
     pub forbidden_terms_uri: Option<String>,
+    /// `CONVERSATION_THRESHOLD`: the conversation gate (0..1).
+    pub conversation_threshold: f64,
+    /// `CONVERSATION_WINDOW`: the messages a conversation's risk is computed over.
+    pub conversation_window: usize,
+    /// `USER_CONTEXT_URI`: the game's user context (CSV or JSONL; a file path or s3://).
+    pub user_context_uri: Option<String>,
     /// `OFFLINE_DETECTOR` (offline only): the lexicons, or the all-MiniLM-L6-v2 head.
     pub offline_detector: DetectorChoice,
     /// The CSV/JSONL column holding the message text; found by name when unset (`modctl
@@ -80,6 +87,14 @@ impl Config {
                 moderation_core::stages::screen_text::DEFAULT_MAX_LISTED_BELOW as usize,
             )? as u64,
             forbidden_terms_uri: v.get("FORBIDDEN_TERMS_URI"),
+            conversation_threshold: v
+                .score("CONVERSATION_THRESHOLD")?
+                .unwrap_or(conversation::DEFAULT_CONVERSATION_THRESHOLD),
+            conversation_window: v.count(
+                "CONVERSATION_WINDOW",
+                conversation::DEFAULT_CONVERSATION_WINDOW,
+            )?,
+            user_context_uri: v.get("USER_CONTEXT_URI"),
             sdk: v.sdk_settings_paced(&["COMPREHEND"])?,
             failure: v.failure_policy()?,
         })
@@ -122,7 +137,9 @@ impl App {
             },
         };
         let rules = forbidden_terms(adapters.store.as_ref(), &config).await?;
-        let app = Self::from_parts(adapters.store, adapters.detector, rules, &config);
+        let users = user_context(adapters.store.as_ref(), &config).await?;
+        let mut app = Self::from_parts(adapters.store, adapters.detector, rules, &config);
+        app.config.conversation.users = Arc::new(users);
         Ok(match adapters.languages {
             Some((identifier, translator)) => app.with_languages(identifier, Some(translator)),
             None => app,
@@ -153,6 +170,11 @@ impl App {
                 },
                 max_translated_chars: config.max_translated_chars,
                 max_listed_below: config.max_listed_below,
+                conversation: conversation::ConversationConfig {
+                    threshold: config.conversation_threshold,
+                    window: config.conversation_window,
+                    users: Default::default(),
+                },
             },
         }
     }
@@ -292,6 +314,17 @@ async fn forbidden_terms(store: &dyn ObjectStore, config: &Config) -> Result<Rul
                 .map_err(|e| Error::Config(format!("FORBIDDEN_TERMS_URI {uri}: {e}")))
         }
     }
+}
+
+/// The user context the game exports, when `USER_CONTEXT_URI` names one: read once at start,
+/// a bad file stops start-up with the line named.
+async fn user_context(store: &dyn ObjectStore, config: &Config) -> Result<UserContexts> {
+    let Some(uri) = &config.user_context_uri else {
+        return Ok(UserContexts::default());
+    };
+    let text = moderation_core::chain::delivery::read_config_uri(store, uri).await?;
+    UserContexts::parse(uri, text.as_bytes())
+        .map_err(|e| Error::Config(format!("USER_CONTEXT_URI: {e}")))
 }
 
 /// The Lambda handler: S3 notification, SQS-wrapped S3 notifications, or EventBridge.

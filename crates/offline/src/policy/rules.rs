@@ -2,7 +2,7 @@
 //! and the item's measured scores, section by section, and explains each decision.
 
 use async_trait::async_trait;
-use moderation_core::model::{Category, Evaluation, Item, RuleHit, Usage, Verdict};
+use moderation_core::model::{Category, Conversation, Evaluation, Item, RuleHit, Usage, Verdict};
 use moderation_core::ports::{JudgeRequest, Judgement, PolicyJudge, PolicyPassage};
 use moderation_core::stages::evaluate_policy::{references, swears};
 use moderation_core::text::address::item_aimed_at_person;
@@ -78,6 +78,9 @@ impl PolicyJudge for RulesJudge {
 /// breaks is a violation; a flag no section governs, or no section that declares anything,
 /// needs a person; otherwise no violation, with what was allowed or under the bar.
 pub fn judge_by_rules(req: &JudgeRequest<'_>) -> Judgement {
+    if let Some(c) = req.conversation {
+        return judgement(judge_conversation(c, req.passages), req.passages);
+    }
     let governed = governed_sections(req.passages);
     let aim = Aim::of(req.item, req.threshold, &governed);
     let mut findings = Findings::default();
@@ -88,6 +91,49 @@ pub fn judge_by_rules(req: &JudgeRequest<'_>) -> Judgement {
     settle_aim(&aim, &mut findings, &mut flagged);
     let uncovered = uncovered(flagged, &findings.covered);
     judgement(decide(findings, &uncovered), req.passages)
+}
+
+/// The category a policy section names to govern conversations as a whole.
+pub const GROOMING: &str = "grooming";
+
+/// A conversation against the first retrieved section that governs grooming: its risk (the
+/// signals weighted by the ages) at or over the section's bar violates it.
+fn judge_conversation(c: &Conversation, passages: &[PolicyPassage]) -> Decision {
+    let governed = governed_sections(passages);
+    let Some((title, governs)) = governed
+        .iter()
+        .find(|(_, g)| g.categories.iter().any(|x| x == GROOMING))
+    else {
+        return cannot_decide(format!(
+            "no retrieved policy section governs {GROOMING} (the conversation's risk {:.2})",
+            c.risk
+        ));
+    };
+    let mut names: Vec<&str> = c.signals.iter().map(|s| s.name.as_str()).collect();
+    names.sort();
+    names.dedup();
+    let signals = names.join(", ");
+    match governs.bar {
+        Some(bar) if c.risk >= bar => Decision {
+            verdict: Verdict::Violation,
+            answer: Some("Y"),
+            analysis: format!(
+                "Violates \"{title}\": conversation risk {:.2} ≥ bar {bar:.2} ({signals}).",
+                c.risk
+            ),
+            problem: None,
+        },
+        bar => Decision {
+            verdict: Verdict::NoViolation,
+            answer: Some("N"),
+            analysis: format!(
+                "\"{title}\": conversation risk {:.2} is under its bar {} ({signals}).",
+                c.risk,
+                bar.map_or("(none)".to_string(), |b| format!("{b:.2}"))
+            ),
+            problem: None,
+        },
+    }
 }
 
 /// The passages that declare what they govern, with their titles, in retrieval order.

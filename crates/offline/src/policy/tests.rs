@@ -67,6 +67,7 @@ fn judge(item: &Item, sections: &[&str]) -> Judgement {
         signals: "",
         threshold: 0.5,
         context: &[],
+        conversation: None,
     })
 }
 
@@ -176,4 +177,51 @@ fn search_finds_the_governing_section() {
     assert!(hits[0].uri.ends_with("#threats-of-violence"), "{hits:?}");
     let hits = idx.search("free robux giveaway click this link scam", 2);
     assert!(hits[0].uri.ends_with("#scams"), "{hits:?}");
+}
+
+fn grooming_conversation(risk: f64) -> moderation_core::model::Conversation {
+    serde_json::from_value(serde_json::json!({
+        "id": "m-1", "users": ["a", "b"], "risk": risk,
+        "signals": [{"name": "secrecy", "item": "line-2"}, {"name": "age_probe", "item": "line-1"}],
+        "evidence": ["line-1", "line-2"]
+    }))
+    .expect("conversation")
+}
+
+#[test]
+fn a_conversation_is_judged_against_the_grooming_section() {
+    let item = Item::new("conversation:m-1", "how old r u\ndont tell ur mom");
+    let section = |bar: &str| PolicyPassage {
+        text: format!("## Grooming\n\nAdults must not…\n\nApplies to: grooming; bar: {bar}"),
+        uri: "file://policy.md".into(),
+        score: 1.0,
+    };
+    let judge = |risk: f64, passages: &[PolicyPassage]| {
+        let c = grooming_conversation(risk);
+        judge_by_rules(&JudgeRequest {
+            item: &item,
+            passages,
+            signals: "",
+            threshold: 0.5,
+            context: &[],
+            conversation: Some(&c),
+        })
+    };
+    let over = judge(0.7, &[section("0.5")]);
+    assert_eq!(over.verdict, Verdict::Violation);
+    assert!(
+        over.evaluation.analysis.contains("age_probe, secrecy"),
+        "{}",
+        over.evaluation.analysis
+    );
+    assert_eq!(over.evaluation.references.len(), 1);
+    assert_eq!(judge(0.55, &[section("0.6")]).verdict, Verdict::NoViolation);
+    let other = PolicyPassage {
+        text: "## Insults\n\nApplies to: insult; bar: 0.6".into(),
+        uri: "file://policy.md".into(),
+        score: 1.0,
+    };
+    let unsure = judge(0.9, &[other]);
+    assert_eq!(unsure.verdict, Verdict::NeedsReview);
+    assert!(unsure.problem.is_some_and(|p| p.contains("grooming")));
 }

@@ -115,6 +115,7 @@ impl OfflineDetector {
             toxicity: categories.max(),
             categories,
             rule_hits: Vec::new(),
+            signals: Vec::new(),
         }
     }
 }

@@ -7,7 +7,7 @@
 //! text) so that the gate and the policy evaluator see it.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use async_trait::async_trait;
 use moderation_core::model::{Category, RuleHit};
@@ -17,6 +17,7 @@ use moderation_core::Result as CoreResult;
 use crate::error::Error;
 use crate::policy::semantic::MiniLm;
 use crate::text::detector::OfflineDetector;
+use crate::text::exemplars::{self, ExemplarScorer};
 use crate::text::head::Head;
 
 pub const NAME: &str =
@@ -33,6 +34,8 @@ struct Inner {
     head: Head,
     base: OfflineDetector,
     cache: Mutex<HashMap<String, Vec<f32>>>,
+    /// Built on first use: embedding the exemplars costs about a second.
+    exemplars: OnceLock<ExemplarScorer>,
 }
 
 #[derive(Clone)]
@@ -56,6 +59,7 @@ impl EmbeddingDetector {
                 head,
                 base,
                 cache: Mutex::new(HashMap::new()),
+                exemplars: OnceLock::new(),
             }),
         })
     }
@@ -71,6 +75,42 @@ impl EmbeddingDetector {
 
     /// Head probabilities per label for each text (blocking: runs the model).
     pub fn head_probabilities(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, Error> {
+        let head = &self.inner.head;
+        Ok(self
+            .embeddings(texts)?
+            .iter()
+            .map(|e| {
+                if e.is_empty() {
+                    Vec::new()
+                } else {
+                    head.predict(e)
+                }
+            })
+            .collect())
+    }
+
+    /// The exemplar scorer, built from the shipped exemplars on first use.
+    fn exemplars(&self) -> Result<&ExemplarScorer, Error> {
+        if let Some(s) = self.inner.exemplars.get() {
+            return Ok(s);
+        }
+        let rows = exemplars::parse(exemplars::DEFAULT_EXEMPLARS)?;
+        let texts: Vec<&str> = rows.iter().map(|(_, t)| t.as_str()).collect();
+        let vectors = self.inner.model.embed(&texts)?;
+        let ordinary = self
+            .inner
+            .head
+            .bank
+            .as_ref()
+            .map(|b| b.unlabelled_rows())
+            .unwrap_or_default();
+        let kinds = rows.into_iter().map(|(k, _)| k).collect();
+        let scorer = ExemplarScorer::new(kinds, vectors, ordinary);
+        Ok(self.inner.exemplars.get_or_init(|| scorer))
+    }
+
+    /// Unit embeddings for each text, from the cache where the text was seen (blocking).
+    fn embeddings(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, Error> {
         let inner = &self.inner;
         let mut vectors: Vec<Option<Vec<f32>>> = {
             let cache = inner.cache.lock().unwrap_or_else(|p| p.into_inner());
@@ -105,21 +145,25 @@ impl EmbeddingDetector {
                 }
             }
         }
-        Ok(vectors
-            .into_iter()
-            .map(|v| v.map(|e| inner.head.predict(&e)).unwrap_or_default())
-            .collect())
+        Ok(vectors.into_iter().map(Option::unwrap_or_default).collect())
     }
 
     /// Scores for each text: lexicons and the linear model, raised by the head.
     pub fn score_all(&self, texts: &[&str]) -> Result<Vec<ToxicityScore>, Error> {
-        let probs = self.head_probabilities(texts)?;
+        let vectors = self.embeddings(texts)?;
+        let exemplars = self.exemplars()?;
         let head = &self.inner.head;
         Ok(texts
             .iter()
-            .zip(probs)
-            .map(|(text, p)| {
+            .zip(vectors)
+            .map(|(text, e)| {
+                let p = if e.is_empty() {
+                    Vec::new()
+                } else {
+                    head.predict(&e)
+                };
                 let mut score = self.inner.base.score(text);
+                score.signals = exemplars.signals(&e);
                 for (i, (label, prob)) in head.labels.iter().zip(&p).enumerate() {
                     // A label counts from its decision point, where cross-validation measured
                     // precision 0.9: a detection scores DETECTED and up, enough to clear the
@@ -276,6 +320,7 @@ mod tests {
                     signals: "",
                     threshold: 0.5,
                     context: &[],
+                    conversation: None,
                 });
                 matches!(j.verdict, Verdict::Violation | Verdict::NeedsReview)
             };

@@ -126,6 +126,16 @@ impl Bank {
         Ok(Bank { dim, rows, masks })
     }
 
+    /// The rows of lines with no label: the ordinary chat the detector was trained on.
+    pub fn unlabelled_rows(&self) -> Vec<Vec<f32>> {
+        self.rows
+            .chunks_exact(self.dim.max(1))
+            .zip(&self.masks)
+            .filter(|(_, m)| **m == 0)
+            .map(|(r, _)| r.to_vec())
+            .collect()
+    }
+
     /// Per label, the similarity-weighted share of the `k` nearest lines that carry it.
     pub fn vote(&self, embedding: &[f32], labels: usize) -> Vec<f32> {
         let mut near: Vec<(f32, u16)> = Vec::with_capacity(KNN_K + 1);
@@ -277,7 +287,7 @@ fn sigmoid(z: f32) -> f32 {
 
 /// A dot product in eight running sums, which the compiler turns into SIMD (a single sum
 /// must keep its order and stays scalar): the neighbour vote is 4k of these per line.
-fn dot_lanes(a: &[f32], b: &[f32]) -> f32 {
+pub(crate) fn dot_lanes(a: &[f32], b: &[f32]) -> f32 {
     let mut lanes = [0.0f32; 8];
     let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
     let tail: f32 = ca

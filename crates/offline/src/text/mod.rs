@@ -5,5 +5,6 @@
 pub mod detector;
 #[cfg(feature = "semantic")]
 pub mod embedding;
+pub mod exemplars;
 pub mod head;
 pub mod profanity;

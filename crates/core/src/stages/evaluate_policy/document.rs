@@ -7,13 +7,16 @@ use tracing::{info, warn};
 
 use super::apply::{apply_verdicts, Applied, Decisions};
 use super::config::{EvaluateConfig, EvaluateDeps, STAGE};
+use super::conversation::judge_conversations;
 use super::decided::{Decided, DecidedSpool};
 use super::judging::{judge_item, judge_picture};
 use super::plan::{plan_calls, JudgeTask, Plan, WalkSettings};
 use crate::chain::delivery::now_rfc3339;
 use crate::chain::spool::SpooledItems;
 use crate::error::{Error, Result};
-use crate::model::{ErrorEntry, Item, SourceKind, StageDocument, Status, Usage, EVALUATED_SCHEMA};
+use crate::model::{
+    Conversation, ErrorEntry, Item, SourceKind, StageDocument, Status, Usage, EVALUATED_SCHEMA,
+};
 use crate::ports::Judgement;
 
 /// Judge the over-threshold items of a screened document held in memory; see
@@ -54,6 +57,8 @@ pub async fn evaluate_document(
     cfg: &EvaluateConfig,
 ) -> Result<(StageDocument<SpooledItems>, Option<Error>)> {
     let settings = walk_settings(&doc, deps, cfg);
+    // A redelivery re-judges only the conversations whose evidence changed.
+    let earlier: Vec<Conversation> = previous.map_or_else(Vec::new, |p| p.conversations.clone());
     let previous = previous.map(|p| &p.items);
     let (tx, rx) = mpsc::channel::<JudgeTask>(cfg.max_concurrency.max(1));
     let planner = {
@@ -83,6 +88,11 @@ pub async fn evaluate_document(
         "evaluated"
     );
     let held = applied.held;
+    let mut doc = doc;
+    let (usage, retry) =
+        judge_conversations(&mut doc.conversations, &earlier, doc.threshold, deps, cfg).await;
+    tally.usage.add(&usage);
+    tally.retry = tally.retry.or(retry);
     let doc = assemble(doc, applied.items, errors, &tally.usage, held, mine);
     Ok((doc, tally.retry))
 }

@@ -90,6 +90,7 @@ pub(super) async fn judge_item(
             signals: &signals,
             threshold,
             context,
+            conversation: None,
         })
         .await
 }

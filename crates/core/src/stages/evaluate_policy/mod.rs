@@ -10,6 +10,7 @@
 mod apply;
 mod config;
 mod context;
+mod conversation;
 mod decided;
 mod document;
 pub mod image_check;
@@ -28,6 +29,7 @@ use crate::error::Result;
 use crate::model::{ObjectRef, StageDocument};
 
 pub use config::{EvaluateConfig, EvaluateDeps};
+pub use conversation::{conversation_signals, evidence_item};
 pub use document::{evaluate_document, evaluate_items};
 pub use judging::{retrieval_query, signals_for, swears};
 pub use llm_judge::LlmJudge;

@@ -8,6 +8,7 @@ use crate::chain::spool::{ErrorLog, ItemSpool, ItemsSlot, SpooledItems};
 use crate::error::Result;
 use crate::model::{ErrorEntry, Item, StageDocument, Status, Usage, Verdict};
 use crate::ports::ObjectStore;
+use crate::stages::conversation::Tracker;
 
 use super::{JSON, STAGE};
 
@@ -23,10 +24,12 @@ pub struct ScreenedWriter {
     usage: Usage,
     over_threshold: u64,
     held: bool,
+    /// Every item passes through it, listed or not: a grooming arc is mostly clean lines.
+    conversations: Tracker,
 }
 
 impl ScreenedWriter {
-    pub fn new(max_listed_below: u64) -> Result<Self> {
+    pub fn new(max_listed_below: u64, conversations: Tracker) -> Result<Self> {
         Ok(ScreenedWriter {
             items: ItemSpool::new()?,
             unlisted: None,
@@ -36,6 +39,7 @@ impl ScreenedWriter {
             usage: Usage::default(),
             over_threshold: 0,
             held: false,
+            conversations,
         })
     }
 
@@ -43,6 +47,7 @@ impl ScreenedWriter {
         self.errors.extend(errors);
         self.usage.add(usage);
         for item in items {
+            self.conversations.observe(&item);
             self.held |= item.review_reason.is_some();
             match item.verdict {
                 None => self.over_threshold += 1,
@@ -75,7 +80,16 @@ impl ScreenedWriter {
             Status::Complete
         };
         let errors = notes_first(notes, failure, self.errors.into_entries());
+        let default_id = doc
+            .trigger
+            .user_report
+            .as_ref()
+            .map_or(doc.id.as_str(), |r| r.conversation_id.as_str())
+            .to_string();
+        let (conversations, count) = self.conversations.finish(&default_id);
         let mut doc = doc.with_items(self.items.finish()?);
+        doc.conversations = conversations;
+        doc.conversation_count = Some(count);
         doc.usage.add(&self.usage);
         doc.status = status;
         doc.unlisted = self.unlisted;

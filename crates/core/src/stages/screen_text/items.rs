@@ -6,6 +6,7 @@ use crate::ports::Segment;
 use crate::text::parse::ParsedMessage;
 use crate::text::rules::RuleFilter;
 use crate::text::segment::chunk_text;
+use crate::text::signals::SignalPatterns;
 use crate::text::split_runs::{self, Joined, Line};
 
 use super::language::LanguageOf;
@@ -128,7 +129,13 @@ pub(super) fn message_item(
     errors: &mut Vec<ErrorEntry>,
 ) -> Item {
     let mut rule_hits = Vec::new();
+    let mut signals = Vec::new();
     for (reading, score) in readings(&m.text, revealed.as_ref(), lang.translation.as_deref()) {
+        for kind in SignalPatterns::embedded().find(reading) {
+            if !signals.contains(&kind) {
+                signals.push(kind);
+            }
+        }
         if score {
             segments.extend(segments_of(idx, reading, with.max_segment_bytes));
         }
@@ -147,6 +154,8 @@ pub(super) fn message_item(
         user: m.user,
         timestamp: m.timestamp,
         conversation: m.conversation,
+        age_band: m.age_band,
+        signals,
         start_time: None,
         end_time: None,
         toxicity: 0.0,

@@ -64,6 +64,8 @@ pub struct ScreenConfig {
     /// `MAX_LISTED_BELOW_THRESHOLD`: below-threshold items listed in full; the rest of a huge
     /// upload's clean lines are counted in the document's `unlisted`.
     pub max_listed_below: u64,
+    /// The conversation gate, window and user context.
+    pub conversation: crate::stages::conversation::ConversationConfig,
 }
 
 /// The default translation budget per upload: a million characters (about 15 USD).

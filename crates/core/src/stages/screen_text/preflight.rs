@@ -73,6 +73,8 @@ pub(crate) fn screened_header(
         errors: Vec::new(),
         usage: Usage::default(),
         image: None,
+        conversations: Vec::new(),
+        conversation_count: None,
     }
 }
 

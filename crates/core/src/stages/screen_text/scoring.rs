@@ -152,6 +152,11 @@ pub(super) fn merge_scores(
                 for hit in score.rule_hits {
                     add_rule_hit(&mut item.rule_hits, hit);
                 }
+                for kind in score.signals {
+                    if !item.signals.contains(&kind) {
+                        item.signals.push(kind);
+                    }
+                }
                 scored[i] = true;
             }
             Some(Scored::Failed(msg)) => {
@@ -179,6 +184,7 @@ pub(super) fn apply_gate(items: &mut [Item], failed: &[bool], detector: &str, th
                 None => why,
             });
         }
+        crate::stages::conversation::add_detected_signals(item, threshold);
         if !over_threshold(item, threshold) {
             item.verdict = Some(if item.review_reason.is_some() {
                 Verdict::NeedsReview

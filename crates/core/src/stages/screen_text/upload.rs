@@ -14,6 +14,8 @@ use crate::error::{Error, Result};
 use crate::model::{Item, ObjectRef, SourceKind};
 use crate::text::parse::{parse_messages_noting, ParseOptions, ParsedMessage, TextFormat};
 
+use crate::stages::conversation::Tracker;
+
 use super::chunk::screen_chunk;
 use super::document::ScreenedWriter;
 use super::state::UploadState;
@@ -156,7 +158,8 @@ pub(super) async fn screen_upload(
     deps: &ScreenDeps<'_>,
     cfg: &ScreenConfig,
 ) -> Result<UploadRun> {
-    let mut out = ScreenedWriter::new(cfg.max_listed_below)?;
+    let mut out =
+        ScreenedWriter::new(cfg.max_listed_below, Tracker::new(cfg.conversation.clone()))?;
     let state = UploadState::new(cfg.max_translated_chars);
     let clock = CallClock::new(deps.time_limit.map(|t| t.calls));
     let services = TimedServices::new(deps, cfg.max_concurrency, &clock);
@@ -263,7 +266,7 @@ mod tests {
 
     fn run(cut: bool, messages: u64, parsed: std::result::Result<(), String>) -> UploadRun {
         UploadRun {
-            out: ScreenedWriter::new(10).expect("spool"),
+            out: ScreenedWriter::new(10, Tracker::new(Default::default())).expect("spool"),
             notes: Vec::new(),
             parsed,
             done: Screened {

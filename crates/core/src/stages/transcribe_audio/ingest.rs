@@ -184,6 +184,8 @@ fn add_scored_utterances(
 fn segment_item(s: SpeechSegment, rules: &RuleFilter, threshold: f64) -> Item {
     let mut item = Item {
         rule_hits: rules.scan(&s.text),
+        signals: crate::text::signals::SignalPatterns::embedded().find(&s.text),
+        age_band: None,
         id: s.id,
         text: s.text,
         user: None,
@@ -203,6 +205,7 @@ fn segment_item(s: SpeechSegment, rules: &RuleFilter, threshold: f64) -> Item {
         decision: None,
         appeal: None,
     };
+    crate::stages::conversation::add_detected_signals(&mut item, threshold);
     if !over_threshold(&item, threshold) {
         item.verdict = Some(Verdict::BelowThreshold);
     }
@@ -231,6 +234,7 @@ async fn score_utterances(
             user: None,
             timestamp: None,
             conversation: None,
+            age_band: None,
             issues: Vec::new(),
         })
         .collect();

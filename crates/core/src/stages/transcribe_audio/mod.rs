@@ -132,6 +132,8 @@ fn audio_doc(
         errors: Vec::new(),
         usage: Default::default(),
         image: None,
+        conversations: Vec::new(),
+        conversation_count: None,
     }
 }
 

@@ -15,7 +15,8 @@ use crate::chain::spool::{ErrorLog, ItemSpool, ItemsSlot, SpooledItems};
 use crate::error::{Error, Result};
 use crate::model::ObjectRef;
 use crate::model::{
-    ErrorEntry, Item, Report, StageDocument, Status, Summary, Verdict, REPORT_SCHEMA,
+    Conversation, ConversationCount, ErrorEntry, Item, Report, StageDocument, Status, Summary,
+    Verdict, REPORT_SCHEMA,
 };
 use crate::ports::{MediaLinks, ObjectStore};
 use crate::stages::review::doc::{needs_person, ReviewEntry};
@@ -96,6 +97,10 @@ impl ReportBuilder {
     fn finish<I, J>(self, doc: StageDocument<I>, items: J) -> (Report<J>, Vec<ReviewEntry>) {
         let mut errors = doc.errors;
         errors.extend(self.errors.into_entries());
+        let (conversations, count) =
+            settle_conversations(doc.conversations, doc.conversation_count);
+        let mut summary = self.summary;
+        summary.conversations = count;
         let report = Report {
             schema: REPORT_SCHEMA.into(),
             report_id: doc.id,
@@ -103,12 +108,13 @@ impl ReportBuilder {
             source: doc.source,
             trigger: doc.trigger,
             status: self.status,
-            summary: self.summary,
+            summary,
             items,
             unlisted: doc.unlisted,
             errors,
             usage: doc.usage,
             image: doc.image,
+            conversations,
         };
         (report, self.queued)
     }
@@ -134,6 +140,29 @@ pub fn build_report_spooled(
     }
     let items = out.finish()?;
     Ok(b.finish(doc, items))
+}
+
+/// A conversation over the gate that no judge answered is held for a person, never passed;
+/// the counts follow the verdicts.
+fn settle_conversations(
+    mut conversations: Vec<Conversation>,
+    count: Option<ConversationCount>,
+) -> (Vec<Conversation>, Option<ConversationCount>) {
+    for c in &mut conversations {
+        c.verdict.get_or_insert(Verdict::NeedsReview);
+    }
+    let count = count.map(|mut n| {
+        let with = |v: Verdict| {
+            conversations
+                .iter()
+                .filter(|c| c.verdict == Some(v))
+                .count() as u64
+        };
+        n.violations = with(Verdict::Violation);
+        n.needs_review = with(Verdict::NeedsReview);
+        n
+    });
+    (conversations, count)
 }
 
 pub struct ReportDeps<'a> {

@@ -12,8 +12,8 @@ use ::csv::ByteRecord;
 
 use super::{
     decode, find_column, is_content, join_texts, read_bounded_line, text_names, truncation_issue,
-    ItemIssue, MessageSink, ParseOptions, ParsedMessage, Skipped, CONVERSATION_FIELDS, TIME_FIELDS,
-    USER_FIELDS,
+    ItemIssue, MessageSink, ParseOptions, ParsedMessage, Skipped, AGE_FIELDS, CONVERSATION_FIELDS,
+    TIME_FIELDS, USER_FIELDS,
 };
 
 /// A quote still open after this many lines is taken for an unbalanced one.
@@ -245,6 +245,7 @@ struct CsvLayout {
     user_col: Option<usize>,
     ts_col: Option<usize>,
     conv_col: Option<usize>,
+    age_col: Option<usize>,
 }
 
 impl CsvLayout {
@@ -276,6 +277,7 @@ impl CsvLayout {
             user_col: find_column(&headers, USER_FIELDS),
             ts_col: find_column(&headers, TIME_FIELDS),
             conv_col: find_column(&headers, CONVERSATION_FIELDS),
+            age_col: find_column(&headers, AGE_FIELDS),
             headers,
             text_cols,
         })
@@ -419,6 +421,7 @@ impl CsvLayout {
             user: field(self.user_col),
             timestamp: field(self.ts_col),
             conversation: field(self.conv_col),
+            age_band: field(self.age_col),
             issues,
         })
     }

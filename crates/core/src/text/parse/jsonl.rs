@@ -9,7 +9,8 @@ use serde_json::Value;
 
 use super::{
     decode, is_content, join_texts, read_bounded_line, text_names, ItemIssue, MessageSink,
-    ParseOptions, ParsedMessage, Skipped, CONVERSATION_FIELDS, TIME_FIELDS, USER_FIELDS,
+    ParseOptions, ParsedMessage, Skipped, AGE_FIELDS, CONVERSATION_FIELDS, TIME_FIELDS,
+    USER_FIELDS,
 };
 
 /// At most this many string values are gathered from one record's nested text.
@@ -135,6 +136,7 @@ fn record(
         user: get(USER_FIELDS),
         timestamp: get(TIME_FIELDS),
         conversation: get(CONVERSATION_FIELDS),
+        age_band: get(AGE_FIELDS),
         issues,
     })
 }

@@ -64,6 +64,8 @@ pub struct ParsedMessage {
     pub user: Option<String>,
     pub timestamp: Option<String>,
     pub conversation: Option<String>,
+    /// The writer's age band (`13-15`, `18+`) where the upload carries one.
+    pub age_band: Option<String>,
     pub issues: Vec<ItemIssue>,
 }
 
@@ -317,9 +319,10 @@ fn find_column(headers: &[String], wanted: &[&str]) -> Option<usize> {
 const USER_FIELDS: &[&str] = &["user", "username", "user_id"];
 const TIME_FIELDS: &[&str] = &["timestamp", "time", "ts"];
 const CONVERSATION_FIELDS: &[&str] = &["conversation", "conversation_id", "match"];
+const AGE_FIELDS: &[&str] = &["age_band"];
 
 fn is_metadata_field(name: &str) -> bool {
-    [USER_FIELDS, TIME_FIELDS, CONVERSATION_FIELDS]
+    [USER_FIELDS, TIME_FIELDS, CONVERSATION_FIELDS, AGE_FIELDS]
         .iter()
         .any(|names| names.contains(&name))
 }

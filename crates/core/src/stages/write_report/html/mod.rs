@@ -3,6 +3,7 @@
 //! (`player`), the items (`listing`, each in full by `item` and `evaluation`). Every piece of
 //! text goes through the one escaper (`escape`); HTML is written as it is rendered (`sink`).
 
+mod conversation;
 mod escape;
 mod evaluation;
 mod image;
@@ -64,6 +65,7 @@ pub fn render_html_to<I: ItemSource>(
         let _ = write!(b, "<p class=\"link-expiry\">{}</p>", esc(note));
     }
     summary::render_errors(&mut b, report);
+    conversation::render_conversations(&mut b, &report.conversations);
     listing::render_items(&mut b, out, report, threshold, player.is_some())?;
     summary::render_usage(&mut b, &report.usage);
     b.push_str(&page::page_tail(player.is_some()));

@@ -30,7 +30,10 @@ th{background:#f0f0f2}td.num{text-align:right}a{color:#0b57d0}.review{color:var(
 .frame img{display:block;max-width:100%;height:auto}.frame.blurred img{filter:blur(28px) grayscale(60%)}
 .reveal:checked~.frame.blurred img{filter:none}.reveal-label{cursor:pointer;font-weight:600;color:var(--r)}
 .frame .box{position:absolute;border:2px solid #f59e0b;border-radius:2px;box-shadow:0 0 0 1px #0008}
-.frame .box.flagged{border-color:var(--v)}.notchecked{background:#fff4e5;border:1px solid #f5c16c;border-radius:6px;padding:6px 10px}
+.frame .box.flagged{border-color:var(--v)}
+.thread{list-style:none;padding:0;margin:6px 0}.thread li{padding:3px 8px;border-left:3px solid transparent;white-space:pre-wrap;word-break:break-word}
+.thread li.evidence{background:#fde2e1;border-left-color:var(--v)}.thread li.signalled{background:#fff4e5;border-left-color:var(--r)}
+.thread code.signal{font-size:11px;background:#eee;padding:0 4px;border-radius:3px}.users .instigator{font-weight:700}.age{color:#555}.notchecked{background:#fff4e5;border:1px solid #f5c16c;border-radius:6px;padding:6px 10px}
 "#;
 
 /// The Content-Security-Policy: nothing but inline style, plus the player's script (by hash)

@@ -79,9 +79,26 @@ fn render_summary_cards(b: &mut String, s: &Summary, threshold: f64) {
          <div class=\"card\"><b data-k=\"evaluated\">{}</b>policy-checked</div>\
          <div class=\"card\"><b data-k=\"violations\">{}</b>violations</div>\
          <div class=\"card\"><b data-k=\"needs_review\">{}</b>need review</div>\
-         <div class=\"card\"><b>{:.2}</b>max toxicity</div></div></header><main>",
-        s.items, s.over_threshold, s.evaluated, s.violations, s.needs_review, s.max_toxicity
+         <div class=\"card\"><b>{:.2}</b>max toxicity</div>{}</div></header><main>",
+        s.items,
+        s.over_threshold,
+        s.evaluated,
+        s.violations,
+        s.needs_review,
+        s.max_toxicity,
+        conversation_card(s)
     );
+}
+
+/// Conversations flagged of those assessed, when the source had any.
+fn conversation_card(s: &Summary) -> String {
+    match s.conversations {
+        Some(c) if c.assessed > 0 => format!(
+            "<div class=\"card\"><b data-k=\"conversations\">{}</b>of {} conversations flagged</div>",
+            c.over_threshold, c.assessed
+        ),
+        _ => String::new(),
+    }
 }
 
 /// The report's errors, the first [`MAX_ERRORS_SHOWN`] of them; nothing when there are none.
