@@ -166,6 +166,17 @@ pub struct Conversation {
     pub thread: Vec<ThreadLine>,
 }
 
+impl Conversation {
+    /// The kinds of signal found in it, each once, in name order: the prompt, the offline
+    /// judge's analysis and the page all name them so.
+    pub fn signal_names(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = self.signals.iter().map(|s| s.name.as_str()).collect();
+        names.sort();
+        names.dedup();
+        names
+    }
+}
+
 /// One message of a conversation's thread.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ThreadLine {

@@ -109,10 +109,7 @@ fn judge_conversation(c: &Conversation, passages: &[PolicyPassage]) -> Decision 
             c.risk
         ));
     };
-    let mut names: Vec<&str> = c.signals.iter().map(|s| s.name.as_str()).collect();
-    names.sort();
-    names.dedup();
-    let signals = names.join(", ");
+    let signals = c.signal_names().join(", ");
     match governs.bar {
         Some(bar) if c.risk >= bar => Decision {
             verdict: Verdict::Violation,

@@ -33,9 +33,7 @@ pub fn evidence_item(c: &Conversation) -> Item {
 
 /// Why the conversation is judged, for the prompt.
 pub fn conversation_signals(c: &Conversation) -> String {
-    let mut names: Vec<&str> = c.signals.iter().map(|s| s.name.as_str()).collect();
-    names.sort();
-    names.dedup();
+    let names = c.signal_names();
     format!(
         "conversation risk {:.2}; signals {}",
         c.risk,

@@ -60,9 +60,7 @@ fn render_conversation(out: &mut String, c: &Conversation) {
 }
 
 fn render_signal_names(out: &mut String, c: &Conversation) {
-    let mut names: Vec<&str> = c.signals.iter().map(|s| s.name.as_str()).collect();
-    names.sort();
-    names.dedup();
+    let names = c.signal_names();
     out.push_str("<p class=\"rules signals\">Signals: ");
     for (n, name) in names.iter().enumerate() {
         let sep = if n > 0 { " " } else { "" };
